@@ -1,0 +1,503 @@
+//! Procedural macros of the mfw Rust SDK. Use them through the `mfw` crate:
+//! `#[derive(mfw::FlowSpec)]` on the flow's struct (its parameters) and
+//! `#[mfw::steps]` on its `impl` block (its steps).
+//!
+//! As in Metaflow, the graph is read from the source at build time: each
+//! step's `cx.next(...)` calls name its transitions, so they must be string
+//! literals. Typos are compile errors.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{
+    Attribute, Data, DeriveInput, Expr, ExprArray, ExprLit, Fields, FnArg, ImplItem, ImplItemFn,
+    ItemImpl, Lit, Meta, Pat, Type,
+};
+
+mod decorators;
+
+use decorators::{FLOW_DECORATORS, STEP_DECORATORS, parse_decorators};
+
+/// Declares a flow's parameters, documentation and flow-level decorators.
+///
+/// Every field is a run parameter. `#[parameter(default = ..., help = "...")]`
+/// sets its default and help (the doc comment is the default help); a field
+/// without a default is required unless it is an `Option`.
+#[proc_macro_derive(FlowSpec, attributes(flow, parameter))]
+pub fn derive_flow_spec(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as DeriveInput);
+    match flow_spec(input) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Turns an `impl` block into the flow's steps: every method marked
+/// `#[step]` (optionally with decorators, as `#[step(retry(times = 3))]`).
+/// A step takes `&self` and `cx: &mut mfw::Context`; a join step also takes
+/// `inputs: &mut mfw::Inputs`. This also exports the component.
+#[proc_macro_attribute]
+pub fn steps(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(Span::call_site(), "#[mfw::steps] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let item = syn::parse_macro_input!(item as ItemImpl);
+    match steps_impl(item) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn doc_of(attrs: &[Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Some(s.value().trim().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    lines.join("\n").trim().to_string()
+}
+
+fn is_option(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Option"),
+        _ => false,
+    }
+}
+
+fn flow_spec(input: DeriveInput) -> syn::Result<TokenStream2> {
+    let name = &input.ident;
+    let flow_name = name.to_string();
+    let doc = doc_of(&input.attrs);
+    let mut decorators = Vec::new();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("flow")) {
+        decorators.extend(parse_decorators(attr, FLOW_DECORATORS, "flow")?);
+    }
+    let fields = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => named.named.iter().collect::<Vec<_>>(),
+            Fields::Unit => Vec::new(),
+            Fields::Unnamed(_) => {
+                return Err(syn::Error::new(
+                    input.span(),
+                    "a flow's parameters are named fields: use `struct MyFlow { n: u64 }` or `struct MyFlow;`",
+                ));
+            }
+        },
+        _ => {
+            return Err(syn::Error::new(
+                input.span(),
+                "#[derive(FlowSpec)] goes on a struct",
+            ));
+        }
+    };
+    let mut infos = Vec::new();
+    let mut inits = Vec::new();
+    for field in fields {
+        let Some(ident) = &field.ident else { continue };
+        let pname = ident.to_string();
+        let ty = &field.ty;
+        let mut help = doc_of(&field.attrs);
+        let mut default: Option<Expr> = None;
+        for attr in field
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("parameter"))
+        {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("default") {
+                    default = Some(meta.value()?.parse()?);
+                    Ok(())
+                } else if meta.path.is_ident("help") {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    help = lit.value();
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown parameter option: expected `default` or `help`"))
+                }
+            })?;
+        }
+        let optional = is_option(ty);
+        let required = default.is_none() && !optional;
+        let default_tokens = match &default {
+            Some(Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            })) => quote! {
+                ::core::option::Option::Some(::mfw::__rt::encode_default::<#ty>(
+                    &::std::string::String::from(#s).into()
+                ))
+            },
+            Some(expr) => quote! {
+                ::core::option::Option::Some({
+                    let value: #ty = #expr;
+                    ::mfw::__rt::encode_default::<#ty>(&value)
+                })
+            },
+            None => quote! { ::core::option::Option::None },
+        };
+        infos.push(quote! {
+            ::mfw::__rt::ParameterInfo {
+                name: #pname,
+                kind: <#ty as ::mfw::ParameterType>::KIND,
+                default: #default_tokens,
+                required: #required,
+                help: #help,
+            }
+        });
+        inits.push(quote! { #ident: ::mfw::__rt::parameter::<#ty>(#pname)? });
+    }
+    let construct = if matches!(&input.data, Data::Struct(s) if matches!(s.fields, Fields::Unit)) {
+        quote! { #name }
+    } else {
+        quote! { #name { #(#inits,)* } }
+    };
+    let decorator_tokens = decorators.iter().map(|d| d.tokens());
+    Ok(quote! {
+        impl ::mfw::FlowSpec for #name {
+            fn info() -> ::mfw::__rt::FlowInfo {
+                ::mfw::__rt::FlowInfo {
+                    name: #flow_name,
+                    doc: #doc,
+                    decorators: ::std::vec![#(#decorator_tokens),*],
+                    parameters: ::std::vec![#(#infos),*],
+                }
+            }
+
+            fn from_parameters() -> ::core::result::Result<Self, ::mfw::Error> {
+                ::core::result::Result::Ok(#construct)
+            }
+        }
+    })
+}
+
+/// A transition read from a step's body.
+#[derive(Clone)]
+enum Next {
+    Steps(Vec<(String, Span)>),
+    Foreach((String, Span), String),
+}
+
+impl Next {
+    fn targets(&self) -> Vec<(String, Span)> {
+        match self {
+            Next::Steps(s) => s.clone(),
+            Next::Foreach(t, _) => vec![t.clone()],
+        }
+    }
+
+    fn same(&self, other: &Next) -> bool {
+        let names = |n: &Next| -> (Vec<String>, Option<String>) {
+            match n {
+                Next::Steps(s) => (s.iter().map(|(n, _)| n.clone()).collect(), None),
+                Next::Foreach((t, _), over) => (vec![t.clone()], Some(over.clone())),
+            }
+        };
+        names(self) == names(other)
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Next::Steps(s) => {
+                let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
+                format!("next({})", names.join(", "))
+            }
+            Next::Foreach((t, _), over) => format!("next_foreach({t}, {over})"),
+        }
+    }
+}
+
+/// Finds `cx.next(...)` and `cx.next_foreach(...)` calls on the step's
+/// context parameter.
+struct NextFinder<'a> {
+    context: &'a str,
+    found: Vec<(Next, Span)>,
+    errors: Vec<syn::Error>,
+}
+
+fn string_literal(expr: &Expr) -> Option<(String, Span)> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some((s.value(), s.span())),
+        Expr::Group(g) => string_literal(&g.expr),
+        Expr::Paren(p) => string_literal(&p.expr),
+        _ => None,
+    }
+}
+
+fn string_list(expr: &Expr) -> Option<Vec<(String, Span)>> {
+    match expr {
+        Expr::Reference(r) => string_list(&r.expr),
+        Expr::Array(ExprArray { elems, .. }) => elems.iter().map(string_literal).collect(),
+        other => string_literal(other).map(|s| vec![s]),
+    }
+}
+
+impl<'ast> Visit<'ast> for NextFinder<'_> {
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        let on_context = matches!(&*call.receiver, Expr::Path(p) if p.path.is_ident(self.context));
+        let method = call.method.to_string();
+        if on_context && (method == "next" || method == "next_foreach") {
+            let args: Vec<&Expr> = call.args.iter().collect();
+            let parsed = match (method.as_str(), args.as_slice()) {
+                ("next", [steps]) => string_list(steps).map(Next::Steps),
+                ("next_foreach", [step, over]) => string_literal(step)
+                    .zip(string_literal(over))
+                    .map(|(s, (o, _))| Next::Foreach(s, o)),
+                _ => None,
+            };
+            match parsed {
+                Some(next) => self.found.push((next, call.span())),
+                None => self.errors.push(syn::Error::new(
+                    call.span(),
+                    "mfw reads the flow's graph from the source: give `next` its steps as string \
+                     literals, e.g. cx.next(\"end\"), cx.next([\"a\", \"b\"]) or \
+                     cx.next_foreach(\"train\", \"items\")",
+                )),
+            }
+        }
+        syn::visit::visit_expr_method_call(self, call);
+    }
+}
+
+struct StepDef {
+    name: String,
+    span: Span,
+    join: bool,
+    next: Option<Next>,
+    decorators: Vec<decorators::Decorator>,
+    doc: String,
+}
+
+fn parse_step(method: &mut ImplItemFn) -> syn::Result<Option<StepDef>> {
+    let Some(position) = method.attrs.iter().position(|a| a.path().is_ident("step")) else {
+        return Ok(None);
+    };
+    let attr = method.attrs.remove(position);
+    if let Some(other) = method.attrs.iter().find(|a| a.path().is_ident("step")) {
+        return Err(syn::Error::new(
+            other.span(),
+            "a step has one #[step] attribute",
+        ));
+    }
+    let decorators = match &attr.meta {
+        Meta::Path(_) => Vec::new(),
+        _ => parse_decorators(&attr, STEP_DECORATORS, "step")?,
+    };
+    let sig = &method.sig;
+    let name = sig.ident.to_string();
+    let mut args = sig.inputs.iter();
+    match args.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+        _ => {
+            return Err(syn::Error::new(
+                sig.span(),
+                format!(
+                    "step `{name}` must take `&self` first: fn {name}(&self, cx: &mut mfw::Context)"
+                ),
+            ));
+        }
+    }
+    let context = match args.next() {
+        Some(FnArg::Typed(t)) => match &*t.pat {
+            Pat::Ident(p) => p.ident.to_string(),
+            Pat::Wild(_) => "_".to_string(),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "name the context parameter, e.g. `cx: &mut mfw::Context`",
+                ));
+            }
+        },
+        _ => {
+            return Err(syn::Error::new(
+                sig.span(),
+                format!(
+                    "step `{name}` must take the context: fn {name}(&self, cx: &mut mfw::Context)"
+                ),
+            ));
+        }
+    };
+    let join = args.next().is_some();
+    if args.next().is_some() {
+        return Err(syn::Error::new(
+            sig.span(),
+            format!(
+                "step `{name}` takes too many parameters: a step takes (&self, cx) and a join \
+                 (&self, cx, inputs)"
+            ),
+        ));
+    }
+    let mut finder = NextFinder {
+        context: &context,
+        found: Vec::new(),
+        errors: Vec::new(),
+    };
+    finder.visit_block(&method.block);
+    if let Some(error) = finder.errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    }) {
+        return Err(error);
+    }
+    let mut next: Option<Next> = None;
+    for (found, span) in finder.found {
+        match &next {
+            None => next = Some(found),
+            Some(first) if first.same(&found) => {}
+            Some(first) => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "step `{name}` calls {} here but {} elsewhere: a step has one transition \
+                         (branch inside the next step instead)",
+                        found.describe(),
+                        first.describe()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Some(StepDef {
+        name,
+        span: sig.ident.span(),
+        join,
+        next,
+        decorators,
+        doc: doc_of(&method.attrs),
+    }))
+}
+
+fn steps_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
+    if let Some((_, path, _)) = &item.trait_ {
+        return Err(syn::Error::new(
+            path.span(),
+            "#[mfw::steps] goes on an inherent impl block (impl MyFlow { ... })",
+        ));
+    }
+    let mut steps = Vec::new();
+    for impl_item in &mut item.items {
+        if let ImplItem::Fn(method) = impl_item
+            && let Some(step) = parse_step(method)?
+        {
+            steps.push(step);
+        }
+    }
+    let names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
+    let mut errors: Vec<syn::Error> = Vec::new();
+    for step in &steps {
+        match (&step.next, step.name.as_str()) {
+            (None, "end") => {}
+            (Some(_), "end") => errors.push(syn::Error::new(
+                step.span,
+                "the `end` step ends the flow: it cannot call next",
+            )),
+            (None, name) => errors.push(syn::Error::new(
+                step.span,
+                format!(
+                    "step `{name}` never calls cx.next(...): every step except `end` says where \
+                     the flow goes next"
+                ),
+            )),
+            (Some(next), _) => {
+                for (target, span) in next.targets() {
+                    if !names.contains(&target) {
+                        errors.push(syn::Error::new(
+                            span,
+                            format!(
+                                "no step named `{target}` in this flow (its steps: {})",
+                                names.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for required in ["start", "end"] {
+        if !names.iter().any(|n| n == required) {
+            errors.push(syn::Error::new(
+                item.self_ty.span(),
+                format!("the flow has no `{required}` step: add `#[step] fn {required}(&self, cx: &mut mfw::Context)`"),
+            ));
+        }
+    }
+    if let Some(error) = errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    }) {
+        return Err(error);
+    }
+    let self_ty = &item.self_ty;
+    let infos = steps.iter().map(|step| {
+        let name = &step.name;
+        let (next, foreach) = match &step.next {
+            None => (Vec::new(), quote! { ::core::option::Option::None }),
+            Some(Next::Steps(s)) => (
+                s.iter().map(|(n, _)| n.clone()).collect(),
+                quote! { ::core::option::Option::None },
+            ),
+            Some(Next::Foreach((t, _), over)) => (
+                vec![t.clone()],
+                quote! { ::core::option::Option::Some(#over) },
+            ),
+        };
+        let join = step.join;
+        let doc = &step.doc;
+        let decorators = step.decorators.iter().map(|d| d.tokens());
+        let source =
+            quote_spanned! {step.span=> ::core::concat!(::core::file!(), ":", ::core::line!()) };
+        quote! {
+            ::mfw::__rt::StepInfo {
+                name: #name,
+                next: &[#(#next),*],
+                foreach: #foreach,
+                join: #join,
+                decorators: ::std::vec![#(#decorators),*],
+                doc: #doc,
+                source: #source,
+            }
+        }
+    });
+    let arms = steps.iter().map(|step| {
+        let name = &step.name;
+        let ident = syn::Ident::new(name, step.span);
+        if step.join {
+            quote! { #name => {
+                let mut inputs = ::mfw::Inputs::current();
+                self.#ident(cx, &mut inputs)
+            } }
+        } else {
+            quote! { #name => self.#ident(cx), }
+        }
+    });
+    Ok(quote! {
+        #item
+
+        impl ::mfw::Steps for #self_ty {
+            fn steps() -> ::std::vec::Vec<::mfw::__rt::StepInfo> {
+                ::std::vec![#(#infos),*]
+            }
+
+            fn run_step(&self, step: &str, cx: &mut ::mfw::Context) -> ::mfw::StepResult {
+                match step {
+                    #(#arms)*
+                    other => ::core::result::Result::Err(::mfw::Error::unknown_step(other)),
+                }
+            }
+        }
+
+        ::mfw::__export_flow!(#self_ty);
+    })
+}

@@ -1,0 +1,232 @@
+//! Turning what the user names into component bytes: a `.wasm` file as is,
+//! or a Rust crate built for wasm32-wasip2 when its sources changed.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+/// A flow's component, ready to load.
+pub struct Component {
+    /// The component's bytes.
+    pub bytes: Vec<u8>,
+    /// How messages name it: the path the user gave.
+    pub name: String,
+    /// Where the wasm file is.
+    pub wasm: PathBuf,
+}
+
+/// What kind of source a path is.
+enum Source {
+    Wasm(PathBuf),
+    Rust(PathBuf),
+}
+
+fn classify(path: &Path) -> anyhow::Result<Source> {
+    let metadata =
+        std::fs::metadata(path).map_err(|e| anyhow!("flow not found: {} ({e})", path.display()))?;
+    if metadata.is_dir() {
+        if path.join("Cargo.toml").is_file() {
+            return Ok(Source::Rust(path.to_path_buf()));
+        }
+        bail!(
+            "{} is not a flow: expected a Cargo.toml (a Rust flow) in it, or a path to a .wasm component",
+            path.display()
+        );
+    }
+    if path.extension().is_some_and(|e| e == "wasm") {
+        return Ok(Source::Wasm(path.to_path_buf()));
+    }
+    bail!(
+        "{} is not a flow: give a flow directory (with Cargo.toml) or a .wasm component",
+        path.display()
+    )
+}
+
+/// Finds the component for `path`, building it if it is a source tree whose
+/// sources are newer than the last build.
+pub fn component(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<Component> {
+    let name = path.display().to_string();
+    let wasm = match classify(path)? {
+        Source::Wasm(wasm) => wasm,
+        Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
+    };
+    let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    Ok(Component { bytes, name, wasm })
+}
+
+/// Remembers where a crate's last build put its component.
+#[derive(Serialize, Deserialize)]
+struct BuildRecord {
+    wasm: PathBuf,
+    depinfo: PathBuf,
+}
+
+fn record_path(dir: &Path, cache_dir: &Path) -> PathBuf {
+    let key = blake3::hash(dir.to_string_lossy().as_bytes()).to_hex();
+    cache_dir
+        .join("builds")
+        .join(format!("{}.json", &key[..32]))
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Whether the last build is newer than every file it was built from, as
+/// cargo's dep-info lists them (sources of path dependencies and the WIT
+/// included), plus the manifest and lock file.
+fn up_to_date(dir: &Path, record: &BuildRecord) -> bool {
+    let Some(built) = modified(&record.wasm) else {
+        return false;
+    };
+    let Ok(depinfo) = std::fs::read_to_string(&record.depinfo) else {
+        return false;
+    };
+    let mut inputs: Vec<PathBuf> = vec![dir.join("Cargo.toml")];
+    if dir.join("Cargo.lock").exists() {
+        inputs.push(dir.join("Cargo.lock"));
+    }
+    // "target: dep1 dep2 ..." with spaces in paths escaped as "\ ".
+    for line in depinfo.lines() {
+        let Some((_, deps)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut current = String::new();
+        let mut chars = deps.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&' ') => {
+                    current.push(' ');
+                    chars.next();
+                }
+                ' ' => {
+                    if !current.is_empty() {
+                        inputs.push(PathBuf::from(std::mem::take(&mut current)));
+                    }
+                }
+                c => current.push(c),
+            }
+        }
+        if !current.is_empty() {
+            inputs.push(PathBuf::from(current));
+        }
+    }
+    inputs
+        .iter()
+        .all(|input| modified(input).is_some_and(|m| m <= built))
+}
+
+/// Builds the Rust flow crate in `dir` for wasm32-wasip2, unless the last
+/// build is up to date. Cargo's own output goes to the terminal.
+fn build_rust(dir: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<PathBuf> {
+    let dir =
+        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let record_file = record_path(&dir, cache_dir);
+    if !force
+        && let Ok(text) = std::fs::read_to_string(&record_file)
+        && let Ok(record) = serde_json::from_str::<BuildRecord>(&text)
+        && up_to_date(&dir, &record)
+    {
+        return Ok(record.wasm);
+    }
+    let manifest = dir.join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot run cargo to build {} (is Rust installed? see https://rustup.rs)",
+                dir.display()
+            )
+        })?;
+    // Cargo's progress and diagnostics go to stderr: pass them on, and keep
+    // them to explain a failure.
+    let stderr = child.stderr.take();
+    let relay = std::thread::spawn(move || {
+        let mut seen = String::new();
+        if let Some(stderr) = stderr {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("{line}");
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
+        seen
+    });
+    let mut wasm = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if message["reason"] != "compiler-artifact"
+                || message["manifest_path"].as_str().map(Path::new) != Some(manifest.as_path())
+            {
+                continue;
+            }
+            if let Some(files) = message["filenames"].as_array() {
+                for file in files.iter().filter_map(|f| f.as_str()) {
+                    if file.ends_with(".wasm") {
+                        wasm = Some(PathBuf::from(file));
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().context("cargo did not finish")?;
+    let diagnostics = relay.join().unwrap_or_default();
+    if !status.success() {
+        if diagnostics.contains("wasm32-wasip2")
+            && diagnostics.contains("target may not be installed")
+        {
+            bail!(
+                "cannot build {}: the wasm32-wasip2 target is not installed; run \
+                 `rustup target add wasm32-wasip2`",
+                dir.display()
+            );
+        }
+        bail!(
+            "cannot build {}: cargo failed (its messages are above)",
+            dir.display()
+        );
+    }
+    let Some(wasm) = wasm else {
+        bail!(
+            "building {} produced no component: its Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`",
+            dir.display()
+        );
+    };
+    let record = BuildRecord {
+        depinfo: wasm.with_extension("d"),
+        wasm: wasm.clone(),
+    };
+    if let Some(parent) = record_file.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    // The record only saves time; failing to write it is harmless.
+    if let Ok(text) = serde_json::to_string(&record) {
+        let _ = std::fs::write(&record_file, text);
+    }
+    Ok(wasm)
+}

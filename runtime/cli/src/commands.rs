@@ -1,0 +1,568 @@
+//! The subcommands.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use mfw_graph::{FlowGraph, ParamKind, StepKind};
+use mfw_host::{Host, HostConfig, LoadedFlow};
+use mfw_orchestrator::{FlowPlan, RunOptions, resolve_parameters, run_flow};
+use mfw_store::{Datastore, RunRecord, RunStatus, TaskRecord};
+
+use crate::build;
+use crate::observer::TerminalObserver;
+use crate::pathspec::Pathspec;
+
+/// Settings every command shares.
+pub struct Context {
+    pub datastore: String,
+    pub cache_dir: PathBuf,
+}
+
+impl Context {
+    fn store(&self) -> anyhow::Result<Datastore> {
+        Ok(Datastore::open(&self.datastore)?)
+    }
+
+    fn host(&self, max_concurrent_tasks: usize) -> anyhow::Result<Host> {
+        Ok(Host::new(HostConfig {
+            cache_dir: Some(self.cache_dir.join("compiled")),
+            max_concurrent_tasks: u32::try_from(max_concurrent_tasks).unwrap_or(u32::MAX),
+            ..HostConfig::default()
+        })?)
+    }
+
+    /// Builds if needed and loads the flow at `path`.
+    fn load(&self, path: &Path, host: &Host) -> anyhow::Result<LoadedFlow> {
+        let component = build::component(path, &self.cache_dir, false)?;
+        Ok(host.load(&component.bytes, &component.name)?)
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The flow: a directory with its sources, or a .wasm component.
+    flow: PathBuf,
+    /// How many tasks run at once (default: the number of cores).
+    #[arg(long)]
+    max_workers: Option<usize>,
+    /// The most tasks one foreach may create.
+    #[arg(long, default_value_t = 100_000)]
+    max_num_splits: u32,
+    /// Print only the run's start and end, not each task's output.
+    #[arg(long, short)]
+    quiet: bool,
+    /// The flow's parameters, as `--name value` or `--name=value`.
+    #[arg(
+        value_name = "PARAMETERS",
+        allow_hyphen_values = true,
+        trailing_var_arg = true,
+        num_args = 0..
+    )]
+    parameters: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// The flow's directory.
+    flow: PathBuf,
+    /// Copy the component here.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FlowArg {
+    /// The flow: a directory with its sources, or a .wasm component.
+    flow: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunsArgs {
+    /// Only this flow's runs.
+    flow: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DumpArgs {
+    /// Flow/run[/step[/task]].
+    pathspec: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// Flow/run/step/task.
+    pathspec: String,
+    /// Only stdout.
+    #[arg(long, conflicts_with = "stderr")]
+    stdout: bool,
+    /// Only stderr.
+    #[arg(long)]
+    stderr: bool,
+    /// Which attempt (default: the last).
+    #[arg(long)]
+    attempt: Option<u32>,
+}
+
+/// Splits `--name value` / `--name=value` pairs. A flag with no value is
+/// `true` (for bool parameters).
+fn parameter_pairs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let Some(flag) = args[i].strip_prefix("--") else {
+            bail!("unexpected `{}`: give parameters as --name value", args[i]);
+        };
+        if let Some((name, value)) = flag.split_once('=') {
+            pairs.push((name.replace('-', "_"), value.to_string()));
+            i += 1;
+        } else if let Some(value) = args.get(i + 1).filter(|v| !v.starts_with("--")) {
+            pairs.push((flag.replace('-', "_"), value.clone()));
+            i += 2;
+        } else {
+            pairs.push((flag.replace('-', "_"), "true".to_string()));
+            i += 1;
+        }
+    }
+    Ok(pairs)
+}
+
+/// Records a run that failed before its first task, so `mfw runs` shows it.
+async fn record_failed_run(store: &Datastore, flow: &str, error: &str) -> Option<String> {
+    let mut record = RunRecord::new(flow);
+    record.status = RunStatus::Failed;
+    record.finished_at = Some(mfw_store::now_millis());
+    record.error = Some(error.to_string());
+    store.create_run(&mut record).await.ok()?;
+    Some(record.run_id)
+}
+
+pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut max_workers = args.max_workers.unwrap_or_else(default_workers);
+    let mut max_num_splits = args.max_num_splits;
+    let host = context.host(max_workers)?;
+    let flow = context.load(&args.flow, &host)?;
+    let store = context.store()?;
+    let graph = flow.graph_arc();
+    // Run options given after the parameters still count as run options,
+    // unless the flow has a parameter of that name.
+    let mut given = Vec::new();
+    for (name, value) in parameter_pairs(&args.parameters)? {
+        match name.as_str() {
+            "max_workers" if graph.parameter(&name).is_none() => {
+                max_workers = value
+                    .parse()
+                    .map_err(|_| anyhow!("--max-workers expects a number, got `{value}`"))?;
+            }
+            "max_num_splits" if graph.parameter(&name).is_none() => {
+                max_num_splits = value
+                    .parse()
+                    .map_err(|_| anyhow!("--max-num-splits expects a number, got `{value}`"))?;
+            }
+            _ => given.push((name, value)),
+        }
+    }
+    let plan = match FlowPlan::single(flow.clone(), &args.flow.display().to_string()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let message = e.to_string();
+            let recorded = record_failed_run(&store, &graph.name, &message).await;
+            eprintln!("mfw: {message}");
+            if let Some(run_id) = recorded {
+                eprintln!("mfw: recorded as failed run {}/{run_id}", graph.name);
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let parameters = resolve_parameters(&graph, &given, &base)?;
+    let observer = Arc::new(TerminalObserver::new(args.quiet));
+    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("mfw: interrupted; waiting for running tasks to finish");
+            let _ = interrupt_tx.send(true);
+        }
+    });
+    let options = RunOptions {
+        max_workers: max_workers.max(1),
+        max_num_splits,
+        parameters,
+        observer: Some(observer.clone()),
+        interrupt: Some(interrupt_rx),
+    };
+    let summary = run_flow(&store, &plan, options).await?;
+    observer.finish();
+    let seconds = summary.duration_ms as f64 / 1000.0;
+    let pathspec = format!("{}/{}", summary.flow, summary.run_id);
+    match summary.status {
+        RunStatus::Succeeded => {
+            eprintln!(
+                "mfw: {pathspec} succeeded: {} tasks in {seconds:.2} s",
+                summary.tasks_succeeded
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        status => {
+            eprintln!(
+                "mfw: {pathspec} {status} after {seconds:.2} s: {} tasks succeeded, {} failed",
+                summary.tasks_succeeded,
+                summary.failures.len()
+            );
+            for (task, why) in &summary.failures {
+                eprintln!("  {task}: {why}");
+            }
+            if let Some((task, _)) = summary.failures.first() {
+                eprintln!("mfw: see its output with `mfw logs {pathspec}/{task}`");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let component = build::component(&args.flow, &context.cache_dir, true)?;
+    let hash = blake3::hash(&component.bytes);
+    if let Some(output) = &args.output {
+        std::fs::write(output, &component.bytes)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        eprintln!(
+            "mfw: built {} ({} bytes, blake3 {})",
+            output.display(),
+            component.bytes.len(),
+            hash.to_hex()
+        );
+    } else {
+        eprintln!(
+            "mfw: built {} ({} bytes, blake3 {})",
+            component.wasm.display(),
+            component.bytes.len(),
+            hash.to_hex()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
+    let host = context.host(1)?;
+    let flow = context.load(&args.flow, &host)?;
+    match flow.graph().validate() {
+        Ok(_) => {
+            println!(
+                "{}: the graph is valid ({} steps)",
+                flow.graph().name,
+                flow.graph().steps.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn describe_kind(graph: &FlowGraph, step: &str, kind: Option<&StepKind>) -> String {
+    let next = graph
+        .step(step)
+        .map(|s| s.next.join(", "))
+        .unwrap_or_default();
+    match kind {
+        Some(StepKind::Foreach(over)) => format!("foreach over {over} -> {next}"),
+        Some(StepKind::Split) => format!("split -> {next}"),
+        Some(StepKind::Join { split, .. }) => format!("join of {split} -> {next}"),
+        Some(StepKind::End) => "end".to_string(),
+        _ => format!("-> {next}"),
+    }
+}
+
+pub fn show(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
+    let host = context.host(1)?;
+    let flow = context.load(&args.flow, &host)?;
+    let graph = flow.graph();
+    let topology = graph.validate().ok();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}  ({}, component {})",
+        graph.name,
+        graph.sdk,
+        flow.hash().short()
+    )?;
+    if !graph.doc.is_empty() {
+        writeln!(out, "  {}", graph.doc.replace('\n', "\n  "))?;
+    }
+    for decorator in &graph.decorators {
+        writeln!(out, "  {decorator}")?;
+    }
+    if !graph.parameters.is_empty() {
+        writeln!(out, "\nParameters:")?;
+        for p in &graph.parameters {
+            let default = match &p.default {
+                Some(bytes) if p.kind == ParamKind::File => mfw_encoding::decode(bytes)
+                    .map(|v| format!("default {v}"))
+                    .unwrap_or_default(),
+                Some(bytes) => mfw_encoding::decode(bytes)
+                    .map(|v| format!("default {v}"))
+                    .unwrap_or_default(),
+                None if p.required => "required".to_string(),
+                None => "optional".to_string(),
+            };
+            writeln!(
+                out,
+                "  --{:<16} {:<6} {:<20} {}",
+                p.name, p.kind, default, p.help
+            )?;
+        }
+    }
+    writeln!(out, "\nSteps:")?;
+    for step in &graph.steps {
+        let kind = topology.as_ref().and_then(|t| t.kind(&step.name));
+        writeln!(
+            out,
+            "  {:<16} {}",
+            step.name,
+            describe_kind(graph, &step.name, kind)
+        )?;
+        for decorator in &step.decorators {
+            writeln!(out, "  {:<16} {decorator}", "")?;
+        }
+        if let Some(first) = step.doc.lines().next().filter(|l| !l.is_empty()) {
+            writeln!(out, "  {:<16} {first}", "")?;
+        }
+    }
+    if let Err(e) = graph.validate() {
+        writeln!(out, "\n{e}")?;
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_duration(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.2} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let store = context.store()?;
+    let flows = match args.flow {
+        Some(flow) => vec![flow],
+        None => store.list_flows().await?,
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<24} {:<18} {:<11} {:>9} {:>7}",
+        "FLOW", "RUN", "STATUS", "DURATION", "TASKS"
+    )?;
+    for flow in flows {
+        for run in store.list_runs(&flow).await? {
+            writeln!(
+                out,
+                "{:<24} {:<18} {:<11} {:>9} {:>7}",
+                run.flow,
+                run.run_id,
+                run.status.to_string(),
+                format_duration(run.duration_millis()),
+                run.tasks_succeeded + run.tasks_failed
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and decodes a stored value for display.
+async fn value_of(
+    store: &Datastore,
+    hash: &mfw_graph::BlobHash,
+    what: &str,
+) -> anyhow::Result<mfw_encoding::Value> {
+    let bytes = store
+        .get_blob(hash)
+        .await
+        .with_context(|| format!("cannot read {what}"))?;
+    mfw_encoding::decode(&bytes).with_context(|| format!("{what} is not a valid value"))
+}
+
+async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde_json::Value> {
+    let mut artifacts = serde_json::Map::new();
+    for (name, hash) in &task.artifacts {
+        let value = value_of(
+            store,
+            hash,
+            &format!("artifact `{name}` of {}", task.pathspec()),
+        )
+        .await?;
+        artifacts.insert(name.clone(), mfw_encoding::to_json(&value));
+    }
+    Ok(serde_json::json!({
+        "pathspec": task.pathspec(),
+        "step": task.step,
+        "task_id": task.task_id,
+        "status": task.status,
+        "artifacts": artifacts,
+    }))
+}
+
+async fn print_task(
+    store: &Datastore,
+    task: &TaskRecord,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let status = match task.status {
+        mfw_store::TaskStatus::Succeeded => "succeeded",
+        mfw_store::TaskStatus::Failed => "failed",
+    };
+    writeln!(out, "{} ({status})", task.pathspec())?;
+    for (name, hash) in &task.artifacts {
+        let value = value_of(
+            store,
+            hash,
+            &format!("artifact `{name}` of {}", task.pathspec()),
+        )
+        .await?;
+        writeln!(out, "  {name} = {value}")?;
+    }
+    if let Some(error) = task.last_attempt().and_then(|a| a.error.as_ref()) {
+        writeln!(out, "  error: {}", error.message)?;
+    }
+    Ok(())
+}
+
+pub async fn dump(context: &Context, args: DumpArgs) -> anyhow::Result<ExitCode> {
+    let store = context.store()?;
+    let spec = Pathspec::parse(&args.pathspec)?;
+    let run = store.read_run(&spec.flow, &spec.run_id).await?;
+    let mut out = std::io::stdout().lock();
+    if let (Some(step), Some(task_id)) = (&spec.step, &spec.task_id) {
+        let task = store
+            .read_task(&spec.flow, &spec.run_id, step, task_id)
+            .await?;
+        if args.json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&task_json(&store, &task).await?)?
+            )?;
+        } else {
+            print_task(&store, &task, &mut out).await?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let all = store.list_tasks(&spec.flow, &spec.run_id).await?;
+    let order: Vec<String> = match &run.graph {
+        Some(graph) => graph.steps.iter().map(|s| s.name.clone()).collect(),
+        None => all.keys().cloned().collect(),
+    };
+    let steps: Vec<&String> = match &spec.step {
+        Some(step) => {
+            if !all.contains_key(step) {
+                bail!(
+                    "run {}/{} has no tasks of step `{step}` (its steps: {})",
+                    spec.flow,
+                    spec.run_id,
+                    order.join(", ")
+                );
+            }
+            vec![step]
+        }
+        None => order.iter().filter(|s| all.contains_key(*s)).collect(),
+    };
+    let mut parameters = BTreeMap::new();
+    for (name, hash) in &run.parameters {
+        parameters.insert(
+            name.clone(),
+            value_of(&store, hash, &format!("parameter `{name}`")).await?,
+        );
+    }
+    if args.json {
+        let mut tasks = Vec::new();
+        for step in &steps {
+            for task in &all[*step] {
+                tasks.push(task_json(&store, task).await?);
+            }
+        }
+        let parameters: serde_json::Map<String, serde_json::Value> = parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), mfw_encoding::to_json(v)))
+            .collect();
+        let doc = serde_json::json!({
+            "flow": run.flow,
+            "run_id": run.run_id,
+            "status": run.status,
+            "parameters": parameters,
+            "tasks": tasks,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{}/{} ({}, {})",
+        run.flow,
+        run.run_id,
+        run.status,
+        format_duration(run.duration_millis())
+    )?;
+    for (name, value) in &parameters {
+        writeln!(out, "  parameter {name} = {value}")?;
+    }
+    if let Some(error) = &run.error {
+        writeln!(out, "  error: {error}")?;
+    }
+    for step in steps {
+        for task in &all[step] {
+            print_task(&store, task, &mut out).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn logs(context: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let store = context.store()?;
+    let spec = Pathspec::parse(&args.pathspec)?;
+    let (Some(step), Some(task_id)) = (&spec.step, &spec.task_id) else {
+        bail!("`mfw logs` needs a task: Flow/run/step/task");
+    };
+    let task = store
+        .read_task(&spec.flow, &spec.run_id, step, task_id)
+        .await?;
+    let attempt = match args.attempt {
+        Some(n) => task
+            .attempts
+            .iter()
+            .find(|a| a.attempt == n)
+            .ok_or_else(|| anyhow!("{} has no attempt {n}", task.pathspec()))?,
+        None => task
+            .last_attempt()
+            .ok_or_else(|| anyhow!("{} has not run", task.pathspec()))?,
+    };
+    if !args.stderr
+        && let Some(hash) = &attempt.stdout
+    {
+        let bytes = store.get_blob(hash).await?;
+        std::io::stdout().lock().write_all(&bytes)?;
+    }
+    if !args.stdout
+        && let Some(hash) = &attempt.stderr
+    {
+        let bytes = store.get_blob(hash).await?;
+        std::io::stderr().lock().write_all(&bytes)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

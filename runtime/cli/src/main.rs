@@ -1,0 +1,95 @@
+//! `mfw`: run, build, check and inspect flows. A thin layer over the
+//! orchestrator, host and store crates.
+
+mod build;
+mod commands;
+mod observer;
+mod pathspec;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Metaflow's way of writing flows, with every step a sandboxed
+/// WebAssembly component.
+#[derive(Parser, Debug)]
+#[command(name = "mfw", version, about, long_about = None)]
+struct Cli {
+    /// Where runs and artifacts are stored: a directory or file:// URL.
+    #[arg(long, global = true, env = "MFW_DATASTORE", default_value = mfw_store::DEFAULT_LOCATION)]
+    datastore: String,
+
+    /// Where compiled components and build records are cached.
+    #[arg(long, global = true, env = "MFW_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the flow if its sources changed, then run it.
+    Run(commands::RunArgs),
+    /// Build a flow into a component.
+    Build(commands::BuildArgs),
+    /// Check a flow's graph and print every problem.
+    Check(commands::FlowArg),
+    /// Print a flow's graph, parameters and decorators.
+    Show(commands::FlowArg),
+    /// List past runs with their status and duration.
+    Runs(commands::RunsArgs),
+    /// Print the artifacts of a run, step or task.
+    Dump(commands::DumpArgs),
+    /// Print a task's output.
+    Logs(commands::LogsArgs),
+}
+
+/// Where mfw caches builds: `MFW_CACHE_DIR`, else `$XDG_CACHE_HOME/mfw`,
+/// else `~/.cache/mfw`.
+fn default_cache_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("mfw");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("mfw"),
+        None => std::env::temp_dir().join("mfw-cache"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let context = commands::Context {
+        datastore: cli.datastore,
+        cache_dir: cli.cache_dir.unwrap_or_else(default_cache_dir),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mfw: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => commands::run(&context, args).await,
+            Command::Build(args) => commands::build(&context, args),
+            Command::Check(args) => commands::check(&context, args),
+            Command::Show(args) => commands::show(&context, args),
+            Command::Runs(args) => commands::runs(&context, args).await,
+            Command::Dump(args) => commands::dump(&context, args).await,
+            Command::Logs(args) => commands::logs(&context, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mfw: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

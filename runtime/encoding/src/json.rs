@@ -1,0 +1,191 @@
+//! A JSON view of values, for `mfw dump --json`.
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::{TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value, bigint};
+
+/// A JSON rendering of a value, for people and tools that read JSON.
+///
+/// null, bools, strings and numbers are native (integers in the `i64` or
+/// `u64` range, finite floats; `-0.0` stays `-0.0`). What JSON cannot hold is
+/// an object with one `$` key:
+///
+/// - integers beyond `i64`/`u64`: `{"$int": "<decimal digits>"}`;
+/// - NaN and infinities: `{"$float": "nan" | "inf" | "-inf"}`;
+/// - bytes: `{"$bytes": "<lowercase hex>"}`;
+/// - pickles: `{"$pickle": "<lowercase hex>"}`;
+/// - maps with a non-text key: `{"$map": [[key, value], ...]}` (maps whose
+///   keys are all text are JSON objects);
+/// - other tags: `{"$tag": n, "value": <value>}`.
+///
+/// Tuples and sets are JSON arrays. The rendering is for reading, not a
+/// second encoding: a text-keyed map such as `{"$int": "1"}` looks like a
+/// big integer, and tuples and sets look like lists.
+///
+/// ```
+/// use mfw_encoding::{to_json, Value, TAG_TUPLE};
+///
+/// let v = Value::Map(vec![
+///     (Value::Text("data".into()), Value::Bytes(vec![0x00, 0xff])),
+///     (Value::Text("pair".into()), Value::Tagged(TAG_TUPLE, Box::new(Value::Array(vec![
+///         Value::Integer(1),
+///         Value::Float(f64::NAN),
+///     ])))),
+/// ]);
+/// assert_eq!(
+///     to_json(&v).to_string(),
+///     r#"{"data":{"$bytes":"00ff"},"pair":[1,{"$float":"nan"}]}"#
+/// );
+/// ```
+pub fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Integer(i) => {
+            if let Ok(v) = i64::try_from(*i) {
+                Json::from(v)
+            } else if let Ok(v) = u64::try_from(*i) {
+                Json::from(v)
+            } else {
+                json!({ "$int": i.to_string() })
+            }
+        }
+        Value::BigInteger {
+            negative,
+            magnitude,
+        } => json!({ "$int": bigint::to_decimal(*negative, magnitude) }),
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => Json::Number(n),
+            None if f.is_nan() => json!({ "$float": "nan" }),
+            None if *f > 0.0 => json!({ "$float": "inf" }),
+            None => json!({ "$float": "-inf" }),
+        },
+        Value::Text(s) => Json::String(s.clone()),
+        Value::Bytes(b) => json!({ "$bytes": hex(b) }),
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => {
+            if entries.iter().all(|(k, _)| matches!(k, Value::Text(_))) {
+                let mut object = Map::new();
+                for (key, value) in entries {
+                    if let Value::Text(key) = key {
+                        object.insert(key.clone(), to_json(value));
+                    }
+                }
+                Json::Object(object)
+            } else {
+                let pairs = entries
+                    .iter()
+                    .map(|(k, v)| Json::Array(vec![to_json(k), to_json(v)]))
+                    .collect();
+                json!({ "$map": Json::Array(pairs) })
+            }
+        }
+        Value::Tagged(tag, inner) => match (*tag, inner.as_ref()) {
+            (TAG_SET | TAG_TUPLE, Value::Array(items)) => {
+                Json::Array(items.iter().map(to_json).collect())
+            }
+            (TAG_PICKLE, Value::Bytes(b)) => json!({ "$pickle": hex(b) }),
+            (TAG_POS_BIGNUM, Value::Bytes(m)) => to_json(&Value::from_bignum(false, m)),
+            (TAG_NEG_BIGNUM, Value::Bytes(m)) => to_json(&Value::from_bignum(true, m)),
+            (tag, inner) => json!({ "$tag": tag, "value": to_json(inner) }),
+        },
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(to_json(&Value::Null), json!(null));
+        assert_eq!(to_json(&Value::Bool(true)), json!(true));
+        assert_eq!(to_json(&Value::Integer(-5)), json!(-5));
+        assert_eq!(
+            to_json(&Value::Integer(i128::from(i64::MIN))),
+            json!(i64::MIN)
+        );
+        assert_eq!(
+            to_json(&Value::Integer(i128::from(u64::MAX))),
+            json!(u64::MAX)
+        );
+        assert_eq!(
+            to_json(&Value::Integer(-(1 << 64))),
+            json!({"$int": "-18446744073709551616"})
+        );
+        assert_eq!(
+            to_json(&Value::BigInteger {
+                negative: false,
+                magnitude: [vec![1], vec![0; 16]].concat()
+            }),
+            json!({"$int": "340282366920938463463374607431768211456"})
+        );
+        assert_eq!(to_json(&Value::Float(1.5)), json!(1.5));
+        assert_eq!(to_json(&Value::Float(-0.0)).to_string(), "-0.0");
+        assert_eq!(to_json(&Value::Float(f64::NAN)), json!({"$float": "nan"}));
+        assert_eq!(
+            to_json(&Value::Float(f64::INFINITY)),
+            json!({"$float": "inf"})
+        );
+        assert_eq!(
+            to_json(&Value::Float(f64::NEG_INFINITY)),
+            json!({"$float": "-inf"})
+        );
+        assert_eq!(to_json(&text("hé")), json!("hé"));
+        assert_eq!(
+            to_json(&Value::Bytes(vec![0, 0xab])),
+            json!({"$bytes": "00ab"})
+        );
+    }
+
+    #[test]
+    fn containers_and_tags() {
+        let tuple = Value::Tagged(TAG_TUPLE, Box::new(Value::Array(vec![Value::Integer(1)])));
+        let set = Value::Tagged(TAG_SET, Box::new(Value::Array(vec![text("a")])));
+        assert_eq!(
+            to_json(&Value::Array(vec![tuple.clone(), set])),
+            json!([[1], ["a"]])
+        );
+        assert_eq!(
+            to_json(&Value::Map(vec![(text("k"), Value::Null)])),
+            json!({"k": null})
+        );
+        assert_eq!(to_json(&Value::Map(vec![])), json!({}));
+        assert_eq!(
+            to_json(&Value::Map(vec![
+                (Value::Integer(1), text("one")),
+                (text("k"), tuple),
+            ])),
+            json!({"$map": [[1, "one"], ["k", [1]]]})
+        );
+        assert_eq!(
+            to_json(&Value::Tagged(
+                TAG_PICKLE,
+                Box::new(Value::Bytes(vec![0x80, 0x04]))
+            )),
+            json!({"$pickle": "8004"})
+        );
+        assert_eq!(
+            to_json(&Value::Tagged(1, Box::new(Value::Integer(0)))),
+            json!({"$tag": 1, "value": 0})
+        );
+        assert_eq!(
+            to_json(&Value::Tagged(2, Box::new(Value::Bytes(vec![1, 0])))),
+            json!(256)
+        );
+    }
+}

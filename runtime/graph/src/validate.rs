@@ -1,0 +1,848 @@
+//! The checks every graph passes before any task runs, and what the
+//! scheduler learns from them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::{FlowGraph, Step, is_identifier};
+
+/// One thing wrong with a graph. The message names the step and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphProblem {
+    /// There is no `start` step.
+    #[error("the flow has no `start` step; every flow begins with a step named `start`")]
+    MissingStart,
+    /// There is no `end` step.
+    #[error("the flow has no `end` step; every flow finishes with a step named `end`")]
+    MissingEnd,
+    /// Two steps share a name.
+    #[error("step `{0}` is defined more than once")]
+    DuplicateStep(String),
+    /// A step name is not an identifier.
+    #[error("`{0}` is not a valid step name: use letters, digits and `_`, starting with a letter")]
+    InvalidStepName(String),
+    /// A transition names a step that does not exist.
+    #[error("step `{step}` goes to `{target}`, which is not a step of this flow")]
+    UnknownTarget {
+        /// The step with the transition.
+        step: String,
+        /// The missing step.
+        target: String,
+    },
+    /// `end` declares a transition.
+    #[error("step `end` must not call next: it ends the flow")]
+    EndHasNext,
+    /// A step other than `end` declares no transition.
+    #[error("step `{0}` has no next: every step except `end` must call next")]
+    NoNext(String),
+    /// A foreach goes to several steps.
+    #[error(
+        "step `{step}` fans out with foreach, so it must go to exactly one step (it goes to {targets})"
+    )]
+    ForeachTargets {
+        /// The foreach step.
+        step: String,
+        /// Its targets, comma-separated.
+        targets: String,
+    },
+    /// A foreach names an artifact that cannot exist.
+    #[error("step `{step}` fans out over `{over}`, which is not a valid artifact name")]
+    InvalidForeachName {
+        /// The foreach step.
+        step: String,
+        /// The bad artifact name.
+        over: String,
+    },
+    /// `start` is declared as a join.
+    #[error("step `start` is declared as a join, but nothing comes before it")]
+    StartIsJoin,
+    /// A step cannot be reached from `start`.
+    #[error("step `{0}` is not reachable from `start`")]
+    Unreachable(String),
+    /// Transitions loop.
+    #[error("steps form a cycle: {0}")]
+    Cycle(String),
+    /// A step with several inputs is not declared as a join.
+    #[error(
+        "step `{step}` has several inputs (from {from}) but is not declared as a join; \
+         give it an `inputs` parameter"
+    )]
+    NotDeclaredJoin {
+        /// The step.
+        step: String,
+        /// Its predecessors.
+        from: String,
+    },
+    /// A join with nothing to join.
+    #[error("step `{0}` is declared as a join, but no split or foreach comes before it")]
+    JoinWithoutSplit(String),
+    /// A join whose inputs come from different splits.
+    #[error("join step `{step}` joins branches of different splits (from {from})")]
+    JoinMixesSplits {
+        /// The join step.
+        step: String,
+        /// Its predecessors.
+        from: String,
+    },
+    /// A join that some branches of its split never reach.
+    #[error(
+        "join step `{step}` gets {got} of the {expected} branches of the split at `{split}`; \
+         every branch must reach it"
+    )]
+    JoinMissingBranches {
+        /// The join step.
+        step: String,
+        /// The split it closes.
+        split: String,
+        /// The split's branch count.
+        expected: usize,
+        /// The join's input count.
+        got: usize,
+    },
+    /// A foreach body that ends in several steps.
+    #[error(
+        "join step `{step}` closes the foreach at `{split}` but has {got} inputs (from {from}); \
+         a foreach body must end in one step"
+    )]
+    ForeachJoinInputs {
+        /// The join step.
+        step: String,
+        /// The foreach step.
+        split: String,
+        /// How many inputs it has.
+        got: usize,
+        /// Its predecessors.
+        from: String,
+    },
+    /// A split or foreach never joined before `end`.
+    #[error("the {what} at step `{split}` is never joined: add a join step before `end`")]
+    Unjoined {
+        /// `split` or `foreach`.
+        what: &'static str,
+        /// The step that splits.
+        split: String,
+    },
+    /// Two parameters share a name.
+    #[error("parameter `{0}` is declared more than once")]
+    DuplicateParameter(String),
+    /// A parameter name is not an identifier.
+    #[error(
+        "`{0}` is not a valid parameter name: use letters, digits and `_`, starting with a letter"
+    )]
+    InvalidParameterName(String),
+}
+
+/// A graph that failed its checks, with every problem found.
+///
+/// ```
+/// use mfw_graph::{FlowGraph, Step};
+/// let err = FlowGraph::new("F").with_step(Step::end()).validate().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "flow `F` has an invalid graph:\n  - the flow has no `start` step; every flow begins \
+///      with a step named `start`"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("flow `{flow}` has an invalid graph:{}", list(.problems))]
+pub struct GraphError {
+    /// The flow's name.
+    pub flow: String,
+    /// What is wrong, in the order found.
+    pub problems: Vec<GraphProblem>,
+}
+
+fn list(problems: &[GraphProblem]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+/// The role a step plays, derived from the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// One transition.
+    Linear,
+    /// A static split into several branches.
+    Split,
+    /// A foreach over the named artifact.
+    Foreach(String),
+    /// A join closing the split or foreach at `split`.
+    Join {
+        /// The step that split.
+        split: String,
+        /// Whether that step was a foreach.
+        foreach: bool,
+    },
+    /// The `end` step.
+    End,
+}
+
+/// What the scheduler needs of a validated graph.
+///
+/// ```
+/// use mfw_graph::{FlowGraph, Step, StepKind};
+/// let graph = FlowGraph::new("TrainFlow")
+///     .with_step(Step::foreach("start", "train", "n_trees"))
+///     .with_step(Step::linear("train", ["join"]))
+///     .with_step(Step::join("join", ["end"]))
+///     .with_step(Step::end());
+/// let topology = graph.validate().unwrap();
+/// assert_eq!(topology.foreach_depth("train"), 1);
+/// assert_eq!(
+///     topology.kind("join"),
+///     Some(&StepKind::Join { split: "start".into(), foreach: true })
+/// );
+/// assert_eq!(topology.predecessors("join"), ["train"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Topology {
+    order: Vec<String>,
+    kinds: HashMap<String, StepKind>,
+    predecessors: HashMap<String, Vec<String>>,
+    depths: HashMap<String, usize>,
+}
+
+impl Topology {
+    /// Steps in an order where every step comes after its predecessors.
+    pub fn order(&self) -> &[String] {
+        &self.order
+    }
+
+    /// The role of `step`.
+    pub fn kind(&self, step: &str) -> Option<&StepKind> {
+        self.kinds.get(step)
+    }
+
+    /// The steps that go to `step`, in declaration order.
+    pub fn predecessors(&self, step: &str) -> &[String] {
+        self.predecessors.get(step).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many foreach loops enclose `step` (its tasks' index depth).
+    pub fn foreach_depth(&self, step: &str) -> usize {
+        self.depths.get(step).copied().unwrap_or(0)
+    }
+}
+
+impl FlowGraph {
+    /// Runs every check and returns the topology, or every problem found.
+    pub fn validate(&self) -> Result<Topology, GraphError> {
+        let mut problems = Vec::new();
+        let structure_ok = self.check_structure(&mut problems);
+        self.check_parameters(&mut problems);
+        if !structure_ok {
+            return Err(self.error(problems));
+        }
+        let index: HashMap<&str, &Step> = self.steps.iter().map(|s| (s.name.as_str(), s)).collect();
+        let reachable = reachable(&index);
+        for step in &self.steps {
+            if !reachable.contains(step.name.as_str()) {
+                problems.push(GraphProblem::Unreachable(step.name.clone()));
+            }
+        }
+        if let Some(cycle) = find_cycle(&self.steps, &index, &reachable) {
+            problems.push(GraphProblem::Cycle(cycle));
+            return Err(self.error(problems));
+        }
+        let topology = self.analyse_splits(&index, &reachable, &mut problems);
+        if problems.is_empty() {
+            Ok(topology)
+        } else {
+            Err(self.error(problems))
+        }
+    }
+
+    fn error(&self, problems: Vec<GraphProblem>) -> GraphError {
+        GraphError {
+            flow: self.name.clone(),
+            problems,
+        }
+    }
+
+    /// Names, targets and arities. Returns false when the later checks
+    /// cannot run meaningfully.
+    fn check_structure(&self, problems: &mut Vec<GraphProblem>) -> bool {
+        let before = problems.len();
+        let mut seen = BTreeSet::new();
+        for step in &self.steps {
+            if !is_identifier(&step.name) {
+                problems.push(GraphProblem::InvalidStepName(step.name.clone()));
+            }
+            if !seen.insert(step.name.as_str()) {
+                problems.push(GraphProblem::DuplicateStep(step.name.clone()));
+            }
+        }
+        if self.step("start").is_none() {
+            problems.push(GraphProblem::MissingStart);
+        }
+        if self.step("end").is_none() {
+            problems.push(GraphProblem::MissingEnd);
+        }
+        for step in &self.steps {
+            for target in &step.next {
+                if self.step(target).is_none() {
+                    problems.push(GraphProblem::UnknownTarget {
+                        step: step.name.clone(),
+                        target: target.clone(),
+                    });
+                }
+            }
+            if step.name == "end" {
+                if !step.next.is_empty() {
+                    problems.push(GraphProblem::EndHasNext);
+                }
+            } else if step.next.is_empty() {
+                problems.push(GraphProblem::NoNext(step.name.clone()));
+            }
+            if let Some(over) = &step.foreach {
+                if step.next.len() != 1 {
+                    problems.push(GraphProblem::ForeachTargets {
+                        step: step.name.clone(),
+                        targets: step.next.join(", "),
+                    });
+                }
+                if !is_identifier(over) {
+                    problems.push(GraphProblem::InvalidForeachName {
+                        step: step.name.clone(),
+                        over: over.clone(),
+                    });
+                }
+            }
+            if step.name == "start" && step.join {
+                problems.push(GraphProblem::StartIsJoin);
+            }
+        }
+        problems.len() == before
+    }
+
+    fn check_parameters(&self, problems: &mut Vec<GraphProblem>) {
+        let mut seen = BTreeSet::new();
+        for parameter in &self.parameters {
+            if !is_identifier(&parameter.name) {
+                problems.push(GraphProblem::InvalidParameterName(parameter.name.clone()));
+            }
+            if !seen.insert(parameter.name.as_str()) {
+                problems.push(GraphProblem::DuplicateParameter(parameter.name.clone()));
+            }
+        }
+    }
+
+    /// Walks the steps in topological order tracking the stack of open
+    /// splits, as Metaflow does, to match every join with its split.
+    fn analyse_splits(
+        &self,
+        index: &HashMap<&str, &Step>,
+        reachable: &BTreeSet<&str>,
+        problems: &mut Vec<GraphProblem>,
+    ) -> Topology {
+        let mut predecessors: HashMap<String, Vec<String>> = HashMap::new();
+        for step in self
+            .steps
+            .iter()
+            .filter(|s| reachable.contains(s.name.as_str()))
+        {
+            for target in &step.next {
+                predecessors
+                    .entry(target.clone())
+                    .or_default()
+                    .push(step.name.clone());
+            }
+        }
+        let order = topological_order(&self.steps, reachable, &predecessors);
+        let mut stacks: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut kinds = HashMap::new();
+        let empty = Vec::new();
+        for name in &order {
+            let step = index[name.as_str()];
+            let preds = predecessors.get(name).unwrap_or(&empty);
+            let from = || {
+                preds
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let stack: Vec<&str> = if preds.is_empty() {
+                Vec::new()
+            } else if step.join {
+                let incoming: Vec<Vec<&str>> =
+                    preds.iter().map(|p| out_stack(p, &stacks, index)).collect();
+                let first = incoming[0].clone();
+                if incoming.iter().any(|s| *s != first) {
+                    problems.push(GraphProblem::JoinMixesSplits {
+                        step: name.clone(),
+                        from: from(),
+                    });
+                    first
+                } else if let Some((&split, rest)) = first.split_last() {
+                    let split_step = index[split];
+                    let foreach = split_step.foreach.is_some();
+                    if foreach && preds.len() != 1 {
+                        problems.push(GraphProblem::ForeachJoinInputs {
+                            step: name.clone(),
+                            split: split.to_string(),
+                            got: preds.len(),
+                            from: from(),
+                        });
+                    } else if !foreach && preds.len() != split_step.next.len() {
+                        problems.push(GraphProblem::JoinMissingBranches {
+                            step: name.clone(),
+                            split: split.to_string(),
+                            expected: split_step.next.len(),
+                            got: preds.len(),
+                        });
+                    }
+                    kinds.insert(
+                        name.clone(),
+                        StepKind::Join {
+                            split: split.to_string(),
+                            foreach,
+                        },
+                    );
+                    rest.to_vec()
+                } else {
+                    problems.push(GraphProblem::JoinWithoutSplit(name.clone()));
+                    Vec::new()
+                }
+            } else {
+                if preds.len() > 1 {
+                    problems.push(GraphProblem::NotDeclaredJoin {
+                        step: name.clone(),
+                        from: from(),
+                    });
+                }
+                out_stack(&preds[0], &stacks, index)
+            };
+            kinds.entry(name.clone()).or_insert_with(|| {
+                if let Some(over) = &step.foreach {
+                    StepKind::Foreach(over.clone())
+                } else if step.next.len() > 1 {
+                    StepKind::Split
+                } else if step.next.is_empty() {
+                    StepKind::End
+                } else {
+                    StepKind::Linear
+                }
+            });
+            if name == "end" {
+                for split in &stack {
+                    let what = if index[split].foreach.is_some() {
+                        "foreach"
+                    } else {
+                        "split"
+                    };
+                    problems.push(GraphProblem::Unjoined {
+                        what,
+                        split: split.to_string(),
+                    });
+                }
+            }
+            stacks.insert(name.as_str(), stack);
+        }
+        let depths = stacks
+            .iter()
+            .map(|(name, stack)| {
+                let depth = stack
+                    .iter()
+                    .filter(|s| index[**s].foreach.is_some())
+                    .count();
+                (name.to_string(), depth)
+            })
+            .collect();
+        Topology {
+            order,
+            kinds,
+            predecessors,
+            depths,
+        }
+    }
+}
+
+/// The open splits after `pred`: its own stack, plus itself if it splits.
+fn out_stack<'a>(
+    pred: &str,
+    stacks: &HashMap<&'a str, Vec<&'a str>>,
+    index: &HashMap<&'a str, &'a Step>,
+) -> Vec<&'a str> {
+    let mut stack = stacks.get(pred).cloned().unwrap_or_default();
+    if let Some(p) = index.get(pred)
+        && (p.foreach.is_some() || p.next.len() > 1)
+    {
+        stack.push(p.name.as_str());
+    }
+    stack
+}
+
+fn reachable<'a>(index: &HashMap<&'a str, &'a Step>) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    let mut queue = vec!["start"];
+    while let Some(name) = queue.pop() {
+        if let Some(step) = index.get(name)
+            && seen.insert(step.name.as_str())
+        {
+            queue.extend(step.next.iter().map(String::as_str));
+        }
+    }
+    seen
+}
+
+/// The first cycle found by a depth-first walk in declaration order, as
+/// `a -> b -> a`.
+fn find_cycle(
+    steps: &[Step],
+    index: &HashMap<&str, &Step>,
+    reachable: &BTreeSet<&str>,
+) -> Option<String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut marks: HashMap<&str, Mark> =
+        steps.iter().map(|s| (s.name.as_str(), Mark::New)).collect();
+    for root in steps.iter().filter(|s| reachable.contains(s.name.as_str())) {
+        if marks[root.name.as_str()] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (step, next child to visit); the path is the stack.
+        let mut stack: Vec<(&str, usize)> = vec![(root.name.as_str(), 0)];
+        marks.insert(root.name.as_str(), Mark::Active);
+        while let Some((name, child)) = stack.last().copied() {
+            let step = index[name];
+            if let Some(target) = step.next.get(child) {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                match marks.get(target.as_str()).copied() {
+                    Some(Mark::New) => {
+                        marks.insert(target.as_str(), Mark::Active);
+                        stack.push((target.as_str(), 0));
+                    }
+                    Some(Mark::Active) => {
+                        let from = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                        let mut path: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+                        path.push(target.as_str());
+                        return Some(path.join(" -> "));
+                    }
+                    _ => {}
+                }
+            } else {
+                marks.insert(name, Mark::Done);
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// Kahn's algorithm, taking ready steps in declaration order so the result
+/// is stable.
+fn topological_order(
+    steps: &[Step],
+    reachable: &BTreeSet<&str>,
+    predecessors: &HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut remaining: HashMap<&str, usize> = steps
+        .iter()
+        .filter(|s| reachable.contains(s.name.as_str()))
+        .map(|s| {
+            (
+                s.name.as_str(),
+                predecessors.get(&s.name).map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    let mut order = Vec::new();
+    while order.len() < remaining.len() {
+        let Some(next) = steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .find(|n| remaining.get(n) == Some(&0) && !order.iter().any(|o: &String| o == n))
+        else {
+            break;
+        };
+        order.push(next.to_string());
+        if let Some(step) = steps.iter().find(|s| s.name == next) {
+            for target in &step.next {
+                if let Some(count) = remaining.get_mut(target.as_str()) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ParamKind, Parameter};
+
+    fn problems(graph: FlowGraph) -> Vec<String> {
+        match graph.validate() {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn flow(steps: Vec<Step>) -> FlowGraph {
+        steps
+            .into_iter()
+            .fold(FlowGraph::new("F"), FlowGraph::with_step)
+    }
+
+    #[test]
+    fn hello_is_valid_and_ordered() {
+        let topology = flow(vec![Step::end(), Step::linear("start", ["end"])])
+            .validate()
+            .unwrap();
+        assert_eq!(topology.order(), ["start", "end"]);
+        assert_eq!(topology.kind("end"), Some(&StepKind::End));
+    }
+
+    #[test]
+    fn start_and_end_must_exist() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("begin", ["finish"]),
+                Step::linear("finish", ["begin"])
+            ])),
+            [
+                "the flow has no `start` step; every flow begins with a step named `start`",
+                "the flow has no `end` step; every flow finishes with a step named `end`",
+            ]
+        );
+    }
+
+    #[test]
+    fn transitions_must_name_existing_steps() {
+        assert_eq!(
+            problems(flow(vec![Step::linear("start", ["ned"]), Step::end()])),
+            ["step `start` goes to `ned`, which is not a step of this flow"]
+        );
+    }
+
+    #[test]
+    fn names_must_be_unique_identifiers() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["end"]),
+                Step::linear("start", ["end"]),
+                Step::linear("my-step", ["end"]),
+                Step::end(),
+            ])),
+            [
+                "step `start` is defined more than once",
+                "`my-step` is not a valid step name: use letters, digits and `_`, starting with a letter",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_step_but_end_has_a_next_and_end_has_none() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["a"]),
+                Step::linear("a", Vec::<String>::new()),
+                Step::linear("end", ["start"]),
+            ])),
+            [
+                "step `a` has no next: every step except `end` must call next",
+                "step `end` must not call next: it ends the flow",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_step_must_be_reachable() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["end"]),
+                Step::linear("orphan", ["end"]),
+                Step::end(),
+            ])),
+            ["step `orphan` is not reachable from `start`"]
+        );
+    }
+
+    #[test]
+    fn cycles_are_refused_with_their_path() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["a"]),
+                Step::linear("a", ["b"]),
+                Step::linear("b", ["a", "end"]),
+                Step::end(),
+            ])),
+            ["steps form a cycle: a -> b -> a"]
+        );
+    }
+
+    #[test]
+    fn a_split_must_be_joined() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["a", "b"]),
+                Step::linear("a", ["join"]),
+                Step::linear("b", ["join"]),
+                Step::linear("join", ["end"]),
+                Step::end(),
+            ])),
+            [
+                "step `join` has several inputs (from `a`, `b`) but is not declared as a join; \
+                 give it an `inputs` parameter",
+                "the split at step `start` is never joined: add a join step before `end`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_foreach_must_be_joined() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::foreach("start", "train", "xs"),
+                Step::linear("train", ["end"]),
+                Step::end(),
+            ])),
+            ["the foreach at step `start` is never joined: add a join step before `end`"]
+        );
+    }
+
+    #[test]
+    fn a_declared_join_needs_something_to_join() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["j"]),
+                Step::join("j", ["end"]),
+                Step::end(),
+            ])),
+            ["step `j` is declared as a join, but no split or foreach comes before it"]
+        );
+    }
+
+    #[test]
+    fn a_join_must_get_every_branch() {
+        // start -> (a, b); a -> join; b -> end: the join only gets one branch.
+        let p = problems(flow(vec![
+            Step::linear("start", ["a", "b"]),
+            Step::linear("a", ["join"]),
+            Step::linear("b", ["end"]),
+            Step::join("join", ["end"]),
+            Step::end(),
+        ]));
+        assert_eq!(
+            p[0],
+            "join step `join` gets 1 of the 2 branches of the split at `start`; every branch must reach it"
+        );
+    }
+
+    #[test]
+    fn a_join_cannot_mix_splits() {
+        // start -> (a, b); a foreach-> x; the join takes x and b.
+        let p = problems(flow(vec![
+            Step::linear("start", ["a", "b"]),
+            Step::foreach("a", "x", "items"),
+            Step::linear("x", ["join"]),
+            Step::linear("b", ["join"]),
+            Step::join("join", ["end"]),
+            Step::end(),
+        ]));
+        assert_eq!(
+            p[0],
+            "join step `join` joins branches of different splits (from `x`, `b`)"
+        );
+    }
+
+    #[test]
+    fn foreach_targets_one_step_over_a_valid_name() {
+        let mut bad = Step::foreach("start", "a", "2x");
+        bad.next.push("b".into());
+        assert_eq!(
+            problems(flow(vec![
+                bad,
+                Step::linear("a", ["end"]),
+                Step::linear("b", ["end"]),
+                Step::end()
+            ])),
+            [
+                "step `start` fans out with foreach, so it must go to exactly one step (it goes to a, b)",
+                "step `start` fans out over `2x`, which is not a valid artifact name",
+            ]
+        );
+    }
+
+    #[test]
+    fn start_cannot_be_a_join() {
+        let mut start = Step::linear("start", ["end"]);
+        start.join = true;
+        assert_eq!(
+            problems(flow(vec![start, Step::end()])),
+            ["step `start` is declared as a join, but nothing comes before it"]
+        );
+    }
+
+    #[test]
+    fn parameters_are_unique_identifiers() {
+        let graph = flow(vec![Step::linear("start", ["end"]), Step::end()])
+            .with_parameter(Parameter::new("n", ParamKind::Int))
+            .with_parameter(Parameter::new("n", ParamKind::Int))
+            .with_parameter(Parameter::new("my-n", ParamKind::Str));
+        assert_eq!(
+            problems(graph),
+            [
+                "parameter `n` is declared more than once",
+                "`my-n` is not a valid parameter name: use letters, digits and `_`, starting with a letter",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_foreach_gets_depths_and_matching_joins() {
+        let topology = flow(vec![
+            Step::foreach("start", "outer", "xs"),
+            Step::foreach("outer", "inner", "ys"),
+            Step::linear("inner", ["inner_join"]),
+            Step::join("inner_join", ["outer_join"]),
+            Step::join("outer_join", ["end"]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(topology.foreach_depth("start"), 0);
+        assert_eq!(topology.foreach_depth("outer"), 1);
+        assert_eq!(topology.foreach_depth("inner"), 2);
+        assert_eq!(topology.foreach_depth("inner_join"), 1);
+        assert_eq!(topology.foreach_depth("end"), 0);
+        assert_eq!(
+            topology.kind("inner_join"),
+            Some(&StepKind::Join {
+                split: "outer".into(),
+                foreach: true
+            })
+        );
+        assert_eq!(
+            topology.kind("outer_join"),
+            Some(&StepKind::Join {
+                split: "start".into(),
+                foreach: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_split_inside_a_foreach_is_joined_inside_it() {
+        let topology = flow(vec![
+            Step::foreach("start", "body", "xs"),
+            Step::linear("body", ["a", "b"]),
+            Step::linear("a", ["inner"]),
+            Step::linear("b", ["inner"]),
+            Step::join("inner", ["outer"]),
+            Step::join("outer", ["end"]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(topology.foreach_depth("a"), 1);
+        assert_eq!(topology.kind("body"), Some(&StepKind::Split));
+        assert_eq!(topology.predecessors("inner"), ["a", "b"]);
+    }
+}

@@ -1,0 +1,292 @@
+//! The engine, the compiled-component cache, and loading a flow.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mfw_graph::{BlobHash, Decorator, FlowGraph, ParamKind, Parameter, Step};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use crate::bindings::{FlowComponent, FlowComponentPre, mfw::flow::types};
+use crate::task::TaskState;
+use crate::{HostError, contract};
+
+/// How the host is set up.
+///
+/// ```
+/// let config = mfw_host::HostConfig {
+///     max_concurrent_tasks: 8,
+///     ..mfw_host::HostConfig::default()
+/// };
+/// assert!(config.cache_dir.is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where compiled components are cached (`~/.cache/mfw/compiled`);
+    /// `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// How many tasks may run at once; sizes the instance pool.
+    pub max_concurrent_tasks: u32,
+    /// The most linear memory one task may use, in bytes.
+    pub max_memory_bytes: u64,
+    /// The largest artifact value a task may set, in bytes.
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_concurrent_tasks: 4,
+            max_memory_bytes: 4 << 30,
+            max_artifact_bytes: 1 << 30,
+        }
+    }
+}
+
+/// The wasmtime engine mfw runs every task in, with its linker.
+#[derive(Clone)]
+pub struct Host {
+    engine: Engine,
+    linker: Arc<Linker<TaskState>>,
+    config: Arc<HostConfig>,
+    fingerprint: u64,
+}
+
+impl Host {
+    /// Configures the engine: Cranelift, a pooling allocator sized for
+    /// `max_concurrent_tasks`, and copy-on-write memory images, so a fresh
+    /// instance per task costs microseconds.
+    pub fn new(config: HostConfig) -> Result<Self, HostError> {
+        let engine_error = |e: wasmtime::Error| HostError::Engine(format!("{e:#}"));
+        // One slot per running task, plus one to read graphs while tasks run.
+        let slots = config.max_concurrent_tasks.max(1) + 1;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            // Interpreted languages link several core modules per component.
+            .max_core_instances_per_component(64)
+            .total_core_instances(slots * 64)
+            .max_memories_per_component(8)
+            .total_memories(slots * 8)
+            .max_tables_per_component(64)
+            .total_tables(slots * 64)
+            .table_elements(100_000)
+            .max_core_instance_size(16 << 20)
+            .max_component_instance_size(16 << 20)
+            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+        let mut wasm = Config::new();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .wasm_component_model(true);
+        let engine = Engine::new(&wasm).map_err(engine_error)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        FlowComponent::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s)
+            .map_err(engine_error)?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            config: Arc::new(config),
+            fingerprint: hasher.finish(),
+        })
+    }
+
+    /// The configuration the host was made with.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Checks that `bytes` are an mfw flow component built against a
+    /// compatible contract, compiles it (or loads it from the cache), and
+    /// reads its graph. `name` is how messages refer to it.
+    pub fn load(&self, bytes: &[u8], name: &str) -> Result<LoadedFlow, HostError> {
+        contract::check(bytes, name)?;
+        let hash = BlobHash::of(bytes);
+        let component = self.compile(bytes, &hash, name)?;
+        let instantiate_error = |e: wasmtime::Error| HostError::Instantiate {
+            source_name: name.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(instantiate_error)?;
+        let pre = FlowComponentPre::new(pre).map_err(instantiate_error)?;
+        let graph = read_graph(&self.engine, &pre, name)?;
+        Ok(LoadedFlow {
+            inner: Arc::new(Inner {
+                hash,
+                name: name.to_string(),
+                bytes: bytes::Bytes::copy_from_slice(bytes),
+                pre,
+                graph,
+                engine: self.engine.clone(),
+                config: self.config.clone(),
+            }),
+        })
+    }
+
+    /// Compiles with Cranelift, or loads the result of an earlier compile.
+    /// The cache key is the component's hash and the engine's fingerprint
+    /// (wasmtime version and settings): a `.cwasm` only loads in an engine
+    /// configured like the one that wrote it.
+    fn compile(&self, bytes: &[u8], hash: &BlobHash, name: &str) -> Result<Component, HostError> {
+        let compile_error = |e: wasmtime::Error| HostError::Compile {
+            source_name: name.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let Some(dir) = &self.config.cache_dir else {
+            return Component::new(&self.engine, bytes).map_err(compile_error);
+        };
+        let path = dir.join(format!("{}-{:016x}.cwasm", hash.to_hex(), self.fingerprint));
+        if path.exists() {
+            // SAFETY: the file is one this host wrote with `serialize` for an
+            // engine with the same fingerprint, renamed into place whole.
+            // A damaged or foreign file fails to deserialize and is replaced.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
+        if let Ok(serialized) = component.serialize() {
+            // The cache is an optimisation: failing to write it is not an error.
+            let _ = write_atomically(dir, &path, &serialized);
+        }
+        Ok(component)
+    }
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Calls the component's `graph` export in an instance with no task.
+fn read_graph(
+    engine: &Engine,
+    pre: &FlowComponentPre<TaskState>,
+    name: &str,
+) -> Result<Arc<FlowGraph>, HostError> {
+    let graph_error = |reason: String| HostError::Graph {
+        source_name: name.to_string(),
+        reason,
+    };
+    let mut store = Store::new(engine, TaskState::without_task());
+    let instance = pre
+        .instantiate(&mut store)
+        .map_err(|e| HostError::Instantiate {
+            source_name: name.to_string(),
+            reason: format!("{e:#}"),
+        })?;
+    let graph = instance
+        .mfw_flow_flow()
+        .call_graph(&mut store)
+        .map_err(|e| graph_error(format!("{e:#}")))?;
+    convert_graph(graph).map(Arc::new).map_err(graph_error)
+}
+
+fn convert_decorators(decorators: Vec<types::Decorator>) -> Vec<Decorator> {
+    decorators
+        .into_iter()
+        .map(|d| Decorator {
+            name: d.name,
+            options: d.options,
+        })
+        .collect()
+}
+
+fn convert_graph(graph: types::FlowGraph) -> Result<FlowGraph, String> {
+    let steps = graph
+        .steps
+        .into_iter()
+        .map(|s| Step {
+            name: s.name,
+            next: s.next,
+            foreach: s.foreach,
+            join: s.join,
+            decorators: convert_decorators(s.decorators),
+            doc: s.doc,
+            source: s.source,
+        })
+        .collect();
+    let mut parameters = Vec::new();
+    for p in graph.parameters {
+        let kind: ParamKind = p
+            .kind
+            .parse()
+            .map_err(|e| format!("parameter `{}`: {e}", p.name))?;
+        if let Some(default) = &p.default {
+            mfw_encoding::validate(default).map_err(|e| {
+                format!(
+                    "parameter `{}` has a default that is not a valid value: {e}",
+                    p.name
+                )
+            })?;
+        }
+        parameters.push(Parameter {
+            name: p.name,
+            kind,
+            default: p.default,
+            required: p.required,
+            help: p.help,
+        });
+    }
+    Ok(FlowGraph {
+        name: graph.name,
+        steps,
+        parameters,
+        decorators: convert_decorators(graph.decorators),
+        doc: graph.doc,
+        sdk: graph.sdk,
+    })
+}
+
+pub(crate) struct Inner {
+    pub(crate) hash: BlobHash,
+    pub(crate) name: String,
+    pub(crate) bytes: bytes::Bytes,
+    pub(crate) pre: FlowComponentPre<TaskState>,
+    pub(crate) graph: Arc<FlowGraph>,
+    pub(crate) engine: Engine,
+    pub(crate) config: Arc<HostConfig>,
+}
+
+/// A flow component, compiled and ready to run tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedFlow {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl LoadedFlow {
+    /// The graph the component exports (not yet validated).
+    pub fn graph(&self) -> &FlowGraph {
+        &self.inner.graph
+    }
+
+    /// The graph, shared.
+    pub fn graph_arc(&self) -> Arc<FlowGraph> {
+        self.inner.graph.clone()
+    }
+
+    /// The blake3 of the component's bytes.
+    pub fn hash(&self) -> BlobHash {
+        self.inner.hash
+    }
+
+    /// The component's bytes, as loaded.
+    pub fn bytes(&self) -> &[u8] {
+        &self.inner.bytes
+    }
+
+    /// How messages name the component.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+}

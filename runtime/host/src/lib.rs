@@ -1,0 +1,68 @@
+//! The mfw host: loads flow components into wasmtime and runs one task at a
+//! time, each in a fresh, sandboxed instance.
+//!
+//! A [`Host`] owns the engine (pooling allocator, copy-on-write memory
+//! images) and the compiled-component cache. [`Host::load`] checks that a
+//! file is an mfw flow built against a compatible contract, compiles it (or
+//! loads it precompiled) and reads its graph. [`LoadedFlow::run_task`] then
+//! runs one step as one task: the guest sees only what the [`TaskSpec`]
+//! gives it, and the [`TaskOutcome`] says what it set, where it went next,
+//! and what it printed.
+//!
+//! ```no_run
+//! use mfw_host::{Host, HostConfig};
+//! let host = Host::new(HostConfig::default())?;
+//! let bytes = std::fs::read("hello.wasm")?;
+//! let flow = host.load(&bytes, "hello.wasm")?;
+//! println!("{} has {} steps", flow.graph().name, flow.graph().steps.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bindings;
+mod contract;
+mod engine;
+mod imports;
+mod output;
+mod sandbox;
+mod task;
+
+pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError};
+pub use engine::{Host, HostConfig, LoadedFlow};
+pub use output::{OutputSink, OutputStream};
+pub use task::{BlobSource, JoinInput, TaskFailure, TaskOutcome, TaskSpec};
+
+/// What can stop a component from loading. Task failures are not errors of
+/// this kind: they are reported in [`TaskOutcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The engine could not be configured.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The file is not a usable mfw component.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// Compilation failed.
+    #[error("cannot compile {source_name}: {reason}")]
+    Compile {
+        /// The component as the user named it.
+        source_name: String,
+        /// What Cranelift or the validator said.
+        reason: String,
+    },
+    /// The component needs imports mfw does not provide, or failed to start.
+    #[error("cannot instantiate {source_name}: {reason}")]
+    Instantiate {
+        /// The component as the user named it.
+        source_name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Calling the component's `graph` export failed.
+    #[error("{source_name} failed while exporting its graph: {reason}")]
+    Graph {
+        /// The component as the user named it.
+        source_name: String,
+        /// The trap or error.
+        reason: String,
+    },
+}

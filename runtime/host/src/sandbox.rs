@@ -1,0 +1,130 @@
+//! The WASI a task gets: nothing from the outside world. No directories,
+//! no environment, no sockets; a virtual clock and randomness derived from
+//! the task's identity, so the same task given the same inputs does the
+//! same thing every time.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand_core::TryRng;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+
+use crate::output::Capture;
+
+/// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
+const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
+
+/// How far virtual time moves on each reading, so that loops waiting for
+/// time to pass still end.
+const TICK_NANOS: u64 = 1_000;
+
+/// A clock that starts at a fixed instant and advances one tick per reading.
+#[derive(Default)]
+struct VirtualClock {
+    readings: AtomicU64,
+}
+
+impl VirtualClock {
+    fn advance(&self) -> u64 {
+        self.readings.fetch_add(1, Ordering::Relaxed) * TICK_NANOS
+    }
+}
+
+impl HostWallClock for VirtualClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(TICK_NANOS)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_secs(VIRTUAL_EPOCH_SECS) + Duration::from_nanos(self.advance())
+    }
+}
+
+impl HostMonotonicClock for VirtualClock {
+    fn resolution(&self) -> u64 {
+        TICK_NANOS
+    }
+
+    fn now(&self) -> u64 {
+        self.advance()
+    }
+}
+
+/// A random stream: blake3's extendable output keyed by the task identity.
+struct SeededRandom(blake3::OutputReader);
+
+impl SeededRandom {
+    fn new(purpose: &str, identity: &str) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key(&format!("mfw 2026 task random {purpose}"));
+        hasher.update(identity.as_bytes());
+        SeededRandom(hasher.finalize_xof())
+    }
+}
+
+impl TryRng for SeededRandom {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut bytes = [0; 4];
+        self.0.fill(&mut bytes);
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut bytes = [0; 8];
+        self.0.fill(&mut bytes);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.0.fill(dst);
+        Ok(())
+    }
+}
+
+/// Builds the WASI context of one task. `identity` (flow, step and task id)
+/// seeds its randomness; the attempt and run id deliberately do not, so a
+/// retry or a later run of the same task sees the same numbers.
+pub(crate) fn wasi_for_task(identity: &str, stdout: Capture, stderr: Capture) -> WasiCtx {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdout(stdout)
+        .stderr(stderr)
+        .wall_clock(VirtualClock::default())
+        .monotonic_clock(VirtualClock::default())
+        .secure_random(SeededRandom::new("secure", identity))
+        .insecure_random(SeededRandom::new("insecure", identity))
+        .insecure_random_seed(seed(identity))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    builder.build()
+}
+
+fn seed(identity: &str) -> u128 {
+    let mut bytes = [0; 16];
+    SeededRandom::new("seed", identity).0.fill(&mut bytes);
+    u128::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn randomness_depends_only_on_identity() {
+        let draw = |id: &str| SeededRandom::new("secure", id).try_next_u64();
+        assert_eq!(draw("F/start/0"), draw("F/start/0"));
+        assert_ne!(draw("F/start/0"), draw("F/start/1"));
+    }
+
+    #[test]
+    fn virtual_time_starts_fixed_and_moves_forward() {
+        let clock = VirtualClock::default();
+        let first = HostWallClock::now(&clock);
+        let second = HostWallClock::now(&clock);
+        assert_eq!(first, Duration::from_secs(VIRTUAL_EPOCH_SECS));
+        assert!(second > first);
+    }
+}

@@ -1,0 +1,252 @@
+//! Run parameters: command-line text read by each parameter's kind, with
+//! defaults filled in and required ones checked.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use mfw_encoding::Value;
+use mfw_graph::{FlowGraph, ParamKind};
+
+/// A parameter a run cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParameterError {
+    /// The flow has no such parameter.
+    #[error("flow `{flow}` has no parameter --{name}; {known}")]
+    Unknown {
+        /// The flow.
+        flow: String,
+        /// The name given.
+        name: String,
+        /// The parameters it has.
+        known: String,
+    },
+    /// A required parameter was not given.
+    #[error("flow `{flow}` needs --{name} ({help})")]
+    Missing {
+        /// The flow.
+        flow: String,
+        /// The parameter.
+        name: String,
+        /// Its help line.
+        help: String,
+    },
+    /// A value that does not read as the parameter's kind.
+    #[error("parameter --{name} expects {expected}, got `{value}`")]
+    Invalid {
+        /// The parameter.
+        name: String,
+        /// What it expects.
+        expected: String,
+        /// What was given.
+        value: String,
+    },
+    /// A `file` parameter naming a file that cannot be read.
+    #[error("parameter --{name}: cannot read {path}: {reason}")]
+    File {
+        /// The parameter.
+        name: String,
+        /// The path given.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn from_json(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Integer(i128::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Value::Integer(i128::from(u))
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::Text(s),
+        serde_json::Value::Array(items) => Value::Array(items.into_iter().map(from_json).collect()),
+        serde_json::Value::Object(map) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| (Value::Text(k), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Reads `text` as a value of `kind`, for parameter `name`. A `file`
+/// parameter's text is a path, relative to `base`, whose bytes become the
+/// value.
+///
+/// ```
+/// use mfw_graph::ParamKind;
+/// let bytes = mfw_orchestrator::encode_parameter("n", ParamKind::Int, "10", ".".as_ref()).unwrap();
+/// assert_eq!(mfw_encoding::from_slice::<u64>(&bytes).unwrap(), 10);
+/// assert!(mfw_orchestrator::encode_parameter("n", ParamKind::Int, "ten", ".".as_ref()).is_err());
+/// ```
+pub fn encode_parameter(
+    name: &str,
+    kind: ParamKind,
+    text: &str,
+    base: &Path,
+) -> Result<Bytes, ParameterError> {
+    let invalid = |expected: &str| ParameterError::Invalid {
+        name: name.to_string(),
+        expected: expected.to_string(),
+        value: text.to_string(),
+    };
+    let value = match kind {
+        ParamKind::Str => Value::Text(text.to_string()),
+        ParamKind::Int => Value::Integer(
+            text.trim()
+                .parse::<i128>()
+                .map_err(|_| invalid("an integer"))?,
+        ),
+        ParamKind::Float => Value::Float(
+            text.trim()
+                .parse::<f64>()
+                .map_err(|_| invalid("a number"))?,
+        ),
+        ParamKind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "y" | "on" => Value::Bool(true),
+            "false" | "0" | "no" | "n" | "off" => Value::Bool(false),
+            _ => return Err(invalid("true or false")),
+        },
+        ParamKind::Json => from_json(serde_json::from_str(text).map_err(|_| invalid("JSON"))?),
+        ParamKind::File => {
+            let path = base.join(text);
+            let bytes = std::fs::read(&path).map_err(|e| ParameterError::File {
+                name: name.to_string(),
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            Value::Bytes(bytes)
+        }
+    };
+    Ok(Bytes::from(mfw_encoding::encode(&value)))
+}
+
+/// The run's parameter values: those `given` as `(name, text)`, read by
+/// kind, and the defaults of the rest. Fails on an unknown name or a
+/// missing required parameter.
+pub fn resolve_parameters(
+    graph: &FlowGraph,
+    given: &[(String, String)],
+    base: &Path,
+) -> Result<BTreeMap<String, Bytes>, ParameterError> {
+    let mut values = BTreeMap::new();
+    for (name, text) in given {
+        let Some(parameter) = graph.parameter(name) else {
+            let known: Vec<String> = graph
+                .parameters
+                .iter()
+                .map(|p| format!("--{}", p.name))
+                .collect();
+            return Err(ParameterError::Unknown {
+                flow: graph.name.clone(),
+                name: name.clone(),
+                known: if known.is_empty() {
+                    "it takes no parameters".to_string()
+                } else {
+                    format!("its parameters: {}", known.join(", "))
+                },
+            });
+        };
+        values.insert(
+            name.clone(),
+            encode_parameter(name, parameter.kind, text, base)?,
+        );
+    }
+    for parameter in &graph.parameters {
+        if values.contains_key(&parameter.name) {
+            continue;
+        }
+        if let Some(default) = &parameter.default {
+            let value = if parameter.kind == ParamKind::File {
+                // A file parameter's default is a path, read now.
+                let path: String =
+                    mfw_encoding::from_slice(default).map_err(|_| ParameterError::Invalid {
+                        name: parameter.name.clone(),
+                        expected: "a path as its default".to_string(),
+                        value: mfw_encoding::decode(default)
+                            .map(|v| v.to_string())
+                            .unwrap_or_default(),
+                    })?;
+                encode_parameter(&parameter.name, ParamKind::File, &path, base)?
+            } else {
+                Bytes::from(default.clone())
+            };
+            values.insert(parameter.name.clone(), value);
+        } else if parameter.required {
+            return Err(ParameterError::Missing {
+                flow: graph.name.clone(),
+                name: parameter.name.clone(),
+                help: if parameter.help.is_empty() {
+                    format!("a {} parameter", parameter.kind)
+                } else {
+                    parameter.help.clone()
+                },
+            });
+        }
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfw_graph::{Parameter, Step};
+
+    fn graph() -> FlowGraph {
+        FlowGraph::new("WideFlow")
+            .with_step(Step::linear("start", ["end"]))
+            .with_step(Step::end())
+            .with_parameter(
+                Parameter::new("n", ParamKind::Int)
+                    .with_default(mfw_encoding::to_vec(&100).unwrap()),
+            )
+            .with_parameter(
+                Parameter::new("name", ParamKind::Str)
+                    .required()
+                    .with_help("who"),
+            )
+    }
+
+    #[test]
+    fn given_values_are_read_by_kind_and_defaults_fill_the_rest() {
+        let values =
+            resolve_parameters(&graph(), &[("name".into(), "ada".into())], Path::new(".")).unwrap();
+        assert_eq!(mfw_encoding::from_slice::<i64>(&values["n"]).unwrap(), 100);
+        assert_eq!(
+            mfw_encoding::from_slice::<String>(&values["name"]).unwrap(),
+            "ada"
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_parameters_are_named() {
+        let err =
+            resolve_parameters(&graph(), &[("m".into(), "1".into())], Path::new(".")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "flow `WideFlow` has no parameter --m; its parameters: --n, --name"
+        );
+        let err = resolve_parameters(&graph(), &[], Path::new(".")).unwrap_err();
+        assert_eq!(err.to_string(), "flow `WideFlow` needs --name (who)");
+    }
+
+    #[test]
+    fn json_parameters_become_values() {
+        let bytes = encode_parameter(
+            "c",
+            ParamKind::Json,
+            r#"{"b": [1, 2.5], "a": null}"#,
+            Path::new("."),
+        )
+        .unwrap();
+        let value = mfw_encoding::decode(&bytes).unwrap();
+        assert_eq!(value.to_string(), "{'a': None, 'b': [1, 2.5]}");
+    }
+}

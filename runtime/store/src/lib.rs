@@ -1,0 +1,634 @@
+//! The mfw datastore: artifacts stored once by their blake3 hash, and small
+//! JSON records for runs and tasks, on any `object_store` backend.
+//!
+//! Layout (see `docs/datastore.md`):
+//!
+//! ```text
+//! blobs/<hh>/<hash>                          artifact values and logs, by blake3
+//! components/<hash>.wasm                     every component a run used
+//! flows/<Flow>/runs/<run>/run.json           parameters, components, status
+//! flows/<Flow>/runs/<run>/tasks/<step>/<task>.json
+//! ```
+//!
+//! Every write is a single atomic put (write then rename, or a conditional
+//! put), so a reader never sees half a record and a killed run leaves only
+//! whole files behind.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+//! let hash = store.put_blob(bytes::Bytes::from_static(b"\x01")).await.unwrap();
+//! assert_eq!(&store.get_blob(&hash).await.unwrap()[..], b"\x01");
+//! # });
+//! ```
+
+mod meta;
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+pub use meta::{
+    Attempt, ComponentRecord, RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
+};
+pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
+
+/// What can go wrong with the datastore. Messages name the object and the
+/// store, so a user can find both.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The datastore location cannot be used.
+    #[error("cannot open datastore `{location}`: {reason}")]
+    Open {
+        /// What the user gave.
+        location: String,
+        /// Why it failed and what to do.
+        reason: String,
+    },
+    /// The backend failed.
+    #[error("datastore {store}: {source}")]
+    Backend {
+        /// The datastore's location.
+        store: String,
+        /// The backend's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A blob that metadata refers to is not in the store.
+    #[error("blob {hash} is missing from datastore {store}")]
+    MissingBlob {
+        /// The missing blob.
+        hash: BlobHash,
+        /// The datastore's location.
+        store: String,
+    },
+    /// A blob whose bytes do not hash to its name.
+    #[error("blob {hash} in datastore {store} is corrupt: its content hashes to {actual}")]
+    CorruptBlob {
+        /// The blob's name.
+        hash: BlobHash,
+        /// What its bytes hash to.
+        actual: BlobHash,
+        /// The datastore's location.
+        store: String,
+    },
+    /// A run that does not exist.
+    #[error("run {flow}/{run_id} not found in datastore {store}")]
+    RunNotFound {
+        /// The flow.
+        flow: String,
+        /// The run.
+        run_id: String,
+        /// The datastore's location.
+        store: String,
+    },
+    /// A task that does not exist.
+    #[error("task {flow}/{run_id}/{step}/{task_id} not found in datastore {store}")]
+    TaskNotFound {
+        /// The flow.
+        flow: String,
+        /// The run.
+        run_id: String,
+        /// The step.
+        step: String,
+        /// The task.
+        task_id: String,
+        /// The datastore's location.
+        store: String,
+    },
+    /// A record that does not parse.
+    #[error("{path} in datastore {store} is not a valid mfw record ({reason})")]
+    BadRecord {
+        /// The object.
+        path: String,
+        /// The datastore's location.
+        store: String,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+/// A datastore: a local directory (the default, `.mfw`) or, later, a bucket.
+///
+/// Cloning is cheap; clones share the backend and the cache of blobs known
+/// to be present.
+#[derive(Clone)]
+pub struct Datastore {
+    backend: Arc<dyn ObjectStore>,
+    location: Arc<str>,
+    known_blobs: Arc<Mutex<std::collections::HashSet<BlobHash>>>,
+}
+
+impl std::fmt::Debug for Datastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datastore")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// The default datastore location, relative to the working directory.
+pub const DEFAULT_LOCATION: &str = ".mfw";
+
+impl Datastore {
+    /// Opens the datastore at `location`: a directory path or a `file://`
+    /// URL. A missing directory is created.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().join("store").to_str().unwrap());
+    /// assert!(store.is_ok());
+    /// assert!(mfw_store::Datastore::open("ftp://example.com/x").is_err());
+    /// ```
+    pub fn open(location: &str) -> Result<Self, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            location: location.to_string(),
+            reason,
+        };
+        let path = if let Some(rest) = location.strip_prefix("file://") {
+            rest
+        } else if let Some((scheme, _)) = location.split_once("://") {
+            return Err(open_error(format!(
+                "the `{scheme}` scheme is not supported; use a directory path or file:// URL"
+            )));
+        } else {
+            location
+        };
+        let dir = FsPath::new(path);
+        std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
+        let backend =
+            LocalFileSystem::new_with_prefix(dir).map_err(|e| open_error(e.to_string()))?;
+        let shown = std::fs::canonicalize(dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.to_string());
+        Ok(Self::with_backend(Arc::new(backend), &shown))
+    }
+
+    /// Wraps any `object_store` backend; `location` is how messages name it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let store = mfw_store::Datastore::with_backend(
+    ///     Arc::new(object_store::memory::InMemory::new()),
+    ///     "memory",
+    /// );
+    /// assert_eq!(store.location(), "memory");
+    /// ```
+    pub fn with_backend(backend: Arc<dyn ObjectStore>, location: &str) -> Self {
+        Self {
+            backend,
+            location: Arc::from(location),
+            known_blobs: Arc::default(),
+        }
+    }
+
+    /// Where the datastore is, as shown in messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn backend_error(&self, source: object_store::Error) -> StoreError {
+        StoreError::Backend {
+            store: self.location.to_string(),
+            source,
+        }
+    }
+
+    fn blob_path(hash: &BlobHash) -> Path {
+        let hex = hash.to_hex();
+        Path::from(format!("blobs/{}/{}", &hex[..2], hex))
+    }
+
+    /// Stores `bytes` under their blake3 hash, unless they are already
+    /// there; returns the hash.
+    pub async fn put_blob(&self, bytes: Bytes) -> Result<BlobHash, StoreError> {
+        let hash = BlobHash::of(&bytes);
+        self.put_blob_with_hash(hash, bytes).await?;
+        Ok(hash)
+    }
+
+    /// Stores `bytes` whose hash the caller already computed.
+    pub async fn put_blob_with_hash(&self, hash: BlobHash, bytes: Bytes) -> Result<(), StoreError> {
+        if self.is_known(&hash) {
+            return Ok(());
+        }
+        let path = Self::blob_path(&hash);
+        match self.backend.head(&path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => {
+                let options = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                match self
+                    .backend
+                    .put_opts(&path, PutPayload::from(bytes), options)
+                    .await
+                {
+                    // Another writer stored the same content first: same bytes.
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(self.backend_error(e)),
+                }
+            }
+            Err(e) => return Err(self.backend_error(e)),
+        }
+        self.remember(hash);
+        Ok(())
+    }
+
+    fn is_known(&self, hash: &BlobHash) -> bool {
+        self.known_blobs
+            .lock()
+            .map(|set| set.contains(hash))
+            .unwrap_or(false)
+    }
+
+    fn remember(&self, hash: BlobHash) {
+        if let Ok(mut set) = self.known_blobs.lock() {
+            set.insert(hash);
+        }
+    }
+
+    /// Reads the blob `hash` and verifies that its content hashes to it.
+    pub async fn get_blob(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
+        let path = Self::blob_path(hash);
+        let bytes = match self.backend.get(&path).await {
+            Ok(result) => result.bytes().await.map_err(|e| self.backend_error(e))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::MissingBlob {
+                    hash: *hash,
+                    store: self.location.to_string(),
+                });
+            }
+            Err(e) => return Err(self.backend_error(e)),
+        };
+        let actual = BlobHash::of(&bytes);
+        if actual != *hash {
+            return Err(StoreError::CorruptBlob {
+                hash: *hash,
+                actual,
+                store: self.location.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether the blob `hash` is stored.
+    pub async fn has_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
+        match self.backend.head(&Self::blob_path(hash)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.backend_error(e)),
+        }
+    }
+
+    /// How many blobs the store holds (for tests and `mfw` diagnostics).
+    pub async fn count_blobs(&self) -> Result<usize, StoreError> {
+        let prefix = Path::from("blobs");
+        let all: Vec<_> = self
+            .backend
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.backend_error(e))?;
+        Ok(all.len())
+    }
+
+    fn component_path(hash: &BlobHash) -> Path {
+        Path::from(format!("components/{}.wasm", hash.to_hex()))
+    }
+
+    /// Stores a component's bytes by hash, so any worker can fetch exactly
+    /// what was built.
+    pub async fn put_component(&self, bytes: Bytes) -> Result<BlobHash, StoreError> {
+        let hash = BlobHash::of(&bytes);
+        let path = Self::component_path(&hash);
+        match self.backend.head(&path).await {
+            Ok(_) => return Ok(hash),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.backend_error(e)),
+        }
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .backend
+            .put_opts(&path, PutPayload::from(bytes), options)
+            .await
+        {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(hash),
+            Err(e) => Err(self.backend_error(e)),
+        }
+    }
+
+    /// Fetches a component by hash and verifies it.
+    pub async fn get_component(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
+        let path = Self::component_path(hash);
+        let bytes = match self.backend.get(&path).await {
+            Ok(result) => result.bytes().await.map_err(|e| self.backend_error(e))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::MissingBlob {
+                    hash: *hash,
+                    store: self.location.to_string(),
+                });
+            }
+            Err(e) => return Err(self.backend_error(e)),
+        };
+        let actual = BlobHash::of(&bytes);
+        if actual != *hash {
+            return Err(StoreError::CorruptBlob {
+                hash: *hash,
+                actual,
+                store: self.location.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn run_prefix(flow: &str, run_id: &str) -> String {
+        format!("flows/{flow}/runs/{run_id}")
+    }
+
+    fn run_path(flow: &str, run_id: &str) -> Path {
+        Path::from(format!("{}/run.json", Self::run_prefix(flow, run_id)))
+    }
+
+    fn task_path(flow: &str, run_id: &str, step: &str, task_id: &str) -> Path {
+        Path::from(format!(
+            "{}/tasks/{step}/{task_id}.json",
+            Self::run_prefix(flow, run_id)
+        ))
+    }
+
+    async fn put_json<T: serde::Serialize>(
+        &self,
+        path: &Path,
+        value: &T,
+        mode: PutMode,
+    ) -> Result<(), object_store::Error> {
+        let json = serde_json::to_vec_pretty(value).map_err(|e| object_store::Error::Generic {
+            store: "json",
+            source: Box::new(e),
+        })?;
+        let options = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        self.backend
+            .put_opts(path, PutPayload::from(json), options)
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<T>, StoreError> {
+        let bytes = match self.backend.get(path).await {
+            Ok(result) => result.bytes().await.map_err(|e| self.backend_error(e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.backend_error(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::BadRecord {
+                path: path.to_string(),
+                store: self.location.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Records a new run, choosing a fresh run id (a microsecond timestamp,
+    /// bumped if another run took it) with a conditional put, so two runs
+    /// started at once never share an id. Sets `record.run_id`.
+    pub async fn create_run(&self, record: &mut RunRecord) -> Result<(), StoreError> {
+        let mut candidate = now_micros();
+        loop {
+            record.run_id = candidate.to_string();
+            let path = Self::run_path(&record.flow, &record.run_id);
+            match self.put_json(&path, record, PutMode::Create).await {
+                Ok(()) => return Ok(()),
+                Err(object_store::Error::AlreadyExists { .. }) => candidate += 1,
+                Err(e) => return Err(self.backend_error(e)),
+            }
+        }
+    }
+
+    /// Replaces a run's record (status changes), atomically.
+    pub async fn update_run(&self, record: &RunRecord) -> Result<(), StoreError> {
+        let path = Self::run_path(&record.flow, &record.run_id);
+        self.put_json(&path, record, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.backend_error(e))
+    }
+
+    /// Reads a run's record.
+    pub async fn read_run(&self, flow: &str, run_id: &str) -> Result<RunRecord, StoreError> {
+        self.get_json(&Self::run_path(flow, run_id))
+            .await?
+            .ok_or_else(|| StoreError::RunNotFound {
+                flow: flow.to_string(),
+                run_id: run_id.to_string(),
+                store: self.location.to_string(),
+            })
+    }
+
+    /// The flows that have runs, sorted.
+    pub async fn list_flows(&self) -> Result<Vec<String>, StoreError> {
+        let listing = self
+            .backend
+            .list_with_delimiter(Some(&Path::from("flows")))
+            .await
+            .map_err(|e| self.backend_error(e))?;
+        let mut flows: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        flows.sort();
+        Ok(flows)
+    }
+
+    /// Every run of `flow`, oldest first. A record that cannot be read is
+    /// reported, not skipped silently.
+    pub async fn list_runs(&self, flow: &str) -> Result<Vec<RunRecord>, StoreError> {
+        let prefix = Path::from(format!("flows/{flow}/runs"));
+        let listing = self
+            .backend
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| self.backend_error(e))?;
+        let mut ids: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        ids.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A run directory without run.json can only be a foreign file.
+            if let Some(run) = self.get_json(&Self::run_path(flow, &id)).await? {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Writes a task's record, replacing any earlier attempt's, atomically.
+    pub async fn write_task(&self, record: &TaskRecord) -> Result<(), StoreError> {
+        let path = Self::task_path(&record.flow, &record.run_id, &record.step, &record.task_id);
+        self.put_json(&path, record, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.backend_error(e))
+    }
+
+    /// Reads one task's record.
+    pub async fn read_task(
+        &self,
+        flow: &str,
+        run_id: &str,
+        step: &str,
+        task_id: &str,
+    ) -> Result<TaskRecord, StoreError> {
+        self.get_json(&Self::task_path(flow, run_id, step, task_id))
+            .await?
+            .ok_or_else(|| StoreError::TaskNotFound {
+                flow: flow.to_string(),
+                run_id: run_id.to_string(),
+                step: step.to_string(),
+                task_id: task_id.to_string(),
+                store: self.location.to_string(),
+            })
+    }
+
+    /// Every task record of a run, grouped by step name.
+    pub async fn list_tasks(
+        &self,
+        flow: &str,
+        run_id: &str,
+    ) -> Result<BTreeMap<String, Vec<TaskRecord>>, StoreError> {
+        let prefix = Path::from(format!("{}/tasks", Self::run_prefix(flow, run_id)));
+        let objects: Vec<_> = self
+            .backend
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.backend_error(e))?;
+        let mut tasks: BTreeMap<String, Vec<TaskRecord>> = BTreeMap::new();
+        for object in objects {
+            if object.location.extension() != Some("json") {
+                continue; // a staging file of an interrupted write
+            }
+            if let Some(task) = self.get_json::<TaskRecord>(&object.location).await? {
+                tasks.entry(task.step.clone()).or_default().push(task);
+            }
+        }
+        for list in tasks.values_mut() {
+            list.sort_by(|a, b| meta::task_order(&a.task_id, &b.task_id));
+        }
+        Ok(tasks)
+    }
+}
+
+fn now_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Datastore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Datastore::open(dir.path().to_str().unwrap()).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn the_same_bytes_are_stored_once() {
+        let (_dir, store) = store();
+        let a = store.put_blob(Bytes::from_static(b"abc")).await.unwrap();
+        let b = store.put_blob(Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(a, b);
+        // A fresh handle (no in-memory knowledge) does not store it again.
+        let again = Datastore::open(store.location()).unwrap();
+        again.put_blob(Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(store.count_blobs().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_blob_is_detected_not_returned() {
+        let (dir, store) = store();
+        let hash = store.put_blob(Bytes::from_static(b"value")).await.unwrap();
+        let hex = hash.to_hex();
+        let file = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+        std::fs::write(&file, b"tampered").unwrap();
+        let err = store.get_blob(&hash).await.unwrap_err();
+        assert!(matches!(err, StoreError::CorruptBlob { .. }), "{err}");
+        assert!(err.to_string().contains(&hex));
+    }
+
+    #[tokio::test]
+    async fn a_missing_blob_is_named() {
+        let (_dir, store) = store();
+        let hash = BlobHash::of(b"never stored");
+        let err = store.get_blob(&hash).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("blob {hash} is missing from datastore {}", store.location())
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_runs_get_distinct_ids() {
+        let (_dir, store) = store();
+        let mut handles = Vec::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                let mut run = RunRecord::new("F");
+                store.create_run(&mut run).await.unwrap();
+                run.run_id
+            }));
+        }
+        let mut ids = Vec::new();
+        for h in handles {
+            ids.push(h.await.unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 8);
+        assert_eq!(store.list_runs("F").await.unwrap().len(), 8);
+    }
+
+    #[tokio::test]
+    async fn tasks_round_trip_and_list_in_index_order() {
+        let (_dir, store) = store();
+        let mut run = RunRecord::new("F");
+        store.create_run(&mut run).await.unwrap();
+        for id in ["10", "2", "1"] {
+            let task = TaskRecord::new("F", &run.run_id, "train", id);
+            store.write_task(&task).await.unwrap();
+        }
+        let tasks = store.list_tasks("F", &run.run_id).await.unwrap();
+        let ids: Vec<&str> = tasks["train"].iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "10"]);
+        let one = store
+            .read_task("F", &run.run_id, "train", "2")
+            .await
+            .unwrap();
+        assert_eq!(one.task_id, "2");
+    }
+}

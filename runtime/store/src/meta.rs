@@ -1,0 +1,269 @@
+//! The records the datastore keeps for runs and tasks.
+
+use std::collections::BTreeMap;
+
+use mfw_graph::{BlobHash, FlowGraph, ForeachFrame, Transition};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, for record timestamps.
+///
+/// ```
+/// assert!(mfw_store::now_millis() > 1_700_000_000_000);
+/// ```
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished (or its process died: see `mfw resume`).
+    Running,
+    /// Every task succeeded.
+    Succeeded,
+    /// A task failed, or the flow could not start.
+    Failed,
+    /// Stopped by the user (Ctrl-C).
+    Interrupted,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// A component a run used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentRecord {
+    /// Its blake3; the bytes are at `components/<hash>.wasm`.
+    pub hash: BlobHash,
+    /// Where it was built from or loaded, as the user named it.
+    pub source: String,
+    /// The SDK that built it.
+    pub sdk: String,
+    /// The steps it provides.
+    pub steps: Vec<String>,
+}
+
+/// One run of a flow: `flows/<Flow>/runs/<run>/run.json`.
+///
+/// ```
+/// let run = mfw_store::RunRecord::new("HelloFlow");
+/// assert_eq!(run.status, mfw_store::RunStatus::Running);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The record format; 1 for this version.
+    pub format: u32,
+    /// The flow's name.
+    pub flow: String,
+    /// Unique within the flow.
+    pub run_id: String,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// When it started (ms since the epoch).
+    pub started_at: u64,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+    /// The mfw version that ran it.
+    pub mfw_version: String,
+    /// The validated graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<FlowGraph>,
+    /// Parameter values, encoded, by blob hash.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, BlobHash>,
+    /// The components that hold the flow's steps.
+    #[serde(default)]
+    pub components: Vec<ComponentRecord>,
+    /// The run this one resumed, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_run_id: Option<String>,
+    /// Why the run failed, in one paragraph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Tasks that finished, succeeded or failed.
+    #[serde(default)]
+    pub tasks_succeeded: u64,
+    /// Tasks that failed.
+    #[serde(default)]
+    pub tasks_failed: u64,
+}
+
+impl RunRecord {
+    /// A new running record for `flow`, without a run id yet.
+    pub fn new(flow: &str) -> Self {
+        Self {
+            format: 1,
+            flow: flow.to_string(),
+            run_id: String::new(),
+            status: RunStatus::Running,
+            started_at: now_millis(),
+            finished_at: None,
+            mfw_version: env!("CARGO_PKG_VERSION").to_string(),
+            graph: None,
+            parameters: BTreeMap::new(),
+            components: Vec::new(),
+            origin_run_id: None,
+            error: None,
+            tasks_succeeded: 0,
+            tasks_failed: 0,
+        }
+    }
+
+    /// How long the run took, or has taken so far, in milliseconds.
+    pub fn duration_millis(&self) -> u64 {
+        self.finished_at
+            .unwrap_or_else(now_millis)
+            .saturating_sub(self.started_at)
+    }
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// The step returned normally and its `next` matched the graph.
+    Succeeded,
+    /// Every attempt failed.
+    Failed,
+}
+
+/// Why a task attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskError {
+    /// `step-error` (the step returned one), `trap` (it crashed), `next`
+    /// (a transition the graph does not declare), `host` (mfw failed).
+    pub kind: String,
+    /// One line for the summary.
+    pub message: String,
+    /// A traceback or other detail; may be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// One attempt at a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 0 for the first.
+    pub attempt: u32,
+    /// When it started (ms since the epoch).
+    pub started_at: u64,
+    /// When it finished.
+    pub finished_at: u64,
+    /// How it ended.
+    pub status: TaskStatus,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+    /// Its stdout, if it wrote any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<BlobHash>,
+    /// Its stderr and log messages, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<BlobHash>,
+}
+
+/// One task: `flows/<Flow>/runs/<run>/tasks/<step>/<task>.json`, written
+/// once per attempt, when the attempt ends.
+///
+/// ```
+/// let task = mfw_store::TaskRecord::new("HelloFlow", "1", "start", "0");
+/// assert_eq!(task.pathspec(), "HelloFlow/1/start/0");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// The record format; 1 for this version.
+    pub format: u32,
+    /// The flow.
+    pub flow: String,
+    /// The run.
+    pub run_id: String,
+    /// The step.
+    pub step: String,
+    /// `0`, or the foreach indices joined by `.`.
+    pub task_id: String,
+    /// How the last attempt ended.
+    pub status: TaskStatus,
+    /// Every attempt, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// Every artifact the task ended with (inherited ones included), by
+    /// blob hash; an inherited value keeps its parent's hash.
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, BlobHash>,
+    /// The tasks it came from, as `step/task`.
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Enclosing foreach loops, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreach: Vec<ForeachFrame>,
+    /// The `next` it took, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Transition>,
+    /// How many tasks its foreach created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub splits: Option<u32>,
+    /// The component that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<BlobHash>,
+    /// The run it was cloned from by `mfw resume`, if it did not run here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloned_from: Option<String>,
+}
+
+impl TaskRecord {
+    /// An empty succeeded record, to fill in.
+    pub fn new(flow: &str, run_id: &str, step: &str, task_id: &str) -> Self {
+        Self {
+            format: 1,
+            flow: flow.to_string(),
+            run_id: run_id.to_string(),
+            step: step.to_string(),
+            task_id: task_id.to_string(),
+            status: TaskStatus::Succeeded,
+            attempts: Vec::new(),
+            artifacts: BTreeMap::new(),
+            parents: Vec::new(),
+            foreach: Vec::new(),
+            next: None,
+            splits: None,
+            component: None,
+            cloned_from: None,
+        }
+    }
+
+    /// `Flow/run/step/task`, the path users type.
+    pub fn pathspec(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.flow, self.run_id, self.step, self.task_id
+        )
+    }
+
+    /// The last attempt, if any ran.
+    pub fn last_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+}
+
+/// Orders task ids by their numeric foreach indices (`2` before `10`).
+pub(crate) fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |id: &str| -> Vec<u64> {
+        id.split('.')
+            .map(|p| p.parse().unwrap_or(u64::MAX))
+            .collect()
+    };
+    key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+}
