@@ -156,8 +156,17 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let graph = flow.graph_arc();
     // Run options given after the parameters still count as run options,
     // unless the flow has a parameter of that name.
+    let mut quiet = args.quiet;
+    let mut rest = Vec::new();
+    for arg in args.parameters {
+        if (arg == "-q" || arg == "--quiet") && graph.parameter("quiet").is_none() {
+            quiet = true;
+        } else {
+            rest.push(arg);
+        }
+    }
     let mut given = Vec::new();
-    for (name, value) in parameter_pairs(&args.parameters)? {
+    for (name, value) in parameter_pairs(&rest)? {
         match name.as_str() {
             "max_workers" if graph.parameter(&name).is_none() => {
                 max_workers = value
@@ -186,7 +195,7 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let parameters = resolve_parameters(&graph, &given, &base)?;
-    let observer = Arc::new(TerminalObserver::new(args.quiet));
+    let observer = Arc::new(TerminalObserver::new(quiet));
     let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
