@@ -62,7 +62,7 @@ pub enum ContractError {
     #[error(
         "{name} exports no mfw graph: it imports {CONTRACT_PACKAGE}@{version} but does not \
          export `{CONTRACT_PACKAGE}/{FLOW_EXPORT}@{version}` (graph and run-step); declare the \
-         flow with the SDK's export (`mfw::export_flow!` in Rust)"
+         flow with the SDK (`#[mfw::steps]` on its impl block in Rust)"
     )]
     NoGraph {
         /// The file.

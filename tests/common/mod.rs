@@ -1,0 +1,158 @@
+//! Shared helpers for the integration tests: run the `mfw` binary in a
+//! scratch directory (its own datastore), and build the test guests once.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+/// An example's Rust flow directory.
+pub fn example(name: &str) -> PathBuf {
+    repo().join("examples").join(name).join("rust")
+}
+
+/// Compiled components and build records are shared between tests (so a
+/// component compiles once), but kept out of the user's ~/.cache.
+fn cache_dir() -> PathBuf {
+    repo().join("target").join("mfw-test-cache")
+}
+
+/// A scratch directory with its own `.mfw` datastore.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+/// What a finished `mfw` command said.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with everything mfw printed unless it exited with 0.
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "mfw failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless mfw failed.
+    pub fn failed(self) -> Self {
+        assert_ne!(
+            self.code, 0,
+            "mfw succeeded but should not have\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The run id from "mfw: Flow run <id> started".
+    pub fn run_id(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("mfw: ")
+                    .and_then(|l| l.split(" run ").nth(1))
+                    .and_then(|r| r.strip_suffix(" started"))
+            })
+            .unwrap_or_else(|| panic!("no run id in:\n{}", self.stderr))
+            .to_string()
+    }
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `mfw args...` here.
+    pub fn mfw<I, S>(&self, args: I) -> Ran
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let output = Command::new(env!("CARGO_BIN_EXE_mfw"))
+            .args(args)
+            .current_dir(self.path())
+            .env("MFW_CACHE_DIR", cache_dir())
+            .env_remove("MFW_DATASTORE")
+            .output()
+            .expect("mfw runs");
+        Ran::from(output)
+    }
+
+    /// `mfw dump --json <pathspec>`, parsed.
+    pub fn dump(&self, pathspec: &str) -> serde_json::Value {
+        let ran = self.mfw(["dump", "--json", pathspec]).ok();
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout))
+    }
+
+    /// Every file in the datastore under `sub`.
+    pub fn files(&self, sub: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path().join(".mfw").join(sub), &mut out);
+        out
+    }
+}
+
+/// The test guests (tests/guests), built once per test binary.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let manifest = repo().join("tests/guests/Cargo.toml");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the test guests failed");
+        repo().join("tests/guests/target/wasm32-wasip2/release")
+    });
+    dir.join(format!("{name}.wasm"))
+}

@@ -1,0 +1,298 @@
+//! The examples, run through the CLI as a user would, with their printed
+//! output and stored artifacts checked.
+
+mod common;
+
+use common::{Scratch, example};
+use serde_json::Value;
+
+/// The artifacts of one task, from `mfw dump --json`.
+fn artifacts(scratch: &Scratch, pathspec: &str) -> serde_json::Map<String, Value> {
+    let dump = scratch.dump(pathspec);
+    dump["artifacts"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no artifacts in {dump}"))
+        .clone()
+}
+
+/// A task record from the datastore, as stored.
+fn task_record(scratch: &Scratch, flow: &str, run: &str, step: &str, task: &str) -> Value {
+    let path = scratch
+        .path()
+        .join(".mfw/flows")
+        .join(flow)
+        .join("runs")
+        .join(run)
+        .join("tasks")
+        .join(step)
+        .join(format!("{task}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("a task record is JSON")
+}
+
+#[test]
+fn hello_prints_and_stores_x_equal_2() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), example("hello").as_os_str()])
+        .ok();
+    assert!(
+        ran.stdout
+            .contains("end/0: Hello world! The value of x is 2"),
+        "{}",
+        ran.stdout
+    );
+    let run = ran.run_id();
+    assert_eq!(
+        artifacts(&scratch, &format!("HelloFlow/{run}/start/0"))["x"],
+        1
+    );
+    assert_eq!(
+        artifacts(&scratch, &format!("HelloFlow/{run}/end/0"))["x"],
+        2
+    );
+    let logs = scratch
+        .mfw(["logs", &format!("HelloFlow/{run}/end/0")])
+        .ok();
+    assert_eq!(logs.stdout, "Hello world! The value of x is 2\n");
+    let runs = scratch.mfw(["runs"]).ok();
+    let line = runs
+        .stdout
+        .lines()
+        .find(|l| l.contains(&run))
+        .expect("the run is listed");
+    assert!(
+        line.contains("HelloFlow") && line.contains("succeeded"),
+        "{line}"
+    );
+}
+
+#[test]
+fn train_keeps_the_lowest_rmse() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), example("train").as_os_str()])
+        .ok();
+    let run = ran.run_id();
+    let dump = scratch.dump(&format!("TrainFlow/{run}"));
+    let tasks = dump["tasks"].as_array().expect("tasks");
+    let rmses: Vec<f64> = tasks
+        .iter()
+        .filter(|t| t["step"] == "train")
+        .map(|t| t["artifacts"]["rmse"].as_f64().expect("rmse is a float"))
+        .collect();
+    assert_eq!(rmses.len(), 3, "one train task per n_trees");
+    let n_trees: Vec<u64> = tasks
+        .iter()
+        .filter(|t| t["step"] == "train")
+        .map(|t| {
+            t["artifacts"]["model"]["stumps"]
+                .as_array()
+                .map_or(0, |s| s.len() as u64)
+        })
+        .collect();
+    assert_eq!(n_trees, [16, 32, 64]);
+    let best = rmses.iter().copied().fold(f64::INFINITY, f64::min);
+    let end = artifacts(&scratch, &format!("TrainFlow/{run}/end/0"));
+    assert_eq!(end["best_rmse"].as_f64(), Some(best));
+}
+
+#[test]
+fn wide_sums_to_9900_for_100_items() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), example("wide").as_os_str()])
+        .ok();
+    let run = ran.run_id();
+    assert_eq!(
+        artifacts(&scratch, &format!("WideFlow/{run}/end/0"))["total"],
+        9900
+    );
+    // 100 tasks of `double`, each with its own index as input.
+    let dump = scratch.dump(&format!("WideFlow/{run}/double"));
+    let tasks = dump["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 100);
+    assert_eq!(tasks[7]["task_id"], "7");
+    assert_eq!(tasks[7]["artifacts"]["y"], 14);
+}
+
+#[test]
+fn wide_takes_n_from_the_command_line() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw([
+            "run".as_ref(),
+            example("wide").as_os_str(),
+            "--n".as_ref(),
+            "7".as_ref(),
+        ])
+        .ok();
+    let run = ran.run_id();
+    assert_eq!(
+        artifacts(&scratch, &format!("WideFlow/{run}/end/0"))["total"],
+        42
+    );
+    let dump = scratch.dump(&format!("WideFlow/{run}"));
+    assert_eq!(dump["parameters"]["n"], 7);
+}
+
+#[test]
+fn branch_joins_both_branches_and_merges_the_rest() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), example("branch").as_os_str()])
+        .ok();
+    assert!(
+        ran.stdout.contains("end/0: hello: total = 3"),
+        "{}",
+        ran.stdout
+    );
+    let run = ran.run_id();
+    let end = artifacts(&scratch, &format!("BranchFlow/{run}/end/0"));
+    assert_eq!(end["total"], 3);
+    assert_eq!(end["from_a"], "set in a");
+    assert_eq!(end["from_b"], "set in b");
+    assert_eq!(end["greeting"], "hello");
+    assert!(
+        !end.contains_key("x"),
+        "x differs between branches and was excluded"
+    );
+}
+
+#[test]
+fn nested_foreach_collects_every_pair_in_order() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), example("nested").as_os_str()])
+        .ok();
+    let run = ran.run_id();
+    let end = artifacts(&scratch, &format!("NestedFlow/{run}/end/0"));
+    assert_eq!(
+        end["all"],
+        serde_json::json!(["a1", "a2", "b1", "b2", "c1", "c2"])
+    );
+    let pair = artifacts(&scratch, &format!("NestedFlow/{run}/pair/2.1"));
+    assert_eq!(pair["pair"], "c2");
+    assert_eq!(pair["depth"], 2);
+}
+
+#[test]
+fn a_step_inherits_its_predecessors_artifacts_by_hash() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), example("branch").as_os_str()])
+        .ok();
+    let run = ran.run_id();
+    let start = task_record(&scratch, "BranchFlow", &run, "start", "0");
+    let a = task_record(&scratch, "BranchFlow", &run, "a", "0");
+    let end = task_record(&scratch, "BranchFlow", &run, "end", "0");
+    let hash = &start["artifacts"]["greeting"];
+    assert!(hash.is_string());
+    assert_eq!(&a["artifacts"]["greeting"], hash);
+    assert_eq!(&end["artifacts"]["greeting"], hash);
+    assert_eq!(a["parents"], serde_json::json!(["start/0"]));
+}
+
+#[test]
+fn running_twice_stores_no_new_blobs() {
+    let scratch = Scratch::new();
+    scratch
+        .mfw(["run".as_ref(), example("hello").as_os_str()])
+        .ok();
+    let blobs = scratch.files("blobs").len();
+    let components = scratch.files("components").len();
+    assert!(blobs > 0);
+    scratch
+        .mfw(["run".as_ref(), example("hello").as_os_str()])
+        .ok();
+    assert_eq!(
+        scratch.files("blobs").len(),
+        blobs,
+        "identical values are stored once"
+    );
+    assert_eq!(scratch.files("components").len(), components);
+    assert_eq!(
+        scratch
+            .mfw(["runs"])
+            .ok()
+            .stdout
+            .matches("HelloFlow")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_task_costs_at_most_three_files() {
+    let scratch = Scratch::new();
+    scratch
+        .mfw([
+            "run".as_ref(),
+            example("wide").as_os_str(),
+            "--n".as_ref(),
+            "50".as_ref(),
+        ])
+        .ok();
+    let tasks = scratch
+        .files("flows")
+        .iter()
+        .filter(|p| {
+            p.parent().is_some_and(|d| {
+                d.ends_with("tasks") || d.parent().is_some_and(|g| g.ends_with("tasks"))
+            })
+        })
+        .count();
+    assert_eq!(tasks, 53);
+    let total = scratch.files("").len();
+    assert!(total <= 3 * tasks, "{total} files for {tasks} tasks");
+}
+
+#[test]
+fn a_second_run_does_not_rebuild_or_recompile() {
+    let scratch = Scratch::new();
+    scratch
+        .mfw(["run".as_ref(), example("hello").as_os_str()])
+        .ok();
+    let again = scratch
+        .mfw(["run".as_ref(), example("hello").as_os_str()])
+        .ok();
+    assert!(!again.stderr.contains("Compiling"), "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("Finished"),
+        "cargo was not even invoked: {}",
+        again.stderr
+    );
+}
+
+#[test]
+fn show_prints_steps_with_their_decorators() {
+    let scratch = Scratch::new();
+    let shown = scratch
+        .mfw(["show".as_ref(), example("train").as_os_str()])
+        .ok();
+    assert!(shown.stdout.contains("TrainFlow"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("start            foreach over n_trees -> train"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("@retry(times=2)"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("join             join of start -> end"),
+        "{}",
+        shown.stdout
+    );
+    let shown = scratch
+        .mfw(["show".as_ref(), example("wide").as_os_str()])
+        .ok();
+    assert!(shown.stdout.contains("--n"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("default 100"), "{}", shown.stdout);
+    let checked = scratch
+        .mfw(["check".as_ref(), example("wide").as_os_str()])
+        .ok();
+    assert_eq!(checked.stdout, "WideFlow: the graph is valid (4 steps)\n");
+}
