@@ -11,6 +11,9 @@
 #   COMPARE_METAFLOW        the Metaflow version to install (default 2.19.39;
 #                           the newest is used if that one cannot be installed)
 #   COMPARE_WORKERS         workers for both tools (default 2)
+#   COMPARE_FLOW            what mfw runs: the flow's directory (default
+#                           examples/wide/rust, built by the warm-up if its
+#                           sources changed) or an already built .wasm
 #   PYTHON                  the Python that makes the venv (default python3)
 #
 # Metaflow goes into a throwaway venv under ${XDG_CACHE_HOME:-$HOME/.cache}/mfw/bench,
@@ -19,7 +22,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-flow_dir="$repo/examples/wide/rust"
+flow="${COMPARE_FLOW:-$repo/examples/wide/rust}"
 
 if [ "$#" -gt 0 ]; then
     sizes=("$@")
@@ -129,7 +132,7 @@ time_mfw() {
     local n=$1 store start end run
     store=$(mktemp -d "$work/mfw.XXXXXX")
     start=$(now)
-    "$MFW" --datastore "$store" run "$flow_dir" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
+    "$MFW" --datastore "$store" run "$flow" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
         || fail "$store.log" "mfw failed at n=$n"
     end=$(now)
     run=$(sed -n 's/.*WideFlow\/\([0-9A-Za-z_-]*\) succeeded.*/\1/p' "$store.log" | head -n 1)
@@ -151,6 +154,7 @@ echo "date:      $when"
 echo "machine:   $cores cores, ${cpu:-unknown CPU}, ${ram:-unknown} RAM, $(uname -sr)"
 echo "metaflow:  $metaflow_version${python_version:+ (Python $python_version)}"
 echo "mfw:       $mfw_version ($mfw_build: $MFW)"
+echo "mfw flow:  $flow"
 echo "flow:      WideFlow, n tasks in one foreach (n + 3 tasks); $workers workers each; median of $repeat run(s)"
 echo
 

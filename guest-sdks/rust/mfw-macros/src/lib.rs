@@ -501,3 +501,139 @@ fn steps_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         ::mfw::__export_flow!(#self_ty);
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps_error(source: &str) -> String {
+        let item: ItemImpl = syn::parse_str(source).expect("the test source parses");
+        match steps_impl(item) {
+            Ok(_) => panic!("expected an error for:\n{source}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn steps_code(source: &str) -> String {
+        let item: ItemImpl = syn::parse_str(source).expect("the test source parses");
+        steps_impl(item)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const HELLO: &str = r#"impl F {
+        #[step] fn start(&self, cx: &mut Context) -> StepResult { cx.next("end") }
+        #[step] fn end(&self, cx: &mut Context) -> StepResult { Ok(()) }
+    }"#;
+
+    #[test]
+    fn the_graph_is_read_from_next_calls() {
+        let code = steps_code(HELLO);
+        assert!(code.contains("name : \"start\""), "{code}");
+        assert!(code.contains("next : & [\"end\"]"), "{code}");
+    }
+
+    #[test]
+    fn a_misspelt_target_is_a_compile_error() {
+        let source = HELLO.replace("cx.next(\"end\")", "cx.next(\"ned\")");
+        assert_eq!(
+            steps_error(&source),
+            "no step named `ned` in this flow (its steps: start, end)"
+        );
+    }
+
+    #[test]
+    fn next_takes_literals() {
+        let source = HELLO.replace("cx.next(\"end\")", "cx.next(name)");
+        assert!(steps_error(&source).starts_with("mfw reads the flow's graph from the source"));
+    }
+
+    #[test]
+    fn a_step_has_one_transition() {
+        let source = r#"impl F {
+            #[step] fn start(&self, cx: &mut Context) -> StepResult {
+                if true { return cx.next("a"); }
+                cx.next("end")
+            }
+            #[step] fn a(&self, cx: &mut Context) -> StepResult { cx.next("end") }
+            #[step] fn end(&self, cx: &mut Context) -> StepResult { Ok(()) }
+        }"#;
+        assert!(
+            steps_error(source)
+                .starts_with("step `start` calls next(end) here but next(a) elsewhere"),
+            "{}",
+            steps_error(source)
+        );
+    }
+
+    #[test]
+    fn iterator_next_is_not_a_transition() {
+        let source = HELLO.replace(
+            "cx.next(\"end\")",
+            "{ let mut it = [1].iter(); it.next(); cx.next(\"end\") }",
+        );
+        steps_code(&source);
+    }
+
+    #[test]
+    fn start_and_end_are_required() {
+        let source = r#"impl F {
+            #[step] fn begin(&self, cx: &mut Context) -> StepResult { cx.next("end") }
+            #[step] fn end(&self, cx: &mut Context) -> StepResult { Ok(()) }
+        }"#;
+        assert!(steps_error(source).starts_with("the flow has no `start` step"));
+    }
+
+    #[test]
+    fn a_third_parameter_makes_a_join() {
+        let source = r#"impl F {
+            #[step] fn start(&self, cx: &mut Context) -> StepResult { cx.next(["a", "b"]) }
+            #[step] fn a(&self, cx: &mut Context) -> StepResult { cx.next("join") }
+            #[step] fn b(&self, cx: &mut Context) -> StepResult { cx.next("join") }
+            #[step] fn join(&self, cx: &mut Context, inputs: &mut Inputs) -> StepResult { cx.next("end") }
+            #[step] fn end(&self, cx: &mut Context) -> StepResult { Ok(()) }
+        }"#;
+        let code = steps_code(source);
+        assert!(code.contains("join : true"), "{code}");
+        assert!(code.contains("Inputs :: current"), "{code}");
+    }
+
+    #[test]
+    fn decorators_are_checked_and_recorded_as_json() {
+        let good = HELLO.replace(
+            "#[step] fn start",
+            "#[step(retry(times = 3), kubernetes(image = \"a\\\"b\", cpu = 2.5))] fn start",
+        );
+        let code = steps_code(&good);
+        assert!(code.contains("(\"times\" , \"3\")"), "{code}");
+        assert!(code.contains(r#"("image" , "\"a\\\"b\"")"#), "{code}");
+        let bad = HELLO.replace("#[step] fn start", "#[step(retry(tims = 3))] fn start");
+        assert_eq!(
+            steps_error(&bad),
+            "unknown option `tims` for @retry (its options: times, minutes_between_retries)"
+        );
+        let bad = HELLO.replace("#[step] fn start", "#[step(retyr)] fn start");
+        assert!(steps_error(&bad).starts_with("unknown step decorator `retyr` (known: retry,"));
+    }
+
+    #[test]
+    fn parameters_get_kinds_defaults_and_required_flags() {
+        let input: DeriveInput = syn::parse_str(
+            r#"
+            /// Doc.
+            struct W {
+                /// How many.
+                #[parameter(default = 100)]
+                n: u64,
+                name: String,
+                label: Option<String>,
+            }"#,
+        )
+        .expect("parses");
+        let code = flow_spec(input).expect("expands").to_string();
+        assert!(code.contains("name : \"n\""), "{code}");
+        assert!(code.contains("help : \"How many.\""), "{code}");
+        assert!(code.contains("name : \"name\" , kind : < String as :: mfw :: ParameterType > :: KIND , default : :: core :: option :: Option :: None , required : true"), "{code}");
+        assert!(code.contains("required : false , help : \"\""), "{code}");
+    }
+}

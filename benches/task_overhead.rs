@@ -1,0 +1,76 @@
+//! Per-task overhead inside the host: a fresh instance of a precompiled
+//! Rust component, one small artifact get and one set, then teardown.
+//! This is what every task of a huge foreach pays on top of its own work.
+//!
+//! Run with `cargo bench -p mfw-host --bench task_overhead`. The hello
+//! example is built first if needed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use mfw_graph::BlobHash;
+use mfw_host::{BlobSource, Host, HostConfig, TaskSpec};
+
+struct InMemory(HashMap<BlobHash, Bytes>);
+
+impl BlobSource for InMemory {
+    fn load(&self, hash: &BlobHash) -> Result<Bytes, String> {
+        self.0
+            .get(hash)
+            .cloned()
+            .ok_or_else(|| format!("no blob {hash}"))
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn hello_component() -> Vec<u8> {
+    let examples = repo().join("examples");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "hello-flow",
+        ])
+        .current_dir(&examples)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building examples/hello/rust failed");
+    std::fs::read(examples.join("target/wasm32-wasip2/release/hello_flow.wasm"))
+        .expect("the hello component was built")
+}
+
+fn task_overhead(c: &mut Criterion) {
+    let host = Host::new(HostConfig {
+        cache_dir: Some(repo().join("target/bench-cache")),
+        max_concurrent_tasks: 1,
+        ..HostConfig::default()
+    })
+    .expect("the engine starts");
+    let flow = host
+        .load(&hello_component(), "hello_flow.wasm")
+        .expect("the hello component loads");
+    let x = Bytes::from(mfw_encoding::to_vec(&1i64).expect("1 encodes"));
+    let x_hash = BlobHash::of(&x);
+    let blobs: Arc<dyn BlobSource> = Arc::new(InMemory(HashMap::from([(x_hash, x)])));
+    let mut spec = TaskSpec::new("HelloFlow", "bench", "end", "0");
+    spec.artifacts = BTreeMap::from([("x".to_string(), x_hash)]);
+    // The `end` step: get x, set x + 1, print one line.
+    let outcome = flow.run_task(spec.clone(), blobs.clone(), None);
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    c.bench_function("rust task: fresh instance, get + set", |b| {
+        b.iter(|| flow.run_task(spec.clone(), blobs.clone(), None))
+    });
+}
+
+criterion_group!(benches, task_overhead);
+criterion_main!(benches);

@@ -1,0 +1,38 @@
+//! Records what a step can see of the outside world: the clock, the
+//! randomness, the environment and the file system.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mfw::prelude::*;
+
+/// One step that looks around and stores what it found.
+#[derive(FlowSpec)]
+pub struct ProbeFlow;
+
+#[steps]
+impl ProbeFlow {
+    #[step]
+    fn start(&self, cx: &mut Context) -> StepResult {
+        let started = Instant::now();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        cx.set("now_secs", &now)?;
+        // HashMap's hasher keys come from the random source.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        42u64.hash(&mut hasher);
+        cx.set("random_hash", &hasher.finish())?;
+        cx.set("env_count", &std::env::vars().count())?;
+        cx.set("root_readable", &std::fs::read_dir("/").is_ok())?;
+        cx.set("passwd_readable", &std::fs::read("/etc/passwd").is_ok())?;
+        cx.set("elapsed_positive", &(started.elapsed().as_nanos() > 0))?;
+        cx.next("end")
+    }
+
+    #[step]
+    fn end(&self, _cx: &mut Context) -> StepResult {
+        Ok(())
+    }
+}
