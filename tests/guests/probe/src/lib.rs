@@ -1,7 +1,7 @@
 //! Records what a step can see of the outside world: the clock, the
 //! randomness, the environment and the file system.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mfw::prelude::*;
@@ -21,9 +21,8 @@ impl ProbeFlow {
             .unwrap_or(0);
         cx.set("now_secs", &now)?;
         // HashMap's hasher keys come from the random source.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        42u64.hash(&mut hasher);
-        cx.set("random_hash", &hasher.finish())?;
+        let random_hash = std::collections::hash_map::RandomState::new().hash_one(42u64);
+        cx.set("random_hash", &random_hash)?;
         cx.set("env_count", &std::env::vars().count())?;
         cx.set("root_readable", &std::fs::read_dir("/").is_ok())?;
         cx.set("passwd_readable", &std::fs::read("/etc/passwd").is_ok())?;
