@@ -14,7 +14,11 @@ sizes=("$@")
 cargo build --release -q -p mfw-cli
 mfw="$PWD/target/release/mfw"
 flow="$PWD/examples/wide/rust"
-scratch=$(mktemp -d)
+# Keep the datastores on the repository's file system (often faster than
+# /tmp), and delete them only at the end: ext4 creates files slowly for a
+# while after many deletions, which would charge one run for the last.
+mkdir -p target
+scratch=$(mktemp -d -p "$PWD/target" bench-wide.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
 # Warm-up: builds the component and caches its compiled form.
@@ -37,7 +41,6 @@ for n in "${sizes[@]}"; do
         read -r secs kb < <(tail -1 "$scratch/err")
         times+=("$secs")
         [ "$kb" -gt "$rss" ] && rss=$kb
-        rm -rf "$store"
     done
     printf '%-8s %-12s %-14s %s\n' "$n" "$(printf '%s\n' "${times[@]}" | median)" "$((rss / 1024))" "${times[*]}"
 done

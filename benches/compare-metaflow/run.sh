@@ -14,6 +14,7 @@
 #   COMPARE_FLOW            what mfw runs: the flow's directory (default
 #                           examples/wide/rust, built by the warm-up if its
 #                           sources changed) or an already built .wasm
+#   TMPDIR                  where both tools' temporary datastores go (default /tmp)
 #   PYTHON                  the Python that makes the venv (default python3)
 #
 # Metaflow goes into a throwaway venv under ${XDG_CACHE_HOME:-$HOME/.cache}/mfw/bench,
@@ -65,6 +66,7 @@ case "$MFW" in
     *) mfw_build="custom binary" ;;
 esac
 
+# Both tools' datastores go here, on the same disk: set TMPDIR to choose it.
 work=$(mktemp -d "${TMPDIR:-/tmp}/mfw-compare.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -111,6 +113,7 @@ time_metaflow() {
     dir=$(mktemp -d "$work/metaflow.XXXXXX")
     cp "$here/wideflow.py" "$dir/"
     splits=$(( n > 100 ? n : 100 )) # Metaflow refuses more than 100 splits by default
+    sync # the previous run's writes and deletions are not this run's cost
     start=$(now)
     # METAFLOW_HOME: no user config (which might point at S3) applies;
     # METAFLOW_DATASTORE_SYSROOT_LOCAL: .metaflow goes in $dir, not in a parent.
@@ -131,6 +134,7 @@ time_metaflow() {
 time_mfw() {
     local n=$1 store start end run
     store=$(mktemp -d "$work/mfw.XXXXXX")
+    sync
     start=$(now)
     "$MFW" --datastore "$store" run "$flow" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
         || fail "$store.log" "mfw failed at n=$n"
@@ -152,6 +156,8 @@ cores=$(nproc)
 when=$(date -u +"%Y-%m-%d %H:%M UTC")
 echo "date:      $when"
 echo "machine:   $cores cores, ${cpu:-unknown CPU}, ${ram:-unknown} RAM, $(uname -sr)"
+disk=$(df -PT "$work" | awk 'NR == 2 { print $2 " (" $1 ")" }')
+echo "disk:      ${disk:-unknown} for $work"
 echo "metaflow:  $metaflow_version${python_version:+ (Python $python_version)}"
 echo "mfw:       $mfw_version ($mfw_build: $MFW)"
 echo "mfw flow:  $flow"
@@ -208,7 +214,7 @@ echo "Markdown for docs/benchmarks.md:"
 echo
 echo "Wide foreach (\`examples/wide/rust\` and its Metaflow twin \`benches/compare-metaflow/wideflow.py\`),"
 echo "wall time of one whole run with $workers workers, median of $repeat run(s); $when;"
-echo "$cores cores (${cpu:-unknown CPU}), ${ram:-unknown} RAM;"
+echo "$cores cores (${cpu:-unknown CPU}), ${ram:-unknown} RAM, datastores on ${disk:-an unknown disk};"
 if [ "$skip_metaflow" != 1 ]; then
     echo "Metaflow $metaflow_version on Python $python_version (local runtime), $mfw_version ($mfw_build)."
 else

@@ -129,6 +129,8 @@ fn task_id(path: &[u32]) -> String {
 /// A join waiting for its inputs.
 struct JoinWait {
     inputs: Vec<Option<(JoinInput, String)>>,
+    /// How many of `inputs` are filled, so a wide join costs O(1) per input.
+    arrived: usize,
     foreach: Vec<ForeachFrame>,
     foreach_inputs: Vec<Bytes>,
 }
@@ -533,10 +535,14 @@ async fn successors(
                     .entry((target.to_string(), join_path.clone()))
                     .or_insert_with(|| JoinWait {
                         inputs: vec![None; expected],
+                        arrived: 0,
                         foreach: foreach_stack,
                         foreach_inputs,
                     });
-                if let Some(place) = wait.inputs.get_mut(slot) {
+                if let Some(place) = wait.inputs.get_mut(slot)
+                    && place.is_none()
+                {
+                    wait.arrived += 1;
                     *place = Some((
                         JoinInput {
                             step: pending.step.clone(),
@@ -546,7 +552,7 @@ async fn successors(
                         me.clone(),
                     ));
                 }
-                if wait.inputs.iter().all(Option::is_some)
+                if wait.arrived == wait.inputs.len()
                     && let Some(wait) = joins.remove(&(target.to_string(), join_path.clone()))
                 {
                     let (inputs, parents): (Vec<_>, Vec<_>) =
