@@ -12,9 +12,9 @@ use mfw_host::{Host, HostConfig, LoadedFlow};
 use mfw_orchestrator::{FlowPlan, RunOptions, resolve_parameters, run_flow};
 use mfw_store::{Datastore, RunRecord, RunStatus, TaskRecord};
 
-use crate::build;
 use crate::observer::TerminalObserver;
 use crate::pathspec::Pathspec;
+use crate::source;
 
 /// Settings every command shares.
 pub struct Context {
@@ -37,7 +37,7 @@ impl Context {
 
     /// Builds if needed and loads the flow at `path`.
     fn load(&self, path: &Path, host: &Host) -> anyhow::Result<LoadedFlow> {
-        let component = build::component(path, &self.cache_dir, false)?;
+        let component = source::component(path, &self.cache_dir, false)?;
         Ok(host.load(&component.bytes, &component.name)?)
     }
 }
@@ -76,6 +76,9 @@ pub struct BuildArgs {
     /// Copy the component here.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Rebuild even if the sources did not change.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,7 +187,10 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = match FlowPlan::single(flow.clone(), &args.flow.display().to_string()) {
         Ok(plan) => plan,
         Err(e) => {
-            let message = e.to_string();
+            let message = match &e {
+                mfw_orchestrator::OrchestratorError::Graph(g) => located(&graph, g),
+                other => other.to_string(),
+            };
             let recorded = record_failed_run(&store, &graph.name, &message).await;
             eprintln!("mfw: {message}");
             if let Some(run_id) = recorded {
@@ -240,7 +246,7 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let component = build::component(&args.flow, &context.cache_dir, true)?;
+    let component = source::component(&args.flow, &context.cache_dir, args.force)?;
     let hash = blake3::hash(&component.bytes);
     if let Some(output) = &args.output {
         std::fs::write(output, &component.bytes)
@@ -275,10 +281,24 @@ pub fn check(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("{e}");
+            println!("{}", located(flow.graph(), &e));
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// A graph error with each problem prefixed by where its step is defined.
+fn located(graph: &FlowGraph, error: &mfw_graph::GraphError) -> String {
+    let lines: Vec<String> = error
+        .located(graph)
+        .iter()
+        .map(|l| format!("\n  - {l}"))
+        .collect();
+    format!(
+        "flow `{}` has an invalid graph:{}",
+        graph.name,
+        lines.concat()
+    )
 }
 
 fn describe_kind(graph: &FlowGraph, step: &str, kind: Option<&StepKind>) -> String {
@@ -351,7 +371,7 @@ pub fn show(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(e) = graph.validate() {
-        writeln!(out, "\n{e}")?;
+        writeln!(out, "\n{}", located(graph, &e))?;
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

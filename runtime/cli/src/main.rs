@@ -1,10 +1,11 @@
 //! `mfw`: run, build, check and inspect flows. A thin layer over the
 //! orchestrator, host and store crates.
 
-mod build;
 mod commands;
 mod observer;
 mod pathspec;
+mod python;
+mod source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -131,6 +131,74 @@ pub enum GraphProblem {
     InvalidParameterName(String),
 }
 
+impl GraphProblem {
+    /// The step the problem is about, when there is one, so a caller can
+    /// point at where that step is defined.
+    ///
+    /// ```
+    /// use mfw_graph::GraphProblem;
+    /// assert_eq!(GraphProblem::NoNext("train".into()).step(), Some("train"));
+    /// assert_eq!(GraphProblem::MissingStart.step(), None);
+    /// ```
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            GraphProblem::DuplicateStep(s)
+            | GraphProblem::InvalidStepName(s)
+            | GraphProblem::NoNext(s)
+            | GraphProblem::Unreachable(s)
+            | GraphProblem::JoinWithoutSplit(s) => Some(s),
+            GraphProblem::UnknownTarget { step, .. }
+            | GraphProblem::ForeachTargets { step, .. }
+            | GraphProblem::InvalidForeachName { step, .. }
+            | GraphProblem::NotDeclaredJoin { step, .. }
+            | GraphProblem::JoinMixesSplits { step, .. }
+            | GraphProblem::JoinMissingBranches { step, .. }
+            | GraphProblem::ForeachJoinInputs { step, .. } => Some(step),
+            GraphProblem::Unjoined { split, .. } => Some(split),
+            GraphProblem::EndHasNext => Some("end"),
+            GraphProblem::StartIsJoin => Some("start"),
+            GraphProblem::MissingStart
+            | GraphProblem::MissingEnd
+            | GraphProblem::Cycle(_)
+            | GraphProblem::DuplicateParameter(_)
+            | GraphProblem::InvalidParameterName(_) => None,
+        }
+    }
+}
+
+impl GraphError {
+    /// Every problem on its own line, prefixed with where its step is
+    /// defined (`src/lib.rs:14: ...`) when the graph says.
+    ///
+    /// ```
+    /// use mfw_graph::{FlowGraph, Step};
+    /// let mut start = Step::linear("start", ["ned"]);
+    /// start.source = "hello.py:5".into();
+    /// let graph = FlowGraph::new("F").with_step(start).with_step(Step::end());
+    /// let err = graph.validate().unwrap_err();
+    /// assert_eq!(
+    ///     err.located(&graph),
+    ///     ["hello.py:5: step `start` goes to `ned`, which is not a step of this flow"]
+    /// );
+    /// ```
+    pub fn located(&self, graph: &FlowGraph) -> Vec<String> {
+        self.problems
+            .iter()
+            .map(|problem| {
+                let source = problem
+                    .step()
+                    .and_then(|s| graph.step(s))
+                    .map(|s| s.source.as_str())
+                    .filter(|s| !s.is_empty());
+                match source {
+                    Some(source) => format!("{source}: {problem}"),
+                    None => problem.to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// A graph that failed its checks, with every problem found.
 ///
 /// ```

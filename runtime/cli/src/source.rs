@@ -1,5 +1,6 @@
 //! Turning what the user names into component bytes: a `.wasm` file as is,
-//! or a Rust crate built for wasm32-wasip2 when its sources changed.
+//! a Rust crate built for wasm32-wasip2, or a Python flow built with
+//! componentize-py, each rebuilt only when its sources changed.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,18 @@ pub struct Component {
 enum Source {
     Wasm(PathBuf),
     Rust(PathBuf),
+    Python(PathBuf),
+}
+
+/// The one `.py` file in `dir`, if there is exactly one.
+fn single_python_file(dir: &Path) -> Option<PathBuf> {
+    let mut found = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "py"));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 fn classify(path: &Path) -> anyhow::Result<Source> {
@@ -32,18 +45,24 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
         if path.join("Cargo.toml").is_file() {
             return Ok(Source::Rust(path.to_path_buf()));
         }
+        if let Some(file) = single_python_file(path) {
+            return Ok(Source::Python(file));
+        }
         bail!(
-            "{} is not a flow: expected a Cargo.toml (a Rust flow) in it, or a path to a .wasm component",
+            "{} is not a flow: expected a Cargo.toml (a Rust flow) or a single .py file in it; \
+             or name a flow file (.py) or a component (.wasm)",
             path.display()
         );
     }
-    if path.extension().is_some_and(|e| e == "wasm") {
-        return Ok(Source::Wasm(path.to_path_buf()));
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("wasm") => Ok(Source::Wasm(path.to_path_buf())),
+        Some("py") => Ok(Source::Python(path.to_path_buf())),
+        _ => bail!(
+            "{} is not a flow: give a flow file (.py), a flow directory (with Cargo.toml) or a \
+             .wasm component",
+            path.display()
+        ),
     }
-    bail!(
-        "{} is not a flow: give a flow directory (with Cargo.toml) or a .wasm component",
-        path.display()
-    )
 }
 
 /// Finds the component for `path`, building it if it is a source tree whose
@@ -53,6 +72,7 @@ pub fn component(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<C
     let wasm = match classify(path)? {
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
+        Source::Python(file) => crate::python::build(&file, cache_dir, force)?,
     };
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     Ok(Component { bytes, name, wasm })

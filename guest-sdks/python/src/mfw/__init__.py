@@ -1,0 +1,72 @@
+"""mfw: write flows Metaflow's way; each step runs sandboxed in a
+WebAssembly component.
+
+    from mfw import FlowSpec, step
+
+    class HelloFlow(FlowSpec):
+        @step
+        def start(self):
+            self.x = 1
+            self.next(self.end)
+
+        @step
+        def end(self):
+            self.x += 1
+            print("Hello world! The value of x is", self.x)
+
+    if __name__ == "__main__":
+        HelloFlow()
+
+Read runs back in any Python: `Flow("HelloFlow").latest_run["end"].task.data.x`.
+"""
+
+from ._client import DataArtifact, Flow, Run, Step, Task, get_datastore, set_datastore
+from ._current import current
+from ._decorators import (
+    catch,
+    conda_base,
+    environment,
+    kubernetes,
+    project,
+    pypi,
+    pypi_base,
+    resources,
+    retry,
+    schedule,
+    step,
+    timeout,
+)
+from ._errors import FlowDefinitionError, MfwError
+from ._flowspec import FlowSpec
+from ._parameters import IncludeFile, JSONType, Parameter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataArtifact",
+    "Flow",
+    "FlowDefinitionError",
+    "FlowSpec",
+    "IncludeFile",
+    "JSONType",
+    "MfwError",
+    "Parameter",
+    "Run",
+    "Step",
+    "Task",
+    "catch",
+    "conda_base",
+    "current",
+    "environment",
+    "get_datastore",
+    "kubernetes",
+    "project",
+    "pypi",
+    "pypi_base",
+    "resources",
+    "retry",
+    "schedule",
+    "set_datastore",
+    "step",
+    "timeout",
+]

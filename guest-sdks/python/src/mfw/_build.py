@@ -1,0 +1,304 @@
+"""Build time, run by `mfw build` in the host's CPython: derive a flow's
+graph, resolve its pinned packages, and turn it into a component with
+componentize-py.
+
+    python -m mfw._build graph FLOW.py
+    python -m mfw._build componentize --flow FLOW.py --graph G.json --wit DIR \\
+        --sdk DIR --work DIR --wheels DIR --out OUT.wasm
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+from ._errors import FlowDefinitionError
+
+# Inside the component runs componentize-py's CPython 3.12: pure-Python
+# wheels only.
+TARGET_PYTHON = "3.12"
+LOCK_SECTION = "mfw-lock"
+
+
+def _fail(message: str) -> None:
+    print(f"mfw: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _requirements(graph: dict, flow_path: str) -> dict[str, str]:
+    """Pinned packages: @pypi_base, every @pypi, and requirements.txt."""
+    wanted: dict[str, tuple[str, str]] = {}
+
+    def add(name: str, spec: str, origin: str) -> None:
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in wanted and wanted[key][0] != spec:
+            _fail(
+                f"package {name} is pinned twice, to {wanted[key][0]!r} ({wanted[key][1]}) "
+                f"and {spec!r} ({origin}); one component holds one version"
+            )
+        wanted[key] = (spec, origin)
+
+    def from_decorator(options: list, origin: str) -> None:
+        for key, value in options:
+            if key == "packages":
+                for name, version in json.loads(value).items():
+                    add(name, str(version), origin)
+
+    for d in graph["decorators"]:
+        if d["name"] == "pypi_base":
+            from_decorator(d["options"], "@pypi_base")
+    for step in graph["steps"]:
+        for d in step["decorators"]:
+            if d["name"] == "pypi":
+                from_decorator(d["options"], f"@pypi on step {step['name']}")
+    req = os.path.join(os.path.dirname(os.path.abspath(flow_path)), "requirements.txt")
+    if os.path.exists(req):
+        with open(req, encoding="utf-8") as f:
+            for raw in f:
+                line = raw.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;]+)", line)
+                if not m:
+                    _fail(
+                        f"requirements.txt: {line!r} is not pinned; write name==version so the "
+                        "component is reproducible"
+                    )
+                add(m.group(1), m.group(2), "requirements.txt")
+    return {name: spec for name, (spec, _) in sorted(wanted.items())}
+
+
+def _pip(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, check=False
+    )
+
+
+def _has_native_only(name: str, spec: str, wheels: str) -> bool:
+    """Whether `name` exists for this machine but not as a pure-Python wheel."""
+    probe = _pip(
+        ["download", "--no-deps", "-q", "-d", os.path.join(wheels, "probe"), f"{name}=={spec}"]
+    )
+    return probe.returncode == 0
+
+
+def resolve(packages: dict[str, str], wheels: str) -> list[dict]:
+    """Downloads pure-Python wheels for `packages` and their dependencies
+    into `wheels`; returns the lock: name, version, file, sha256."""
+    if not packages:
+        return []
+    dest = os.path.join(wheels, "pure")
+    os.makedirs(dest, exist_ok=True)
+    pins = [f"{name}=={spec}" for name, spec in packages.items()]
+    done = _pip(
+        [
+            "download",
+            "-q",
+            "-d",
+            dest,
+            "--only-binary=:all:",
+            "--platform",
+            "any",
+            "--implementation",
+            "py",
+            "--python-version",
+            TARGET_PYTHON,
+            "--abi",
+            "none",
+            "--report",
+            os.path.join(wheels, "report.json"),
+            *pins,
+        ]
+    )
+    if done.returncode != 0:
+        for name, spec in packages.items():
+            single = _pip(
+                [
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "-d",
+                    dest,
+                    "--only-binary=:all:",
+                    "--platform",
+                    "any",
+                    "--implementation",
+                    "py",
+                    "--python-version",
+                    TARGET_PYTHON,
+                    "--abi",
+                    "none",
+                    f"{name}=={spec}",
+                ]
+            )
+            if single.returncode != 0:
+                if _has_native_only(name, spec, wheels):
+                    _fail(
+                        f"package {name}=={spec} has native code and no WASI build; steps can "
+                        "only use pure-Python packages"
+                    )
+                _fail(f"cannot download {name}=={spec}: {single.stderr.strip()[-400:]}")
+        _fail(f"cannot resolve {' '.join(pins)}: {done.stderr.strip()[-600:]}")
+    with open(os.path.join(wheels, "report.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    lock = []
+    for item in report.get("install", []):
+        meta = item.get("metadata", {})
+        url = item.get("download_info", {}).get("url", "")
+        file = url.rsplit("/", 1)[-1]
+        digest = item.get("download_info", {}).get("archive_info", {}).get("hashes", {})
+        path = os.path.join(dest, file)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                sha = hashlib.sha256(f.read()).hexdigest()
+        else:
+            sha = digest.get("sha256", "")
+        lock.append(
+            {
+                "name": meta.get("name", ""),
+                "version": meta.get("version", ""),
+                "file": file,
+                "sha256": sha,
+            }
+        )
+    lock.sort(key=lambda p: p["name"].lower())
+    return lock
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    for root, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        rel = os.path.relpath(root, src)
+        os.makedirs(os.path.join(dst, rel), exist_ok=True)
+        for name in sorted(files):
+            if name.endswith(".pyc"):
+                continue
+            shutil.copyfile(os.path.join(root, name), os.path.join(dst, rel, name))
+
+
+def _pin_times(root: str) -> None:
+    """Fixed mtimes, so nothing time-dependent leaks into the snapshot."""
+    for base, dirs, files in os.walk(root):
+        for name in files + dirs:
+            os.utime(os.path.join(base, name), (0, 0))
+    os.utime(root, (0, 0))
+
+
+APP = """\
+# Generated by mfw build: the component's entry point.
+from wit_world import exports
+
+import mfw._runtime as _mfw_runtime
+import {module} as _mfw_flow_module
+
+_GRAPH = _mfw_runtime.graph_from_json({graph!r})
+
+
+class Flow(exports.Flow):
+    def graph(self):
+        return _GRAPH
+
+    def run_step(self, step):
+        _mfw_runtime.run_step(_mfw_flow_module.{cls}, step)
+"""
+
+
+def _section(name: str, payload: bytes) -> bytes:
+    def leb(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    body = leb(len(name.encode())) + name.encode() + payload
+    return b"\x00" + leb(len(body)) + body
+
+
+def componentize(args: argparse.Namespace) -> None:
+    with open(args.graph, encoding="utf-8") as f:
+        graph = json.load(f)
+    flow_path = os.path.abspath(args.flow)
+    app = os.path.join(args.work, "app")
+    if os.path.exists(app):
+        shutil.rmtree(app)
+    os.makedirs(app)
+    lock = resolve(_requirements(graph, flow_path), args.wheels)
+    for package in lock:
+        with zipfile.ZipFile(os.path.join(args.wheels, "pure", package["file"])) as wheel:
+            wheel.extractall(app)
+    _copy_tree(os.path.join(args.sdk, "mfw"), os.path.join(app, "mfw"))
+    # The flow's directory is its code package: the flow and its modules.
+    flow_dir = os.path.dirname(flow_path)
+    for name in sorted(os.listdir(flow_dir)):
+        if name.endswith(".py"):
+            shutil.copyfile(os.path.join(flow_dir, name), os.path.join(app, name))
+    graph_json = json.dumps(
+        {k: graph[k] for k in ("name", "steps", "parameters", "decorators", "doc", "sdk")},
+        sort_keys=True,
+    )
+    with open(os.path.join(app, "mfw_app.py"), "w", encoding="utf-8") as f:
+        f.write(APP.format(module=graph["module"], cls=graph["class"], graph=graph_json))
+    _pin_times(app)
+    out = os.path.abspath(args.out)
+    env = dict(os.environ, PYTHONHASHSEED="0", SOURCE_DATE_EPOCH="0")
+    done = subprocess.run(
+        [
+            args.componentize_py,
+            "-d",
+            args.wit,
+            "-w",
+            "flow-component",
+            "componentize",
+            "mfw_app",
+            "-p",
+            app,
+            "-o",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        _fail(f"componentize-py failed:\n{done.stdout}{done.stderr}".rstrip())
+    if lock:
+        payload = json.dumps(lock, sort_keys=True).encode()
+        with open(out, "ab") as f:
+            f.write(_section(LOCK_SECTION, payload))
+    print(json.dumps({"wasm": out, "lock": lock}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mfw._build")
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("graph")
+    g.add_argument("flow")
+    c = sub.add_parser("componentize")
+    for name in ("flow", "graph", "wit", "sdk", "work", "wheels", "out"):
+        c.add_argument(f"--{name}", required=True)
+    c.add_argument("--componentize-py", default="componentize-py")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "graph":
+            from ._graph import derive
+
+            print(json.dumps(derive(args.flow)))
+        else:
+            componentize(args)
+    except FlowDefinitionError as e:
+        _fail(str(e))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""Read runs back, as with Metaflow's client: plain CPython, no Wasm.
+
+    >>> from mfw import Flow                                  # doctest: +SKIP
+    >>> Flow("HelloFlow").latest_run["end"].task.data.x      # doctest: +SKIP
+    2
+
+The datastore is `MFW_DATASTORE` or `.mfw` in the working directory, unless
+`set_datastore` says otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from . import _encoding
+from ._errors import MfwError
+
+_datastore: str | None = None
+
+
+def set_datastore(location: str) -> None:
+    """Reads runs from `location` (a directory or file:// URL) from now on."""
+    global _datastore
+    _datastore = location
+
+
+def get_datastore() -> str:
+    """The directory runs are read from."""
+    location = _datastore or os.environ.get("MFW_DATASTORE") or os.path.join(os.getcwd(), ".mfw")
+    if location.startswith("file://"):
+        location = location[len("file://") :]
+    elif "://" in location:
+        raise MfwError(f"the client reads local datastores; {location!r} is not one yet")
+    return location
+
+
+def _read_json(path: str, what: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise MfwError(f"{what} not found in datastore {get_datastore()}") from None
+    except json.JSONDecodeError as e:
+        raise MfwError(f"{what} in datastore {get_datastore()} is damaged: {e}") from None
+
+
+def _blob(sha: str) -> bytes:
+    path = os.path.join(get_datastore(), "blobs", sha[:2], sha)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}") from None
+
+
+def _time(ms: int | None) -> datetime.datetime | None:
+    if ms is None:
+        return None
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+
+
+def _run_key(run_id: str) -> tuple[int, str]:
+    return (len(run_id), run_id)
+
+
+class Flow:
+    """Every run of one flow."""
+
+    def __init__(self, name: str):
+        self.id = name
+        self.pathspec = name
+        self._dir = os.path.join(get_datastore(), "flows", name, "runs")
+        if not os.path.isdir(self._dir):
+            raise MfwError(f"flow {name!r} has no runs in datastore {get_datastore()}")
+
+    def runs(self) -> list[Run]:
+        """Every run, newest first."""
+        ids = sorted(
+            (
+                d
+                for d in os.listdir(self._dir)
+                if os.path.exists(os.path.join(self._dir, d, "run.json"))
+            ),
+            key=_run_key,
+            reverse=True,
+        )
+        return [Run(f"{self.id}/{run_id}") for run_id in ids]
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs())
+
+    def __getitem__(self, run_id: str) -> Run:
+        return Run(f"{self.id}/{run_id}")
+
+    @property
+    def latest_run(self) -> Run | None:
+        """The newest run."""
+        runs = self.runs()
+        return runs[0] if runs else None
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        """The newest run that succeeded."""
+        return next((r for r in self.runs() if r.successful), None)
+
+    def __repr__(self) -> str:
+        return f"Flow('{self.id}')"
+
+
+class Run:
+    """One run: its steps, status and parameters."""
+
+    def __init__(self, pathspec: str):
+        parts = pathspec.strip("/").split("/")
+        if len(parts) != 2:
+            raise MfwError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
+        self.flow_name, self.id = parts
+        self.pathspec = pathspec
+        self._dir = os.path.join(get_datastore(), "flows", self.flow_name, "runs", self.id)
+        self._record = _read_json(os.path.join(self._dir, "run.json"), f"run {pathspec}")
+
+    @property
+    def status(self) -> str:
+        """running, succeeded, failed or interrupted."""
+        return self._record["status"]
+
+    @property
+    def successful(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def created_at(self) -> datetime.datetime | None:
+        return _time(self._record.get("started_at"))
+
+    @property
+    def finished_at(self) -> datetime.datetime | None:
+        return _time(self._record.get("finished_at"))
+
+    @property
+    def error(self) -> str | None:
+        return self._record.get("error")
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The run's parameter values."""
+        return {
+            name: _encoding.decode(_blob(sha))
+            for name, sha in self._record.get("parameters", {}).items()
+        }
+
+    def steps(self) -> list[Step]:
+        """Steps that ran, in the graph's order."""
+        tasks_dir = os.path.join(self._dir, "tasks")
+        present = set(os.listdir(tasks_dir)) if os.path.isdir(tasks_dir) else set()
+        order = [s["name"] for s in (self._record.get("graph") or {}).get("steps", [])]
+        names = [s for s in order if s in present] + sorted(present - set(order))
+        return [Step(f"{self.pathspec}/{name}") for name in names]
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps())
+
+    def __getitem__(self, step: str) -> Step:
+        if not os.path.isdir(os.path.join(self._dir, "tasks", step)):
+            raise KeyError(f"run {self.pathspec} has no step {step!r}")
+        return Step(f"{self.pathspec}/{step}")
+
+    @property
+    def end_task(self) -> Task | None:
+        try:
+            return self["end"].task
+        except KeyError:
+            return None
+
+    @property
+    def data(self) -> Any:
+        """The artifacts of the end task (as Metaflow's `run.data`)."""
+        task = self.end_task
+        if task is None:
+            raise MfwError(f"run {self.pathspec} has no end task")
+        return task.data
+
+    def __repr__(self) -> str:
+        return f"Run('{self.pathspec}')"
+
+
+def _task_key(task_id: str) -> list[int]:
+    return [int(p) if p.isdigit() else -1 for p in task_id.split(".")]
+
+
+class Step:
+    """The tasks of one step of a run."""
+
+    def __init__(self, pathspec: str):
+        self.pathspec = pathspec
+        flow, run, self.id = pathspec.split("/")
+        self._dir = os.path.join(get_datastore(), "flows", flow, "runs", run, "tasks", self.id)
+
+    def tasks(self) -> list[Task]:
+        """Every task, in foreach order."""
+        ids = sorted(
+            (f[: -len(".json")] for f in os.listdir(self._dir) if f.endswith(".json")),
+            key=_task_key,
+        )
+        return [Task(f"{self.pathspec}/{task_id}") for task_id in ids]
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks())
+
+    def __getitem__(self, task_id: str) -> Task:
+        return Task(f"{self.pathspec}/{task_id}")
+
+    @property
+    def task(self) -> Task:
+        """The first task (the only one outside a foreach)."""
+        tasks = self.tasks()
+        if not tasks:
+            raise MfwError(f"step {self.pathspec} has no tasks")
+        return tasks[0]
+
+    def __repr__(self) -> str:
+        return f"Step('{self.pathspec}')"
+
+
+class DataArtifact:
+    """One artifact of a task."""
+
+    def __init__(self, pathspec: str, sha: str):
+        self.pathspec = pathspec
+        self.sha = sha
+
+    @property
+    def data(self) -> Any:
+        """The value, decoded."""
+        return _encoding.decode(_blob(self.sha))
+
+    def __repr__(self) -> str:
+        return f"DataArtifact('{self.pathspec}')"
+
+
+class _Data:
+    """A task's artifacts as attributes: `task.data.x`."""
+
+    def __init__(self, task: Task):
+        self._task = task
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._cache:
+            try:
+                self._cache[name] = self._task[name].data
+            except KeyError:
+                raise AttributeError(
+                    f"task {self._task.pathspec} has no artifact {name!r}"
+                ) from None
+        return self._cache[name]
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._task._record.get("artifacts", {}))
+
+
+class Task:
+    """One task: its artifacts, status and output."""
+
+    def __init__(self, pathspec: str):
+        self.pathspec = pathspec
+        flow, run, step, self.id = pathspec.split("/")
+        path = os.path.join(
+            get_datastore(), "flows", flow, "runs", run, "tasks", step, f"{self.id}.json"
+        )
+        self._record = _read_json(path, f"task {pathspec}")
+
+    @property
+    def successful(self) -> bool:
+        return self._record["status"] == "succeeded"
+
+    @property
+    def finished(self) -> bool:
+        return True  # a task record is written when the task ends
+
+    @property
+    def data(self) -> _Data:
+        return _Data(self)
+
+    @property
+    def artifacts(self) -> dict[str, DataArtifact]:
+        return {
+            name: DataArtifact(f"{self.pathspec}/{name}", sha)
+            for name, sha in self._record.get("artifacts", {}).items()
+        }
+
+    def __getitem__(self, name: str) -> DataArtifact:
+        sha = self._record.get("artifacts", {}).get(name)
+        if sha is None:
+            raise KeyError(name)
+        return DataArtifact(f"{self.pathspec}/{name}", sha)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._record.get("artifacts", {})
+
+    def _log(self, stream: str) -> str:
+        attempts = self._record.get("attempts", [])
+        sha = attempts[-1].get(stream) if attempts else None
+        return _blob(sha).decode("utf-8", "replace") if sha else ""
+
+    @property
+    def stdout(self) -> str:
+        return self._log("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._log("stderr")
+
+    @property
+    def exception(self) -> str | None:
+        attempts = self._record.get("attempts", [])
+        error = attempts[-1].get("error") if attempts else None
+        return error["message"] if error else None
+
+    @property
+    def index(self) -> int | None:
+        frames = self._record.get("foreach", [])
+        return frames[-1]["index"] if frames else None
+
+    def __repr__(self) -> str:
+        return f"Task('{self.pathspec}')"

@@ -1,0 +1,141 @@
+"""`@step` and Metaflow's decorators, recorded for the graph.
+
+Decorators only record themselves here; the host enforces what they mean
+(retries, timeouts, resources, ...). An option a decorator does not have is
+an error when the flow file is loaded, i.e. at build time, as in Metaflow.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import FlowDefinitionError
+
+# Each decorator and the options it takes (with Metaflow's defaults, for
+# documentation; only options given explicitly are recorded).
+STEP_DECORATORS: dict[str, dict[str, Any]] = {
+    "retry": {"times": 3, "minutes_between_retries": 2},
+    "catch": {"var": None, "print_exception": True},
+    "timeout": {"seconds": 0, "minutes": 0, "hours": 0},
+    "resources": {"cpu": 1, "gpu": None, "memory": 4096, "disk": None, "shared_memory": None},
+    "kubernetes": {
+        "cpu": 1,
+        "memory": 4096,
+        "disk": 10240,
+        "gpu": None,
+        "image": None,
+        "namespace": None,
+        "node_selector": None,
+        "tolerations": None,
+        "service_account": None,
+        "secrets": None,
+    },
+    "environment": {"vars": {}},
+    "pypi": {"packages": {}, "python": None},
+}
+
+FLOW_DECORATORS: dict[str, dict[str, Any]] = {
+    "schedule": {"hourly": False, "daily": True, "weekly": False, "cron": None, "timezone": None},
+    "project": {"name": None},
+    "pypi_base": {"packages": {}, "python": None},
+    "conda_base": {"packages": {}, "libraries": {}, "python": None, "disabled": False},
+}
+
+
+def _caller() -> tuple[str | None, int | None]:
+    """The file and line of the user's code that applied a decorator."""
+    frame = inspect.currentframe()
+    here = __file__
+    while frame is not None and frame.f_code.co_filename == here:
+        frame = frame.f_back
+    if frame is None:
+        return None, None
+    return frame.f_code.co_filename, frame.f_lineno
+
+
+def _json(name: str, key: str, value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        path, line = _caller()
+        raise FlowDefinitionError(
+            f"@{name}({key}=...) must be plain data (numbers, strings, lists, dicts): {e}",
+            path,
+            line,
+        ) from None
+
+
+def step(func: Callable) -> Callable:
+    """Marks a method of a FlowSpec as a step.
+
+    A step takes `self`, or `self, inputs` for a join, and ends with
+    `self.next(...)` (except `end`).
+
+    >>> @step
+    ... def start(self):
+    ...     pass
+    >>> start._mfw_step
+    True
+    """
+    if not callable(func):
+        path, line = _caller()
+        raise FlowDefinitionError("@step goes on a method: def start(self): ...", path, line)
+    func._mfw_step = True  # type: ignore[attr-defined]
+    if not hasattr(func, "_mfw_decorators"):
+        func._mfw_decorators = []  # type: ignore[attr-defined]
+    return func
+
+
+def _make(name: str, allowed: dict[str, Any], target: str) -> Callable:
+    def decorator(obj: Any = None, **options: Any) -> Any:
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            path, line = _caller()
+            raise FlowDefinitionError(
+                f"@{name} has no option {unknown[0]!r}; its options are: {', '.join(allowed)}",
+                path,
+                line,
+            )
+        recorded = [(key, _json(name, key, value)) for key, value in options.items()]
+
+        def apply(target_obj: Any) -> Any:
+            if target == "flow":
+                if not isinstance(target_obj, type):
+                    path, line = _caller()
+                    raise FlowDefinitionError(f"@{name} decorates a flow class", path, line)
+                # Outermost first: decorators apply bottom-up.
+                own = list(target_obj.__dict__.get("_mfw_flow_decorators", []))
+                target_obj._mfw_flow_decorators = [(name, recorded), *own]
+            else:
+                if not callable(target_obj) or isinstance(target_obj, type):
+                    path, line = _caller()
+                    raise FlowDefinitionError(f"@{name} decorates a step method", path, line)
+                existing = getattr(target_obj, "_mfw_decorators", [])
+                target_obj._mfw_decorators = [(name, recorded), *existing]
+            return target_obj
+
+        if obj is not None:
+            return apply(obj)
+        return apply
+
+    decorator.__name__ = name
+    decorator.__doc__ = (
+        f"Metaflow's @{name}; options: {', '.join(allowed)}. Recorded in the flow's graph."
+    )
+    return decorator
+
+
+retry = _make("retry", STEP_DECORATORS["retry"], "step")
+catch = _make("catch", STEP_DECORATORS["catch"], "step")
+timeout = _make("timeout", STEP_DECORATORS["timeout"], "step")
+resources = _make("resources", STEP_DECORATORS["resources"], "step")
+kubernetes = _make("kubernetes", STEP_DECORATORS["kubernetes"], "step")
+environment = _make("environment", STEP_DECORATORS["environment"], "step")
+pypi = _make("pypi", STEP_DECORATORS["pypi"], "step")
+schedule = _make("schedule", FLOW_DECORATORS["schedule"], "flow")
+project = _make("project", FLOW_DECORATORS["project"], "flow")
+pypi_base = _make("pypi_base", FLOW_DECORATORS["pypi_base"], "flow")
+conda_base = _make("conda_base", FLOW_DECORATORS["conda_base"], "flow")

@@ -1,0 +1,108 @@
+"""Run parameters: `Parameter` and `IncludeFile`, as in Metaflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import FlowDefinitionError
+
+
+class JSONType:
+    """Use as `Parameter(..., type=JSONType)` for a value given as JSON."""
+
+
+_KINDS = {str: "str", int: "int", float: "float", bool: "bool", JSONType: "json"}
+
+
+class Parameter:
+    """A run parameter, read in any step as an attribute.
+
+    The default is an ordinary Python expression, evaluated where the flow
+    file lives when the flow is built.
+
+    >>> n = Parameter("n", default=100, help="how many")
+    >>> (n.name, n.kind, n.required)
+    ('n', 'int', False)
+    """
+
+    kind = "str"
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        type: Any = None,  # noqa: A002 - Metaflow's spelling
+        help: str | None = None,  # noqa: A002
+        required: bool = False,
+        show_default: bool = True,
+        **kwargs: Any,
+    ):
+        self.name = name
+        self.default = default
+        self.help = help or ""
+        self.required = bool(required)
+        self.show_default = show_default
+        self.attribute = name
+        if kwargs:
+            raise FlowDefinitionError(
+                f"Parameter {name!r} has no option {sorted(kwargs)[0]!r}; its options are: "
+                "default, type, help, required, show_default"
+            )
+        if type is None and default is not None:
+            # bool is an int: check it first.
+            type = next((t for t in (bool, int, float, str) if isinstance(default, t)), JSONType)
+        if type is not None and type not in _KINDS:
+            raise FlowDefinitionError(
+                f"Parameter {name!r} has type {type!r}; use str, int, float, bool or JSONType"
+            )
+        if type is not None:
+            self.kind = _KINDS[type]
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.attribute = attribute
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj._mfw_parameter(self)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise AttributeError(f"parameter {self.name!r} is read-only in a step")
+
+    def convert(self, raw: Any) -> Any:
+        """The step's view of the run's value (the host sends it encoded)."""
+        return raw
+
+
+class IncludeFile(Parameter):
+    """A file on the user's machine, read by the host when the run starts.
+
+    The step sees its content (text, or bytes with `is_text=False`); the
+    step itself has no file access.
+
+    >>> IncludeFile("data", default="data.csv").kind
+    'file'
+    """
+
+    kind = "file"
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+        help: str | None = None,  # noqa: A002
+        required: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(name, default=None, help=help, required=required, **kwargs)
+        self.kind = "file"
+        self.default = default
+        self.is_text = is_text
+        self.encoding = encoding
+
+    def convert(self, raw: Any) -> Any:
+        if self.is_text and isinstance(raw, bytes | bytearray):
+            return bytes(raw).decode(self.encoding)
+        return raw

@@ -1,0 +1,254 @@
+"""Inside the component: the bridge between a flow's steps and the host.
+
+Only imported in the component, where componentize-py provides `wit_world`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import traceback
+from typing import Any
+
+from componentize_py_types import Err  # type: ignore[import-not-found]
+from wit_world.imports import artifacts, control, types  # type: ignore[import-not-found]
+
+from . import _encoding
+from ._errors import MfwError
+
+_ERROR_KINDS = {
+    "ArtifactError_NotFound": "ArtifactNotFound",
+    "ArtifactError_InvalidName": "InvalidArtifactName",
+    "ArtifactError_InvalidValue": "InvalidArtifactValue",
+    "ArtifactError_TooLarge": "ArtifactTooLarge",
+    "ArtifactError_NoSuchInput": "NoSuchInput",
+    "ArtifactError_Storage": "StorageError",
+}
+
+
+class ArtifactError(MfwError):
+    """The host refused an artifact operation."""
+
+    def __init__(self, error: Any):
+        self.kind = _ERROR_KINDS.get(type(error).__name__, "ArtifactError")
+        value = getattr(error, "value", error)
+        if self.kind == "ArtifactTooLarge":
+            value = f"the value is larger than the limit of {value} bytes"
+        elif self.kind == "NoSuchInput":
+            value = f"this join has {value} inputs"
+        super().__init__(str(value))
+
+
+def _host_error(e: Err) -> ArtifactError:
+    return ArtifactError(e.value)
+
+
+class _State:
+    """One task's view of its artifacts and controls."""
+
+    def __init__(self, flow_cls: type):
+        self.flow_cls = flow_cls
+        self.loaded: dict[str, bytes] = {}
+        self.removed: set[str] = set()
+        self.parameters: dict[str, Any] = {}
+
+    def load(self, name: str) -> Any:
+        try:
+            data = artifacts.get(name)
+        except Err as e:
+            if type(e.value).__name__ == "ArtifactError_NotFound":
+                raise AttributeError(
+                    f"{self.flow_cls.__name__!r} object has no attribute {name!r}"
+                ) from None
+            raise _host_error(e) from None
+        self.loaded[name] = data
+        return _encoding.decode(data)
+
+    def exists(self, name: str) -> bool:
+        return name in artifacts.names()
+
+    def parameter(self, parameter: Any) -> Any:
+        if parameter.name not in self.parameters:
+            data = control.parameter(parameter.name)
+            value = None if data is None else _encoding.decode(data)
+            self.parameters[parameter.name] = parameter.convert(value)
+        return self.parameters[parameter.name]
+
+    def next(self, names: list[str], foreach: str | None) -> None:
+        try:
+            if foreach is not None:
+                if len(names) != 1:
+                    raise MfwError("a foreach goes to exactly one step")
+                control.next_foreach(names[0], foreach)
+            else:
+                control.next(names)
+        except Err as e:
+            raise MfwError(str(e.value)) from None
+
+    def foreach_input(self) -> Any:
+        data = control.foreach_input()
+        if data is None:
+            raise MfwError("self.input is only set in a step inside a foreach")
+        return _encoding.decode(data)
+
+    def foreach_index(self) -> int | None:
+        return control.foreach_index()
+
+    def foreach_stack(self) -> list[tuple[int, int, str]]:
+        return [(f.index, f.count, f.over) for f in control.foreach_stack()]
+
+    def persist_pending(self, flow: Any) -> None:
+        """Sends what the step set so far, so merge_artifacts sees it."""
+        persist(flow, self)
+
+    def merge(self, exclude: list[str], include: list[str] | None) -> None:
+        if include:
+            names = set()
+            for index in range(artifacts.input_count()):
+                names.update(artifacts.input_names(index))
+            exclude = exclude + sorted(n for n in names if n not in include)
+        try:
+            artifacts.merge_artifacts(exclude)
+        except Err as e:
+            raise MfwError(str(e.value)) from None
+
+
+def persist(flow: Any, state: _State) -> None:
+    """Stores every public attribute the step set or changed."""
+    for name in sorted(state.removed):
+        if name not in flow.__dict__:
+            try:
+                artifacts.remove(name)
+            except Err as e:
+                raise _host_error(e) from None
+    for name, value in list(flow.__dict__.items()):
+        if name.startswith("_"):
+            continue
+        data = _encoding.encode(value)
+        if state.loaded.get(name) == data:
+            continue  # read and unchanged: keeps its stored hash
+        try:
+            artifacts.set(name, data)
+        except Err as e:
+            raise _host_error(e) from None
+        state.loaded[name] = data
+
+
+class InputView:
+    """One input of a join: its artifacts, read as attributes."""
+
+    def __init__(self, index: int, step: str):
+        self._index = index
+        self._step = step
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._cache:
+            try:
+                data = artifacts.input_get(self._index, name)
+            except Err as e:
+                if type(e.value).__name__ == "ArtifactError_NotFound":
+                    raise AttributeError(
+                        f"input {self._index} (step {self._step!r}) has no artifact {name!r}"
+                    ) from None
+                raise _host_error(e) from None
+            self._cache[name] = _encoding.decode(data)
+        return self._cache[name]
+
+    def __repr__(self) -> str:
+        return f"<input {self._index} from step {self._step!r}>"
+
+
+class Inputs:
+    """A join's inputs: iterate them, index them, or name a branch's step
+    (`inputs.train.x`)."""
+
+    def __init__(self) -> None:
+        self._views = [
+            InputView(i, artifacts.input_step(i)) for i in range(artifacts.input_count())
+        ]
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __iter__(self) -> Any:
+        return iter(self._views)
+
+    def __getitem__(self, index: int) -> InputView:
+        return self._views[index]
+
+    def __getattr__(self, step: str) -> InputView:
+        if step.startswith("_"):
+            raise AttributeError(step)
+        for view in self._views:
+            if view._step == step:
+                return view
+        steps = ", ".join(v._step for v in self._views)
+        raise AttributeError(f"no input comes from step {step!r} (inputs come from: {steps})")
+
+
+def _is_join(func: Any) -> bool:
+    params = [
+        p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(params) >= 2
+
+
+def run_step(flow_cls: type, step: str) -> None:
+    """Runs `step` of `flow_cls` as the current task."""
+    func = getattr(flow_cls, step, None)
+    if func is None or not getattr(func, "_mfw_step", False):
+        raise Err(types.StepError("UnknownStep", f"this component has no step {step!r}", ""))
+    flow = object.__new__(flow_cls)
+    state = _State(flow_cls)
+    flow.__dict__["_mfw_state"] = state
+    try:
+        if _is_join(func):
+            func(flow, Inputs())
+        else:
+            func(flow)
+        persist(flow, state)
+    except Exception as e:  # noqa: BLE001 - every step failure goes to the host
+        kind = getattr(e, "kind", None) or type(e).__name__
+        raise Err(types.StepError(kind, str(e), traceback.format_exc())) from None
+
+
+def graph_from_json(text: str) -> Any:
+    """The WIT graph record from the JSON the build step derived."""
+    g = json.loads(text)
+
+    def decorators(items: list) -> list:
+        return [types.Decorator(d["name"], [tuple(o) for o in d["options"]]) for d in items]
+
+    return types.FlowGraph(
+        name=g["name"],
+        steps=[
+            types.Step(
+                name=s["name"],
+                next=s["next"],
+                foreach=s.get("foreach"),
+                join=s["join"],
+                decorators=decorators(s["decorators"]),
+                doc=s["doc"],
+                source=s["source"],
+            )
+            for s in g["steps"]
+        ],
+        parameters=[
+            types.Parameter(
+                name=p["name"],
+                kind=p["kind"],
+                default=bytes.fromhex(p["default"]) if p.get("default") is not None else None,
+                required=p["required"],
+                help=p["help"],
+            )
+            for p in g["parameters"]
+        ],
+        decorators=decorators(g["decorators"]),
+        doc=g["doc"],
+        sdk=g["sdk"],
+    )

@@ -1,0 +1,327 @@
+//! Python flows: derive the graph in the host's CPython, check it, and
+//! turn the flow into a component with componentize-py, cached by the hash
+//! of everything that goes in.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, anyhow, bail};
+use mfw_graph::{Decorator, FlowGraph, ParamKind, Parameter, Step};
+use serde::Deserialize;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The componentize-py release flows are built with. Pinned: the
+/// component cache key includes it.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+
+/// The Python side of the toolchain, set up under the cache directory.
+pub struct Tools {
+    /// The venv's Python (with componentize-py installed).
+    python: PathBuf,
+    componentize: PathBuf,
+    /// Holds `mfw/` (the SDK) and `wit/flow.wit`.
+    sdk: PathBuf,
+    /// Hash of the SDK, the contract and the componentize-py version.
+    hash: String,
+}
+
+fn run_quiet(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let output = command.output().with_context(|| format!("cannot {what}"))?;
+    if !output.status.success() {
+        bail!(
+            "cannot {what}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Writes the embedded SDK and contract, and makes the venv with
+/// componentize-py, once per version.
+pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
+    let mut hasher = blake3::Hasher::new();
+    for (name, content) in embedded::PYTHON_SDK {
+        hasher.update(name.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(content.as_bytes());
+        hasher.update(&[0]);
+    }
+    hasher.update(embedded::WIT.as_bytes());
+    hasher.update(COMPONENTIZE_PY.as_bytes());
+    let hash = hasher.finalize().to_hex()[..16].to_string();
+    let root = cache.join("python");
+    let sdk = root.join(format!("sdk-{hash}"));
+    if !sdk.join(".complete").exists() {
+        let staging = root.join(format!("sdk-{hash}.{}", std::process::id()));
+        std::fs::create_dir_all(staging.join("mfw"))?;
+        std::fs::create_dir_all(staging.join("wit"))?;
+        for (name, content) in embedded::PYTHON_SDK {
+            std::fs::write(staging.join("mfw").join(name), content)?;
+        }
+        std::fs::write(staging.join("wit/flow.wit"), embedded::WIT)?;
+        std::fs::write(staging.join(".complete"), "")?;
+        // Another build may have won the race: theirs is identical.
+        if std::fs::rename(&staging, &sdk).is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+    }
+    let venv = root.join(format!("venv-componentize-py-{COMPONENTIZE_PY}"));
+    let python = venv.join("bin/python");
+    let componentize = venv.join("bin/componentize-py");
+    if !venv.join(".complete").exists() {
+        let host = std::env::var("MFW_PYTHON").unwrap_or_else(|_| "python3".to_string());
+        eprintln!(
+            "mfw: setting up Python builds: componentize-py {COMPONENTIZE_PY} in {}",
+            venv.display()
+        );
+        let _ = std::fs::remove_dir_all(&venv);
+        run_quiet(
+            Command::new(&host).arg("-m").arg("venv").arg(&venv),
+            &format!(
+                "create a Python venv with {host} (is Python 3.11+ installed? set MFW_PYTHON)"
+            ),
+        )?;
+        run_quiet(
+            Command::new(&python).args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                &format!("componentize-py=={COMPONENTIZE_PY}"),
+            ]),
+            &format!("install componentize-py {COMPONENTIZE_PY} from PyPI"),
+        )?;
+        std::fs::write(venv.join(".complete"), "")?;
+    }
+    Ok(Tools {
+        python,
+        componentize,
+        sdk,
+        hash,
+    })
+}
+
+/// The graph as `python -m mfw._build graph` prints it.
+#[derive(Deserialize)]
+struct GraphJson {
+    name: String,
+    steps: Vec<StepJson>,
+    parameters: Vec<ParameterJson>,
+    decorators: Vec<DecoratorJson>,
+    doc: String,
+    sdk: String,
+}
+
+#[derive(Deserialize)]
+struct StepJson {
+    name: String,
+    next: Vec<String>,
+    foreach: Option<String>,
+    join: bool,
+    decorators: Vec<DecoratorJson>,
+    doc: String,
+    source: String,
+}
+
+#[derive(Deserialize)]
+struct ParameterJson {
+    name: String,
+    kind: String,
+    default: Option<String>,
+    required: bool,
+    help: String,
+}
+
+#[derive(Deserialize)]
+struct DecoratorJson {
+    name: String,
+    options: Vec<(String, String)>,
+}
+
+fn decorators(list: Vec<DecoratorJson>) -> Vec<Decorator> {
+    list.into_iter()
+        .map(|d| Decorator {
+            name: d.name,
+            options: d.options,
+        })
+        .collect()
+}
+
+fn to_graph(json: GraphJson) -> anyhow::Result<FlowGraph> {
+    let mut parameters = Vec::new();
+    for p in json.parameters {
+        let kind: ParamKind = p
+            .kind
+            .parse()
+            .map_err(|e| anyhow!("parameter {}: {e}", p.name))?;
+        let default = match p.default {
+            Some(hex) => {
+                Some(decode_hex(&hex).ok_or_else(|| anyhow!("bad default for {}", p.name))?)
+            }
+            None => None,
+        };
+        parameters.push(Parameter {
+            name: p.name,
+            kind,
+            default,
+            required: p.required,
+            help: p.help,
+        });
+    }
+    Ok(FlowGraph {
+        name: json.name,
+        steps: json
+            .steps
+            .into_iter()
+            .map(|s| Step {
+                name: s.name,
+                next: s.next,
+                foreach: s.foreach,
+                join: s.join,
+                decorators: decorators(s.decorators),
+                doc: s.doc,
+                source: s.source,
+            })
+            .collect(),
+        parameters,
+        decorators: decorators(json.decorators),
+        doc: json.doc,
+        sdk: json.sdk,
+    })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What goes into a Python component: the tools, every `.py` beside the
+/// flow (its code package), and its `requirements.txt`.
+fn build_key(tools: &Tools, flow: &Path) -> anyhow::Result<String> {
+    let dir = flow.parent().unwrap_or(Path::new("."));
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(tools.hash.as_bytes());
+    hasher.update(
+        flow.file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default(),
+    );
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "py")
+                || p.file_name().is_some_and(|n| n == "requirements.txt")
+        })
+        .collect();
+    names.sort();
+    for path in names {
+        hasher.update(
+            path.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        hasher.update(&[0]);
+        hasher.update(
+            &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        hasher.update(&[0]);
+    }
+    Ok(hasher.finalize().to_hex()[..32].to_string())
+}
+
+/// Derives the graph of the flow in `flow` with the host's CPython.
+fn derive_graph(tools: &Tools, flow: &Path) -> anyhow::Result<(FlowGraph, String)> {
+    let output = Command::new(&tools.python)
+        .args(["-m", "mfw._build", "graph"])
+        .arg(flow)
+        .env("PYTHONPATH", &tools.sdk)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .context("cannot run the venv's Python")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!("cannot build {}:\n{}", flow.display(), stderr.trim_end());
+    }
+    let text = String::from_utf8(output.stdout).context("the graph is not UTF-8")?;
+    let json: GraphJson = serde_json::from_str(&text)
+        .with_context(|| format!("the SDK printed an unexpected graph: {text}"))?;
+    Ok((to_graph(json)?, text))
+}
+
+/// Builds the Python flow `flow` into a component, unless an identical
+/// build is cached; returns the component's path.
+pub fn build(flow: &Path, cache: &Path, force: bool) -> anyhow::Result<PathBuf> {
+    let flow = std::fs::canonicalize(flow)
+        .with_context(|| format!("cannot resolve {}", flow.display()))?;
+    let tools = tools(cache)?;
+    let key = build_key(&tools, &flow)?;
+    let builds = cache.join("python/builds");
+    let out = builds.join(format!("{key}.wasm"));
+    if out.exists() && !force {
+        return Ok(out);
+    }
+    let (graph, graph_json) = derive_graph(&tools, &flow)?;
+    if let Err(e) = graph.validate() {
+        let lines: Vec<String> = e.located(&graph).iter().map(|l| format!("  {l}")).collect();
+        bail!(
+            "cannot build {}: flow `{}` has an invalid graph:\n{}",
+            flow.display(),
+            graph.name,
+            lines.join("\n")
+        );
+    }
+    eprintln!(
+        "mfw: building {} with componentize-py {COMPONENTIZE_PY}",
+        flow.display()
+    );
+    let work = cache.join("python/work").join(&key);
+    std::fs::create_dir_all(&work)?;
+    std::fs::create_dir_all(&builds)?;
+    let graph_file = work.join("graph.json");
+    std::fs::write(&graph_file, graph_json)?;
+    let staging = builds.join(format!("{key}.{}.wasm", std::process::id()));
+    let output = Command::new(&tools.python)
+        .args(["-m", "mfw._build", "componentize", "--flow"])
+        .arg(&flow)
+        .arg("--graph")
+        .arg(&graph_file)
+        .arg("--wit")
+        .arg(tools.sdk.join("wit"))
+        .arg("--sdk")
+        .arg(&tools.sdk)
+        .arg("--work")
+        .arg(&work)
+        .arg("--wheels")
+        .arg(cache.join("python/wheels"))
+        .arg("--out")
+        .arg(&staging)
+        .arg("--componentize-py")
+        .arg(&tools.componentize)
+        .env("PYTHONPATH", &tools.sdk)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .context("cannot run the venv's Python")?;
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&staging);
+        bail!(
+            "cannot build {}:\n{}",
+            flow.display(),
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    std::fs::rename(&staging, &out)
+        .with_context(|| format!("cannot store the component in {}", out.display()))?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(out)
+}
