@@ -525,6 +525,10 @@ def test_pickle_fallback() -> None:
     # Pickled objects as keys and set elements.
     back = decode(encode({obj: {Pickled(4)}}))
     assert back == {obj: {Pickled(4)}}
+    # An unpickled object that is not hashable cannot be a set element.
+    blob = encode({PythonObject(pickle.dumps([1], protocol=5))})
+    assert decode(blob, allow_pickle=False) == {PythonObject(pickle.dumps([1], protocol=5))}
+    assert raises("unhashable", decode, blob).offset == 4
     # Objects that cannot be pickled: a TypeError naming the type.
     with pytest.raises(TypeError, match="cannot encode a generator"):
         encode(x for x in ())
@@ -872,6 +876,9 @@ def test_constants() -> None:
     assert issubclass(EncodingError, ValueError)
     err = EncodingError("truncated", "message", 3)
     assert (err.reason, err.offset, str(err)) == ("truncated", 3, "message")
+    copy = pickle.loads(pickle.dumps(err))
+    assert (copy.reason, copy.offset, str(copy)) == ("truncated", 3, "message")
+    assert repr(err) == "EncodingError('truncated', 'message', offset=3)"
 
 
 def test_docstring_examples() -> None:

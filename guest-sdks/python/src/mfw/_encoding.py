@@ -137,6 +137,9 @@ class EncodingError(ValueError):
         self.reason = reason
         self.offset = offset
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EncodingError, (self.reason, str(self), self.offset))
+
     def __repr__(self) -> str:
         return f"EncodingError({self.reason!r}, {str(self)!r}, offset={self.offset!r})"
 
@@ -622,7 +625,7 @@ def decode(data: bytes | bytearray | memoryview, *, allow_pickle: bool = True) -
     Raises :class:`EncodingError` for invalid blobs (with the reason keyword
     of the Rust decoder) and for valid ones Python cannot hold (reasons
     ``"unhashable"`` and ``"python-duplicate"``). Pickles are only loaded once
-    the whole blob is known to be valid.
+    the whole blob is known to be valid, in a second pass over it.
 
     >>> decode(bytes.fromhex("a2616101616283f5f6fb3ff8000000000000"))
     {'a': 1, 'b': [True, None, 1.5]}
@@ -638,9 +641,8 @@ def decode(data: bytes | bytearray | memoryview, *, allow_pickle: bool = True) -
     value, pos = _parse(buf, view, 0, 0, True, False, state)
     if pos < len(buf):
         raise _trailing(pos)
-    if allow_pickle and state[1]:
-        # The blob is valid: now unpickle, in a second pass.
-        state = [None, False]
+    if state[0] is None and allow_pickle and state[1]:
+        # The blob is valid and Python can hold it: now unpickle, in a second pass.
         value, pos = _parse(buf, view, 0, 0, True, True, state)
     if state[0] is not None:
         raise state[0]
