@@ -156,3 +156,41 @@ pub fn guest(name: &str) -> PathBuf {
     });
     dir.join(format!("{name}.wasm"))
 }
+
+/// An example's Python flow directory.
+pub fn python_example(name: &str) -> PathBuf {
+    repo().join("examples").join(name).join("python")
+}
+
+impl Scratch {
+    /// Runs `python3 -c <code>` with the SDK importable and this scratch
+    /// directory's datastore, for the client API; returns its stdout.
+    pub fn client(&self, code: &str) -> String {
+        let output = Command::new("python3")
+            .arg("-c")
+            .arg(code)
+            .current_dir(self.path())
+            .env("PYTHONPATH", repo().join("guest-sdks/python/src"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("MFW_DATASTORE", self.path().join(".mfw"))
+            .output()
+            .expect("python3 runs");
+        let ran = Ran::from(output);
+        assert_eq!(
+            ran.code, 0,
+            "client failed:\n{}\n{}",
+            ran.stdout, ran.stderr
+        );
+        ran.stdout.trim_end().to_string()
+    }
+
+    /// Writes `content` to `name` in this scratch directory.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("a directory");
+        }
+        std::fs::write(&path, content).expect("a written file");
+        path
+    }
+}

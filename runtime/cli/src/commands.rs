@@ -88,6 +88,15 @@ pub struct FlowArg {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// The flow: a directory with its sources, or a .wasm component.
+    flow: PathBuf,
+    /// Print the pinned packages the component bundles (its lock).
+    #[arg(long)]
+    env: bool,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct RunsArgs {
     /// Only this flow's runs.
     flow: Option<String>,
@@ -315,10 +324,38 @@ fn describe_kind(graph: &FlowGraph, step: &str, kind: Option<&StepKind>) -> Stri
     }
 }
 
-pub fn show(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
+/// A bundled package, as the build's lock records it.
+#[derive(serde::Deserialize)]
+struct LockedPackage {
+    name: String,
+    version: String,
+    file: String,
+    sha256: String,
+}
+
+pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let host = context.host(1)?;
     let flow = context.load(&args.flow, &host)?;
     let graph = flow.graph();
+    if args.env {
+        let mut out = std::io::stdout().lock();
+        match mfw_host::custom_section(flow.bytes(), "mfw-lock") {
+            None => writeln!(out, "{}: no pinned packages", graph.name)?,
+            Some(lock) => {
+                let packages: Vec<LockedPackage> = serde_json::from_slice(&lock)
+                    .context("the component's mfw-lock section is not a valid lock")?;
+                writeln!(out, "{}: {} pinned packages", graph.name, packages.len())?;
+                for p in packages {
+                    writeln!(
+                        out,
+                        "  {} {}  {}  sha256:{}",
+                        p.name, p.version, p.file, p.sha256
+                    )?;
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let topology = graph.validate().ok();
     let mut out = std::io::stdout().lock();
     writeln!(

@@ -37,8 +37,8 @@ enum Command {
     Build(commands::BuildArgs),
     /// Check a flow's graph and print every problem.
     Check(commands::FlowArg),
-    /// Print a flow's graph, parameters and decorators.
-    Show(commands::FlowArg),
+    /// Print a flow's graph, parameters and decorators (or its lock: --env).
+    Show(commands::ShowArgs),
     /// List past runs with their status and duration.
     Runs(commands::RunsArgs),
     /// Print the artifacts of a run, step or task.

@@ -73,6 +73,12 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
     let python = venv.join("bin/python");
     let componentize = venv.join("bin/componentize-py");
     if !venv.join(".complete").exists() {
+        // One installer at a time: concurrent builds wait here.
+        std::fs::create_dir_all(&root)?;
+        let lock = std::fs::File::create(root.join(".venv.lock"))?;
+        lock.lock()?;
+    }
+    if !venv.join(".complete").exists() {
         let host = std::env::var("MFW_PYTHON").unwrap_or_else(|_| "python3".to_string());
         eprintln!(
             "mfw: setting up Python builds: componentize-py {COMPONENTIZE_PY} in {}",

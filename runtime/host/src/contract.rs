@@ -205,6 +205,30 @@ pub(crate) fn check(bytes: &[u8], name: &str) -> Result<(), ContractError> {
     Ok(())
 }
 
+/// The payload of the component's top-level custom section `name`, such as
+/// the `mfw-lock` a Python build appends.
+///
+/// ```
+/// // A component header and one custom section named "x" holding "hi".
+/// let bytes = [b"\0asm\x0d\0\x01\0".as_slice(), &[0, 4, 1, b'x', b'h', b'i']].concat();
+/// assert_eq!(mfw_host::custom_section(&bytes, "x"), Some(b"hi".to_vec()));
+/// assert_eq!(mfw_host::custom_section(&bytes, "y"), None);
+/// ```
+pub fn custom_section(bytes: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::CustomSection(section) if depth == 1 && section.name() == name => {
+                return Some(section.data().to_vec());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

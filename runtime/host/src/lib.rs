@@ -26,7 +26,7 @@ mod output;
 mod sandbox;
 mod task;
 
-pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError};
+pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
 pub use engine::{Host, HostConfig, LoadedFlow};
 pub use output::{OutputSink, OutputStream};
 pub use task::{BlobSource, JoinInput, TaskFailure, TaskOutcome, TaskSpec};

@@ -127,7 +127,8 @@ def _next_calls(func: ast.FunctionDef, path: str) -> list[tuple[list[str], str |
                     node.lineno,
                 )
         calls.append((targets, foreach, node.lineno))
-    return calls
+    # Source order, so the later of two differing calls is the one reported.
+    return sorted(calls, key=lambda call: call[2])
 
 
 def _decorators(items: list) -> list[dict]:

@@ -1,0 +1,79 @@
+"""The client reads runs from the datastore layout (docs/datastore.md)."""
+
+import json
+
+import pytest
+
+from mfw import Flow, MfwError, Run, _encoding, set_datastore
+
+
+def blob(store, value):
+    data = _encoding.encode(value)
+    # The client trusts the name; the host verifies blake3 when it reads.
+    name = f"{abs(hash(data)):064x}"[:64]
+    path = store / "blobs" / name[:2] / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return name
+
+
+@pytest.fixture
+def store(tmp_path):
+    root = tmp_path / ".mfw"
+
+    def run(run_id, status, x):
+        base = root / "flows" / "HelloFlow" / "runs" / run_id
+        (base / "tasks" / "end").mkdir(parents=True)
+        (base / "tasks" / "start").mkdir(parents=True)
+        record = {
+            "format": 1,
+            "flow": "HelloFlow",
+            "run_id": run_id,
+            "status": status,
+            "started_at": 1_700_000_000_000,
+            "finished_at": 1_700_000_001_000,
+            "parameters": {"n": blob(root, 5)},
+            "graph": {"name": "HelloFlow", "steps": [{"name": "start"}, {"name": "end"}]},
+        }
+        (base / "run.json").write_text(json.dumps(record))
+        for step, value in (("start", 1), ("end", x)):
+            log = blob(root, "unused")
+            task = {
+                "flow": "HelloFlow",
+                "run_id": run_id,
+                "step": step,
+                "task_id": "0",
+                "status": "succeeded",
+                "artifacts": {"x": blob(root, value)},
+                "attempts": [{"attempt": 0, "stdout": log}],
+            }
+            (base / "tasks" / step / "0.json").write_text(json.dumps(task))
+
+    run("9", "succeeded", 2)
+    run("10", "failed", 3)
+    set_datastore(str(root))
+    yield root
+    set_datastore(None)
+
+
+def test_latest_run_and_its_data(store):
+    flow = Flow("HelloFlow")
+    assert [r.id for r in flow.runs()] == ["10", "9"], "newest first, numerically"
+    assert flow.latest_run.id == "10"
+    assert not flow.latest_run.successful and flow.latest_run.finished
+    assert flow.latest_successful_run.id == "9"
+    assert flow.latest_successful_run["end"].task.data.x == 2
+    assert flow["9"].data.x == 2
+    assert [s.id for s in flow["9"].steps()] == ["start", "end"]
+    assert flow["9"].parameters == {"n": 5}
+
+
+def test_artifacts_and_missing_things_are_clear(store):
+    task = Run("HelloFlow/9")["start"].task
+    assert "x" in task and task["x"].data == 1
+    with pytest.raises(AttributeError, match="has no artifact 'y'"):
+        _ = task.data.y
+    with pytest.raises(KeyError):
+        Run("HelloFlow/9")["train"]
+    with pytest.raises(MfwError, match="flow 'NoFlow' has no runs"):
+        Flow("NoFlow")

@@ -1,0 +1,317 @@
+//! Python flows through the CLI: the examples, asserted through the Python
+//! client API, and every build error the Python issue names.
+
+mod common;
+
+use common::{Scratch, python_example};
+
+fn run(scratch: &Scratch, args: &[&str]) -> common::Ran {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    scratch.mfw(&all)
+}
+
+#[test]
+fn hello_py_runs_and_the_client_reads_x() {
+    let scratch = Scratch::new();
+    let flow = python_example("hello").join("hello.py");
+    let ran = run(&scratch, &[flow.to_str().unwrap()]).ok();
+    assert!(
+        ran.stdout
+            .contains("end/0: Hello world! The value of x is 2"),
+        "{}",
+        ran.stdout
+    );
+    let got = scratch.client(
+        "from mfw import Flow\n\
+         run = Flow('HelloFlow').latest_run\n\
+         print(run.successful, run['start'].task.data.x, run['end'].task.data.x)",
+    );
+    assert_eq!(got, "True 1 2");
+    // A second run finds the component built and compiled.
+    let again = run(&scratch, &[flow.to_str().unwrap()]).ok();
+    assert!(!again.stderr.contains("building"), "{}", again.stderr);
+}
+
+#[test]
+fn the_kubernetes_decorator_is_recorded_and_ignored_locally() {
+    let scratch = Scratch::new();
+    let shown = scratch
+        .mfw(["show".as_ref(), python_example("hello").as_os_str()])
+        .ok();
+    assert!(
+        shown.stdout.contains("@kubernetes(memory=64000)"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("mfw-python/"), "{}", shown.stdout);
+}
+
+#[test]
+fn train_py_keeps_the_lowest_rmse() {
+    let scratch = Scratch::new();
+    run(&scratch, &[python_example("train").to_str().unwrap()]).ok();
+    let got = scratch.client(
+        "from mfw import Flow\n\
+         run = Flow('TrainFlow').latest_run\n\
+         rmses = [t.data.rmse for t in run['train']]\n\
+         print(len(rmses), run.data.best_rmse == min(rmses), [len(t.data.model['stumps']) for t in run['train']])",
+    );
+    assert_eq!(got, "3 True [16, 32, 64]");
+}
+
+#[test]
+fn branch_py_joins_with_inputs_and_merge_artifacts() {
+    let scratch = Scratch::new();
+    let ran = run(&scratch, &[python_example("branch").to_str().unwrap()]).ok();
+    assert!(
+        ran.stdout.contains("end/0: hello: total = 3"),
+        "{}",
+        ran.stdout
+    );
+    let got = scratch.client(
+        "from mfw import Flow\n\
+         end = Flow('BranchFlow').latest_run['end'].task\n\
+         print(end.data.total, end.data.from_a, end.data.from_b, end.data.greeting, 'x' in end)",
+    );
+    assert_eq!(got, "3 set in a set in b hello False");
+}
+
+#[test]
+fn wide_py_sums_to_9900() {
+    let scratch = Scratch::new();
+    run(&scratch, &[python_example("wide").to_str().unwrap()]).ok();
+    let got = scratch.client(
+        "from mfw import Flow\n\
+         run = Flow('WideFlow').latest_run\n\
+         print(run.data.total, len(run['double'].tasks()), run['double']['7'].data.y, run.parameters)",
+    );
+    assert_eq!(got, "9900 100 14 {'n': 100}");
+}
+
+#[test]
+fn parameters_and_include_file_reach_every_step() {
+    let scratch = Scratch::new();
+    let flow = python_example("params");
+    let ran = run(&scratch, &[flow.to_str().unwrap(), "--label", "demo"]).ok();
+    assert!(ran.stdout.contains("end/0: demo: 13.0"), "{}", ran.stdout);
+    let other = scratch.write("other.csv", "name,value\nz,10\n");
+    run(
+        &scratch,
+        &[
+            flow.to_str().unwrap(),
+            "--label",
+            "x",
+            "--scale",
+            "3",
+            "--data",
+            other.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let got = scratch.client(
+        "from mfw import Flow\n\
+         runs = Flow('ParamsFlow').runs()\n\
+         print(runs[1].data.values, runs[0].data.values, runs[0].data.summary)",
+    );
+    assert_eq!(got, "[2.0, 4.0, 7.0] [30.0] x: 30.0");
+    let missing = run(&scratch, &[flow.to_str().unwrap()]).failed();
+    assert!(
+        missing
+            .stderr
+            .contains("flow `ParamsFlow` needs --label (A name for the result.)"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn python_flow_py_run_hands_off_to_mfw() {
+    let scratch = Scratch::new();
+    let flow = python_example("hello").join("hello.py");
+    let output = std::process::Command::new("python3")
+        .arg(&flow)
+        .arg("run")
+        .current_dir(scratch.path())
+        .env("PYTHONPATH", common::repo().join("guest-sdks/python/src"))
+        .env("MFW_BIN", env!("CARGO_BIN_EXE_mfw"))
+        .env(
+            "MFW_CACHE_DIR",
+            common::repo().join("target/mfw-test-cache"),
+        )
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("Hello world! The value of x is 2"),
+        "{stdout}"
+    );
+}
+
+/// Builds a flow written into a scratch directory and returns mfw's stderr.
+fn build_error(source: &str) -> String {
+    let scratch = Scratch::new();
+    let path = scratch.write("bad/flow.py", source);
+    let ran = scratch.mfw(["build".as_ref(), path.as_os_str()]).failed();
+    ran.stderr
+}
+
+const MISSING_START: &str = "\
+from mfw import FlowSpec, step
+
+
+class F(FlowSpec):
+    @step
+    def begin(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+";
+
+#[test]
+fn a_missing_start_is_a_build_error_at_the_class() {
+    let stderr = build_error(MISSING_START);
+    assert!(
+        stderr.contains("flow.py:4: F has no start step"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_next_to_an_unknown_step_is_a_build_error_at_its_line() {
+    let stderr = build_error(
+        &MISSING_START
+            .replace("def begin", "def start")
+            .replace("self.end)", "self.ned)"),
+    );
+    assert!(
+        stderr
+            .contains("flow.py:7: step 'start' calls self.next(self.ned), but F has no step 'ned'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_join_without_inputs_is_a_build_error_at_the_join() {
+    let stderr = build_error(
+        "\
+from mfw import FlowSpec, step
+
+
+class F(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.next(self.join)
+
+    @step
+    def b(self):
+        self.next(self.join)
+
+    @step
+    def join(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    assert!(
+        stderr.contains(
+            "flow.py:18: step `join` has several inputs (from `a`, `b`) but is not declared as a \
+             join; give it an `inputs` parameter"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_decorator_option_is_a_build_error() {
+    let stderr = build_error(
+        &MISSING_START
+            .replace("def begin", "def start")
+            .replace(
+                "    @step\n    def start",
+                "    @retry(tims=3)\n    @step\n    def start",
+            )
+            .replace("import FlowSpec, step", "import FlowSpec, retry, step"),
+    );
+    assert!(
+        stderr.contains("flow.py:5: @retry has no option 'tims'; its options are: times, minutes_between_retries"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_package_with_native_code_is_named() {
+    let stderr = build_error(
+        "\
+from mfw import FlowSpec, pypi_base, step
+
+
+@pypi_base(packages={'pyyaml': '6.0.2'})
+class F(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    assert!(
+        stderr.contains(
+            "package pyyaml==6.0.2 has native code and no WASI build; steps can only use \
+             pure-Python packages"
+        ),
+        "{stderr}"
+    );
+}
+
+const PINNED: &str = "\
+from mfw import FlowSpec, pypi_base, step
+
+
+@pypi_base(packages={'six': '1.16.0'})
+class PinnedFlow(FlowSpec):
+    @step
+    def start(self):
+        import six
+        self.six_version = six.__version__
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('six', self.six_version)
+";
+
+#[test]
+fn a_pinned_pure_package_is_bundled_and_locked() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("pinned/flow.py", PINNED);
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    assert!(ran.stdout.contains("end/0: six 1.16.0"), "{}", ran.stdout);
+    let env = scratch
+        .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
+        .ok();
+    assert!(env.stdout.contains("six 1.16.0"), "{}", env.stdout);
+    assert!(env.stdout.contains("sha256:"), "{}", env.stdout);
+    // The same source and lock give the same component.
+    let first = scratch.mfw(["build".as_ref(), flow.as_os_str()]).ok();
+    let second = scratch.mfw(["build".as_ref(), flow.as_os_str()]).ok();
+    let hash = |s: &str| s.split("blake3 ").nth(1).map(|h| h.trim().to_string());
+    assert_eq!(hash(&first.stderr), hash(&second.stderr));
+    assert!(hash(&first.stderr).is_some());
+}
