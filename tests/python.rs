@@ -315,3 +315,99 @@ fn a_pinned_pure_package_is_bundled_and_locked() {
     assert_eq!(hash(&first.stderr), hash(&second.stderr));
     assert!(hash(&first.stderr).is_some());
 }
+
+/// A scratch flow of two components: the Rust vectors guest and
+/// tests/polyglot/check.py with the vectors beside it as a module.
+fn vectors_flow(scratch: &Scratch) -> std::path::PathBuf {
+    let repo = common::repo();
+    let vectors = std::fs::read_to_string(repo.join("tests/vectors/encoding.json")).unwrap();
+    scratch.write(
+        "polyglot/vectors.py",
+        &format!("import json\n\nVECTORS = json.loads({:?})\n", vectors),
+    );
+    let check = std::fs::read_to_string(repo.join("tests/polyglot/check.py")).unwrap();
+    scratch.write("polyglot/check.py", &check);
+    scratch.write(
+        "polyglot/mfw.toml",
+        &format!(
+            "name = \"VectorsFlow\"\n\n[[component]]\npath = {:?}\n\n[[component]]\npath = \"check.py\"\n",
+            common::guest("vectors_rust").display().to_string()
+        ),
+    )
+}
+
+#[test]
+fn artifacts_cross_between_rust_and_python_steps_byte_for_byte() {
+    let scratch = Scratch::new();
+    let manifest = vectors_flow(&scratch);
+    let ran = scratch.mfw(["run".as_ref(), manifest.as_os_str()]).ok();
+    let run = ran.run_id();
+    let py = scratch.dump(&format!("VectorsFlow/{run}/check_py/0"));
+    let rust = scratch.dump(&format!("VectorsFlow/{run}/check_rust/0"));
+    assert_eq!(py["artifacts"]["py_mismatches"], serde_json::json!([]));
+    assert_eq!(rust["artifacts"]["rust_mismatches"], serde_json::json!([]));
+    let sent = rust["artifacts"]["indices"].as_array().map_or(0, Vec::len);
+    assert!(sent > 80, "most vectors cross ({sent})");
+    assert_eq!(py["artifacts"]["py_checked"], sent);
+    assert_eq!(rust["artifacts"]["rust_checked"], sent);
+}
+
+#[test]
+fn a_manifest_naming_a_missing_file_says_which() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write("flow/mfw.toml", "[[component]]\npath = \"nowhere.py\"\n");
+    let ran = scratch.mfw(["run".as_ref(), manifest.as_os_str()]).failed();
+    assert!(
+        ran.stderr.contains(&format!(
+            "{} names nowhere.py, which does not exist",
+            manifest.display()
+        )),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_step_defined_twice_across_components_names_both() {
+    let scratch = Scratch::new();
+    let hello = python_example("hello").join("hello.py");
+    let manifest = scratch.write(
+        "twice/mfw.toml",
+        &format!(
+            "[[component]]\npath = {:?}\n\n[[component]]\npath = {:?}\n",
+            hello.display().to_string(),
+            common::example("hello").display().to_string()
+        ),
+    );
+    let ran = scratch
+        .mfw(["check".as_ref(), manifest.as_os_str()])
+        .failed();
+    assert!(
+        ran.stderr.contains("step `start` is defined twice: in")
+            && ran.stderr.contains("define each step in one component"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_step_referenced_but_defined_nowhere_is_located() {
+    let scratch = Scratch::new();
+    // The Python half alone: check_py goes to check_rust, which nothing defines.
+    vectors_flow(&scratch);
+    let manifest = scratch.write("polyglot/mfw.toml", "[[component]]\npath = \"check.py\"\n");
+    let ran = scratch
+        .mfw(["check".as_ref(), manifest.as_os_str()])
+        .failed();
+    assert!(
+        ran.stdout
+            .contains("step `check_py` goes to `check_rust`, which is not a step of this flow"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("check.py:"),
+        "located at the Python source: {}",
+        ran.stdout
+    );
+}

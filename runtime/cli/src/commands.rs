@@ -35,10 +35,54 @@ impl Context {
         })?)
     }
 
-    /// Builds if needed and loads the flow at `path`.
-    fn load(&self, path: &Path, host: &Host) -> anyhow::Result<LoadedFlow> {
-        let component = source::component(path, &self.cache_dir, false)?;
-        Ok(host.load(&component.bytes, &component.name)?)
+    /// Builds what needs building and loads the flow at `path`: one
+    /// component, or every component a manifest names.
+    fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
+        let resolved = source::resolve(path, &self.cache_dir, false)?;
+        let mut components = Vec::new();
+        for component in resolved.components {
+            let flow = host.load(&component.bytes, &component.name)?;
+            components.push((flow, component.name));
+        }
+        Ok(FlowSet {
+            components,
+            name: resolved.name,
+        })
+    }
+}
+
+/// A flow's components, loaded.
+struct FlowSet {
+    components: Vec<(LoadedFlow, String)>,
+    name: Option<String>,
+}
+
+impl FlowSet {
+    fn is_single(&self) -> bool {
+        self.components.len() == 1 && self.name.is_none()
+    }
+
+    /// The flow's graph, merged from its components but not validated.
+    fn graph(&self) -> anyhow::Result<FlowGraph> {
+        if self.is_single() {
+            return Ok(self.components[0].0.graph().clone());
+        }
+        Ok(FlowPlan::merged_graph(
+            &self.components,
+            self.name.as_deref(),
+        )?)
+    }
+
+    /// The validated plan, or the located message saying why not.
+    fn plan(&self) -> Result<FlowPlan, String> {
+        if self.is_single() {
+            let (flow, source) = &self.components[0];
+            return FlowPlan::single(flow.clone(), source).map_err(|e| match &e {
+                mfw_orchestrator::OrchestratorError::Graph(g) => located(flow.graph(), g),
+                other => other.to_string(),
+            });
+        }
+        FlowPlan::assemble(self.components.clone(), self.name.as_deref()).map_err(|e| e.to_string())
     }
 }
 
@@ -163,9 +207,9 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut max_workers = args.max_workers.unwrap_or_else(default_workers);
     let mut max_num_splits = args.max_num_splits;
     let host = context.host(max_workers)?;
-    let flow = context.load(&args.flow, &host)?;
+    let flows = context.load(&args.flow, &host)?;
     let store = context.store()?;
-    let graph = flow.graph_arc();
+    let graph = flows.graph()?;
     // Run options given after the parameters still count as run options,
     // unless the flow has a parameter of that name.
     let mut quiet = args.quiet;
@@ -193,13 +237,9 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             _ => given.push((name, value)),
         }
     }
-    let plan = match FlowPlan::single(flow.clone(), &args.flow.display().to_string()) {
+    let plan = match flows.plan() {
         Ok(plan) => plan,
-        Err(e) => {
-            let message = match &e {
-                mfw_orchestrator::OrchestratorError::Graph(g) => located(&graph, g),
-                other => other.to_string(),
-            };
+        Err(message) => {
             let recorded = record_failed_run(&store, &graph.name, &message).await;
             eprintln!("mfw: {message}");
             if let Some(run_id) = recorded {
@@ -255,21 +295,27 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let component = source::component(&args.flow, &context.cache_dir, args.force)?;
-    let hash = blake3::hash(&component.bytes);
-    if let Some(output) = &args.output {
-        std::fs::write(output, &component.bytes)
-            .with_context(|| format!("cannot write {}", output.display()))?;
-        eprintln!(
-            "mfw: built {} ({} bytes, blake3 {})",
-            output.display(),
-            component.bytes.len(),
-            hash.to_hex()
+    let resolved = source::resolve(&args.flow, &context.cache_dir, args.force)?;
+    if args.output.is_some() && resolved.components.len() != 1 {
+        bail!(
+            "-o takes one component, but {} has {}",
+            args.flow.display(),
+            resolved.components.len()
         );
-    } else {
+    }
+    for component in &resolved.components {
+        let hash = blake3::hash(&component.bytes);
+        let written = match &args.output {
+            Some(output) => {
+                std::fs::write(output, &component.bytes)
+                    .with_context(|| format!("cannot write {}", output.display()))?;
+                output.clone()
+            }
+            None => component.wasm.clone(),
+        };
         eprintln!(
             "mfw: built {} ({} bytes, blake3 {})",
-            component.wasm.display(),
+            written.display(),
             component.bytes.len(),
             hash.to_hex()
         );
@@ -279,18 +325,19 @@ pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
 
 pub fn check(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
     let host = context.host(1)?;
-    let flow = context.load(&args.flow, &host)?;
-    match flow.graph().validate() {
+    let flows = context.load(&args.flow, &host)?;
+    let graph = flows.graph()?;
+    match graph.validate() {
         Ok(_) => {
             println!(
                 "{}: the graph is valid ({} steps)",
-                flow.graph().name,
-                flow.graph().steps.len()
+                graph.name,
+                graph.steps.len()
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("{}", located(flow.graph(), &e));
+            println!("{}", located(&graph, &e));
             Ok(ExitCode::from(1))
         }
     }
@@ -335,22 +382,24 @@ struct LockedPackage {
 
 pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let host = context.host(1)?;
-    let flow = context.load(&args.flow, &host)?;
-    let graph = flow.graph();
+    let flows = context.load(&args.flow, &host)?;
+    let graph = &flows.graph()?;
     if args.env {
         let mut out = std::io::stdout().lock();
-        match mfw_host::custom_section(flow.bytes(), "mfw-lock") {
-            None => writeln!(out, "{}: no pinned packages", graph.name)?,
-            Some(lock) => {
-                let packages: Vec<LockedPackage> = serde_json::from_slice(&lock)
-                    .context("the component's mfw-lock section is not a valid lock")?;
-                writeln!(out, "{}: {} pinned packages", graph.name, packages.len())?;
-                for p in packages {
-                    writeln!(
-                        out,
-                        "  {} {}  {}  sha256:{}",
-                        p.name, p.version, p.file, p.sha256
-                    )?;
+        for (flow, source) in &flows.components {
+            match mfw_host::custom_section(flow.bytes(), "mfw-lock") {
+                None => writeln!(out, "{source}: no pinned packages")?,
+                Some(lock) => {
+                    let packages: Vec<LockedPackage> = serde_json::from_slice(&lock)
+                        .context("the component's mfw-lock section is not a valid lock")?;
+                    writeln!(out, "{source}: {} pinned packages", packages.len())?;
+                    for p in packages {
+                        writeln!(
+                            out,
+                            "  {} {}  {}  sha256:{}",
+                            p.name, p.version, p.file, p.sha256
+                        )?;
+                    }
                 }
             }
         }
@@ -358,12 +407,22 @@ pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     }
     let topology = graph.validate().ok();
     let mut out = std::io::stdout().lock();
+    let hashes: Vec<String> = flows
+        .components
+        .iter()
+        .map(|(f, _)| f.hash().short())
+        .collect();
+    let noun = if hashes.len() == 1 {
+        "component"
+    } else {
+        "components"
+    };
     writeln!(
         out,
-        "{}  ({}, component {})",
+        "{}  ({}, {noun} {})",
         graph.name,
         graph.sdk,
-        flow.hash().short()
+        hashes.join(", ")
     )?;
     if !graph.doc.is_empty() {
         writeln!(out, "  {}", graph.doc.replace('\n', "\n  "))?;

@@ -65,14 +65,100 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
     }
 }
 
+/// What the user named: one component, or a manifest's several.
+pub struct Resolved {
+    /// The components, in manifest order.
+    pub components: Vec<Component>,
+    /// The flow's name, if the manifest gives one.
+    pub name: Option<String>,
+}
+
+/// A flow manifest, `mfw.toml`: the components a flow's steps live in.
+///
+/// ```toml
+/// name = "PolyglotFlow"      # optional; else the name the start step's component gives
+/// [[component]]
+/// path = "start.py"          # a Python file, a Rust crate, or a .wasm component
+/// [[component]]
+/// path = "train"
+/// ```
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    name: Option<String>,
+    #[serde(rename = "component", default)]
+    components: Vec<ManifestComponent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestComponent {
+    path: PathBuf,
+}
+
+fn manifest_path(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() && path.join("mfw.toml").is_file() {
+        return Some(path.join("mfw.toml"));
+    }
+    (path.is_file() && path.extension().is_some_and(|e| e == "toml")).then(|| path.to_path_buf())
+}
+
+/// Finds the components for `path`, building each whose sources changed.
+pub fn resolve(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<Resolved> {
+    let Some(manifest_file) = manifest_path(path) else {
+        return Ok(Resolved {
+            components: vec![component(path, cache_dir, force, false)?],
+            name: None,
+        });
+    };
+    let text = std::fs::read_to_string(&manifest_file)
+        .with_context(|| format!("cannot read {}", manifest_file.display()))?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| {
+        anyhow!(
+            "{} is not a valid flow manifest: {e}",
+            manifest_file.display()
+        )
+    })?;
+    if manifest.components.is_empty() {
+        bail!(
+            "{} lists no components: add [[component]] entries with a path",
+            manifest_file.display()
+        );
+    }
+    let base = manifest_file.parent().unwrap_or(Path::new("."));
+    let mut components = Vec::new();
+    for entry in &manifest.components {
+        let path = base.join(&entry.path);
+        if !path.exists() {
+            bail!(
+                "{} names {}, which does not exist ({})",
+                manifest_file.display(),
+                entry.path.display(),
+                path.display()
+            );
+        }
+        components.push(component(&path, cache_dir, force, true)?);
+    }
+    Ok(Resolved {
+        components,
+        name: manifest.name,
+    })
+}
+
 /// Finds the component for `path`, building it if it is a source tree whose
-/// sources are newer than the last build.
-pub fn component(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<Component> {
+/// sources are newer than the last build. `partial`: the flow's other steps
+/// live in other components (a manifest).
+fn component(
+    path: &Path,
+    cache_dir: &Path,
+    force: bool,
+    partial: bool,
+) -> anyhow::Result<Component> {
     let name = path.display().to_string();
     let wasm = match classify(path)? {
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
-        Source::Python(file) => crate::python::build(&file, cache_dir, force)?,
+        Source::Python(file) => crate::python::build(&file, cache_dir, force, partial)?,
     };
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     Ok(Component { bytes, name, wasm })

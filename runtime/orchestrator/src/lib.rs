@@ -21,7 +21,7 @@ mod run;
 
 pub use blobs::StoreBlobs;
 pub use params::{ParameterError, encode_parameter, resolve_parameters};
-pub use plan::FlowPlan;
+pub use plan::{AssemblyError, FlowPlan};
 pub use run::{RunObserver, RunOptions, RunSummary, TaskKey, run_flow};
 
 /// What stops a run from starting or being recorded. Task failures are not

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mfw_graph::{FlowGraph, Topology};
+use mfw_graph::{FlowGraph, GraphError, Topology};
 use mfw_host::LoadedFlow;
 use mfw_store::ComponentRecord;
 
@@ -17,6 +17,46 @@ pub struct FlowPlan {
     pub(crate) topology: Arc<Topology>,
     pub(crate) components: Vec<(LoadedFlow, ComponentRecord)>,
     pub(crate) step_component: HashMap<String, usize>,
+}
+
+/// Why components do not make one flow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssemblyError {
+    /// Two components define the same step.
+    #[error(
+        "step `{step}` is defined twice: in {first} and in {second}; define each step in one component"
+    )]
+    DuplicateStep {
+        /// The step.
+        step: String,
+        /// The first component.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// Two components declare a parameter differently.
+    #[error("parameter `{name}` is declared differently in {first} and {second}")]
+    ParameterConflict {
+        /// The parameter.
+        name: String,
+        /// The first component.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// The assembled graph fails its checks; `located` has each problem
+    /// prefixed with where its step is defined.
+    #[error("flow `{}` has an invalid graph:{}", .error.flow, list(.located))]
+    Graph {
+        /// The problems.
+        error: GraphError,
+        /// Each problem, located.
+        located: Vec<String>,
+    },
+}
+
+fn list(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n  - {l}")).collect()
 }
 
 impl FlowPlan {
@@ -40,9 +80,50 @@ impl FlowPlan {
         })
     }
 
+    /// A flow whose steps are spread over several components, in any
+    /// languages: their graphs are merged and the result validated. The
+    /// flow takes `name`, or the name the component with `start` gives.
+    ///
+    /// A step without a `source` gets its component's, so messages always
+    /// say where a step came from.
+    pub fn assemble(
+        components: Vec<(LoadedFlow, String)>,
+        name: Option<&str>,
+    ) -> Result<Self, AssemblyError> {
+        let (graph, owner, records) = merge(&components, name)?;
+        let topology = graph.validate().map_err(|error| AssemblyError::Graph {
+            located: error.located(&graph),
+            error,
+        })?;
+        Ok(Self {
+            graph: Arc::new(graph),
+            topology: Arc::new(topology),
+            components: components
+                .into_iter()
+                .map(|(flow, _)| flow)
+                .zip(records)
+                .collect(),
+            step_component: owner,
+        })
+    }
+
+    /// The merged graph of `components`, not yet validated (for `mfw show`
+    /// and `mfw check`, which report what is wrong with it).
+    pub fn merged_graph(
+        components: &[(LoadedFlow, String)],
+        name: Option<&str>,
+    ) -> Result<FlowGraph, AssemblyError> {
+        merge(components, name).map(|(graph, _, _)| graph)
+    }
+
     /// The validated graph.
     pub fn graph(&self) -> &FlowGraph {
         &self.graph
+    }
+
+    /// The components and the steps each provides.
+    pub fn components(&self) -> impl Iterator<Item = &ComponentRecord> {
+        self.components.iter().map(|(_, record)| record)
     }
 
     /// The component that runs `step`.
@@ -50,4 +131,69 @@ impl FlowPlan {
         let index = *self.step_component.get(step)?;
         self.components.get(index).map(|(flow, _)| flow)
     }
+}
+
+type Merged = (FlowGraph, HashMap<String, usize>, Vec<ComponentRecord>);
+
+fn merge(components: &[(LoadedFlow, String)], name: Option<&str>) -> Result<Merged, AssemblyError> {
+    let mut steps: Vec<mfw_graph::Step> = Vec::new();
+    let mut owner: HashMap<String, usize> = HashMap::new();
+    let mut parameters: Vec<(mfw_graph::Parameter, usize)> = Vec::new();
+    let mut records = Vec::new();
+    for (index, (flow, source)) in components.iter().enumerate() {
+        let graph = flow.graph();
+        for step in &graph.steps {
+            if let Some(&first) = owner.get(&step.name) {
+                return Err(AssemblyError::DuplicateStep {
+                    step: step.name.clone(),
+                    first: components[first].1.clone(),
+                    second: source.clone(),
+                });
+            }
+            owner.insert(step.name.clone(), index);
+            let mut step = step.clone();
+            if step.source.is_empty() {
+                step.source = source.clone();
+            }
+            steps.push(step);
+        }
+        for parameter in &graph.parameters {
+            match parameters.iter().find(|(p, _)| p.name == parameter.name) {
+                Some((existing, _)) if existing == parameter => {}
+                Some((_, first)) => {
+                    return Err(AssemblyError::ParameterConflict {
+                        name: parameter.name.clone(),
+                        first: components[*first].1.clone(),
+                        second: source.clone(),
+                    });
+                }
+                None => parameters.push((parameter.clone(), index)),
+            }
+        }
+        records.push(ComponentRecord {
+            hash: flow.hash(),
+            source: source.clone(),
+            sdk: graph.sdk.clone(),
+            steps: graph.steps.iter().map(|s| s.name.clone()).collect(),
+        });
+    }
+    let start_owner = owner.get("start").map(|&i| &components[i].0);
+    let flow_name = name
+        .map(str::to_string)
+        .or_else(|| start_owner.map(|f| f.graph().name.clone()))
+        .unwrap_or_else(|| "Flow".to_string());
+    let mut graph = FlowGraph::new(&flow_name);
+    graph.steps = steps;
+    graph.parameters = parameters.into_iter().map(|(p, _)| p).collect();
+    if let Some(start) = start_owner {
+        graph.decorators = start.graph().decorators.clone();
+        graph.doc = start.graph().doc.clone();
+    }
+    graph.sdk = {
+        let mut sdks: Vec<&str> = records.iter().map(|r| r.sdk.as_str()).collect();
+        sdks.sort_unstable();
+        sdks.dedup();
+        sdks.join(" + ")
+    };
+    Ok((graph, owner, records))
 }

@@ -343,6 +343,11 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("graph")
     g.add_argument("flow")
+    g.add_argument(
+        "--partial",
+        action="store_true",
+        help="the flow's other steps live in other components (a manifest)",
+    )
     c = sub.add_parser("componentize")
     for name in ("flow", "graph", "wit", "sdk", "work", "wheels", "out"):
         c.add_argument(f"--{name}", required=True)
@@ -352,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "graph":
             from ._graph import derive
 
-            print(json.dumps(derive(args.flow)))
+            print(json.dumps(derive(args.flow, partial=args.partial)))
         else:
             componentize(args)
     except FlowDefinitionError as e:

@@ -46,6 +46,8 @@ class FlowSpec:
                 "readable while a step runs)"
             )
         value = state.load(name)
+        if getattr(value, "_mfw_step_ref", False):
+            return value  # a step elsewhere in the flow, not an artifact
         self.__dict__[name] = value
         return value
 

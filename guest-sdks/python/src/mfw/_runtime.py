@@ -43,6 +43,23 @@ def _host_error(e: Err) -> ArtifactError:
     return ArtifactError(e.value)
 
 
+class StepRef:
+    """A step defined in another component of the flow, as `self.train`
+    gives it in a step that goes there."""
+
+    _mfw_step_ref = True
+
+    def __init__(self, name: str):
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        return f"<step {self.__name__}>"
+
+
+# Steps the local steps go to that other components define (a manifest).
+_EXTERNAL_STEPS: set[str] = set()
+
+
 class _State:
     """One task's view of its artifacts and controls."""
 
@@ -53,6 +70,8 @@ class _State:
         self.parameters: dict[str, Any] = {}
 
     def load(self, name: str) -> Any:
+        if name in _EXTERNAL_STEPS:
+            return StepRef(name)
         try:
             data = artifacts.get(name)
         except Err as e:
@@ -220,6 +239,9 @@ def run_step(flow_cls: type, step: str) -> None:
 def graph_from_json(text: str) -> Any:
     """The WIT graph record from the JSON the build step derived."""
     g = json.loads(text)
+    local = {s["name"] for s in g["steps"]}
+    _EXTERNAL_STEPS.clear()
+    _EXTERNAL_STEPS.update(t for s in g["steps"] for t in s["next"] if t not in local)
 
     def decorators(items: list) -> list:
         return [types.Decorator(d["name"], [tuple(o) for o in d["options"]]) for d in items]

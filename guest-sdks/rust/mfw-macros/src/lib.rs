@@ -38,18 +38,51 @@ pub fn derive_flow_spec(input: TokenStream) -> TokenStream {
 /// `#[step]` (optionally with decorators, as `#[step(retry(times = 3))]`).
 /// A step takes `&self` and `cx: &mut mfw::Context`; a join step also takes
 /// `inputs: &mut mfw::Inputs`. This also exports the component.
+///
+/// In a flow whose steps live in several components (a flow manifest),
+/// name the steps this block goes to but other components define:
+/// `#[steps(external = ["train", "end"])]`. Such a block need not have
+/// `start` and `end`; the assembled flow is checked as a whole.
 #[proc_macro_attribute]
 pub fn steps(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(Span::call_site(), "#[mfw::steps] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let external = match parse_external(attr.into()) {
+        Ok(external) => external,
+        Err(e) => return e.to_compile_error().into(),
+    };
     let item = syn::parse_macro_input!(item as ItemImpl);
-    match steps_impl(item) {
+    match steps_impl(item, external) {
         Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// Parses `external = ["a", "b"]`, the only argument `#[steps]` takes.
+fn parse_external(attr: TokenStream2) -> syn::Result<Option<Vec<String>>> {
+    if attr.is_empty() {
+        return Ok(None);
+    }
+    let mut external = Vec::new();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("external") {
+            let list: ExprArray = meta.value()?.parse()?;
+            for item in &list.elems {
+                match string_literal(item) {
+                    Some((name, _)) => external.push(name),
+                    None => {
+                        return Err(syn::Error::new(
+                            item.span(),
+                            "name steps as string literals",
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        } else {
+            Err(meta.error("#[mfw::steps] takes only `external = [\"step\", ...]`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(Some(external))
 }
 
 fn doc_of(attrs: &[Attribute]) -> String {
@@ -379,7 +412,7 @@ fn parse_step(method: &mut ImplItemFn) -> syn::Result<Option<StepDef>> {
     }))
 }
 
-fn steps_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
+fn steps_impl(mut item: ItemImpl, external: Option<Vec<String>>) -> syn::Result<TokenStream2> {
     if let Some((_, path, _)) = &item.trait_ {
         return Err(syn::Error::new(
             path.span(),
@@ -395,6 +428,12 @@ fn steps_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         }
     }
     let names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
+    let partial = external.is_some();
+    let known: Vec<String> = names
+        .iter()
+        .cloned()
+        .chain(external.into_iter().flatten())
+        .collect();
     let mut errors: Vec<syn::Error> = Vec::new();
     for step in &steps {
         match (&step.next, step.name.as_str()) {
@@ -412,12 +451,12 @@ fn steps_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             )),
             (Some(next), _) => {
                 for (target, span) in next.targets() {
-                    if !names.contains(&target) {
+                    if !known.contains(&target) {
                         errors.push(syn::Error::new(
                             span,
                             format!(
                                 "no step named `{target}` in this flow (its steps: {})",
-                                names.join(", ")
+                                known.join(", ")
                             ),
                         ));
                     }
@@ -426,7 +465,7 @@ fn steps_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         }
     }
     for required in ["start", "end"] {
-        if !names.iter().any(|n| n == required) {
+        if !partial && !names.iter().any(|n| n == required) {
             errors.push(syn::Error::new(
                 item.self_ty.span(),
                 format!("the flow has no `{required}` step: add `#[step] fn {required}(&self, cx: &mut mfw::Context)`"),
@@ -508,7 +547,7 @@ mod tests {
 
     fn steps_error(source: &str) -> String {
         let item: ItemImpl = syn::parse_str(source).expect("the test source parses");
-        match steps_impl(item) {
+        match steps_impl(item, None) {
             Ok(_) => panic!("expected an error for:\n{source}"),
             Err(e) => e.to_string(),
         }
@@ -516,7 +555,7 @@ mod tests {
 
     fn steps_code(source: &str) -> String {
         let item: ItemImpl = syn::parse_str(source).expect("the test source parses");
-        steps_impl(item)
+        steps_impl(item, None)
             .map(|t| t.to_string())
             .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -635,5 +674,23 @@ mod tests {
         assert!(code.contains("help : \"How many.\""), "{code}");
         assert!(code.contains("name : \"name\" , kind : < String as :: mfw :: ParameterType > :: KIND , default : :: core :: option :: Option :: None , required : true"), "{code}");
         assert!(code.contains("required : false , help : \"\""), "{code}");
+    }
+
+    #[test]
+    fn external_steps_make_a_partial_flow() {
+        let source = r#"impl F {
+            #[step] fn train(&self, cx: &mut Context) -> StepResult { cx.next("join") }
+        }"#;
+        let item: ItemImpl = syn::parse_str(source).expect("parses");
+        let external = parse_external(quote! { external = ["join"] }).expect("parses");
+        assert_eq!(external, Some(vec!["join".to_string()]));
+        assert!(steps_impl(item.clone(), external).is_ok());
+        assert!(
+            steps_impl(item, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .starts_with("no step named `join`")
+        );
     }
 }
