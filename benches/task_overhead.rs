@@ -1,9 +1,11 @@
 //! Per-task overhead inside the host: a fresh instance of a precompiled
-//! Rust component, one small artifact get and one set, then teardown.
-//! This is what every task of a huge foreach pays on top of its own work.
+//! component, one small artifact get and one set, then teardown. This is
+//! what every task of a huge foreach pays on top of its own work.
 //!
-//! Run with `cargo bench -p mfw-host --bench task_overhead`. The hello
-//! example is built first if needed.
+//! Run with `cargo bench -p mfw-host --bench task_overhead`. The Rust hello
+//! example is built first if needed; the Python one is built with the
+//! release `mfw` binary, so build that first (`cargo build --release -p
+//! mfw-cli`) or the Python case is skipped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -49,6 +51,24 @@ fn hello_component() -> Vec<u8> {
         .expect("the hello component was built")
 }
 
+/// The Python hello example built by the release binary, if there is one.
+fn python_hello_component() -> Option<Vec<u8>> {
+    let mfw = repo().join("target/release/mfw");
+    if !mfw.exists() {
+        eprintln!("skipping the Python case: build target/release/mfw first");
+        return None;
+    }
+    let out = repo().join("target/bench-hello-py.wasm");
+    let status = Command::new(&mfw)
+        .arg("build")
+        .arg(repo().join("examples/hello/python/hello.py"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .ok()?;
+    status.success().then(|| std::fs::read(&out).ok()).flatten()
+}
+
 fn task_overhead(c: &mut Criterion) {
     let host = Host::new(HostConfig {
         cache_dir: Some(repo().join("target/bench-cache")),
@@ -56,8 +76,15 @@ fn task_overhead(c: &mut Criterion) {
         ..HostConfig::default()
     })
     .expect("the engine starts");
+    bench_component(c, &host, "rust", &hello_component());
+    if let Some(python) = python_hello_component() {
+        bench_component(c, &host, "python", &python);
+    }
+}
+
+fn bench_component(c: &mut Criterion, host: &Host, language: &str, bytes: &[u8]) {
     let flow = host
-        .load(&hello_component(), "hello_flow.wasm")
+        .load(bytes, &format!("hello ({language})"))
         .expect("the hello component loads");
     let x = Bytes::from(mfw_encoding::to_vec(&1i64).expect("1 encodes"));
     let x_hash = BlobHash::of(&x);
@@ -67,7 +94,7 @@ fn task_overhead(c: &mut Criterion) {
     // The `end` step: get x, set x + 1, print one line.
     let outcome = flow.run_task(spec.clone(), blobs.clone(), None);
     assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
-    c.bench_function("rust task: fresh instance, get + set", |b| {
+    c.bench_function(&format!("{language} task: fresh instance, get + set"), |b| {
         b.iter(|| flow.run_task(spec.clone(), blobs.clone(), None))
     });
 }

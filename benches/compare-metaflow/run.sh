@@ -14,6 +14,8 @@
 #   COMPARE_FLOW            what mfw runs: the flow's directory (default
 #                           examples/wide/rust, built by the warm-up if its
 #                           sources changed) or an already built .wasm
+#   COMPARE_PY_FLOW         the Python flow mfw also runs (default examples/wide/python;
+#                           "none" to skip it)
 #   TMPDIR                  where both tools' temporary datastores go (default /tmp)
 #   PYTHON                  the Python that makes the venv (default python3)
 #
@@ -24,6 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 flow="${COMPARE_FLOW:-$repo/examples/wide/rust}"
+py_flow="${COMPARE_PY_FLOW:-$repo/examples/wide/python}"
 
 if [ "$#" -gt 0 ]; then
     sizes=("$@")
@@ -132,11 +135,11 @@ time_metaflow() {
 # Runs the flow under mfw with a fresh datastore and prints its wall time;
 # checks that the run succeeded with the right total.
 time_mfw() {
-    local n=$1 store start end run
+    local n=$1 which=${2:-$flow} store start end run
     store=$(mktemp -d "$work/mfw.XXXXXX")
     sync
     start=$(now)
-    "$MFW" --datastore "$store" run "$flow" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
+    "$MFW" --datastore "$store" run "$which" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
         || fail "$store.log" "mfw failed at n=$n"
     end=$(now)
     run=$(sed -n 's/.*WideFlow\/\([0-9A-Za-z_-]*\) succeeded.*/\1/p' "$store.log" | head -n 1)
@@ -167,16 +170,18 @@ echo
 # --- warm-up: build the component and cache its compiled form ---------------
 say "warm-up: mfw (builds the flow if its sources changed, caches the compiled component)"
 time_mfw 2 >/dev/null
+[ "$py_flow" = none ] || time_mfw 2 "$py_flow" >/dev/null
 if [ "$skip_metaflow" != 1 ]; then
     say "warm-up: metaflow"
     time_metaflow 2 >/dev/null
 fi
 
 # --- the measurements -------------------------------------------------------
-declare -A mf_time mfw_time
+declare -A mf_time mfw_time py_time
 for n in "${sizes[@]}"; do
     mf_runs=()
     mfw_runs=()
+    py_runs=()
     for ((r = 1; r <= repeat; r++)); do
         if [ "$skip_metaflow" != 1 ]; then
             t=$(time_metaflow "$n")
@@ -186,8 +191,14 @@ for n in "${sizes[@]}"; do
         t=$(time_mfw "$n")
         say "n=$n run $r/$repeat: mfw ${t} s"
         mfw_runs+=("$t")
+        if [ "$py_flow" != none ]; then
+            t=$(time_mfw "$n" "$py_flow")
+            say "n=$n run $r/$repeat: mfw (Python steps) ${t} s"
+            py_runs+=("$t")
+        fi
     done
     mfw_time[$n]=$(median "${mfw_runs[@]}")
+    py_time[$n]=$([ "$py_flow" = none ] && echo "-" || median "${py_runs[@]}")
     if [ "$skip_metaflow" != 1 ]; then
         mf_time[$n]=$(median "${mf_runs[@]}")
     else
@@ -204,9 +215,10 @@ ratio() { # metaflow mfw
 }
 
 echo
-printf '%8s  %14s  %10s  %16s\n' "N" "metaflow (s)" "mfw (s)" "metaflow / mfw"
+printf '%8s  %14s  %10s  %16s  %14s  %16s\n' "N" "metaflow (s)" "mfw (s)" "metaflow / mfw" "mfw py (s)" "metaflow / py"
 for n in "${sizes[@]}"; do
-    printf '%8s  %14s  %10s  %16s\n' "$n" "${mf_time[$n]:-skipped}" "${mfw_time[$n]}" "$(ratio "${mf_time[$n]}" "${mfw_time[$n]}")"
+    printf '%8s  %14s  %10s  %16s  %14s  %16s\n' "$n" "${mf_time[$n]:-skipped}" "${mfw_time[$n]}" \
+        "$(ratio "${mf_time[$n]}" "${mfw_time[$n]}")" "${py_time[$n]}" "$(ratio "${mf_time[$n]}" "${py_time[$n]}")"
 done
 
 echo
@@ -221,8 +233,8 @@ else
     echo "Metaflow not run; $mfw_version ($mfw_build)."
 fi
 echo
-echo "| foreach tasks (n) | Metaflow (s) | mfw (s) | Metaflow / mfw |"
-echo "| ---: | ---: | ---: | ---: |"
+echo "| foreach tasks (n) | Metaflow (s) | mfw, Rust steps (s) | Metaflow / mfw | mfw, Python steps (s) | Metaflow / mfw |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in "${sizes[@]}"; do
-    echo "| $n | ${mf_time[$n]:-skipped} | ${mfw_time[$n]} | $(ratio "${mf_time[$n]}" "${mfw_time[$n]}") |"
+    echo "| $n | ${mf_time[$n]:-skipped} | ${mfw_time[$n]} | $(ratio "${mf_time[$n]}" "${mfw_time[$n]}") | ${py_time[$n]} | $(ratio "${mf_time[$n]}" "${py_time[$n]}") |"
 done

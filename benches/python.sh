@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Python flows end to end: the first build of hello.py, a warm
+# `mfw run hello.py`, and the Python wide flow with n = 1000.
+#
+#   benches/python.sh            # REPEAT=5 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeat=${REPEAT:-5}
+cargo build --release -q -p mfw-cli
+mfw="$PWD/target/release/mfw"
+mkdir -p target
+scratch=$(mktemp -d -p "$PWD/target" bench-python.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+wall() { /usr/bin/time -f '%e' "$@" 2>&1 >/dev/null | tail -1; }
+
+hello="$PWD/examples/hello/python/hello.py"
+wide="$PWD/examples/wide/python"
+
+# Cold: an empty cache, but the componentize-py venv copied in, so this is
+# the build itself (graph, componentize, Cranelift), not pip.
+cold="$scratch/cold-cache"
+mkdir -p "$cold/python"
+cp -r "${MFW_CACHE_DIR:-$HOME/.cache/mfw}"/python/venv-componentize-py-* "$cold/python/" 2>/dev/null || true
+cold_s=$(cd "$scratch" && MFW_CACHE_DIR="$cold" wall "$mfw" run "$hello" -q)
+
+# Warm: everything cached.
+(cd "$scratch" && "$mfw" run "$hello" -q >/dev/null 2>&1)
+(cd "$scratch" && "$mfw" run "$wide" --n 10 -q >/dev/null 2>&1)
+warm=()
+for _ in $(seq "$repeat"); do warm+=("$(cd "$scratch" && wall "$mfw" run "$hello" -q)"); done
+wide_times=()
+for _ in $(seq "$repeat"); do
+    store=$(mktemp -d -p "$scratch")
+    wide_times+=("$(cd "$scratch" && wall "$mfw" --datastore "$store" run "$wide" --n 1000 -q)")
+done
+
+echo "first build and run of hello.py (cold cache): ${cold_s} s"
+echo "mfw run hello.py, warm: median $(printf '%s\n' "${warm[@]}" | median) s (${warm[*]})"
+echo "Python wide flow, n = 1000: median $(printf '%s\n' "${wide_times[@]}" | median) s (${wide_times[*]})"
