@@ -94,9 +94,10 @@ fn bench_component(c: &mut Criterion, host: &Host, language: &str, bytes: &[u8])
     // The `end` step: get x, set x + 1, print one line.
     let outcome = flow.run_task(spec.clone(), blobs.clone(), None);
     assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
-    c.bench_function(&format!("{language} task: fresh instance, get + set"), |b| {
-        b.iter(|| flow.run_task(spec.clone(), blobs.clone(), None))
-    });
+    c.bench_function(
+        &format!("{language} task: fresh instance, get + set"),
+        |b| b.iter(|| flow.run_task(spec.clone(), blobs.clone(), None)),
+    );
 }
 
 criterion_group!(benches, task_overhead);
