@@ -102,9 +102,10 @@ fn an_invalid_graph_is_listed_by_check_and_recorded_by_run() {
     assert_eq!(
         checked.stdout,
         "flow `UnjoinedFlow` has an invalid graph:\n  \
-         - step `end` has several inputs (from `a`, `b`) but is not declared as a join; give it \
-         an `inputs` parameter\n  \
-         - the split at step `start` is never joined: add a join step before `end`\n"
+         - bad-graph/src/lib.rs:27: step `end` has several inputs (from `a`, `b`) but is not \
+         declared as a join; give it an `inputs` parameter\n  \
+         - bad-graph/src/lib.rs:12: the split at step `start` is never joined: add a join step \
+         before `end`\n"
     );
     let stderr = stderr_of_run(&scratch, &path, &[]);
     assert!(
