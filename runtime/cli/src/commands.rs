@@ -453,9 +453,14 @@ pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "\nSteps:")?;
     for step in &graph.steps {
         let kind = topology.as_ref().and_then(|t| t.kind(&step.name));
+        let at = if step.source.is_empty() {
+            String::new()
+        } else {
+            format!("   ({})", step.source)
+        };
         writeln!(
             out,
-            "  {:<16} {}",
+            "  {:<16} {}{at}",
             step.name,
             describe_kind(graph, &step.name, kind)
         )?;

@@ -2,6 +2,7 @@
 //! orchestrator, host and store crates.
 
 mod commands;
+mod go;
 mod observer;
 mod pathspec;
 mod python;

@@ -13,6 +13,9 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+/// The WIT contract, as embedded in this binary.
+pub use embedded::WIT;
+
 /// The componentize-py release flows are built with. Pinned: the
 /// component cache key includes it.
 pub const COMPONENTIZE_PY: &str = "0.25.1";

@@ -25,6 +25,7 @@ enum Source {
     Wasm(PathBuf),
     Rust(PathBuf),
     Python(PathBuf),
+    Go(PathBuf),
 }
 
 /// The one `.py` file in `dir`, if there is exactly one.
@@ -45,11 +46,14 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
         if path.join("Cargo.toml").is_file() {
             return Ok(Source::Rust(path.to_path_buf()));
         }
+        if path.join("go.mod").is_file() {
+            return Ok(Source::Go(path.to_path_buf()));
+        }
         if let Some(file) = single_python_file(path) {
             return Ok(Source::Python(file));
         }
         bail!(
-            "{} is not a flow: expected a Cargo.toml (a Rust flow) or a single .py file in it; \
+            "{} is not a flow: expected a Cargo.toml (Rust), a go.mod (Go) or a single .py file in it; \
              or name a flow file (.py) or a component (.wasm)",
             path.display()
         );
@@ -159,6 +163,7 @@ fn component(
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
         Source::Python(file) => crate::python::build(&file, cache_dir, force, partial)?,
+        Source::Go(dir) => crate::go::build(&dir, cache_dir, force)?,
     };
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     Ok(Component { bytes, name, wasm })

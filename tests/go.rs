@@ -1,0 +1,196 @@
+//! Go flows and flows that mix Rust, Python and Go, through the CLI.
+
+mod common;
+
+use common::{Scratch, repo};
+
+fn go_example(name: &str) -> std::path::PathBuf {
+    repo().join("examples").join(name).join("go")
+}
+
+/// Runs `path` with `args` and returns the end task's artifacts.
+fn end_artifacts(
+    scratch: &Scratch,
+    flow: &str,
+    path: &std::path::Path,
+    args: &[&str],
+) -> serde_json::Value {
+    let mut all = vec!["run".to_string(), path.display().to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let ran = scratch.mfw(&all).ok();
+    let run = ran.run_id();
+    scratch.dump(&format!("{flow}/{run}/end/0"))["artifacts"].clone()
+}
+
+#[test]
+fn hello_go_prints_and_stores_x_equal_2() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), go_example("hello").as_os_str()])
+        .ok();
+    assert!(
+        ran.stdout
+            .contains("end/0: Hello world! The value of x is 2"),
+        "{}",
+        ran.stdout
+    );
+    let run = ran.run_id();
+    assert_eq!(
+        scratch.dump(&format!("HelloFlow/{run}/end/0"))["artifacts"]["x"],
+        2
+    );
+    let shown = scratch
+        .mfw(["show".as_ref(), go_example("hello").as_os_str()])
+        .ok();
+    assert!(shown.stdout.contains("mfw-go/"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("main.go:"),
+        "steps are located in the source: {}",
+        shown.stdout
+    );
+}
+
+#[test]
+fn wide_go_sums_to_9900_and_takes_n() {
+    let scratch = Scratch::new();
+    assert_eq!(
+        end_artifacts(&scratch, "WideFlow", &go_example("wide"), &[])["total"],
+        9900
+    );
+    assert_eq!(
+        end_artifacts(&scratch, "WideFlow", &go_example("wide"), &["--n", "7"])["total"],
+        42
+    );
+}
+
+#[test]
+fn branch_go_joins_and_merges() {
+    let scratch = Scratch::new();
+    let end = end_artifacts(&scratch, "BranchFlow", &go_example("branch"), &[]);
+    assert_eq!(end["total"], 3);
+    assert_eq!(end["from_a"], "set in a");
+    assert_eq!(end["from_b"], "set in b");
+    assert_eq!(end["greeting"], "hello");
+    assert!(end.get("x").is_none());
+}
+
+#[test]
+fn train_go_matches_the_python_and_rust_trainers_data() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw(["run".as_ref(), go_example("train").as_os_str()])
+        .ok();
+    let run = ran.run_id();
+    let dump = scratch.dump(&format!("TrainFlow/{run}"));
+    let rmses: Vec<f64> = dump["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["step"] == "train")
+        .map(|t| t["artifacts"]["rmse"].as_f64().unwrap())
+        .collect();
+    assert_eq!(rmses.len(), 3);
+    let best = rmses.iter().copied().fold(f64::INFINITY, f64::min);
+    let end = scratch.dump(&format!("TrainFlow/{run}/end/0"));
+    assert_eq!(end["artifacts"]["best_rmse"].as_f64(), Some(best));
+}
+
+#[test]
+fn the_polyglot_flow_runs_python_rust_and_go_steps_together() {
+    let scratch = Scratch::new();
+    let flow = repo().join("examples/polyglot");
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    let run = ran.run_id();
+    let dump = scratch.dump(&format!("PolyglotFlow/{run}"));
+    let tasks = dump["tasks"].as_array().unwrap();
+    let trained: Vec<(u64, f64)> = tasks
+        .iter()
+        .filter(|t| t["step"] == "train")
+        .map(|t| {
+            (
+                t["artifacts"]["trained_n_trees"].as_u64().unwrap(),
+                t["artifacts"]["rmse"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(trained.iter().map(|t| t.0).collect::<Vec<_>>(), [4, 16, 64]);
+    let best = trained
+        .iter()
+        .copied()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    let end = scratch.dump(&format!("PolyglotFlow/{run}/end/0"));
+    assert_eq!(end["artifacts"]["best_rmse"].as_f64(), Some(best.1));
+    assert_eq!(end["artifacts"]["best_n_trees"].as_u64(), Some(best.0));
+    assert!(
+        ran.stdout
+            .contains(&format!("end/0: best: {} trees", best.0)),
+        "{}",
+        ran.stdout
+    );
+    // The run records all three components, each with its SDK and steps.
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            scratch
+                .path()
+                .join(format!(".mfw/flows/PolyglotFlow/runs/{run}/run.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let sdks: Vec<&str> = record["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sdk"].as_str().unwrap())
+        .collect();
+    assert_eq!(sdks.len(), 3);
+    assert!(sdks.iter().any(|s| s.starts_with("mfw-python/")));
+    assert!(sdks.iter().any(|s| s.starts_with("mfw-rust/")));
+    assert!(sdks.iter().any(|s| s.starts_with("mfw-go/")));
+}
+
+#[test]
+fn a_component_built_against_another_contract_is_named_in_a_manifest() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "mixed/mfw.toml",
+        &format!(
+            "[[component]]\npath = {:?}\n\n[[component]]\npath = {:?}\n",
+            go_example("hello").display().to_string(),
+            common::guest("future_contract").display().to_string()
+        ),
+    );
+    let ran = scratch.mfw(["run".as_ref(), manifest.as_os_str()]).failed();
+    assert!(
+        ran.stderr.contains("future_contract.wasm was built against mfw:flow@0.2.0, but this mfw runs components built against mfw:flow@0.1.x"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_go_compile_error_is_reported() {
+    let scratch = Scratch::new();
+    let dir = scratch.path().join("broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    let go_mod = std::fs::read_to_string(go_example("hello").join("go.mod"))
+        .unwrap()
+        .replace(
+            "../../../guest-sdks/go",
+            &repo().join("guest-sdks/go").display().to_string(),
+        );
+    scratch.write("broken/go.mod", &go_mod);
+    std::fs::copy(go_example("hello").join("go.sum"), dir.join("go.sum")).unwrap();
+    scratch.write(
+        "broken/main.go",
+        "package main\n\nfunc main() { undefined() }\n",
+    );
+    let ran = scratch.mfw(["build".as_ref(), dir.as_os_str()]).failed();
+    assert!(
+        ran.stderr.contains("undefined: undefined"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("go build failed"), "{}", ran.stderr);
+}
