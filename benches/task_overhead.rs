@@ -3,9 +3,9 @@
 //! what every task of a huge foreach pays on top of its own work.
 //!
 //! Run with `cargo bench -p mfw-host --bench task_overhead`. The Rust hello
-//! example is built first if needed; the Python one is built with the
-//! release `mfw` binary, so build that first (`cargo build --release -p
-//! mfw-cli`) or the Python case is skipped.
+//! example is built first if needed; the Python and Go ones are built with
+//! the release `mfw` binary, so build that first (`cargo build --release -p
+//! mfw-cli`) or those cases are skipped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -51,17 +51,17 @@ fn hello_component() -> Vec<u8> {
         .expect("the hello component was built")
 }
 
-/// The Python hello example built by the release binary, if there is one.
-fn python_hello_component() -> Option<Vec<u8>> {
+/// A hello example built by the release binary, if there is one.
+fn built_by_mfw(language: &str, source: &str) -> Option<Vec<u8>> {
     let mfw = repo().join("target/release/mfw");
     if !mfw.exists() {
-        eprintln!("skipping the Python case: build target/release/mfw first");
+        eprintln!("skipping the {language} case: build target/release/mfw first");
         return None;
     }
-    let out = repo().join("target/bench-hello-py.wasm");
+    let out = repo().join(format!("target/bench-hello-{language}.wasm"));
     let status = Command::new(&mfw)
         .arg("build")
-        .arg(repo().join("examples/hello/python/hello.py"))
+        .arg(repo().join(source))
         .arg("-o")
         .arg(&out)
         .status()
@@ -77,8 +77,11 @@ fn task_overhead(c: &mut Criterion) {
     })
     .expect("the engine starts");
     bench_component(c, &host, "rust", &hello_component());
-    if let Some(python) = python_hello_component() {
+    if let Some(python) = built_by_mfw("python", "examples/hello/python/hello.py") {
         bench_component(c, &host, "python", &python);
+    }
+    if let Some(go) = built_by_mfw("go", "examples/hello/go") {
+        bench_component(c, &host, "go", &go);
     }
 }
 
