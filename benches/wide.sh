@@ -5,6 +5,7 @@
 #
 #   benches/wide.sh            # N = 1000 and 10000, 5 repeats
 #   REPEAT=3 benches/wide.sh 100 1000
+#   FLOW=examples/wide/go benches/wide.sh 1000     # the Go (or Python) twin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${REPEAT:-5}
@@ -13,12 +14,14 @@ sizes=("$@")
 
 cargo build --release -q -p mfw-cli
 mfw="$PWD/target/release/mfw"
-flow="$PWD/examples/wide/rust"
+flow="${FLOW:-$PWD/examples/wide/rust}"
 # Keep the datastores on the repository's file system (often faster than
 # /tmp), and delete them only at the end: ext4 creates files slowly for a
 # while after many deletions, which would charge one run for the last.
-mkdir -p target
-scratch=$(mktemp -d -p "$PWD/target" bench-wide.XXXXXX)
+# STORE_DIR=/dev/shm measures mfw without the disk.
+store_dir=${STORE_DIR:-$PWD/target}
+mkdir -p "$store_dir"
+scratch=$(mktemp -d -p "$store_dir" bench-wide.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
 # Warm-up: builds the component and caches its compiled form.
