@@ -96,3 +96,210 @@ fn compiled_components_are_cached_by_hash() {
         });
     assert!(cached, "no {hash}-*.cwasm in {}", compiled.display());
 }
+
+/// A scratch flow directory holding the attacker component, the
+/// directories its attack step is granted, and things it must not reach.
+fn attack_scene() -> Scratch {
+    let scratch = Scratch::new();
+    std::fs::copy(guest("attacker"), scratch.path().join("attacker.wasm")).unwrap();
+    scratch.write("data/inside.txt", "inside");
+    scratch.write("out/.keep", "");
+    scratch.write("secret.txt", "secret");
+    let outside = scratch.write("elsewhere/secret.txt", "secret");
+    std::os::unix::fs::symlink(outside.parent().unwrap(), scratch.path().join("data/link"))
+        .unwrap();
+    scratch
+}
+
+/// Runs the attack `mode`; returns (what mfw printed, the attack's stored
+/// outcome if it got that far). The bystander always finishes.
+fn attack(scratch: &Scratch, mode: &str) -> (common::Ran, Option<String>) {
+    let ran = scratch.mfw(["run", "attacker.wasm", "--mode", mode]);
+    let run = ran.run_id();
+    let bystander = scratch.dump(&format!("AttackFlow/{run}/bystander/0"));
+    assert_eq!(
+        bystander["status"], "succeeded",
+        "the bystander is unaffected"
+    );
+    assert_eq!(bystander["artifacts"]["ok"], true);
+    let attack = scratch.dump(&format!("AttackFlow/{run}/attack/0"));
+    let outcome = attack["artifacts"]["outcome"].as_str().map(str::to_string);
+    (ran, outcome)
+}
+
+fn denied(mode: &str, expected: &str) {
+    let scratch = attack_scene();
+    let (ran, outcome) = attack(&scratch, mode);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(outcome.as_deref(), Some(expected), "{mode}");
+}
+
+#[test]
+fn reading_etc_passwd_is_denied() {
+    denied(
+        "read-passwd",
+        "denied: No such file or directory (os error 44)",
+    );
+}
+
+#[test]
+fn a_granted_directory_is_readable() {
+    // The control for the denials around it.
+    denied("read-granted", "allowed");
+}
+
+#[test]
+fn dotdot_out_of_a_granted_directory_is_denied() {
+    denied("dotdot", "denied: Operation not permitted (os error 63)");
+}
+
+#[test]
+fn a_symlink_out_of_a_granted_directory_is_denied() {
+    denied("symlink", "denied: Operation not permitted (os error 63)");
+}
+
+#[test]
+fn writing_outside_grants_is_denied() {
+    denied(
+        "write-outside",
+        "denied: No such file or directory (os error 44)",
+    );
+}
+
+#[test]
+fn writing_a_read_only_grant_is_denied_and_a_writable_one_works() {
+    denied(
+        "write-readonly",
+        "denied: Operation not permitted (os error 63)",
+    );
+    let scratch = attack_scene();
+    let (_, outcome) = attack(&scratch, "write-granted");
+    assert_eq!(outcome.as_deref(), Some("allowed"));
+    let written = std::fs::read_to_string(scratch.path().join("out/written.txt")).unwrap();
+    assert_eq!(written, "written");
+    assert!(!scratch.path().join("data/new.txt").exists());
+}
+
+#[test]
+fn only_granted_environment_variables_are_visible() {
+    let scratch = attack_scene();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args(["run", "attacker.wasm", "--mode", "env"])
+        .current_dir(scratch.path())
+        .env(
+            "MFW_CACHE_DIR",
+            common::repo().join("target/mfw-test-cache"),
+        )
+        .env("MFW_TEST_VISIBLE", "yes")
+        .env("MFW_TEST_HIDDEN", "no")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let runs = scratch.mfw(["runs", "AttackFlow"]).ok();
+    let run = runs
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let attack = scratch.dump(&format!("AttackFlow/{run}/attack/0"));
+    assert_eq!(attack["artifacts"]["outcome"], "visible: MFW_TEST_VISIBLE");
+}
+
+#[test]
+fn sockets_reach_only_listed_addresses() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:47123").expect("port 47123 is free");
+    let server = std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            use std::io::Write;
+            let _ = stream.write_all(b"hello from the allowed host");
+        }
+    });
+    denied("socket-allowed", "allowed");
+    let _ = server.join();
+    denied("socket-denied", "denied: Permission denied (os error 2)");
+}
+
+fn contained(mode: &str, step: &str, message: &str) {
+    let scratch = attack_scene();
+    let (ran, _) = attack(&scratch, mode);
+    assert_ne!(ran.code, 0);
+    assert!(
+        ran.stderr.contains(&format!("  {step}/0: {message}")),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn allocating_past_the_memory_limit_fails_the_task() {
+    contained(
+        "memory",
+        "attack",
+        "step `attack` exceeded its memory limit of 64 MB",
+    );
+}
+
+#[test]
+fn an_endless_loop_times_out() {
+    contained("loop", "attack", "step `attack` timed out after 2 s");
+}
+
+#[test]
+fn a_2_gb_artifact_is_refused() {
+    contained(
+        "huge-artifact",
+        "hoard",
+        "step `hoard` passed the host more data in one call than it accepts: artifacts are \
+         limited to 1024 MB",
+    );
+}
+
+#[test]
+fn a_grant_outside_the_flow_directory_needs_allow_dir() {
+    let scratch = Scratch::new();
+    let flow_dir = scratch.path().join("flow");
+    std::fs::create_dir_all(flow_dir.join("out")).unwrap();
+    std::fs::copy(guest("attacker"), flow_dir.join("attacker.wasm")).unwrap();
+    // `data` is missing from the flow's directory; a symlink to elsewhere
+    // points outside it.
+    let elsewhere = scratch.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, flow_dir.join("data")).unwrap();
+    let ran = scratch.mfw(["run", "flow/attacker.wasm"]).failed();
+    assert!(
+        ran.stderr.contains("outside the flow's directory"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("--allow-dir"), "{}", ran.stderr);
+    let allowed = scratch
+        .mfw([
+            "run".as_ref(),
+            "flow/attacker.wasm".as_ref(),
+            "--allow-dir".as_ref(),
+            elsewhere.as_os_str(),
+        ])
+        .ok();
+    assert!(allowed.stderr.contains("succeeded"), "{}", allowed.stderr);
+}
+
+#[test]
+fn grants_are_shown_per_step() {
+    let scratch = attack_scene();
+    let shown = scratch.mfw(["show", "attacker.wasm"]).ok();
+    assert!(shown.stdout.contains("@grant("), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("network=[\"127.0.0.1:47123\"]"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("@resources(memory=64)"),
+        "{}",
+        shown.stdout
+    );
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use mfw_graph::{FlowGraph, ParamKind, StepKind};
 use mfw_host::{Host, HostConfig, LoadedFlow};
-use mfw_orchestrator::{FlowPlan, RunOptions, resolve_parameters, run_flow};
+use mfw_orchestrator::{FlowPlan, RunDefaults, RunOptions, Sandbox, resolve_parameters, run_flow};
 use mfw_store::{Datastore, RunRecord, RunStatus, TaskRecord};
 
 use crate::observer::TerminalObserver;
@@ -27,10 +27,11 @@ impl Context {
         Ok(Datastore::open(&self.datastore)?)
     }
 
-    fn host(&self, max_concurrent_tasks: usize) -> anyhow::Result<Host> {
+    fn host(&self, max_concurrent_tasks: usize, fuel: bool) -> anyhow::Result<Host> {
         Ok(Host::new(HostConfig {
             cache_dir: Some(self.cache_dir.join("compiled")),
             max_concurrent_tasks: u32::try_from(max_concurrent_tasks).unwrap_or(u32::MAX),
+            fuel,
             ..HostConfig::default()
         })?)
     }
@@ -90,10 +91,9 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {
-    /// The flow: a directory with its sources, or a .wasm component.
-    flow: PathBuf,
+/// How tasks run: shared by `mfw run` and `mfw resume`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExecArgs {
     /// How many tasks run at once (default: the number of cores).
     #[arg(long)]
     max_workers: Option<usize>,
@@ -103,6 +103,27 @@ pub struct RunArgs {
     /// Print only the run's start and end, not each task's output.
     #[arg(long, short)]
     quiet: bool,
+    /// Let steps' grants use this directory outside the flow's (repeatable).
+    #[arg(long = "allow-dir", value_name = "DIR")]
+    allow_dirs: Vec<PathBuf>,
+    /// Wall-time limit per task attempt, in seconds, for steps without
+    /// @timeout (default: the config's, else none).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// Memory limit per task in MB, for steps without @resources(memory).
+    #[arg(long, value_name = "MB")]
+    memory: Option<u64>,
+    /// Fuel per task attempt: a deterministic limit on work done.
+    #[arg(long)]
+    fuel: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The flow: a directory with its sources, or a .wasm component.
+    flow: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
     /// The flow's parameters, as `--name value` or `--name=value`.
     #[arg(
         value_name = "PARAMETERS",
@@ -111,6 +132,20 @@ pub struct RunArgs {
         num_args = 0..
     )]
     parameters: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResumeArgs {
+    /// The flow: a directory with its sources, or a .wasm component.
+    flow: PathBuf,
+    /// The run to resume (default: the flow's latest run).
+    run_id: Option<String>,
+    /// Re-run this step and every step after it (default: the first step
+    /// that failed).
+    #[arg(long)]
+    from_step: Option<String>,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -203,40 +238,60 @@ async fn record_failed_run(store: &Datastore, flow: &str, error: &str) -> Option
     Some(record.run_id)
 }
 
+/// The directory a flow's grants are relative to: the flow's own.
+fn flow_dir(path: &Path) -> Option<PathBuf> {
+    let dir = if path.is_dir() { path } else { path.parent()? };
+    std::fs::canonicalize(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })
+    .ok()
+}
+
 pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut max_workers = args.max_workers.unwrap_or_else(default_workers);
-    let mut max_num_splits = args.max_num_splits;
-    let host = context.host(max_workers)?;
-    let flows = context.load(&args.flow, &host)?;
+    execute(
+        context,
+        &args.flow,
+        args.exec,
+        Launch::Fresh(args.parameters),
+    )
+    .await
+}
+
+pub async fn resume(context: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    execute(
+        context,
+        &args.flow,
+        args.exec,
+        Launch::Resume {
+            run_id: args.run_id,
+            from_step: args.from_step,
+        },
+    )
+    .await
+}
+
+/// A new run with these command-line parameters, or a resumed one.
+enum Launch {
+    Fresh(Vec<String>),
+    Resume {
+        run_id: Option<String>,
+        from_step: Option<String>,
+    },
+}
+
+async fn execute(
+    context: &Context,
+    flow_path: &Path,
+    mut exec: ExecArgs,
+    launch: Launch,
+) -> anyhow::Result<ExitCode> {
+    let max_workers = exec.max_workers.unwrap_or_else(default_workers);
+    let host = context.host(max_workers, exec.fuel.is_some())?;
+    let flows = context.load(flow_path, &host)?;
     let store = context.store()?;
     let graph = flows.graph()?;
-    // Run options given after the parameters still count as run options,
-    // unless the flow has a parameter of that name.
-    let mut quiet = args.quiet;
-    let mut rest = Vec::new();
-    for arg in args.parameters {
-        if (arg == "-q" || arg == "--quiet") && graph.parameter("quiet").is_none() {
-            quiet = true;
-        } else {
-            rest.push(arg);
-        }
-    }
-    let mut given = Vec::new();
-    for (name, value) in parameter_pairs(&rest)? {
-        match name.as_str() {
-            "max_workers" if graph.parameter(&name).is_none() => {
-                max_workers = value
-                    .parse()
-                    .map_err(|_| anyhow!("--max-workers expects a number, got `{value}`"))?;
-            }
-            "max_num_splits" if graph.parameter(&name).is_none() => {
-                max_num_splits = value
-                    .parse()
-                    .map_err(|_| anyhow!("--max-num-splits expects a number, got `{value}`"))?;
-            }
-            _ => given.push((name, value)),
-        }
-    }
     let plan = match flows.plan() {
         Ok(plan) => plan,
         Err(message) => {
@@ -248,38 +303,114 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let parameters = resolve_parameters(&graph, &given, &base)?;
-    let observer = Arc::new(TerminalObserver::new(quiet));
+    let (parameters, resume) = match launch {
+        Launch::Fresh(raw) => {
+            // Run options given after the parameters still count as run
+            // options, unless the flow has a parameter of that name.
+            let mut rest = Vec::new();
+            for arg in raw {
+                if (arg == "-q" || arg == "--quiet") && graph.parameter("quiet").is_none() {
+                    exec.quiet = true;
+                } else {
+                    rest.push(arg);
+                }
+            }
+            let mut given = Vec::new();
+            for (name, value) in parameter_pairs(&rest)? {
+                let number = |what: &str| {
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| anyhow!("--{what} expects a number, got `{value}`"))
+                };
+                match name.as_str() {
+                    "max_workers" if graph.parameter(&name).is_none() => {
+                        exec.max_workers = Some(number("max-workers")?);
+                    }
+                    "max_num_splits" if graph.parameter(&name).is_none() => {
+                        exec.max_num_splits = number("max-num-splits")? as u32;
+                    }
+                    _ => given.push((name, value)),
+                }
+            }
+            let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            (resolve_parameters(&graph, &given, &base)?, None)
+        }
+        Launch::Resume { run_id, from_step } => {
+            let origin = match run_id {
+                Some(id) => store.read_run(&graph.name, &id).await?,
+                None => store
+                    .list_runs(&graph.name)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| anyhow!("flow `{}` has no run to resume", graph.name))?,
+            };
+            // A resumed run keeps the parameters of the run it resumes.
+            let mut parameters = BTreeMap::new();
+            for (name, hash) in &origin.parameters {
+                parameters.insert(name.clone(), store.get_blob(hash).await?);
+            }
+            eprintln!("mfw: resuming {}/{}", graph.name, origin.run_id);
+            let resume = mfw_orchestrator::Resume {
+                origin_run_id: origin.run_id,
+                from_step,
+            };
+            (parameters, Some(resume))
+        }
+    };
+    let observer = Arc::new(TerminalObserver::new(exec.quiet));
     let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mfw: interrupted; waiting for running tasks to finish");
+            eprintln!("mfw: interrupted; stopping running tasks");
             let _ = interrupt_tx.send(true);
         }
     });
+    let config = crate::config::Config::load()?;
+    let defaults = RunDefaults {
+        timeout: exec
+            .timeout
+            .or(config.defaults.timeout_seconds)
+            .filter(|s| *s > 0.0)
+            .map(std::time::Duration::from_secs_f64),
+        memory_mb: exec
+            .memory
+            .or(config.defaults.memory_mb)
+            .unwrap_or(RunDefaults::default().memory_mb),
+        fuel: exec.fuel,
+    };
     let options = RunOptions {
-        max_workers: max_workers.max(1),
-        max_num_splits,
+        max_workers: exec.max_workers.unwrap_or(max_workers).max(1),
+        max_num_splits: exec.max_num_splits,
         parameters,
         observer: Some(observer.clone()),
         interrupt: Some(interrupt_rx),
+        defaults,
+        sandbox: Sandbox {
+            flow_dir: flow_dir(flow_path),
+            allowed_dirs: exec.allow_dirs.clone(),
+        },
+        resume,
     };
     let summary = run_flow(&store, &plan, options).await?;
     observer.finish();
     let seconds = summary.duration_ms as f64 / 1000.0;
     let pathspec = format!("{}/{}", summary.flow, summary.run_id);
+    let cloned = if summary.tasks_cloned > 0 {
+        format!(" ({} reused from the earlier run)", summary.tasks_cloned)
+    } else {
+        String::new()
+    };
     match summary.status {
         RunStatus::Succeeded => {
             eprintln!(
-                "mfw: {pathspec} succeeded: {} tasks in {seconds:.2} s",
+                "mfw: {pathspec} succeeded: {} tasks{cloned} in {seconds:.2} s",
                 summary.tasks_succeeded
             );
             Ok(ExitCode::SUCCESS)
         }
         status => {
             eprintln!(
-                "mfw: {pathspec} {status} after {seconds:.2} s: {} tasks succeeded, {} failed",
+                "mfw: {pathspec} {status} after {seconds:.2} s: {} tasks succeeded{cloned}, {} failed",
                 summary.tasks_succeeded,
                 summary.failures.len()
             );
@@ -288,8 +419,13 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             if let Some((task, _)) = summary.failures.first() {
                 eprintln!("mfw: see its output with `mfw logs {pathspec}/{task}`");
+                eprintln!("mfw: after fixing it, `mfw resume` reuses every task that succeeded");
             }
-            Ok(ExitCode::from(1))
+            Ok(ExitCode::from(if status == RunStatus::Interrupted {
+                130
+            } else {
+                1
+            }))
         }
     }
 }
@@ -324,7 +460,7 @@ pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn check(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
-    let host = context.host(1)?;
+    let host = context.host(1, false)?;
     let flows = context.load(&args.flow, &host)?;
     let graph = flows.graph()?;
     match graph.validate() {
@@ -381,7 +517,7 @@ struct LockedPackage {
 }
 
 pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let host = context.host(1)?;
+    let host = context.host(1, false)?;
     let flows = context.load(&args.flow, &host)?;
     let graph = &flows.graph()?;
     if args.env {

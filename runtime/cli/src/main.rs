@@ -2,6 +2,7 @@
 //! orchestrator, host and store crates.
 
 mod commands;
+mod config;
 mod go;
 mod observer;
 mod pathspec;
@@ -18,9 +19,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "mfw", version, about, long_about = None)]
 struct Cli {
-    /// Where runs and artifacts are stored: a directory or file:// URL.
-    #[arg(long, global = true, env = "MFW_DATASTORE", default_value = mfw_store::DEFAULT_LOCATION)]
-    datastore: String,
+    /// Where runs and artifacts are stored: a directory or file:// URL
+    /// (default: the config file's `datastore`, else .mfw here).
+    #[arg(long, global = true, env = "MFW_DATASTORE")]
+    datastore: Option<String>,
 
     /// Where compiled components and build records are cached.
     #[arg(long, global = true, env = "MFW_CACHE_DIR")]
@@ -34,6 +36,8 @@ struct Cli {
 enum Command {
     /// Build the flow if its sources changed, then run it.
     Run(commands::RunArgs),
+    /// Start a new run that reuses an earlier run's successful tasks.
+    Resume(commands::ResumeArgs),
     /// Build a flow into a component.
     Build(commands::BuildArgs),
     /// Check a flow's graph and print every problem.
@@ -62,8 +66,20 @@ fn default_cache_dir() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let datastore = match cli.datastore {
+        Some(datastore) => datastore,
+        None => match config::Config::load() {
+            Ok(config) => config
+                .datastore
+                .unwrap_or_else(|| mfw_store::DEFAULT_LOCATION.to_string()),
+            Err(e) => {
+                eprintln!("mfw: error: {e:#}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     let context = commands::Context {
-        datastore: cli.datastore,
+        datastore,
         cache_dir: cli.cache_dir.unwrap_or_else(default_cache_dir),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -79,6 +95,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => commands::run(&context, args).await,
+            Command::Resume(args) => commands::resume(&context, args).await,
             Command::Build(args) => commands::build(&context, args),
             Command::Check(args) => commands::check(&context, args),
             Command::Show(args) => commands::show(&context, args),

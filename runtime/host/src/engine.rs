@@ -33,6 +33,9 @@ pub struct HostConfig {
     pub max_memory_bytes: u64,
     /// The largest artifact value a task may set, in bytes.
     pub max_artifact_bytes: u64,
+    /// Meter fuel, so tasks can be given deterministic limits
+    /// (`TaskLimits::fuel`). Costs some speed; off by default.
+    pub fuel: bool,
 }
 
 impl Default for HostConfig {
@@ -42,6 +45,7 @@ impl Default for HostConfig {
             max_concurrent_tasks: 4,
             max_memory_bytes: 4 << 30,
             max_artifact_bytes: 1 << 30,
+            fuel: false,
         }
     }
 }
@@ -79,8 +83,12 @@ impl Host {
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
-            .wasm_component_model(true);
+            .wasm_component_model(true)
+            // Timeouts and Ctrl-C interrupt running guests at epoch ticks.
+            .epoch_interruption(true)
+            .consume_fuel(config.fuel);
         let engine = Engine::new(&wasm).map_err(engine_error)?;
+        start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
         FlowComponent::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s)
@@ -160,6 +168,26 @@ impl Host {
     }
 }
 
+/// How often running guests check their deadlines.
+pub(crate) const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Advances the engine's epoch every tick, for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("mfw-epoch".to_string())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    // Without the ticker, timeouts and Ctrl-C would not interrupt guests;
+    // everything else works, so this is not fatal.
+    drop(spawned);
+}
+
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
@@ -179,6 +207,15 @@ fn read_graph(
         reason,
     };
     let mut store = Store::new(engine, TaskState::without_task());
+    // Exporting a graph is quick; a component that loops here is stopped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    store.epoch_deadline_callback(move |_| {
+        if std::time::Instant::now() >= deadline {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+    store.set_epoch_deadline(1);
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| HostError::Instantiate {

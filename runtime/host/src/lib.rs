@@ -29,7 +29,9 @@ mod task;
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
 pub use engine::{Host, HostConfig, LoadedFlow};
 pub use output::{OutputSink, OutputStream};
-pub use task::{BlobSource, JoinInput, TaskFailure, TaskOutcome, TaskSpec};
+pub use task::{
+    BlobSource, DirGrant, Grants, JoinInput, TaskFailure, TaskLimits, TaskOutcome, TaskSpec,
+};
 
 /// What can stop a component from loading. Task failures are not errors of
 /// this kind: they are reported in [`TaskOutcome`].

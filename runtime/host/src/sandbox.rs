@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand_core::TryRng;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::output::Capture;
+use crate::task::Grants;
 
 /// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
 const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
@@ -85,21 +86,72 @@ impl TryRng for SeededRandom {
 
 /// Builds the WASI context of one task. `identity` (flow, step and task id)
 /// seeds its randomness; the attempt and run id deliberately do not, so a
-/// retry or a later run of the same task sees the same numbers.
-pub(crate) fn wasi_for_task(identity: &str, stdout: Capture, stderr: Capture) -> WasiCtx {
+/// retry or a later run of the same task sees the same numbers. Everything
+/// else is closed unless `grants` opens it.
+pub(crate) fn wasi_for_task(
+    identity: &str,
+    stdout: Capture,
+    stderr: Capture,
+    grants: &Grants,
+) -> Result<WasiCtx, String> {
     let mut builder = WasiCtxBuilder::new();
-    builder
-        .stdout(stdout)
-        .stderr(stderr)
-        .wall_clock(VirtualClock::default())
-        .monotonic_clock(VirtualClock::default())
-        .secure_random(SeededRandom::new("secure", identity))
-        .insecure_random(SeededRandom::new("insecure", identity))
-        .insecure_random_seed(seed(identity))
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
-    builder.build()
+    builder.stdout(stdout).stderr(stderr);
+    if !grants.clock {
+        builder
+            .wall_clock(VirtualClock::default())
+            .monotonic_clock(VirtualClock::default());
+    }
+    if !grants.random {
+        builder
+            .secure_random(SeededRandom::new("secure", identity))
+            .insecure_random(SeededRandom::new("insecure", identity))
+            .insecure_random_seed(seed(identity));
+    }
+    for dir in &grants.dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        builder
+            .preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|e| {
+                format!(
+                    "cannot open {} for {}: {e:#}",
+                    dir.host.display(),
+                    dir.guest
+                )
+            })?;
+    }
+    for (name, value) in &grants.env {
+        builder.env(name, value);
+    }
+    if grants.network.is_empty() {
+        builder
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+    } else {
+        let allowed = std::sync::Arc::new(grants.network.clone());
+        builder
+            .allow_tcp(true)
+            .allow_udp(false)
+            .allow_ip_name_lookup(grants.name_lookup)
+            .socket_addr_check(move |addr, use_| {
+                let allowed = allowed.clone();
+                Box::pin(async move {
+                    use wasmtime_wasi::sockets::SocketAddrUse;
+                    match use_ {
+                        // Connecting needs a grant; binding the ephemeral
+                        // local end of such a connection is implied.
+                        SocketAddrUse::TcpConnect => allowed.contains(&addr),
+                        SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                        _ => false,
+                    }
+                })
+            });
+    }
+    Ok(builder.build())
 }
 
 fn seed(identity: &str) -> u128 {

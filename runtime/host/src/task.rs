@@ -2,7 +2,10 @@
 //! produced.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mfw_graph::{BlobHash, FlowGraph, ForeachFrame, Transition};
@@ -45,6 +48,68 @@ pub struct JoinInput {
     pub artifacts: BTreeMap<String, BlobHash>,
 }
 
+/// What one task may consume. Exceeding a limit fails the task with a
+/// message naming the limit; the host is never at risk.
+///
+/// ```
+/// let limits = mfw_host::TaskLimits::default();
+/// assert!(limits.timeout.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLimits {
+    /// The most linear memory the task may grow to, in bytes.
+    pub memory_bytes: u64,
+    /// Wall time before the task is interrupted.
+    pub timeout: Option<Duration>,
+    /// Units of fuel (roughly, wasm instructions) before the task is
+    /// stopped: a deterministic limit. Needs `HostConfig::fuel`.
+    pub fuel: Option<u64>,
+}
+
+impl Default for TaskLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 4 << 30,
+            timeout: None,
+            fuel: None,
+        }
+    }
+}
+
+/// A host directory a step may use, mapped under a guest path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the step sees it, such as `/data`.
+    pub guest: String,
+    /// Whether the step may write there.
+    pub writable: bool,
+}
+
+/// What a step may reach beyond its artifacts: nothing unless its
+/// decorators grant it.
+///
+/// ```
+/// let grants = mfw_host::Grants::default();
+/// assert!(grants.dirs.is_empty() && !grants.clock && !grants.random);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Directories, read-only or read-write.
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables, with the values they have for this run.
+    pub env: Vec<(String, String)>,
+    /// Addresses the step may connect to (the resolved `host:port` grants).
+    pub network: Vec<std::net::SocketAddr>,
+    /// Whether name resolution is allowed (only with network grants).
+    pub name_lookup: bool,
+    /// The real wall and monotonic clocks instead of the virtual ones.
+    pub clock: bool,
+    /// Real randomness instead of the task-seeded stream.
+    pub random: bool,
+}
+
 /// Everything a task is given.
 ///
 /// ```
@@ -76,6 +141,12 @@ pub struct TaskSpec {
     pub parameters: Arc<BTreeMap<String, Bytes>>,
     /// The most tasks one foreach may create.
     pub max_splits: u32,
+    /// What it may consume.
+    pub limits: TaskLimits,
+    /// What it may reach.
+    pub grants: Grants,
+    /// Set to stop the task (Ctrl-C); it is interrupted within a tick.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl TaskSpec {
@@ -93,6 +164,9 @@ impl TaskSpec {
             foreach_stack: Vec::new(),
             parameters: Arc::default(),
             max_splits: u32::MAX,
+            limits: TaskLimits::default(),
+            grants: Grants::default(),
+            cancel: None,
         }
     }
 
@@ -144,6 +218,12 @@ pub enum TaskFailure {
     /// The host could not give the task what it asked for.
     #[error("{0}")]
     Host(String),
+    /// The task went past one of its limits (memory, time, fuel).
+    #[error("{0}")]
+    Limit(String),
+    /// The run was stopped while the task ran.
+    #[error("step `{0}` was interrupted")]
+    Interrupted(String),
 }
 
 impl TaskFailure {
@@ -155,6 +235,8 @@ impl TaskFailure {
             TaskFailure::Trap { .. } => "trap",
             TaskFailure::Next(_) => "next",
             TaskFailure::Host(_) => "host",
+            TaskFailure::Limit(_) => "limit",
+            TaskFailure::Interrupted(_) => "interrupted",
         }
     }
 
@@ -239,12 +321,46 @@ impl Running {
     }
 }
 
+/// Enforces a task's memory limit and remembers that it was hit, so the
+/// failure that follows (a trap, or an allocation error the guest reports)
+/// is explained as the limit.
+pub(crate) struct Limiter {
+    memory_bytes: usize,
+    pub(crate) exceeded: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.exceeded = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold references; a million is far beyond any real flow.
+        Ok(desired <= 1_000_000)
+    }
+}
+
 /// A store's data: WASI, plus the task when one runs.
 pub(crate) struct TaskState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) task: Option<Running>,
     pub(crate) stderr: Option<Capture>,
+    pub(crate) limiter: Limiter,
 }
 
 impl TaskState {
@@ -252,10 +368,15 @@ impl TaskState {
     pub(crate) fn without_task() -> Self {
         let discard = Capture::new(OutputStream::Stderr, None);
         Self {
-            wasi: sandbox::wasi_for_task("graph", discard.clone(), discard),
+            wasi: sandbox::wasi_for_task("graph", discard.clone(), discard, &Grants::default())
+                .unwrap_or_else(|_| wasmtime_wasi::WasiCtxBuilder::new().build()),
             table: ResourceTable::new(),
             task: None,
             stderr: None,
+            limiter: Limiter {
+                memory_bytes: usize::MAX,
+                exceeded: None,
+            },
         }
     }
 }
@@ -283,6 +404,25 @@ impl LoadedFlow {
         let stderr = Capture::new(OutputStream::Stderr, sink);
         let identity = format!("{}/{}/{}", spec.flow, spec.step, spec.task_id);
         let step = spec.step.clone();
+        let limits = spec.limits.clone();
+        let cancel = spec.cancel.clone();
+        let failed = |failure: TaskFailure, stdout: &Capture, stderr: &Capture| TaskOutcome {
+            failure: Some(failure),
+            artifacts: BTreeMap::new(),
+            new_values: Vec::new(),
+            transition: None,
+            foreach_count: None,
+            stdout: stdout.finish(),
+            stderr: stderr.finish(),
+        };
+        let wasi =
+            match sandbox::wasi_for_task(&identity, stdout.clone(), stderr.clone(), &spec.grants) {
+                Ok(wasi) => wasi,
+                Err(e) => {
+                    let message = format!("step `{step}` cannot be given its grants: {e}");
+                    return failed(TaskFailure::Host(message), &stdout, &stderr);
+                }
+            };
         let artifacts = spec
             .artifacts
             .iter()
@@ -300,12 +440,43 @@ impl LoadedFlow {
             max_artifact_bytes: inner.config.max_artifact_bytes,
         };
         let state = TaskState {
-            wasi: sandbox::wasi_for_task(&identity, stdout.clone(), stderr.clone()),
+            wasi,
             table: ResourceTable::new(),
             task: Some(running),
             stderr: Some(stderr.clone()),
+            limiter: Limiter {
+                memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+                exceeded: None,
+            },
         };
         let mut store = Store::new(&inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // A call may carry one artifact value and some change; wasmtime
+        // traps on more, before the host copies it.
+        let hostcall_limit = inner
+            .config
+            .max_artifact_bytes
+            .saturating_add(HOSTCALL_MARGIN);
+        store.set_hostcall_fuel(usize::try_from(hostcall_limit).unwrap_or(usize::MAX));
+        if inner.config.fuel {
+            // Without a fuel limit a task still needs some to run at all.
+            let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+        }
+        // Checked on every epoch tick: the timeout, and Ctrl-C.
+        let deadline = limits.timeout.map(|t| Instant::now() + t);
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let flag = timed_out.clone();
+        store.epoch_deadline_callback(move |_| {
+            if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                flag.store(true, Ordering::Relaxed);
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
         let result = match inner.pre.instantiate(&mut store) {
             Ok(instance) => instance
                 .mfw_flow_flow()
@@ -319,33 +490,57 @@ impl LoadedFlow {
                 Err(None)
             }
         };
+        let memory_exceeded = store.data().limiter.exceeded;
         let Some(mut task) = store.data_mut().task.take() else {
-            return TaskOutcome {
-                failure: Some(TaskFailure::Host("mfw lost the task's state".to_string())),
-                artifacts: BTreeMap::new(),
-                new_values: Vec::new(),
-                transition: None,
-                foreach_count: None,
-                stdout: stdout.finish(),
-                stderr: stderr.finish(),
-            };
+            let failure = TaskFailure::Host("mfw lost the task's state".to_string());
+            return failed(failure, &stdout, &stderr);
         };
         drop(store);
+        let limit = |what: String| Some(TaskFailure::Limit(what));
+        let memory_message = |_| {
+            format!(
+                "step `{step}` exceeded its memory limit of {} MB",
+                limits.memory_bytes >> 20
+            )
+        };
         let failure = match result {
             Ok(Ok(())) => task.failure.take().or_else(|| missing_next(&task)),
+            // The guest may report an allocation failure as an error.
+            Ok(Err(_)) if memory_exceeded.is_some() => limit(memory_message(())),
             Ok(Err(e)) => task.failure.take().or(Some(TaskFailure::StepError {
                 step: step.clone(),
                 kind: e.kind,
                 message: e.message,
                 detail: e.detail,
             })),
-            Err(Some(trap)) => Some(match task.panic_message.take() {
-                Some(message) => TaskFailure::Panic {
-                    step: step.clone(),
-                    message,
-                },
-                None => describe_trap(&step, &trap),
-            }),
+            Err(Some(trap)) => match trap.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::Interrupt) if timed_out.load(Ordering::Relaxed) => {
+                    limit(format!(
+                        "step `{step}` timed out after {} s",
+                        limits.timeout.map_or(0.0, |t| t.as_secs_f64())
+                    ))
+                }
+                Some(wasmtime::Trap::Interrupt) => Some(TaskFailure::Interrupted(step.clone())),
+                Some(wasmtime::Trap::OutOfFuel) => limit(format!(
+                    "step `{step}` ran out of fuel ({} units)",
+                    limits.fuel.unwrap_or(0)
+                )),
+                _ if memory_exceeded.is_some() => limit(memory_message(())),
+                _ if format!("{:#}", trap).contains("fuel allocated for hostcalls") => {
+                    limit(format!(
+                        "step `{step}` passed the host more data in one call than it accepts: \
+                     artifacts are limited to {} MB",
+                        inner.config.max_artifact_bytes >> 20
+                    ))
+                }
+                _ => Some(match task.panic_message.take() {
+                    Some(message) => TaskFailure::Panic {
+                        step: step.clone(),
+                        message,
+                    },
+                    None => describe_trap(&step, &trap),
+                }),
+            },
             Err(None) => task.failure.take(),
         };
         let mut new_values = Vec::new();
@@ -383,10 +578,14 @@ fn missing_next(task: &Running) -> Option<TaskFailure> {
     )))
 }
 
+/// Room for a call's other arguments beside one artifact value.
+const HOSTCALL_MARGIN: u64 = 64 << 20;
+
 fn describe_trap(step: &str, error: &wasmtime::Error) -> TaskFailure {
     let message = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
+        // Not a wasm trap: say what went wrong, not where in the backtrace.
+        None => error.root_cause().to_string(),
     };
     TaskFailure::Trap {
         step: step.to_string(),

@@ -17,12 +17,14 @@
 mod blobs;
 mod params;
 mod plan;
+mod policy;
 mod run;
 
 pub use blobs::StoreBlobs;
 pub use params::{ParameterError, encode_parameter, resolve_parameters};
 pub use plan::{AssemblyError, FlowPlan};
-pub use run::{RunObserver, RunOptions, RunSummary, TaskKey, run_flow};
+pub use policy::{RunDefaults, Sandbox};
+pub use run::{Resume, RunObserver, RunOptions, RunSummary, TaskKey, run_flow};
 
 /// What stops a run from starting or being recorded. Task failures are not
 /// errors: they end in a failed [`RunSummary`].

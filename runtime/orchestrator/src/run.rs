@@ -1,8 +1,9 @@
 //! The local scheduler: tasks become ready as their parents finish, run on
 //! up to `max_workers` blocking threads, and are recorded as they end.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use mfw_graph::{BlobHash, ForeachFrame, StepKind, Transition};
@@ -14,6 +15,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::policy::{RunDefaults, Sandbox, StepPolicy, step_policy};
 use crate::{FlowPlan, OrchestratorError, StoreBlobs};
 
 /// A task of a run: its step and task id.
@@ -59,6 +61,23 @@ pub struct RunOptions {
     pub observer: Option<Arc<dyn RunObserver>>,
     /// Becomes `true` when the user interrupts the run.
     pub interrupt: Option<watch::Receiver<bool>>,
+    /// Limits for tasks whose decorators set none.
+    pub defaults: RunDefaults,
+    /// Where directory grants may point.
+    pub sandbox: Sandbox,
+    /// Resume an earlier run: reuse its successful tasks.
+    pub resume: Option<Resume>,
+}
+
+/// `mfw resume`: which run to resume, and from which step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The run whose tasks are reused.
+    pub origin_run_id: String,
+    /// Re-run this step and everything after it; by default, the first
+    /// step that failed (or, for a run that was killed, nothing that
+    /// finished).
+    pub from_step: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +88,9 @@ impl Default for RunOptions {
             parameters: BTreeMap::new(),
             observer: None,
             interrupt: None,
+            defaults: RunDefaults::default(),
+            sandbox: Sandbox::default(),
+            resume: None,
         }
     }
 }
@@ -82,8 +104,10 @@ pub struct RunSummary {
     pub run_id: String,
     /// Succeeded, failed or interrupted.
     pub status: RunStatus,
-    /// Tasks that succeeded.
+    /// Tasks that succeeded (cloned ones included).
     pub tasks_succeeded: u64,
+    /// Tasks reused from the origin run without running.
+    pub tasks_cloned: u64,
     /// Tasks that failed, with why.
     pub failures: Vec<(TaskKey, String)>,
     /// Wall time in milliseconds.
@@ -140,6 +164,8 @@ struct Finished {
     pending: Pending,
     record: TaskRecord,
     failure: Option<String>,
+    cloned: bool,
+    interrupted: bool,
 }
 
 /// Everything workers share.
@@ -152,6 +178,16 @@ struct Shared {
     parameters: Arc<BTreeMap<String, Bytes>>,
     max_splits: u32,
     observer: Option<Arc<dyn RunObserver>>,
+    policies: HashMap<String, StepPolicy>,
+    cancel: Arc<AtomicBool>,
+    origin: Option<Origin>,
+}
+
+/// What a resumed run reuses.
+struct Origin {
+    run_id: String,
+    /// Steps that run again; every other step's successful tasks are cloned.
+    rerun: HashSet<String>,
 }
 
 /// Runs the flow in `plan` to the end, recording the run and every task in
@@ -162,8 +198,25 @@ pub async fn run_flow(
     plan: &FlowPlan,
     options: RunOptions,
 ) -> Result<RunSummary, OrchestratorError> {
+    // Every step's limits and grants are checked before anything runs.
+    let mut policies = HashMap::new();
+    for step in &plan.graph.steps {
+        let policy = step_policy(
+            step,
+            &options.defaults,
+            &options.sandbox,
+            options.max_workers,
+        )
+        .map_err(OrchestratorError::Plan)?;
+        policies.insert(step.name.clone(), policy);
+    }
+    let origin = match &options.resume {
+        Some(resume) => Some(origin(store, plan, resume).await?),
+        None => None,
+    };
     let mut record = RunRecord::new(&plan.graph.name);
     record.graph = Some((*plan.graph).clone());
+    record.origin_run_id = origin.as_ref().map(|o| o.run_id.clone());
     for (name, value) in &options.parameters {
         let hash = store.put_blob(value.clone()).await?;
         record.parameters.insert(name.clone(), hash);
@@ -184,6 +237,9 @@ pub async fn run_flow(
         parameters: Arc::new(options.parameters.clone()),
         max_splits: options.max_num_splits,
         observer: options.observer.clone(),
+        policies,
+        cancel: Arc::new(AtomicBool::new(false)),
+        origin,
     });
     if let Some(observer) = &shared.observer {
         observer.run_started(&record.flow, &record.run_id);
@@ -210,13 +266,70 @@ pub async fn run_flow(
         run_id: record.run_id.clone(),
         status: record.status,
         tasks_succeeded: outcome.succeeded,
+        tasks_cloned: outcome.cloned,
         failures: outcome.failures,
         duration_ms: record.duration_millis(),
     })
 }
 
+/// Works out what a resumed run re-runs: `from_step` and every step after
+/// it; by default the first step (in graph order) with a failed task.
+async fn origin(
+    store: &Datastore,
+    plan: &FlowPlan,
+    resume: &Resume,
+) -> Result<Origin, OrchestratorError> {
+    let flow = &plan.graph.name;
+    let run = store.read_run(flow, &resume.origin_run_id).await?;
+    // A run killed mid-write leaves staging files, never half records:
+    // clear them so nothing half-written stays behind.
+    let _ = store.remove_staging(flow, &resume.origin_run_id);
+    let restart = match &resume.from_step {
+        Some(step) => {
+            if plan.graph.step(step).is_none() {
+                return Err(OrchestratorError::Plan(format!(
+                    "flow `{flow}` has no step `{step}` to resume from"
+                )));
+            }
+            Some(step.clone())
+        }
+        None => {
+            let tasks = store.list_tasks(flow, &resume.origin_run_id).await?;
+            let failed = plan.topology.order().iter().find(|step| {
+                tasks
+                    .get(*step)
+                    .is_some_and(|list| list.iter().any(|t| t.status == TaskStatus::Failed))
+            });
+            if failed.is_none() && run.status == RunStatus::Succeeded {
+                return Err(OrchestratorError::Plan(format!(
+                    "run {flow}/{} succeeded: there is nothing to resume (give --from-step to \
+                     re-run from a step)",
+                    resume.origin_run_id
+                )));
+            }
+            failed.cloned()
+        }
+    };
+    let mut rerun = HashSet::new();
+    if let Some(start) = restart {
+        let mut queue = vec![start];
+        while let Some(step) = queue.pop() {
+            if rerun.insert(step.clone())
+                && let Some(s) = plan.graph.step(&step)
+            {
+                queue.extend(s.next.iter().cloned());
+            }
+        }
+    }
+    Ok(Origin {
+        run_id: resume.origin_run_id.clone(),
+        rerun,
+    })
+}
+
 struct ScheduleOutcome {
     succeeded: u64,
+    cloned: u64,
     failures: Vec<(TaskKey, String)>,
     interrupted: bool,
 }
@@ -239,34 +352,58 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
     let mut interrupt = options.interrupt.clone();
     let mut outcome = ScheduleOutcome {
         succeeded: 0,
+        cloned: 0,
         failures: Vec::new(),
         interrupted: false,
     };
     let workers = options.max_workers.max(1);
+    // Worker slots in use: a task takes as many as its @resources(cpu).
+    let mut busy = 0usize;
+    let slots = |step: &str| {
+        shared
+            .policies
+            .get(step)
+            .map_or(1, |p| p.cpu)
+            .clamp(1, workers)
+    };
+    let mut held: HashMap<tokio::task::Id, usize> = HashMap::new();
     loop {
         // After a failure or an interrupt nothing new starts; what runs ends.
-        while outcome.failures.is_empty() && !outcome.interrupted && running.len() < workers {
+        while outcome.failures.is_empty() && !outcome.interrupted {
+            let Some(front) = queue.front() else { break };
+            let need = slots(&front.step);
+            if busy + need > workers {
+                break;
+            }
             let Some(pending) = queue.pop_front() else {
                 break;
             };
             let shared = shared.clone();
-            running.spawn_blocking(move || run_one(&shared, pending));
+            let handle = running.spawn_blocking(move || run_one(&shared, pending));
+            held.insert(handle.id(), need);
+            busy += need;
         }
         if running.is_empty() {
             break;
         }
         let finished = tokio::select! {
-            joined = running.join_next() => joined,
+            joined = running.join_next_with_id() => joined,
             changed = wait_interrupt(&mut interrupt) => {
                 if changed {
                     outcome.interrupted = true;
+                    // Running guests stop at their next epoch tick.
+                    shared.cancel.store(true, Ordering::Relaxed);
                 }
                 continue;
             }
         };
         let finished = match finished {
-            Some(Ok(finished)) => finished,
+            Some(Ok((id, finished))) => {
+                busy = busy.saturating_sub(held.remove(&id).unwrap_or(1));
+                finished
+            }
             Some(Err(e)) => {
+                busy = busy.saturating_sub(held.remove(&e.id()).unwrap_or(1));
                 // A worker thread panicked: a host bug, reported as one.
                 outcome.failures.push((
                     TaskKey {
@@ -280,11 +417,16 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
             None => break,
         };
         let key = finished.pending.key();
+        if finished.interrupted {
+            outcome.interrupted = true;
+            continue;
+        }
         if let Some(why) = finished.failure {
             outcome.failures.push((key, why));
             continue;
         }
         outcome.succeeded += 1;
+        outcome.cloned += u64::from(finished.cloned);
         match successors(shared, &finished.pending, &finished.record, &mut joins).await {
             Ok(next) => {
                 for pending in next {
@@ -321,87 +463,160 @@ async fn wait_interrupt(interrupt: &mut Option<watch::Receiver<bool>>) -> bool {
     }
 }
 
-/// Runs one task and records it. Called on a blocking thread.
+/// Runs one task (every attempt its `@retry` allows) and records it, or
+/// clones it from the origin run when resuming. Called on a blocking thread.
 fn run_one(shared: &Shared, pending: Pending) -> Finished {
     let key = pending.key();
+    if let Some(finished) = clone_from_origin(shared, &pending) {
+        if let Some(observer) = &shared.observer {
+            observer.task_finished(&key, None);
+        }
+        return finished;
+    }
     if let Some(observer) = &shared.observer {
         observer.task_started(&key);
     }
     let mut record = TaskRecord::new(&shared.flow, &shared.run_id, &pending.step, &key.task_id);
     record.parents = pending.parents.clone();
     record.foreach = pending.foreach.clone();
-    let started_at = now_millis();
     let Some(component) = shared.plan.component_for(&pending.step) else {
         let why = format!("no component provides step `{}`", pending.step);
-        return finish_failed(shared, pending, record, started_at, why);
+        return finish_failed(shared, pending, record, now_millis(), why);
     };
     record.component = Some(component.hash());
-    let spec = TaskSpec {
-        flow: shared.flow.clone(),
-        run_id: shared.run_id.clone(),
-        step: pending.step.clone(),
-        task_id: key.task_id.clone(),
-        attempt: 0,
-        artifacts: pending.artifacts.clone(),
-        inputs: pending.inputs.clone(),
-        foreach_input: pending.foreach_inputs.last().cloned(),
-        foreach_stack: pending.foreach.clone(),
-        parameters: shared.parameters.clone(),
-        max_splits: shared.max_splits,
-    };
-    let sink: Option<OutputSink> = shared.observer.clone().map(|observer| {
-        let key = key.clone();
-        Arc::new(move |stream: OutputStream, line: &str| observer.task_output(&key, stream, line))
-            as OutputSink
-    });
-    let outcome = component.run_task(spec, shared.blobs.clone(), sink);
+    let policy = shared.policies.get(&pending.step).cloned();
+    let retries = policy.as_ref().map_or(0, |p| p.retries);
     let handle = Handle::current();
-    let stored = handle.block_on(async {
-        // Values first, then the record that refers to them: a reader never
-        // finds a record whose blobs are missing.
-        for (hash, bytes) in &outcome.new_values {
-            shared.blobs.remember(*hash, bytes.clone());
-            shared
-                .store
-                .put_blob_with_hash(*hash, bytes.clone())
-                .await?;
-        }
-        let mut logs = [None, None];
-        for (slot, log) in logs.iter_mut().zip([&outcome.stdout, &outcome.stderr]) {
-            if !log.is_empty() {
-                *slot = Some(shared.store.put_blob(Bytes::copy_from_slice(log)).await?);
+    let mut attempt = 0u32;
+    loop {
+        let started_at = now_millis();
+        let spec = TaskSpec {
+            flow: shared.flow.clone(),
+            run_id: shared.run_id.clone(),
+            step: pending.step.clone(),
+            task_id: key.task_id.clone(),
+            attempt,
+            artifacts: pending.artifacts.clone(),
+            inputs: pending.inputs.clone(),
+            foreach_input: pending.foreach_inputs.last().cloned(),
+            foreach_stack: pending.foreach.clone(),
+            parameters: shared.parameters.clone(),
+            max_splits: shared.max_splits,
+            limits: policy
+                .as_ref()
+                .map(|p| p.limits.clone())
+                .unwrap_or_default(),
+            grants: policy
+                .as_ref()
+                .map(|p| p.grants.clone())
+                .unwrap_or_default(),
+            cancel: Some(shared.cancel.clone()),
+        };
+        let sink: Option<OutputSink> = shared.observer.clone().map(|observer| {
+            let key = key.clone();
+            Arc::new(move |stream: OutputStream, line: &str| {
+                observer.task_output(&key, stream, line)
+            }) as OutputSink
+        });
+        let outcome = component.run_task(spec, shared.blobs.clone(), sink);
+        let stored = handle.block_on(store_outcome(shared, &outcome));
+        let (stdout, stderr) = match stored {
+            Ok(logs) => logs,
+            Err(e) => {
+                let why = format!("cannot store the task's results: {e}");
+                return finish_failed(shared, pending, record, started_at, why);
+            }
+        };
+        let interrupted = matches!(outcome.failure, Some(TaskFailure::Interrupted(_)));
+        record.attempts.push(Attempt {
+            attempt,
+            started_at,
+            finished_at: now_millis(),
+            status: if outcome.failure.is_some() {
+                TaskStatus::Failed
+            } else {
+                TaskStatus::Succeeded
+            },
+            error: outcome.failure.as_ref().map(task_error),
+            stdout,
+            stderr,
+        });
+        match outcome.failure {
+            None => {
+                record.status = TaskStatus::Succeeded;
+                record.artifacts = outcome.artifacts;
+                record.next = outcome.transition;
+                record.splits = outcome.foreach_count;
+                return finish(shared, pending, record, None, false);
+            }
+            Some(failure) => {
+                record.status = TaskStatus::Failed;
+                record.artifacts = outcome.artifacts;
+                if interrupted {
+                    return finish(shared, pending, record, Some(failure.to_string()), true);
+                }
+                let more = attempt < retries && !shared.cancel.load(Ordering::Relaxed);
+                if !more {
+                    if let Some(catch) = policy.as_ref().and_then(|p| p.catch.clone()) {
+                        return caught(shared, pending, record, &failure, catch);
+                    }
+                    return finish(shared, pending, record, Some(failure.to_string()), false);
+                }
+                // Each failed attempt is recorded before the next starts.
+                let _ = handle.block_on(shared.store.write_task(&record));
+                if let Some(observer) = &shared.observer {
+                    observer.task_output(
+                        &key,
+                        OutputStream::Stderr,
+                        &format!("attempt {attempt} failed ({failure}); retrying"),
+                    );
+                }
+                let delay = policy
+                    .as_ref()
+                    .map_or(std::time::Duration::ZERO, |p| p.retry_delay);
+                let until = std::time::Instant::now() + delay;
+                while std::time::Instant::now() < until && !shared.cancel.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(50).min(delay));
+                }
+                attempt += 1;
             }
         }
-        Ok::<_, mfw_store::StoreError>(logs)
-    });
-    let [stdout, stderr] = match stored {
-        Ok(logs) => logs,
-        Err(e) => {
-            let why = format!("cannot store the task's results: {e}");
-            return finish_failed(shared, pending, record, started_at, why);
-        }
-    };
-    record.artifacts = outcome.artifacts;
-    record.status = if outcome.failure.is_some() {
-        TaskStatus::Failed
-    } else {
-        TaskStatus::Succeeded
-    };
-    if outcome.failure.is_none() {
-        record.next = outcome.transition;
-        record.splits = outcome.foreach_count;
     }
-    record.attempts.push(Attempt {
-        attempt: 0,
-        started_at,
-        finished_at: now_millis(),
-        status: record.status,
-        error: outcome.failure.as_ref().map(task_error),
-        stdout,
-        stderr,
-    });
-    let failure = outcome.failure.map(|f| f.to_string());
-    let failure = match handle.block_on(shared.store.write_task(&record)) {
+}
+
+/// Stores the values and logs of an attempt; values before the record that
+/// refers to them, so a reader never finds a record whose blobs are missing.
+async fn store_outcome(
+    shared: &Shared,
+    outcome: &mfw_host::TaskOutcome,
+) -> Result<(Option<BlobHash>, Option<BlobHash>), mfw_store::StoreError> {
+    for (hash, bytes) in &outcome.new_values {
+        shared.blobs.remember(*hash, bytes.clone());
+        shared
+            .store
+            .put_blob_with_hash(*hash, bytes.clone())
+            .await?;
+    }
+    let mut logs = [None, None];
+    for (slot, log) in logs.iter_mut().zip([&outcome.stdout, &outcome.stderr]) {
+        if !log.is_empty() {
+            *slot = Some(shared.store.put_blob(Bytes::copy_from_slice(log)).await?);
+        }
+    }
+    let [stdout, stderr] = logs;
+    Ok((stdout, stderr))
+}
+
+/// Writes the record and reports the task's end.
+fn finish(
+    shared: &Shared,
+    pending: Pending,
+    record: TaskRecord,
+    failure: Option<String>,
+    interrupted: bool,
+) -> Finished {
+    let key = pending.key();
+    let failure = match Handle::current().block_on(shared.store.write_task(&record)) {
         Ok(()) => failure,
         Err(e) => Some(failure.unwrap_or_else(|| format!("cannot record the task: {e}"))),
     };
@@ -412,7 +627,104 @@ fn run_one(shared: &Shared, pending: Pending) -> Finished {
         pending,
         record,
         failure,
+        cloned: false,
+        interrupted,
     }
+}
+
+/// `@catch`: the failure becomes an artifact (when the decorator names
+/// one) and the task continues along its declared transition with what it
+/// inherited.
+fn caught(
+    shared: &Shared,
+    pending: Pending,
+    mut record: TaskRecord,
+    failure: &TaskFailure,
+    var: Option<String>,
+) -> Finished {
+    let mut artifacts = pending.artifacts.clone();
+    if let Some(var) = var {
+        let value = mfw_encoding::Value::Map(vec![
+            (
+                mfw_encoding::Value::Text("type".into()),
+                mfw_encoding::Value::Text(failure.kind().into()),
+            ),
+            (
+                mfw_encoding::Value::Text("message".into()),
+                mfw_encoding::Value::Text(failure.to_string()),
+            ),
+            (
+                mfw_encoding::Value::Text("detail".into()),
+                mfw_encoding::Value::Text(failure.detail().into()),
+            ),
+        ]);
+        let bytes = Bytes::from(mfw_encoding::encode(&value));
+        let hash = BlobHash::of(&bytes);
+        if let Err(e) =
+            Handle::current().block_on(shared.store.put_blob_with_hash(hash, bytes.clone()))
+        {
+            return finish(
+                shared,
+                pending,
+                record,
+                Some(format!("cannot store the caught error: {e}")),
+                false,
+            );
+        }
+        shared.blobs.remember(hash, bytes);
+        artifacts.insert(var, hash);
+    }
+    record.artifacts = artifacts;
+    record.status = TaskStatus::Succeeded;
+    record.next = shared
+        .plan
+        .graph
+        .step(&pending.step)
+        .and_then(Transition::declared_by);
+    if let Some(observer) = &shared.observer {
+        observer.task_output(
+            &pending.key(),
+            OutputStream::Stderr,
+            &format!("@catch: {failure}; continuing"),
+        );
+    }
+    finish(shared, pending, record, None, false)
+}
+
+/// When resuming: the origin run's record of this task, if it succeeded
+/// and its step is not re-run, copied into this run. Values are shared by
+/// hash; only the small record is written.
+fn clone_from_origin(shared: &Shared, pending: &Pending) -> Option<Finished> {
+    let origin = shared.origin.as_ref()?;
+    if origin.rerun.contains(&pending.step) {
+        return None;
+    }
+    let task_id = pending.task_id();
+    let handle = Handle::current();
+    // A record that is missing or unreadable (a run killed mid-write leaves
+    // no half records, but a damaged store might) means: run the task.
+    let old = handle
+        .block_on(
+            shared
+                .store
+                .read_task(&shared.flow, &origin.run_id, &pending.step, &task_id),
+        )
+        .ok()?;
+    if old.status != TaskStatus::Succeeded {
+        return None;
+    }
+    let mut record = old;
+    record.run_id = shared.run_id.clone();
+    record.cloned_from = Some(origin.run_id.clone());
+    record.parents = pending.parents.clone();
+    handle.block_on(shared.store.write_task(&record)).ok()?;
+    Some(Finished {
+        pending: pending.clone(),
+        record,
+        failure: None,
+        cloned: true,
+        interrupted: false,
+    })
 }
 
 fn task_error(failure: &TaskFailure) -> TaskError {
@@ -433,7 +745,7 @@ fn finish_failed(
 ) -> Finished {
     record.status = TaskStatus::Failed;
     record.attempts.push(Attempt {
-        attempt: 0,
+        attempt: record.attempts.len() as u32,
         started_at,
         finished_at: now_millis(),
         status: TaskStatus::Failed,
@@ -445,17 +757,7 @@ fn finish_failed(
         stdout: None,
         stderr: None,
     });
-    // Best effort: the run fails either way, and says why.
-    let _ = Handle::current().block_on(shared.store.write_task(&record));
-    let key = pending.key();
-    if let Some(observer) = &shared.observer {
-        observer.task_finished(&key, Some(&why));
-    }
-    Finished {
-        pending,
-        record,
-        failure: Some(why),
-    }
+    finish(shared, pending, record, Some(why), false)
 }
 
 /// The tasks that become ready because `pending` finished as `record`.

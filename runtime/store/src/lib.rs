@@ -125,6 +125,8 @@ pub struct Datastore {
     backend: Arc<dyn ObjectStore>,
     location: Arc<str>,
     known_blobs: Arc<Mutex<std::collections::HashSet<BlobHash>>>,
+    /// The directory, for a local store.
+    local_root: Option<Arc<FsPath>>,
 }
 
 impl std::fmt::Debug for Datastore {
@@ -169,7 +171,11 @@ impl Datastore {
         let shown = std::fs::canonicalize(dir)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| path.to_string());
-        Ok(Self::with_backend(Arc::new(backend), &shown))
+        let mut store = Self::with_backend(Arc::new(backend), &shown);
+        store.local_root = std::fs::canonicalize(dir)
+            .ok()
+            .map(|p| Arc::from(p.as_path()));
+        Ok(store)
     }
 
     /// Wraps any `object_store` backend; `location` is how messages name it.
@@ -187,6 +193,7 @@ impl Datastore {
             backend,
             location: Arc::from(location),
             known_blobs: Arc::default(),
+            local_root: None,
         }
     }
 
@@ -508,6 +515,34 @@ impl Datastore {
                 task_id: task_id.to_string(),
                 store: self.location.to_string(),
             })
+    }
+
+    /// Removes what a killed writer of run `flow/run_id` left half-written:
+    /// the staging files of records it never renamed into place. Only a
+    /// local store has them (object stores publish whole objects); returns
+    /// how many were removed.
+    pub fn remove_staging(&self, flow: &str, run_id: &str) -> std::io::Result<usize> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        fn walk(dir: &FsPath, removed: &mut usize) -> std::io::Result<()> {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return Ok(());
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, removed)?;
+                } else if entry.file_name().to_string_lossy().contains('#') {
+                    std::fs::remove_file(&path)?;
+                    *removed += 1;
+                }
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        walk(&root.join(Self::run_prefix(flow, run_id)), &mut removed)?;
+        Ok(removed)
     }
 
     /// Every task record of a run, grouped by step name.

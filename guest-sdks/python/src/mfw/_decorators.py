@@ -35,6 +35,16 @@ STEP_DECORATORS: dict[str, dict[str, Any]] = {
     },
     "environment": {"vars": {}},
     "pypi": {"packages": {}, "python": None},
+    # Capabilities: a step reaches nothing outside its artifacts unless
+    # granted. read/write map guest paths to host directories.
+    "grant": {
+        "read": {},
+        "write": {},
+        "env": [],
+        "network": [],
+        "clock": False,
+        "random": False,
+    },
 }
 
 FLOW_DECORATORS: dict[str, dict[str, Any]] = {
@@ -135,6 +145,7 @@ resources = _make("resources", STEP_DECORATORS["resources"], "step")
 kubernetes = _make("kubernetes", STEP_DECORATORS["kubernetes"], "step")
 environment = _make("environment", STEP_DECORATORS["environment"], "step")
 pypi = _make("pypi", STEP_DECORATORS["pypi"], "step")
+grant = _make("grant", STEP_DECORATORS["grant"], "step")
 schedule = _make("schedule", FLOW_DECORATORS["schedule"], "flow")
 project = _make("project", FLOW_DECORATORS["project"], "flow")
 pypi_base = _make("pypi_base", FLOW_DECORATORS["pypi_base"], "flow")

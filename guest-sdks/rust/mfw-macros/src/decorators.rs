@@ -30,6 +30,11 @@ pub const STEP_DECORATORS: &[(&str, &[&str])] = &[
         ],
     ),
     ("environment", &["vars"]),
+    // Capabilities: nothing is reachable unless granted.
+    (
+        "grant",
+        &["read", "write", "env", "network", "clock", "random"],
+    ),
 ];
 
 /// The flow decorators mfw knows.

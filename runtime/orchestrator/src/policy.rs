@@ -1,0 +1,324 @@
+//! What each step may consume and reach, and how its failures are handled,
+//! read from its decorators once, before any task runs.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mfw_graph::{Decorator, Step};
+use mfw_host::{DirGrant, Grants, TaskLimits};
+
+/// Limits every task gets unless its decorators say otherwise.
+///
+/// ```
+/// let defaults = mfw_orchestrator::RunDefaults::default();
+/// assert_eq!(defaults.memory_mb, 4096);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDefaults {
+    /// Wall time per task attempt; `None` for no limit.
+    pub timeout: Option<Duration>,
+    /// Linear memory per task, in MB.
+    pub memory_mb: u64,
+    /// Fuel per task attempt (deterministic), when fuel metering is on.
+    pub fuel: Option<u64>,
+}
+
+impl Default for RunDefaults {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            memory_mb: 4096,
+            fuel: None,
+        }
+    }
+}
+
+/// Where grants may point: the flow's directory, and what `--allow-dir`
+/// adds. A grant outside them fails the run before it starts.
+#[derive(Debug, Clone, Default)]
+pub struct Sandbox {
+    /// The flow's directory; relative grant paths start here.
+    pub flow_dir: Option<PathBuf>,
+    /// Directories outside the flow's that the user allowed.
+    pub allowed_dirs: Vec<PathBuf>,
+}
+
+/// One step's policy.
+#[derive(Debug, Clone)]
+pub(crate) struct StepPolicy {
+    pub(crate) limits: TaskLimits,
+    pub(crate) grants: Grants,
+    /// Attempts after the first.
+    pub(crate) retries: u32,
+    pub(crate) retry_delay: Duration,
+    /// `@catch`: the failure is stored (in the named artifact, if any) and
+    /// the flow continues.
+    pub(crate) catch: Option<Option<String>>,
+    /// How many of the run's worker slots a task takes (`@resources(cpu)`).
+    pub(crate) cpu: usize,
+}
+
+fn number(step: &str, d: &Decorator, key: &str) -> Result<Option<f64>, String> {
+    match d.option(key) {
+        None | Some("null") => Ok(None),
+        Some(text) => text
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("step `{step}`: @{}({key}={text}) must be a number", d.name)),
+    }
+}
+
+fn json(step: &str, d: &Decorator, key: &str) -> Result<Option<serde_json::Value>, String> {
+    match d.option(key) {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(text).map(Some).map_err(|e| {
+            format!(
+                "step `{step}`: @{}({key}=...) is not valid JSON: {e}",
+                d.name
+            )
+        }),
+    }
+}
+
+/// `read`/`write` as `{"/guest": "host"}` or `["host", "host:/guest"]`.
+fn dir_pairs(step: &str, value: serde_json::Value) -> Result<Vec<(String, String)>, String> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(guest, host)| match host {
+                serde_json::Value::String(host) => Ok((guest, host)),
+                other => Err(format!(
+                    "step `{step}`: @grant directory {guest} maps to {other}, not a path"
+                )),
+            })
+            .collect(),
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(text) => Ok(match text.split_once(':') {
+                    Some((host, guest)) => (guest.to_string(), host.to_string()),
+                    None => (
+                        format!("/{}", text.trim_start_matches("./").trim_matches('/')),
+                        text,
+                    ),
+                }),
+                other => Err(format!(
+                    "step `{step}`: @grant directory {other} is not a path"
+                )),
+            })
+            .collect(),
+        other => Err(format!(
+            "step `{step}`: @grant directories are {{\"/guest\": \"host\"}} or [\"host:/guest\"], not {other}"
+        )),
+    }
+}
+
+fn strings(step: &str, what: &str, value: serde_json::Value) -> Result<Vec<String>, String> {
+    match value {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) => Ok(s),
+                other => Err(format!(
+                    "step `{step}`: @grant({what}=...) lists {other}, not a string"
+                )),
+            })
+            .collect(),
+        serde_json::Value::String(s) => Ok(vec![s]),
+        other => Err(format!(
+            "step `{step}`: @grant({what}=...) is a list of strings, not {other}"
+        )),
+    }
+}
+
+fn resolve_dir(step: &str, host: &str, sandbox: &Sandbox) -> Result<PathBuf, String> {
+    let base = sandbox
+        .flow_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let path = base.join(host);
+    let path = path.canonicalize().map_err(|e| {
+        format!(
+            "step `{step}` is granted {}, which cannot be opened: {e}",
+            path.display()
+        )
+    })?;
+    if !path.is_dir() {
+        return Err(format!(
+            "step `{step}` is granted {}, which is not a directory",
+            path.display()
+        ));
+    }
+    let inside = |root: &Path| root.canonicalize().is_ok_and(|root| path.starts_with(root));
+    let in_flow = sandbox.flow_dir.as_deref().is_some_and(inside);
+    if !in_flow && !sandbox.allowed_dirs.iter().any(|d| inside(d)) {
+        let flow = sandbox
+            .flow_dir
+            .as_deref()
+            .map_or("(none)".to_string(), |d| d.display().to_string());
+        return Err(format!(
+            "step `{step}` is granted {}, outside the flow's directory {flow}; allow it with \
+             --allow-dir {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> Result<(), String> {
+    for (key, writable) in [("read", false), ("write", true)] {
+        if let Some(value) = json(step, d, key)? {
+            for (guest, host) in dir_pairs(step, value)? {
+                grants.dirs.push(DirGrant {
+                    host: resolve_dir(step, &host, sandbox)?,
+                    guest,
+                    writable,
+                });
+            }
+        }
+    }
+    if let Some(value) = json(step, d, "env")? {
+        for name in strings(step, "env", value)? {
+            if let Ok(v) = std::env::var(&name) {
+                grants.env.push((name, v));
+            }
+        }
+    }
+    if let Some(value) = json(step, d, "network")? {
+        for target in strings(step, "network", value)? {
+            let addrs: Vec<SocketAddr> = target
+                .to_socket_addrs()
+                .map_err(|e| {
+                    format!("step `{step}` is granted {target}, which does not resolve: {e}")
+                })?
+                .collect();
+            grants.network.extend(addrs);
+            grants.name_lookup = true;
+        }
+    }
+    grants.clock |= d.option("clock") == Some("true");
+    grants.random |= d.option("random") == Some("true");
+    Ok(())
+}
+
+/// Reads `step`'s decorators into its policy.
+pub(crate) fn step_policy(
+    step: &Step,
+    defaults: &RunDefaults,
+    sandbox: &Sandbox,
+    workers: usize,
+) -> Result<StepPolicy, String> {
+    let name = step.name.as_str();
+    let mut policy = StepPolicy {
+        limits: TaskLimits {
+            memory_bytes: defaults.memory_mb << 20,
+            timeout: defaults.timeout,
+            fuel: defaults.fuel,
+        },
+        grants: Grants::default(),
+        retries: 0,
+        retry_delay: Duration::ZERO,
+        catch: None,
+        cpu: 1,
+    };
+    for d in &step.decorators {
+        match d.name.as_str() {
+            "resources" => {
+                if let Some(mb) = number(name, d, "memory")? {
+                    policy.limits.memory_bytes = (mb.max(1.0) as u64) << 20;
+                }
+                if let Some(cpu) = number(name, d, "cpu")? {
+                    policy.cpu = (cpu.ceil().max(1.0) as usize).min(workers.max(1));
+                }
+            }
+            "timeout" => {
+                let seconds = number(name, d, "seconds")?.unwrap_or(0.0)
+                    + 60.0 * number(name, d, "minutes")?.unwrap_or(0.0)
+                    + 3600.0 * number(name, d, "hours")?.unwrap_or(0.0);
+                if seconds > 0.0 {
+                    policy.limits.timeout = Some(Duration::from_secs_f64(seconds));
+                }
+            }
+            "retry" => {
+                // Metaflow's defaults: three more attempts, two minutes apart.
+                policy.retries = number(name, d, "times")?.unwrap_or(3.0).max(0.0) as u32;
+                let minutes = number(name, d, "minutes_between_retries")?.unwrap_or(2.0);
+                policy.retry_delay = Duration::from_secs_f64(minutes.max(0.0) * 60.0);
+            }
+            "catch" => {
+                let var = json(name, d, "var")?.and_then(|v| v.as_str().map(str::to_string));
+                policy.catch = Some(var);
+            }
+            "grant" => grants(name, d, sandbox, &mut policy.grants)?,
+            _ => {}
+        }
+    }
+    if policy.catch.is_some() && step.foreach.is_some() {
+        return Err(format!(
+            "step `{name}` fans out with foreach and cannot use @catch: a caught failure has no \
+             list to fan out over"
+        ));
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(decorators: Vec<Decorator>) -> Step {
+        let mut step = Step::linear("train", ["end"]);
+        step.decorators = decorators;
+        step
+    }
+
+    #[test]
+    fn resources_timeout_and_retry_are_read() {
+        let s = step(vec![
+            Decorator::new("resources")
+                .with_option("memory", "64")
+                .with_option("cpu", "2"),
+            Decorator::new("timeout")
+                .with_option("minutes", "1")
+                .with_option("seconds", "5"),
+            Decorator::new("retry")
+                .with_option("times", "2")
+                .with_option("minutes_between_retries", "0"),
+        ]);
+        let p = step_policy(&s, &RunDefaults::default(), &Sandbox::default(), 4).unwrap();
+        assert_eq!(p.limits.memory_bytes, 64 << 20);
+        assert_eq!(p.cpu, 2);
+        assert_eq!(p.limits.timeout, Some(Duration::from_secs(65)));
+        assert_eq!((p.retries, p.retry_delay), (2, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_grant_outside_the_flow_needs_allow_dir() {
+        let flow = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let s = step(vec![Decorator::new("grant").with_option(
+            "read",
+            format!("{{\"/data\": {:?}}}", outside.path().display().to_string()),
+        )]);
+        let mut sandbox = Sandbox {
+            flow_dir: Some(flow.path().to_path_buf()),
+            allowed_dirs: Vec::new(),
+        };
+        let err = step_policy(&s, &RunDefaults::default(), &sandbox, 2).unwrap_err();
+        assert!(err.contains("outside the flow's directory"), "{err}");
+        assert!(err.contains("--allow-dir"), "{err}");
+        sandbox.allowed_dirs.push(outside.path().to_path_buf());
+        let p = step_policy(&s, &RunDefaults::default(), &sandbox, 2).unwrap();
+        assert_eq!(p.grants.dirs[0].guest, "/data");
+        assert!(!p.grants.dirs[0].writable);
+    }
+
+    #[test]
+    fn catch_cannot_go_on_a_foreach() {
+        let mut s = Step::foreach("start", "train", "xs");
+        s.decorators.push(Decorator::new("catch"));
+        assert!(step_policy(&s, &RunDefaults::default(), &Sandbox::default(), 2).is_err());
+    }
+}

@@ -1,0 +1,332 @@
+//! Failure semantics: retries, @catch, resume (also after SIGKILL at any
+//! moment), Ctrl-C, and integrity of what is read back.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, guest, repo};
+
+fn scene() -> Scratch {
+    let scratch = Scratch::new();
+    std::fs::copy(guest("resilient"), scratch.path().join("resilient.wasm")).unwrap();
+    scratch
+}
+
+fn record(scratch: &Scratch, run: &str, step: &str, task: &str) -> serde_json::Value {
+    let path = scratch.path().join(format!(
+        ".mfw/flows/ResilientFlow/runs/{run}/tasks/{step}/{task}.json"
+    ));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn latest_run(scratch: &Scratch, flow: &str) -> String {
+    let runs = scratch.mfw(["runs", flow]).ok();
+    runs.stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("a run")
+        .to_string()
+}
+
+#[test]
+fn a_retried_step_records_every_attempt() {
+    let scratch = scene();
+    let ran = scratch
+        .mfw(["run", "resilient.wasm", "--flaky_failures", "1"])
+        .ok();
+    let run = ran.run_id();
+    let flaky = record(&scratch, &run, "flaky", "0");
+    let attempts = flaky["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["status"], "failed");
+    assert!(
+        attempts[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("flaky failure on attempt 0")
+    );
+    assert_eq!(attempts[1]["status"], "succeeded");
+    assert!(
+        flaky["artifacts"]
+            .as_object()
+            .unwrap()
+            .contains_key("attempts_needed")
+    );
+    assert_eq!(
+        scratch.dump(&format!("ResilientFlow/{run}/flaky/0"))["artifacts"]["attempts_needed"],
+        1
+    );
+}
+
+#[test]
+fn retries_run_out_and_the_run_fails_with_every_attempt_recorded() {
+    let scratch = scene();
+    let ran = scratch
+        .mfw(["run", "resilient.wasm", "--flaky_failures", "5"])
+        .failed();
+    assert!(
+        ran.stderr
+            .contains("flaky/0: step `flaky` failed: Flaky: flaky failure on attempt 2"),
+        "{}",
+        ran.stderr
+    );
+    let flaky = record(&scratch, &ran.run_id(), "flaky", "0");
+    assert_eq!(flaky["attempts"].as_array().unwrap().len(), 3);
+    assert_eq!(flaky["status"], "failed");
+}
+
+#[test]
+fn catch_stores_the_failure_and_the_flow_continues() {
+    let scratch = scene();
+    let ran = scratch
+        .mfw(["run", "resilient.wasm", "--mode", "catch"])
+        .ok();
+    let run = ran.run_id();
+    let end = scratch.dump(&format!("ResilientFlow/{run}/end/0"));
+    let oops = &end["artifacts"]["oops"];
+    assert_eq!(oops["type"], "step-error");
+    assert!(
+        oops["message"]
+            .as_str()
+            .unwrap()
+            .contains("RiskyFailure: risky failed"),
+        "{oops}"
+    );
+    assert!(end["artifacts"].get("risky_ok").is_none());
+    assert_eq!(record(&scratch, &run, "risky", "0")["status"], "succeeded");
+}
+
+#[test]
+fn resume_reuses_successful_tasks_and_reruns_from_the_failed_step() {
+    let scratch = scene();
+    let failing = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args(["run", "resilient.wasm"])
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_TEST_FAIL_JOIN", "1")
+        .output()
+        .unwrap();
+    assert!(!failing.status.success());
+    let origin = latest_run(&scratch, "ResilientFlow");
+    let resumed = scratch.mfw(["resume", "resilient.wasm"]).ok();
+    assert!(
+        resumed.stderr.contains("(21 reused from the earlier run)"),
+        "start and the 20 work tasks are cloned: {}",
+        resumed.stderr
+    );
+    let run = resumed.run_id();
+    let work = record(&scratch, &run, "work", "7");
+    assert_eq!(work["cloned_from"], origin.as_str());
+    assert_eq!(
+        work["artifacts"],
+        record(&scratch, &origin, "work", "7")["artifacts"],
+        "cloned tasks share their values by hash"
+    );
+    assert!(
+        record(&scratch, &run, "join", "0")
+            .get("cloned_from")
+            .is_none()
+    );
+    let end = scratch.dump(&format!("ResilientFlow/{run}/end/0"));
+    assert_eq!(end["artifacts"]["total"], 3 * (0..20).sum::<u64>());
+    let run_record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            scratch
+                .path()
+                .join(format!(".mfw/flows/ResilientFlow/runs/{run}/run.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run_record["origin_run_id"], origin.as_str());
+}
+
+#[test]
+fn resume_from_a_chosen_step_reruns_it_and_what_follows() {
+    let scratch = scene();
+    let first = scratch.mfw(["run", "resilient.wasm"]).ok();
+    let origin = first.run_id();
+    let nothing = scratch.mfw(["resume", "resilient.wasm", &origin]).failed();
+    assert!(
+        nothing.stderr.contains("there is nothing to resume"),
+        "{}",
+        nothing.stderr
+    );
+    let resumed = scratch
+        .mfw(["resume", "resilient.wasm", &origin, "--from-step", "flaky"])
+        .ok();
+    assert!(
+        resumed.stderr.contains("(22 reused from the earlier run)"),
+        "{}",
+        resumed.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_interrupts_running_tasks_and_marks_the_run() {
+    let scratch = Scratch::new();
+    std::fs::copy(guest("attacker"), scratch.path().join("attacker.wasm")).unwrap();
+    for dir in ["data", "out"] {
+        std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args(["run", "attacker.wasm", "--mode", "loop"])
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the looping task runs, then press Ctrl-C.
+    let started = Instant::now();
+    while latest_runs(scratch.path()).is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_millis(1500),
+        "stopped before the 2 s timeout"
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let runs = scratch.mfw(["runs", "AttackFlow"]).ok();
+    assert!(runs.stdout.contains("interrupted"), "{}", runs.stdout);
+}
+
+fn latest_runs(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join(".mfw/flows/AttackFlow/runs"))
+        .map(|e| e.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// Every record under the datastore parses, and no staging file is left.
+fn assert_store_is_clean(store: &Path) {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&store.join("flows"), &mut files);
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            !name.contains('#'),
+            "orphaned staging file {}",
+            file.display()
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{} is corrupt: {e}", file.display()));
+    }
+}
+
+#[test]
+fn resume_completes_a_run_killed_at_any_moment() {
+    let scratch = scene();
+    // The reference: one uninterrupted run.
+    let reference = scratch.mfw(["run", "resilient.wasm", "--n", "120"]).ok();
+    let expected =
+        scratch.dump(&format!("ResilientFlow/{}/end/0", reference.run_id()))["artifacts"].clone();
+    // Kill points spread over the run, the same every time the test runs.
+    let mut resumed_runs = 0;
+    for (iteration, delay_ms) in [15u64, 60, 110, 170, 240, 320, 400, 520]
+        .into_iter()
+        .enumerate()
+    {
+        let before = scratch
+            .mfw(["runs", "ResilientFlow"])
+            .ok()
+            .stdout
+            .lines()
+            .count();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
+            .args(["run", "resilient.wasm", "--n", "120", "--max-workers", "2"])
+            .current_dir(scratch.path())
+            .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let after = scratch
+            .mfw(["runs", "ResilientFlow"])
+            .ok()
+            .stdout
+            .lines()
+            .count();
+        if after == before {
+            continue; // killed before the run was even recorded
+        }
+        let killed = latest_run(&scratch, "ResilientFlow");
+        let resumed = scratch.mfw(["resume", "resilient.wasm", &killed]);
+        if resumed.code != 0 && resumed.stderr.contains("there is nothing to resume") {
+            continue; // the run finished before the kill
+        }
+        let resumed = resumed.ok();
+        let got =
+            scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()))["artifacts"].clone();
+        assert_eq!(
+            got, expected,
+            "iteration {iteration} (killed after {delay_ms} ms)"
+        );
+        assert_store_is_clean(&scratch.path().join(".mfw"));
+        resumed_runs += 1;
+    }
+    assert!(
+        resumed_runs >= 3,
+        "only {resumed_runs} kills landed mid-run"
+    );
+}
+
+#[test]
+fn a_corrupt_blob_is_named_never_read_as_a_value() {
+    let scratch = scene();
+    let first = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
+    let run = first.run_id();
+    let hash = record(&scratch, &run, "start", "0")["artifacts"]["items"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = scratch
+        .path()
+        .join(format!(".mfw/blobs/{}/{hash}", &hash[..2]));
+    std::fs::write(&blob, b"\x83\x01\x02\x09").unwrap();
+    let dumped = scratch
+        .mfw(["dump", &format!("ResilientFlow/{run}/start/0")])
+        .failed();
+    assert!(
+        dumped.stderr.contains(&format!("blob {hash}")),
+        "{}",
+        dumped.stderr
+    );
+    assert!(dumped.stderr.contains("is corrupt"), "{}", dumped.stderr);
+    // A resumed run that needs the value fails, naming the artifact.
+    let resumed = scratch
+        .mfw(["resume", "resilient.wasm", &run, "--from-step", "work"])
+        .failed();
+    assert!(
+        resumed.stderr.contains("artifact `items`") || resumed.stderr.contains("`items`"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(resumed.stderr.contains("is corrupt"), "{}", resumed.stderr);
+}
