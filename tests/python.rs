@@ -411,3 +411,59 @@ fn a_step_referenced_but_defined_nowhere_is_located() {
         ran.stdout
     );
 }
+
+#[test]
+fn python_steps_get_limits_retries_and_catch_too() {
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "limits/flow.py",
+        "\
+from mfw import FlowSpec, catch, current, resources, retry, step, timeout
+
+
+class LimitsFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.flaky)
+
+    @retry(times=1, minutes_between_retries=0)
+    @step
+    def flaky(self):
+        if current.retry_count == 0:
+            raise RuntimeError('first attempt fails')
+        self.retried = current.retry_count
+        self.next(self.spin)
+
+    @catch(var='spun')
+    @timeout(seconds=1)
+    @step
+    def spin(self):
+        while True:
+            pass
+        self.next(self.hog)
+
+    @catch(var='hogged')
+    @resources(memory=64)
+    @step
+    def hog(self):
+        self.big = bytearray(200 * 1024 * 1024)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    let run = ran.run_id();
+    let end = scratch.dump(&format!("LimitsFlow/{run}/end/0"));
+    assert_eq!(end["artifacts"]["retried"], 1);
+    assert_eq!(
+        end["artifacts"]["spun"]["message"],
+        "step `spin` timed out after 1 s"
+    );
+    assert_eq!(
+        end["artifacts"]["hogged"]["message"],
+        "step `hog` exceeded its memory limit of 64 MB"
+    );
+}

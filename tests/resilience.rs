@@ -330,3 +330,52 @@ fn a_corrupt_blob_is_named_never_read_as_a_value() {
     );
     assert!(resumed.stderr.contains("is corrupt"), "{}", resumed.stderr);
 }
+
+#[test]
+fn the_default_timeout_comes_from_the_config_file() {
+    let scratch = Scratch::new();
+    let config = scratch.write("config.toml", "[defaults]\ntimeout_seconds = 0.5\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .arg("run")
+        .arg(guest("faulty"))
+        .args(["--mode", "spin"])
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CONFIG", &config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("fail/0: step `fail` timed out after 0.5 s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fuel_is_a_deterministic_limit() {
+    let scratch = Scratch::new();
+    let args = |fuel: &str| {
+        vec![
+            "run".to_string(),
+            guest("faulty").display().to_string(),
+            "--mode".to_string(),
+            "spin".to_string(),
+            "--fuel".to_string(),
+            fuel.to_string(),
+        ]
+    };
+    let ran = scratch.mfw(args("5000000")).failed();
+    assert!(
+        ran.stderr
+            .contains("fail/0: step `fail` ran out of fuel (5000000 units)"),
+        "{}",
+        ran.stderr
+    );
+    // start did far less work than the limit and finished.
+    let run = ran.run_id();
+    assert_eq!(
+        scratch.dump(&format!("FaultyFlow/{run}/start/0"))["status"],
+        "succeeded"
+    );
+}

@@ -288,7 +288,10 @@ async fn execute(
     launch: Launch,
 ) -> anyhow::Result<ExitCode> {
     let max_workers = exec.max_workers.unwrap_or_else(default_workers);
-    let host = context.host(max_workers, exec.fuel.is_some())?;
+    // Fuel changes how components compile, so the engine must know first.
+    let fuel_after_parameters = matches!(&launch, Launch::Fresh(raw)
+        if raw.iter().any(|a| a == "--fuel" || a.starts_with("--fuel=")));
+    let host = context.host(max_workers, exec.fuel.is_some() || fuel_after_parameters)?;
     let flows = context.load(flow_path, &host)?;
     let store = context.store()?;
     let graph = flows.graph()?;
@@ -322,13 +325,21 @@ async fn execute(
                         .parse::<usize>()
                         .map_err(|_| anyhow!("--{what} expects a number, got `{value}`"))
                 };
+                let option = graph.parameter(&name).is_none();
                 match name.as_str() {
-                    "max_workers" if graph.parameter(&name).is_none() => {
-                        exec.max_workers = Some(number("max-workers")?);
-                    }
-                    "max_num_splits" if graph.parameter(&name).is_none() => {
+                    "max_workers" if option => exec.max_workers = Some(number("max-workers")?),
+                    "max_num_splits" if option => {
                         exec.max_num_splits = number("max-num-splits")? as u32;
                     }
+                    "fuel" if option => exec.fuel = Some(number("fuel")? as u64),
+                    "memory" if option => exec.memory = Some(number("memory")? as u64),
+                    "timeout" if option => {
+                        exec.timeout =
+                            Some(value.parse().map_err(|_| {
+                                anyhow!("--timeout expects seconds, got `{value}`")
+                            })?);
+                    }
+                    "allow_dir" if option => exec.allow_dirs.push(PathBuf::from(&value)),
                     _ => given.push((name, value)),
                 }
             }

@@ -216,6 +216,9 @@ fn read_graph(
         Ok(wasmtime::UpdateDeadline::Continue(1))
     });
     store.set_epoch_deadline(1);
+    // With fuel metering on, exporting the graph needs some (an error
+    // here only means metering is off).
+    let _ = store.set_fuel(u64::MAX);
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| HostError::Instantiate {

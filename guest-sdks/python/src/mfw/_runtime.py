@@ -11,7 +11,16 @@ import traceback
 from typing import Any
 
 from componentize_py_types import Err  # type: ignore[import-not-found]
-from wit_world.imports import artifacts, control, types  # type: ignore[import-not-found]
+
+# Every import interface, so all are in the snapshot: a step cannot import
+# modules at run time (the component has no file system).
+from wit_world.imports import (  # type: ignore[import-not-found]
+    artifacts,
+    control,
+    logging,  # noqa: F401
+    task_info,  # noqa: F401
+    types,
+)
 
 from . import _encoding
 from ._errors import MfwError

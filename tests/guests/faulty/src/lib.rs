@@ -7,7 +7,7 @@ use mfw::prelude::*;
 /// start -> fail -> end; `fail` misbehaves.
 #[derive(FlowSpec)]
 pub struct FaultyFlow {
-    /// none, error, panic, trap, stack, next-undeclared, next-twice,
+    /// none, error, panic, trap, stack, spin, next-undeclared, next-twice,
     /// no-next, bad-name, bad-value or missing.
     #[parameter(default = "none")]
     mode: String,
@@ -38,6 +38,13 @@ impl FaultyFlow {
             "trap" => core::arch::wasm32::unreachable(),
             "stack" => {
                 recurse(0);
+            }
+            "spin" => {
+                // No @timeout here: only the run's default limits stop it.
+                let mut n = 0u64;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
             }
             "next-undeclared" => {
                 // Bypass the SDK, which only allows declared steps.

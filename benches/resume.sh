@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Resume after a failed join in a 100-split foreach: the resumed run clones
+# start and the 100 foreach tasks (their records only; values are shared by
+# hash) and runs the join onward again. Prints the resumed run's wall time,
+# an upper bound on the cloning. Metaflow takes about 2.7 s for the same.
+#
+#   benches/resume.sh            # REPEAT=5 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeat=${REPEAT:-5}
+n=${N:-100}
+cargo build --release -q -p mfw-cli
+(cd tests/guests && cargo build --release -q --target wasm32-wasip2 -p resilient)
+mfw="$PWD/target/release/mfw"
+store_dir=${STORE_DIR:-$PWD/target}
+mkdir -p "$store_dir"
+scratch=$(mktemp -d -p "$store_dir" bench-resume.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+cp tests/guests/target/wasm32-wasip2/release/resilient.wasm "$scratch/"
+cd "$scratch"
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+times=()
+for i in $(seq "$repeat"); do
+    store="$scratch/store$i"
+    MFW_TEST_FAIL_JOIN=1 "$mfw" --datastore "$store" run resilient.wasm --n "$n" -q >/dev/null 2>&1 || true
+    start=$(date +%s.%N)
+    "$mfw" --datastore "$store" resume resilient.wasm -q >"$scratch/log" 2>&1
+    end=$(date +%s.%N)
+    grep -q "($((n + 1)) reused from the earlier run)" "$scratch/log" || { cat "$scratch/log"; exit 1; }
+    times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')")
+done
+echo "resume after a failed join, $n splits ($((n + 1)) tasks cloned): median $(printf '%s\n' "${times[@]}" | median) s (${times[*]})"
