@@ -402,8 +402,9 @@ fn a_step_referenced_but_defined_nowhere_is_located() {
     assert!(
         ran.stdout
             .contains("step `check_py` goes to `check_rust`, which is not a step of this flow"),
-        "{}",
-        ran.stdout
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout,
+        ran.stderr
     );
     assert!(
         ran.stdout.contains("check.py:"),

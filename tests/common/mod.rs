@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod minio;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -106,6 +108,24 @@ impl Scratch {
             .output()
             .expect("mfw runs");
         Ran::from(output)
+    }
+
+    /// Runs `mfw args...` here with extra environment variables.
+    pub fn mfw_env<I, S>(&self, args: I, env: &[(&str, String)]) -> Ran
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mfw"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("MFW_CACHE_DIR", cache_dir())
+            .env_remove("MFW_DATASTORE");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Ran::from(command.output().expect("mfw runs"))
     }
 
     /// `mfw dump --json <pathspec>`, parsed.

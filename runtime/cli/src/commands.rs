@@ -294,6 +294,10 @@ async fn execute(
     let host = context.host(max_workers, exec.fuel.is_some() || fuel_after_parameters)?;
     let flows = context.load(flow_path, &host)?;
     let store = context.store()?;
+    if store.is_remote() {
+        // A wrong bucket or credentials fail now, not at the first task.
+        store.check().await?;
+    }
     let graph = flows.graph()?;
     let plan = match flows.plan() {
         Ok(plan) => plan,

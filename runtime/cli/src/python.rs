@@ -300,7 +300,10 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
         "mfw: building {} with componentize-py {COMPONENTIZE_PY}",
         flow.display()
     );
-    let work = cache.join("python/work").join(&key);
+    // Per process: two builds of the same flow at once must not share it.
+    let work = cache
+        .join("python/work")
+        .join(format!("{key}.{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     std::fs::create_dir_all(&builds)?;
     let graph_file = work.join("graph.json");

@@ -23,7 +23,9 @@
 //! # });
 //! ```
 
+mod cache;
 mod meta;
+mod remote;
 
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
@@ -36,6 +38,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+pub use cache::BlobCache;
 pub use meta::{
     Attempt, ComponentRecord, RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
 };
@@ -127,6 +130,37 @@ pub struct Datastore {
     known_blobs: Arc<Mutex<std::collections::HashSet<BlobHash>>>,
     /// The directory, for a local store.
     local_root: Option<Arc<FsPath>>,
+    /// Local copies of a remote store's blobs.
+    cache: Option<Arc<BlobCache>>,
+}
+
+/// Blobs larger than this are uploaded in parts, several at once.
+const MULTIPART_THRESHOLD: usize = 32 << 20;
+const PART_SIZE: usize = 16 << 20;
+const PART_CONCURRENCY: usize = 8;
+
+/// Where a remote store's blobs are cached locally, and how much: the
+/// `MFW_BLOB_CACHE` directory (default `~/.cache/mfw/blobs`) and
+/// `MFW_BLOB_CACHE_MB` (default 4096).
+fn default_cache() -> Option<BlobCache> {
+    let dir = match std::env::var_os("MFW_BLOB_CACHE") {
+        Some(dir) if dir.is_empty() => return None,
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+                })?;
+            base.join("mfw/blobs")
+        }
+    };
+    let megabytes = std::env::var("MFW_BLOB_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(4096);
+    Some(BlobCache::new(dir, megabytes << 20))
 }
 
 impl std::fmt::Debug for Datastore {
@@ -157,10 +191,11 @@ impl Datastore {
         };
         let path = if let Some(rest) = location.strip_prefix("file://") {
             rest
-        } else if let Some((scheme, _)) = location.split_once("://") {
-            return Err(open_error(format!(
-                "the `{scheme}` scheme is not supported; use a directory path or file:// URL"
-            )));
+        } else if location.contains("://") {
+            let backend = remote::open(location)?;
+            let mut store = Self::with_backend(backend, location);
+            store.cache = default_cache().map(Arc::new);
+            return Ok(store);
         } else {
             location
         };
@@ -194,6 +229,63 @@ impl Datastore {
             location: Arc::from(location),
             known_blobs: Arc::default(),
             local_root: None,
+            cache: None,
+        }
+    }
+
+    /// Whether this store is a remote object store (not a directory).
+    pub fn is_remote(&self) -> bool {
+        self.local_root.is_none()
+    }
+
+    /// Checks that the store can be reached and read, so a wrong bucket or
+    /// wrong credentials fail at once with a message that says so.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match self
+            .backend
+            .list_with_delimiter(Some(&Path::from("flows")))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
+    /// Turns a backend error into one that says what to do.
+    fn explain(&self, error: object_store::Error) -> StoreError {
+        let text = format!("{error}");
+        let reason = if text.contains("NoSuchBucket") || text.contains("bucket does not exist") {
+            Some("the bucket does not exist: create it, or fix the name in --datastore".to_string())
+        } else if text.contains("InvalidAccessKeyId")
+            || text.contains("SignatureDoesNotMatch")
+            || text.contains("AccessDenied")
+            || matches!(
+                error,
+                object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+            )
+        {
+            Some(
+                "access denied: check the credentials (AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, or your cloud's credential chain)"
+                    .to_string(),
+            )
+        } else if text.contains("error sending request") || text.contains("Connection refused") {
+            Some(format!(
+                "cannot reach the store{}: {text}",
+                remote::s3_endpoint()
+                    .map(|e| format!(" at {e}"))
+                    .unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => StoreError::Open {
+                location: self.location.to_string(),
+                reason,
+            },
+            None => self.backend_error_raw(error),
         }
     }
 
@@ -202,7 +294,7 @@ impl Datastore {
         &self.location
     }
 
-    fn backend_error(&self, source: object_store::Error) -> StoreError {
+    fn backend_error_raw(&self, source: object_store::Error) -> StoreError {
         StoreError::Backend {
             store: self.location.to_string(),
             source,
@@ -231,23 +323,53 @@ impl Datastore {
         match self.backend.head(&path).await {
             Ok(_) => {}
             Err(object_store::Error::NotFound { .. }) => {
-                let options = PutOptions {
-                    mode: PutMode::Create,
-                    ..PutOptions::default()
-                };
-                match self
-                    .backend
-                    .put_opts(&path, PutPayload::from(bytes), options)
-                    .await
-                {
-                    // Another writer stored the same content first: same bytes.
-                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                    Err(e) => return Err(self.backend_error(e)),
+                if let Some(cache) = &self.cache {
+                    cache.put(&hash, &bytes);
+                }
+                if bytes.len() > MULTIPART_THRESHOLD && self.is_remote() {
+                    self.put_in_parts(&path, bytes).await?;
+                } else {
+                    let options = PutOptions {
+                        mode: PutMode::Create,
+                        ..PutOptions::default()
+                    };
+                    match self
+                        .backend
+                        .put_opts(&path, PutPayload::from(bytes), options)
+                        .await
+                    {
+                        // Another writer stored the same content first: same bytes.
+                        Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                        Err(e) => return Err(self.explain(e)),
+                    }
                 }
             }
-            Err(e) => return Err(self.backend_error(e)),
+            Err(e) => return Err(self.explain(e)),
         }
         self.remember(hash);
+        Ok(())
+    }
+
+    /// A multipart upload, parts in parallel. The object appears whole when
+    /// the upload completes, or not at all.
+    async fn put_in_parts(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
+        let upload = self
+            .backend
+            .put_multipart(path)
+            .await
+            .map_err(|e| self.explain(e))?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut offset = 0;
+        while offset < bytes.len() {
+            writer
+                .wait_for_capacity(PART_CONCURRENCY)
+                .await
+                .map_err(|e| self.explain(e))?;
+            let end = (offset + PART_SIZE).min(bytes.len());
+            writer.put(bytes.slice(offset..end));
+            offset = end;
+        }
+        writer.finish().await.map_err(|e| self.explain(e))?;
         Ok(())
     }
 
@@ -266,16 +388,29 @@ impl Datastore {
 
     /// Reads the blob `hash` and verifies that its content hashes to it.
     pub async fn get_blob(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
+        if let Some(cache) = &self.cache
+            && let Some(bytes) = cache.get(hash)
+        {
+            return Ok(bytes);
+        }
+        let bytes = self.fetch_blob(hash).await?;
+        if let Some(cache) = &self.cache {
+            cache.put(hash, &bytes);
+        }
+        Ok(bytes)
+    }
+
+    async fn fetch_blob(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
         let path = Self::blob_path(hash);
         let bytes = match self.backend.get(&path).await {
-            Ok(result) => result.bytes().await.map_err(|e| self.backend_error(e))?,
+            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(StoreError::MissingBlob {
                     hash: *hash,
                     store: self.location.to_string(),
                 });
             }
-            Err(e) => return Err(self.backend_error(e)),
+            Err(e) => return Err(self.explain(e)),
         };
         let actual = BlobHash::of(&bytes);
         if actual != *hash {
@@ -293,7 +428,7 @@ impl Datastore {
         match self.backend.head(&Self::blob_path(hash)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.backend_error(e)),
+            Err(e) => Err(self.explain(e)),
         }
     }
 
@@ -305,7 +440,7 @@ impl Datastore {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| self.backend_error(e))?;
+            .map_err(|e| self.explain(e))?;
         Ok(all.len())
     }
 
@@ -321,7 +456,7 @@ impl Datastore {
         match self.backend.head(&path).await {
             Ok(_) => return Ok(hash),
             Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(self.backend_error(e)),
+            Err(e) => return Err(self.explain(e)),
         }
         let options = PutOptions {
             mode: PutMode::Create,
@@ -333,7 +468,7 @@ impl Datastore {
             .await
         {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(hash),
-            Err(e) => Err(self.backend_error(e)),
+            Err(e) => Err(self.explain(e)),
         }
     }
 
@@ -341,14 +476,14 @@ impl Datastore {
     pub async fn get_component(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
         let path = Self::component_path(hash);
         let bytes = match self.backend.get(&path).await {
-            Ok(result) => result.bytes().await.map_err(|e| self.backend_error(e))?,
+            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(StoreError::MissingBlob {
                     hash: *hash,
                     store: self.location.to_string(),
                 });
             }
-            Err(e) => return Err(self.backend_error(e)),
+            Err(e) => return Err(self.explain(e)),
         };
         let actual = BlobHash::of(&bytes);
         if actual != *hash {
@@ -401,9 +536,9 @@ impl Datastore {
         path: &Path,
     ) -> Result<Option<T>, StoreError> {
         let bytes = match self.backend.get(path).await {
-            Ok(result) => result.bytes().await.map_err(|e| self.backend_error(e))?,
+            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(self.backend_error(e)),
+            Err(e) => return Err(self.explain(e)),
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -425,7 +560,7 @@ impl Datastore {
             match self.put_json(&path, record, PutMode::Create).await {
                 Ok(()) => return Ok(()),
                 Err(object_store::Error::AlreadyExists { .. }) => candidate += 1,
-                Err(e) => return Err(self.backend_error(e)),
+                Err(e) => return Err(self.explain(e)),
             }
         }
     }
@@ -435,7 +570,7 @@ impl Datastore {
         let path = Self::run_path(&record.flow, &record.run_id);
         self.put_json(&path, record, PutMode::Overwrite)
             .await
-            .map_err(|e| self.backend_error(e))
+            .map_err(|e| self.explain(e))
     }
 
     /// Reads a run's record.
@@ -455,7 +590,7 @@ impl Datastore {
             .backend
             .list_with_delimiter(Some(&Path::from("flows")))
             .await
-            .map_err(|e| self.backend_error(e))?;
+            .map_err(|e| self.explain(e))?;
         let mut flows: Vec<String> = listing
             .common_prefixes
             .iter()
@@ -473,7 +608,7 @@ impl Datastore {
             .backend
             .list_with_delimiter(Some(&prefix))
             .await
-            .map_err(|e| self.backend_error(e))?;
+            .map_err(|e| self.explain(e))?;
         let mut ids: Vec<String> = listing
             .common_prefixes
             .iter()
@@ -495,7 +630,7 @@ impl Datastore {
         let path = Self::task_path(&record.flow, &record.run_id, &record.step, &record.task_id);
         self.put_json(&path, record, PutMode::Overwrite)
             .await
-            .map_err(|e| self.backend_error(e))
+            .map_err(|e| self.explain(e))
     }
 
     /// Reads one task's record.
@@ -557,7 +692,7 @@ impl Datastore {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| self.backend_error(e))?;
+            .map_err(|e| self.explain(e))?;
         let mut tasks: BTreeMap<String, Vec<TaskRecord>> = BTreeMap::new();
         for object in objects {
             if object.location.extension() != Some("json") {

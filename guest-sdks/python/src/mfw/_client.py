@@ -5,7 +5,8 @@
     2
 
 The datastore is `MFW_DATASTORE` or `.mfw` in the working directory, unless
-`set_datastore` says otherwise.
+`set_datastore` says otherwise: a directory, or `s3://bucket/prefix` (read
+with the usual AWS environment variables).
 """
 
 from __future__ import annotations
@@ -29,32 +30,65 @@ def set_datastore(location: str) -> None:
 
 
 def get_datastore() -> str:
-    """The directory runs are read from."""
+    """Where runs are read from: a directory or an s3:// URL."""
     location = _datastore or os.environ.get("MFW_DATASTORE") or os.path.join(os.getcwd(), ".mfw")
     if location.startswith("file://"):
         location = location[len("file://") :]
-    elif "://" in location:
-        raise MfwError(f"the client reads local datastores; {location!r} is not one yet")
+    elif "://" in location and not location.startswith("s3://"):
+        raise MfwError(f"the client reads directories and s3:// datastores, not {location!r}")
     return location
 
 
+class _Local:
+    """A datastore directory."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(os.path.join(self.root, path), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def dirs(self, path: str) -> list[str]:
+        full = os.path.join(self.root, path)
+        if not os.path.isdir(full):
+            return []
+        return [d for d in os.listdir(full) if os.path.isdir(os.path.join(full, d))]
+
+    def files(self, path: str) -> list[str]:
+        full = os.path.join(self.root, path)
+        if not os.path.isdir(full):
+            return []
+        return [f for f in os.listdir(full) if os.path.isfile(os.path.join(full, f))]
+
+
+def _store() -> Any:
+    location = get_datastore()
+    if location.startswith("s3://"):
+        from ._s3 import S3
+
+        return S3(location)
+    return _Local(location)
+
+
 def _read_json(path: str, what: str) -> dict:
+    data = _store().read(path)
+    if data is None:
+        raise MfwError(f"{what} not found in datastore {get_datastore()}")
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise MfwError(f"{what} not found in datastore {get_datastore()}") from None
+        return json.loads(data)
     except json.JSONDecodeError as e:
         raise MfwError(f"{what} in datastore {get_datastore()} is damaged: {e}") from None
 
 
 def _blob(sha: str) -> bytes:
-    path = os.path.join(get_datastore(), "blobs", sha[:2], sha)
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}") from None
+    data = _store().read(f"blobs/{sha[:2]}/{sha}")
+    if data is None:
+        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
+    return data
 
 
 def _time(ms: int | None) -> datetime.datetime | None:
@@ -73,22 +107,20 @@ class Flow:
     def __init__(self, name: str):
         self.id = name
         self.pathspec = name
-        self._dir = os.path.join(get_datastore(), "flows", name, "runs")
-        if not os.path.isdir(self._dir):
+        self._dir = f"flows/{name}/runs"
+        if not _store().dirs(self._dir):
             raise MfwError(f"flow {name!r} has no runs in datastore {get_datastore()}")
 
     def runs(self) -> list[Run]:
         """Every run, newest first."""
-        ids = sorted(
-            (
-                d
-                for d in os.listdir(self._dir)
-                if os.path.exists(os.path.join(self._dir, d, "run.json"))
-            ),
-            key=_run_key,
-            reverse=True,
-        )
-        return [Run(f"{self.id}/{run_id}") for run_id in ids]
+        ids = sorted(_store().dirs(self._dir), key=_run_key, reverse=True)
+        runs = []
+        for run_id in ids:
+            try:
+                runs.append(Run(f"{self.id}/{run_id}"))
+            except MfwError:
+                continue  # a directory without a run record is not a run
+        return runs
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())
@@ -120,8 +152,8 @@ class Run:
             raise MfwError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
         self.flow_name, self.id = parts
         self.pathspec = pathspec
-        self._dir = os.path.join(get_datastore(), "flows", self.flow_name, "runs", self.id)
-        self._record = _read_json(os.path.join(self._dir, "run.json"), f"run {pathspec}")
+        self._dir = f"flows/{self.flow_name}/runs/{self.id}"
+        self._record = _read_json(f"{self._dir}/run.json", f"run {pathspec}")
 
     @property
     def status(self) -> str:
@@ -158,8 +190,7 @@ class Run:
 
     def steps(self) -> list[Step]:
         """Steps that ran, in the graph's order."""
-        tasks_dir = os.path.join(self._dir, "tasks")
-        present = set(os.listdir(tasks_dir)) if os.path.isdir(tasks_dir) else set()
+        present = set(_store().dirs(f"{self._dir}/tasks"))
         order = [s["name"] for s in (self._record.get("graph") or {}).get("steps", [])]
         names = [s for s in order if s in present] + sorted(present - set(order))
         return [Step(f"{self.pathspec}/{name}") for name in names]
@@ -168,7 +199,7 @@ class Run:
         return iter(self.steps())
 
     def __getitem__(self, step: str) -> Step:
-        if not os.path.isdir(os.path.join(self._dir, "tasks", step)):
+        if step not in _store().dirs(f"{self._dir}/tasks"):
             raise KeyError(f"run {self.pathspec} has no step {step!r}")
         return Step(f"{self.pathspec}/{step}")
 
@@ -201,12 +232,12 @@ class Step:
     def __init__(self, pathspec: str):
         self.pathspec = pathspec
         flow, run, self.id = pathspec.split("/")
-        self._dir = os.path.join(get_datastore(), "flows", flow, "runs", run, "tasks", self.id)
+        self._dir = f"flows/{flow}/runs/{run}/tasks/{self.id}"
 
     def tasks(self) -> list[Task]:
         """Every task, in foreach order."""
         ids = sorted(
-            (f[: -len(".json")] for f in os.listdir(self._dir) if f.endswith(".json")),
+            (f[: -len(".json")] for f in _store().files(self._dir) if f.endswith(".json")),
             key=_task_key,
         )
         return [Task(f"{self.pathspec}/{task_id}") for task_id in ids]
@@ -274,9 +305,7 @@ class Task:
     def __init__(self, pathspec: str):
         self.pathspec = pathspec
         flow, run, step, self.id = pathspec.split("/")
-        path = os.path.join(
-            get_datastore(), "flows", flow, "runs", run, "tasks", step, f"{self.id}.json"
-        )
+        path = f"flows/{flow}/runs/{run}/tasks/{step}/{self.id}.json"
         self._record = _read_json(path, f"task {pathspec}")
 
     @property

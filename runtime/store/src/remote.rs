@@ -1,0 +1,112 @@
+//! Datastores in object stores: `s3://bucket/prefix`, `gs://bucket/prefix`
+//! and `az://container/prefix`, configured the usual way (environment
+//! variables and each cloud's credential chain).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+
+use crate::StoreError;
+
+/// Fail in seconds, not minutes, when the store is down: a run reports a
+/// clear error and `mfw resume` finishes it later.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(15),
+    }
+}
+
+fn client(allow_http: bool) -> ClientOptions {
+    ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(120))
+        .with_allow_http(allow_http)
+}
+
+/// The endpoint the S3 client will use, from the environment.
+pub(crate) fn s3_endpoint() -> Option<String> {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+}
+
+/// Opens `scheme://bucket/prefix`; the prefix becomes the datastore's root.
+pub(crate) fn open(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let open_error = |reason: String| StoreError::Open {
+        location: location.to_string(),
+        reason,
+    };
+    let (scheme, rest) = location
+        .split_once("://")
+        .ok_or_else(|| open_error("not a URL".to_string()))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(open_error(format!(
+            "name the bucket: {scheme}://BUCKET/optional/prefix"
+        )));
+    }
+    let base = format!("{scheme}://{bucket}");
+    let store: Arc<dyn ObjectStore> = match scheme {
+        "s3" => {
+            let endpoint = s3_endpoint();
+            let allow_http = endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://"));
+            let mut builder = AmazonS3Builder::from_env()
+                .with_url(&base)
+                .with_retry(retry())
+                .with_client_options(client(allow_http));
+            if let Some(endpoint) = endpoint {
+                // S3-compatible servers (MinIO...) use path-style requests.
+                builder = builder
+                    .with_endpoint(endpoint)
+                    .with_virtual_hosted_style_request(false);
+            }
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                builder = builder.with_region("us-east-1");
+            }
+            Arc::new(builder.build().map_err(|e| open_error(e.to_string()))?)
+        }
+        "gs" => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_url(&base)
+                .with_retry(retry())
+                .with_client_options(client(false))
+                .build()
+                .map_err(|e| open_error(e.to_string()))?,
+        ),
+        "az" | "azure" | "abfs" | "abfss" => Arc::new(
+            MicrosoftAzureBuilder::from_env()
+                .with_url(&base)
+                .with_retry(retry())
+                .with_client_options(client(false))
+                .build()
+                .map_err(|e| open_error(e.to_string()))?,
+        ),
+        other => {
+            return Err(open_error(format!(
+                "the `{other}` scheme is not supported; use a directory, file://, s3://, gs:// or az://"
+            )));
+        }
+    };
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        Ok(store)
+    } else {
+        Ok(Arc::new(PrefixStore::new(store, Path::from(prefix))))
+    }
+}
