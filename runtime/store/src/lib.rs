@@ -136,7 +136,7 @@ pub struct Datastore {
 
 /// Blobs larger than this are uploaded in parts, several at once.
 const MULTIPART_THRESHOLD: usize = 32 << 20;
-const PART_SIZE: usize = 16 << 20;
+const PART_SIZE: usize = 32 << 20;
 const PART_CONCURRENCY: usize = 8;
 
 /// Where a remote store's blobs are cached locally, and how much: the
