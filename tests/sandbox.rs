@@ -288,6 +288,43 @@ fn a_grant_outside_the_flow_directory_needs_allow_dir() {
 }
 
 #[test]
+fn grants_are_recorded_in_the_task_metadata() {
+    let scratch = attack_scene();
+    let ran = scratch.mfw(["run", "attacker.wasm"]).ok();
+    let run = ran.run_id();
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scratch.path().join(format!(
+            ".mfw/flows/AttackFlow/runs/{run}/tasks/attack/0.json"
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let grants: Vec<&str> = record["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(
+        grants.iter().any(|g| g.starts_with("read /data=")),
+        "{grants:?}"
+    );
+    assert!(
+        grants.iter().any(|g| g.starts_with("write /out=")),
+        "{grants:?}"
+    );
+    assert!(grants.contains(&"connect 127.0.0.1:47123"), "{grants:?}");
+    let bystander = std::fs::read_to_string(scratch.path().join(format!(
+        ".mfw/flows/AttackFlow/runs/{run}/tasks/bystander/0.json"
+    )))
+    .unwrap();
+    assert!(
+        !bystander.contains("\"grants\""),
+        "nothing granted, nothing recorded"
+    );
+}
+
+#[test]
 fn grants_are_shown_per_step() {
     let scratch = attack_scene();
     let shown = scratch.mfw(["show", "attacker.wasm"]).ok();
@@ -301,5 +338,36 @@ fn grants_are_shown_per_step() {
         shown.stdout.contains("@resources(memory=64)"),
         "{}",
         shown.stdout
+    );
+}
+
+#[test]
+fn resources_cpu_takes_worker_slots() {
+    let scratch = Scratch::new();
+    let ran = scratch
+        .mfw([
+            "run".as_ref(),
+            guest("heavy").as_os_str(),
+            "--max-workers".as_ref(),
+            "2".as_ref(),
+        ])
+        .ok();
+    let run = ran.run_id();
+    let span = |step: &str| -> (u64, u64) {
+        let text = std::fs::read_to_string(scratch.path().join(format!(
+            ".mfw/flows/HeavyFlow/runs/{run}/tasks/{step}/0.json"
+        )))
+        .unwrap();
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let attempt = &record["attempts"][0];
+        (
+            attempt["started_at"].as_u64().unwrap(),
+            attempt["finished_at"].as_u64().unwrap(),
+        )
+    };
+    let (a, b) = (span("a"), span("b"));
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "two tasks that each take both slots ran at once: a {a:?}, b {b:?}"
     );
 }

@@ -485,6 +485,9 @@ fn run_one(shared: &Shared, pending: Pending) -> Finished {
     };
     record.component = Some(component.hash());
     let policy = shared.policies.get(&pending.step).cloned();
+    if let Some(policy) = &policy {
+        record.grants = describe_grants(&policy.grants);
+    }
     let retries = policy.as_ref().map_or(0, |p| p.retries);
     let handle = Handle::current();
     let mut attempt = 0u32;
@@ -725,6 +728,24 @@ fn clone_from_origin(shared: &Shared, pending: &Pending) -> Option<Finished> {
         cloned: true,
         interrupted: false,
     })
+}
+
+/// The grants as the task record lists them.
+fn describe_grants(grants: &mfw_host::Grants) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in &grants.dirs {
+        let mode = if dir.writable { "write" } else { "read" };
+        out.push(format!("{mode} {}={}", dir.guest, dir.host.display()));
+    }
+    out.extend(grants.env.iter().map(|(name, _)| format!("env {name}")));
+    out.extend(grants.network.iter().map(|addr| format!("connect {addr}")));
+    if grants.clock {
+        out.push("clock".to_string());
+    }
+    if grants.random {
+        out.push("random".to_string());
+    }
+    out
 }
 
 fn task_error(failure: &TaskFailure) -> TaskError {

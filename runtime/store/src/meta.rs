@@ -221,6 +221,10 @@ pub struct TaskRecord {
     /// The run it was cloned from by `mfw resume`, if it did not run here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloned_from: Option<String>,
+    /// What the task was granted beyond its artifacts (`read /data=...`,
+    /// `env NAME`, `connect host:port`, `clock`, `random`); empty if nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
 }
 
 impl TaskRecord {
@@ -241,6 +245,7 @@ impl TaskRecord {
             splits: None,
             component: None,
             cloned_from: None,
+            grants: Vec::new(),
         }
     }
 
