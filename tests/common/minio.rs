@@ -119,10 +119,22 @@ impl Minio {
 
     /// Creates a bucket (a SigV4-signed PUT).
     pub fn create_bucket(&self, bucket: &str) {
-        let (status, body) = self
-            .request("PUT", &format!("/{bucket}"), "")
-            .expect("minio answers");
-        assert_eq!(status, 200, "creating bucket {bucket}: {body}");
+        // MinIO can say it is ready before it takes requests (503 "server
+        // not initialized yet"), more so on a busy machine: retry a while.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self
+                .request("PUT", &format!("/{bucket}"), "")
+                .unwrap_or((0, "no answer".to_string()));
+            if status == 200 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline && (status == 503 || status == 0),
+                "creating bucket {bucket}: {status} {body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// One signed HTTP/1.1 request; returns the status and body.
