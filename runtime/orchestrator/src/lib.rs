@@ -18,12 +18,14 @@ mod blobs;
 mod params;
 mod plan;
 mod policy;
+mod remote;
 mod run;
 
 pub use blobs::StoreBlobs;
 pub use params::{ParameterError, encode_parameter, resolve_parameters};
 pub use plan::{AssemblyError, FlowPlan};
 pub use policy::{RunDefaults, Sandbox};
+pub use remote::{Executor, RemoteBatch, WorkerOptions, WorkerReport, run_worker};
 pub use run::{Resume, RunObserver, RunOptions, RunSummary, TaskKey, run_flow};
 
 /// What stops a run from starting or being recorded. Task failures are not

@@ -116,6 +116,24 @@ impl FlowPlan {
         merge(components, name).map(|(graph, _, _)| graph)
     }
 
+    /// A run's plan as a remote worker sees it: the run's recorded graph,
+    /// and the one component a batch needs (it provides the steps its
+    /// record lists).
+    pub fn for_worker(
+        graph: FlowGraph,
+        component: LoadedFlow,
+        record: ComponentRecord,
+    ) -> Result<Self, OrchestratorError> {
+        let topology = graph.validate()?;
+        let step_component = record.steps.iter().map(|s| (s.clone(), 0)).collect();
+        Ok(Self {
+            graph: Arc::new(graph),
+            topology: Arc::new(topology),
+            components: vec![(component, record)],
+            step_component,
+        })
+    }
+
     /// The validated graph.
     pub fn graph(&self) -> &FlowGraph {
         &self.graph
@@ -130,6 +148,12 @@ impl FlowPlan {
     pub(crate) fn component_for(&self, step: &str) -> Option<&LoadedFlow> {
         let index = *self.step_component.get(step)?;
         self.components.get(index).map(|(flow, _)| flow)
+    }
+
+    /// The record of the component that runs `step`.
+    pub(crate) fn record_for(&self, step: &str) -> Option<&ComponentRecord> {
+        let index = *self.step_component.get(step)?;
+        self.components.get(index).map(|(_, record)| record)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use bytes::Bytes;
 use mfw_graph::{BlobHash, ForeachFrame, StepKind, Transition};
@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::policy::{RunDefaults, Sandbox, StepPolicy, step_policy};
+use crate::remote::Executor;
 use crate::{FlowPlan, OrchestratorError, StoreBlobs};
 
 /// A task of a run: its step and task id.
@@ -67,6 +68,9 @@ pub struct RunOptions {
     pub sandbox: Sandbox,
     /// Resume an earlier run: reuse its successful tasks.
     pub resume: Option<Resume>,
+    /// Runs the steps it claims elsewhere (a Kubernetes cluster); every
+    /// other step runs here.
+    pub executor: Option<Arc<dyn Executor>>,
 }
 
 /// `mfw resume`: which run to resume, and from which step.
@@ -91,6 +95,7 @@ impl Default for RunOptions {
             defaults: RunDefaults::default(),
             sandbox: Sandbox::default(),
             resume: None,
+            executor: None,
         }
     }
 }
@@ -116,22 +121,28 @@ pub struct RunSummary {
 
 /// A task waiting for a worker.
 #[derive(Clone)]
-struct Pending {
-    step: String,
-    path: Vec<u32>,
-    artifacts: BTreeMap<String, BlobHash>,
-    inputs: Vec<JoinInput>,
-    foreach: Vec<ForeachFrame>,
-    foreach_inputs: Vec<Bytes>,
-    parents: Vec<String>,
+pub(crate) struct Pending {
+    pub(crate) step: String,
+    pub(crate) path: Vec<u32>,
+    pub(crate) artifacts: BTreeMap<String, BlobHash>,
+    pub(crate) inputs: Vec<JoinInput>,
+    pub(crate) foreach: Vec<ForeachFrame>,
+    pub(crate) foreach_inputs: Vec<Bytes>,
+    /// Where each of `foreach_inputs` comes from: the list's blob and the
+    /// index in it (what a remote worker is sent instead of the bytes).
+    pub(crate) foreach_items: Vec<(BlobHash, u32)>,
+    pub(crate) parents: Vec<String>,
+    /// Attempts recorded before this one (a remote worker retrying a task
+    /// an earlier pod failed).
+    pub(crate) earlier: Vec<Attempt>,
 }
 
 impl Pending {
-    fn task_id(&self) -> String {
+    pub(crate) fn task_id(&self) -> String {
         task_id(&self.path)
     }
 
-    fn key(&self) -> TaskKey {
+    pub(crate) fn key(&self) -> TaskKey {
         TaskKey {
             step: self.step.clone(),
             task_id: self.task_id(),
@@ -139,7 +150,7 @@ impl Pending {
     }
 }
 
-fn task_id(path: &[u32]) -> String {
+pub(crate) fn task_id(path: &[u32]) -> String {
     if path.is_empty() {
         "0".to_string()
     } else {
@@ -157,34 +168,46 @@ struct JoinWait {
     arrived: usize,
     foreach: Vec<ForeachFrame>,
     foreach_inputs: Vec<Bytes>,
+    foreach_items: Vec<(BlobHash, u32)>,
 }
 
 /// What a worker hands back.
-struct Finished {
-    pending: Pending,
-    record: TaskRecord,
-    failure: Option<String>,
-    cloned: bool,
-    interrupted: bool,
+pub(crate) struct Finished {
+    pub(crate) pending: Pending,
+    pub(crate) record: TaskRecord,
+    pub(crate) failure: Option<String>,
+    pub(crate) cloned: bool,
+    pub(crate) interrupted: bool,
+    /// The attempt failed and `@retry` allows another, which a remote
+    /// worker leaves to its next pod.
+    pub(crate) retry_later: bool,
 }
 
 /// Everything workers share.
-struct Shared {
-    plan: FlowPlan,
-    store: Datastore,
-    blobs: Arc<StoreBlobs>,
-    flow: String,
-    run_id: String,
-    parameters: Arc<BTreeMap<String, Bytes>>,
-    max_splits: u32,
-    observer: Option<Arc<dyn RunObserver>>,
-    policies: HashMap<String, StepPolicy>,
-    cancel: Arc<AtomicBool>,
-    origin: Option<Origin>,
+pub(crate) struct Shared {
+    pub(crate) plan: FlowPlan,
+    pub(crate) store: Datastore,
+    pub(crate) blobs: Arc<StoreBlobs>,
+    pub(crate) flow: String,
+    pub(crate) run_id: String,
+    pub(crate) parameters: Arc<BTreeMap<String, Bytes>>,
+    pub(crate) max_splits: u32,
+    pub(crate) observer: Option<Arc<dyn RunObserver>>,
+    pub(crate) policies: HashMap<String, StepPolicy>,
+    pub(crate) cancel: Arc<AtomicBool>,
+    pub(crate) origin: Option<Origin>,
+    /// Limits steps get unless they set their own (sent to remote workers).
+    pub(crate) defaults: RunDefaults,
+    pub(crate) executor: Option<Arc<dyn Executor>>,
+    /// Retries run in this process; a remote worker leaves them to the
+    /// next pod instead, so Kubernetes counts them.
+    pub(crate) local_retries: bool,
+    /// Batches handed to the executor so far (names them).
+    pub(crate) batches: AtomicU32,
 }
 
 /// What a resumed run reuses.
-struct Origin {
+pub(crate) struct Origin {
     run_id: String,
     /// Steps that run again; every other step's successful tasks are cloned.
     rerun: HashSet<String>,
@@ -240,11 +263,19 @@ pub async fn run_flow(
         policies,
         cancel: Arc::new(AtomicBool::new(false)),
         origin,
+        defaults: options.defaults.clone(),
+        executor: options.executor.clone(),
+        local_retries: true,
+        batches: AtomicU32::new(0),
     });
     if let Some(observer) = &shared.observer {
         observer.run_started(&record.flow, &record.run_id);
     }
     let outcome = schedule(&shared, &options).await;
+    if let Some(executor) = &options.executor {
+        // Whatever it created in the cluster goes, however the run ended.
+        executor.shutdown().await;
+    }
     record.finished_at = Some(now_millis());
     record.tasks_succeeded = outcome.succeeded;
     record.tasks_failed = outcome.failures.len() as u64;
@@ -342,13 +373,15 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
         inputs: Vec::new(),
         foreach: Vec::new(),
         foreach_inputs: Vec::new(),
+        foreach_items: Vec::new(),
         parents: Vec::new(),
+        earlier: Vec::new(),
     }]);
     if let Some(observer) = &shared.observer {
         observer.task_queued(&queue[0].key());
     }
     let mut joins: HashMap<(String, Vec<u32>), JoinWait> = HashMap::new();
-    let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut running: JoinSet<Vec<Finished>> = JoinSet::new();
     let mut interrupt = options.interrupt.clone();
     let mut outcome = ScheduleOutcome {
         succeeded: 0,
@@ -367,7 +400,40 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
             .clamp(1, workers)
     };
     let mut held: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let remote = |step: &str| {
+        shared.executor.as_ref().is_some_and(|executor| {
+            shared
+                .plan
+                .graph
+                .step(step)
+                .is_some_and(|s| executor.runs(s))
+        })
+    };
+    // Whether `queue` may hold tasks for the executor.
+    let mut remote_queued = remote("start");
     loop {
+        // Tasks of remote steps leave in batches, one per step, without
+        // taking local slots: a foreach's tasks all go together.
+        if remote_queued && outcome.failures.is_empty() && !outcome.interrupted {
+            let mut batches: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+            let mut local = VecDeque::with_capacity(queue.len());
+            for pending in queue.drain(..) {
+                if remote(&pending.step) {
+                    batches
+                        .entry(pending.step.clone())
+                        .or_default()
+                        .push(pending);
+                } else {
+                    local.push_back(pending);
+                }
+            }
+            queue = local;
+            for (step, tasks) in batches {
+                let shared = shared.clone();
+                running.spawn(async move { crate::remote::run_remote(shared, step, tasks).await });
+            }
+            remote_queued = false;
+        }
         // After a failure or an interrupt nothing new starts; what runs ends.
         while outcome.failures.is_empty() && !outcome.interrupted {
             let Some(front) = queue.front() else { break };
@@ -379,7 +445,7 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
                 break;
             };
             let shared = shared.clone();
-            let handle = running.spawn_blocking(move || run_one(&shared, pending));
+            let handle = running.spawn_blocking(move || vec![run_one(&shared, pending)]);
             held.insert(handle.id(), need);
             busy += need;
         }
@@ -397,7 +463,7 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
                 continue;
             }
         };
-        let finished = match finished {
+        let batch = match finished {
             Some(Ok((id, finished))) => {
                 busy = busy.saturating_sub(held.remove(&id).unwrap_or(1));
                 finished
@@ -416,27 +482,30 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
             }
             None => break,
         };
-        let key = finished.pending.key();
-        if finished.interrupted {
-            outcome.interrupted = true;
-            continue;
-        }
-        if let Some(why) = finished.failure {
-            outcome.failures.push((key, why));
-            continue;
-        }
-        outcome.succeeded += 1;
-        outcome.cloned += u64::from(finished.cloned);
-        match successors(shared, &finished.pending, &finished.record, &mut joins).await {
-            Ok(next) => {
-                for pending in next {
-                    if let Some(observer) = &shared.observer {
-                        observer.task_queued(&pending.key());
-                    }
-                    queue.push_back(pending);
-                }
+        for finished in batch {
+            let key = finished.pending.key();
+            if finished.interrupted {
+                outcome.interrupted = true;
+                continue;
             }
-            Err(why) => outcome.failures.push((key, why)),
+            if let Some(why) = finished.failure {
+                outcome.failures.push((key, why));
+                continue;
+            }
+            outcome.succeeded += 1;
+            outcome.cloned += u64::from(finished.cloned);
+            match successors(shared, &finished.pending, &finished.record, &mut joins).await {
+                Ok(next) => {
+                    for pending in next {
+                        if let Some(observer) = &shared.observer {
+                            observer.task_queued(&pending.key());
+                        }
+                        remote_queued |= remote(&pending.step);
+                        queue.push_back(pending);
+                    }
+                }
+                Err(why) => outcome.failures.push((key, why)),
+            }
         }
     }
     outcome
@@ -465,7 +534,7 @@ async fn wait_interrupt(interrupt: &mut Option<watch::Receiver<bool>>) -> bool {
 
 /// Runs one task (every attempt its `@retry` allows) and records it, or
 /// clones it from the origin run when resuming. Called on a blocking thread.
-fn run_one(shared: &Shared, pending: Pending) -> Finished {
+pub(crate) fn run_one(shared: &Shared, pending: Pending) -> Finished {
     let key = pending.key();
     if let Some(finished) = clone_from_origin(shared, &pending) {
         if let Some(observer) = &shared.observer {
@@ -479,6 +548,10 @@ fn run_one(shared: &Shared, pending: Pending) -> Finished {
     let mut record = TaskRecord::new(&shared.flow, &shared.run_id, &pending.step, &key.task_id);
     record.parents = pending.parents.clone();
     record.foreach = pending.foreach.clone();
+    record.attempts = pending.earlier.clone();
+    record.image = std::env::var("MFW_WORKER_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty());
     let Some(component) = shared.plan.component_for(&pending.step) else {
         let why = format!("no component provides step `{}`", pending.step);
         return finish_failed(shared, pending, record, now_millis(), why);
@@ -490,7 +563,7 @@ fn run_one(shared: &Shared, pending: Pending) -> Finished {
     }
     let retries = policy.as_ref().map_or(0, |p| p.retries);
     let handle = Handle::current();
-    let mut attempt = 0u32;
+    let mut attempt = pending.earlier.len() as u32;
     loop {
         let started_at = now_millis();
         let spec = TaskSpec {
@@ -561,9 +634,16 @@ fn run_one(shared: &Shared, pending: Pending) -> Finished {
                 let more = attempt < retries && !shared.cancel.load(Ordering::Relaxed);
                 if !more {
                     if let Some(catch) = policy.as_ref().and_then(|p| p.catch.clone()) {
-                        return caught(shared, pending, record, &failure, catch);
+                        return caught(shared, pending, record, &task_error(&failure), catch);
                     }
                     return finish(shared, pending, record, Some(failure.to_string()), false);
+                }
+                if !shared.local_retries {
+                    // The next pod of this shard runs the next attempt.
+                    let mut finished =
+                        finish(shared, pending, record, Some(failure.to_string()), false);
+                    finished.retry_later = true;
+                    return finished;
                 }
                 // Each failed attempt is recorded before the next starts.
                 let _ = handle.block_on(shared.store.write_task(&record));
@@ -632,17 +712,18 @@ fn finish(
         failure,
         cloned: false,
         interrupted,
+        retry_later: false,
     }
 }
 
 /// `@catch`: the failure becomes an artifact (when the decorator names
 /// one) and the task continues along its declared transition with what it
 /// inherited.
-fn caught(
+pub(crate) fn caught(
     shared: &Shared,
     pending: Pending,
     mut record: TaskRecord,
-    failure: &TaskFailure,
+    failure: &TaskError,
     var: Option<String>,
 ) -> Finished {
     let mut artifacts = pending.artifacts.clone();
@@ -650,15 +731,15 @@ fn caught(
         let value = mfw_encoding::Value::Map(vec![
             (
                 mfw_encoding::Value::Text("type".into()),
-                mfw_encoding::Value::Text(failure.kind().into()),
+                mfw_encoding::Value::Text(failure.kind.clone()),
             ),
             (
                 mfw_encoding::Value::Text("message".into()),
-                mfw_encoding::Value::Text(failure.to_string()),
+                mfw_encoding::Value::Text(failure.message.clone()),
             ),
             (
                 mfw_encoding::Value::Text("detail".into()),
-                mfw_encoding::Value::Text(failure.detail().into()),
+                mfw_encoding::Value::Text(failure.detail.clone()),
             ),
         ]);
         let bytes = Bytes::from(mfw_encoding::encode(&value));
@@ -688,7 +769,7 @@ fn caught(
         observer.task_output(
             &pending.key(),
             OutputStream::Stderr,
-            &format!("@catch: {failure}; continuing"),
+            &format!("@catch: {}; continuing", failure.message),
         );
     }
     finish(shared, pending, record, None, false)
@@ -698,20 +779,25 @@ fn caught(
 /// and its step is not re-run, copied into this run. Values are shared by
 /// hash; only the small record is written.
 fn clone_from_origin(shared: &Shared, pending: &Pending) -> Option<Finished> {
+    Handle::current().block_on(clone_from_origin_async(shared, pending))
+}
+
+/// [`clone_from_origin`] for async callers.
+pub(crate) async fn clone_from_origin_async(
+    shared: &Shared,
+    pending: &Pending,
+) -> Option<Finished> {
     let origin = shared.origin.as_ref()?;
     if origin.rerun.contains(&pending.step) {
         return None;
     }
     let task_id = pending.task_id();
-    let handle = Handle::current();
     // A record that is missing or unreadable (a run killed mid-write leaves
     // no half records, but a damaged store might) means: run the task.
-    let old = handle
-        .block_on(
-            shared
-                .store
-                .read_task(&shared.flow, &origin.run_id, &pending.step, &task_id),
-        )
+    let old = shared
+        .store
+        .read_task(&shared.flow, &origin.run_id, &pending.step, &task_id)
+        .await
         .ok()?;
     if old.status != TaskStatus::Succeeded {
         return None;
@@ -720,13 +806,14 @@ fn clone_from_origin(shared: &Shared, pending: &Pending) -> Option<Finished> {
     record.run_id = shared.run_id.clone();
     record.cloned_from = Some(origin.run_id.clone());
     record.parents = pending.parents.clone();
-    handle.block_on(shared.store.write_task(&record)).ok()?;
+    shared.store.write_task(&record).await.ok()?;
     Some(Finished {
         pending: pending.clone(),
         record,
         failure: None,
         cloned: true,
         interrupted: false,
+        retry_later: false,
     })
 }
 
@@ -757,7 +844,7 @@ fn task_error(failure: &TaskFailure) -> TaskError {
 }
 
 /// Records a task that failed before or after its guest ran.
-fn finish_failed(
+pub(crate) fn finish_failed(
     shared: &Shared,
     pending: Pending,
     mut record: TaskRecord,
@@ -819,6 +906,8 @@ async fn successors(
                 count,
             });
             child.foreach_inputs.push(list.slice_ref(item));
+            child.foreach_items.push((*hash, index));
+            child.earlier = Vec::new();
             child.artifacts = record.artifacts.clone();
             child.parents = vec![me.clone()];
             ready.push(child);
@@ -828,32 +917,43 @@ async fn successors(
     for target in transition.targets() {
         match shared.plan.topology.kind(target) {
             Some(StepKind::Join { foreach, .. }) => {
-                let (join_path, slot, expected, foreach_stack, foreach_inputs) = if *foreach {
-                    let frame = pending
-                        .foreach
-                        .last()
-                        .ok_or_else(|| format!("join `{target}` has no foreach to close"))?;
-                    let mut path = pending.path.clone();
-                    let index = path.pop().unwrap_or(0);
-                    let mut stack = pending.foreach.clone();
-                    stack.pop();
-                    let mut inputs = pending.foreach_inputs.clone();
-                    inputs.pop();
-                    (path, index as usize, frame.count as usize, stack, inputs)
-                } else {
-                    let predecessors = shared.plan.topology.predecessors(target);
-                    let slot = predecessors
-                        .iter()
-                        .position(|p| *p == pending.step)
-                        .unwrap_or(0);
-                    (
-                        pending.path.clone(),
-                        slot,
-                        predecessors.len(),
-                        pending.foreach.clone(),
-                        pending.foreach_inputs.clone(),
-                    )
-                };
+                let (join_path, slot, expected, foreach_stack, foreach_inputs, foreach_items) =
+                    if *foreach {
+                        let frame = pending
+                            .foreach
+                            .last()
+                            .ok_or_else(|| format!("join `{target}` has no foreach to close"))?;
+                        let mut path = pending.path.clone();
+                        let index = path.pop().unwrap_or(0);
+                        let mut stack = pending.foreach.clone();
+                        stack.pop();
+                        let mut inputs = pending.foreach_inputs.clone();
+                        inputs.pop();
+                        let mut items = pending.foreach_items.clone();
+                        items.pop();
+                        (
+                            path,
+                            index as usize,
+                            frame.count as usize,
+                            stack,
+                            inputs,
+                            items,
+                        )
+                    } else {
+                        let predecessors = shared.plan.topology.predecessors(target);
+                        let slot = predecessors
+                            .iter()
+                            .position(|p| *p == pending.step)
+                            .unwrap_or(0);
+                        (
+                            pending.path.clone(),
+                            slot,
+                            predecessors.len(),
+                            pending.foreach.clone(),
+                            pending.foreach_inputs.clone(),
+                            pending.foreach_items.clone(),
+                        )
+                    };
                 let wait = joins
                     .entry((target.to_string(), join_path.clone()))
                     .or_insert_with(|| JoinWait {
@@ -861,6 +961,7 @@ async fn successors(
                         arrived: 0,
                         foreach: foreach_stack,
                         foreach_inputs,
+                        foreach_items,
                     });
                 if let Some(place) = wait.inputs.get_mut(slot)
                     && place.is_none()
@@ -887,7 +988,9 @@ async fn successors(
                         inputs,
                         foreach: wait.foreach,
                         foreach_inputs: wait.foreach_inputs,
+                        foreach_items: wait.foreach_items,
                         parents,
+                        earlier: Vec::new(),
                     });
                 }
             }
@@ -897,6 +1000,7 @@ async fn successors(
                 child.inputs = Vec::new();
                 child.artifacts = record.artifacts.clone();
                 child.parents = vec![me.clone()];
+                child.earlier = Vec::new();
                 ready.push(child);
             }
         }

@@ -27,7 +27,7 @@ mod cache;
 mod meta;
 mod remote;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -40,7 +40,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 
 pub use cache::BlobCache;
 pub use meta::{
-    Attempt, ComponentRecord, RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
+    Attempt, Batch, BatchInput, BatchTask, ComponentRecord, RunRecord, RunStatus, TaskError,
+    TaskRecord, TaskStatus, now_millis,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 
@@ -678,6 +679,57 @@ impl Datastore {
         let mut removed = 0;
         walk(&root.join(Self::run_prefix(flow, run_id)), &mut removed)?;
         Ok(removed)
+    }
+
+    /// Stores a batch for remote workers; returns its name in the store.
+    pub async fn write_batch(&self, batch: &Batch, id: &str) -> Result<String, StoreError> {
+        let key = format!(
+            "{}/batches/{}/{id}.json",
+            Self::run_prefix(&batch.flow, &batch.run_id),
+            batch.step
+        );
+        self.put_json(&Path::from(key.as_str()), batch, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.explain(e))?;
+        Ok(key)
+    }
+
+    /// Reads the batch stored under `key`.
+    pub async fn read_batch(&self, key: &str) -> Result<Batch, StoreError> {
+        self.get_json(&Path::from(key))
+            .await?
+            .ok_or_else(|| StoreError::BadRecord {
+                path: key.to_string(),
+                store: self.location.to_string(),
+                reason: "no such batch".to_string(),
+            })
+    }
+
+    /// The ids of the tasks of `step` that have a record, without reading
+    /// the records (one listing, however many tasks).
+    pub async fn list_task_ids(
+        &self,
+        flow: &str,
+        run_id: &str,
+        step: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        let prefix = Path::from(format!("{}/tasks/{step}", Self::run_prefix(flow, run_id)));
+        let objects: Vec<_> = self
+            .backend
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.explain(e))?;
+        Ok(objects
+            .into_iter()
+            .filter(|o| o.location.extension() == Some("json"))
+            .filter_map(|o| {
+                o.location
+                    .filename()
+                    .and_then(|name| name.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .collect())
     }
 
     /// Every task record of a run, grouped by step name.

@@ -221,6 +221,9 @@ pub struct TaskRecord {
     /// The run it was cloned from by `mfw resume`, if it did not run here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloned_from: Option<String>,
+    /// The worker image that ran it, when it ran in a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// What the task was granted beyond its artifacts (`read /data=...`,
     /// `env NAME`, `connect host:port`, `clock`, `random`); empty if nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -245,6 +248,7 @@ impl TaskRecord {
             splits: None,
             component: None,
             cloned_from: None,
+            image: None,
             grants: Vec::new(),
         }
     }
@@ -271,4 +275,62 @@ pub(crate) fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
             .collect()
     };
     key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+}
+
+/// One input of a join task in a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchInput {
+    /// The step it came from.
+    pub step: String,
+    /// Its task id.
+    pub task_id: String,
+    /// Its artifacts.
+    pub artifacts: BTreeMap<String, BlobHash>,
+}
+
+/// One task of a batch: everything a worker needs to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchTask {
+    /// Its foreach indices (empty outside a foreach).
+    pub path: Vec<u32>,
+    /// What it inherits.
+    pub artifacts: BTreeMap<String, BlobHash>,
+    /// A join's inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<BatchInput>,
+    /// Enclosing foreach loops.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreach: Vec<ForeachFrame>,
+    /// Each loop's item, as (the list's blob, the index in it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreach_items: Vec<(BlobHash, u32)>,
+    /// The tasks it came from.
+    #[serde(default)]
+    pub parents: Vec<String>,
+}
+
+/// Tasks of one step handed to remote workers (a Kubernetes Job): the
+/// workers get only this record's name and their shard index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The flow.
+    pub flow: String,
+    /// The run.
+    pub run_id: String,
+    /// The step every task runs.
+    pub step: String,
+    /// The component with that step, by hash.
+    pub component: BlobHash,
+    /// Memory per task in MB, unless the step's decorators say otherwise.
+    pub memory_mb: u64,
+    /// Wall time per attempt in milliseconds, unless the step says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Fuel per attempt, when the run meters fuel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// The most tasks one foreach may create.
+    pub max_splits: u32,
+    /// The tasks; worker `i` of `n` runs those at positions `i, i+n, ...`.
+    pub tasks: Vec<BatchTask>,
 }
