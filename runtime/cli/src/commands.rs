@@ -23,11 +23,11 @@ pub struct Context {
 }
 
 impl Context {
-    fn store(&self) -> anyhow::Result<Datastore> {
+    pub(crate) fn store(&self) -> anyhow::Result<Datastore> {
         Ok(Datastore::open(&self.datastore)?)
     }
 
-    fn host(&self, max_concurrent_tasks: usize, fuel: bool) -> anyhow::Result<Host> {
+    pub(crate) fn host(&self, max_concurrent_tasks: usize, fuel: bool) -> anyhow::Result<Host> {
         Ok(Host::new(HostConfig {
             cache_dir: Some(self.cache_dir.join("compiled")),
             max_concurrent_tasks: u32::try_from(max_concurrent_tasks).unwrap_or(u32::MAX),
@@ -38,7 +38,7 @@ impl Context {
 
     /// Builds what needs building and loads the flow at `path`: one
     /// component, or every component a manifest names.
-    fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
+    pub(crate) fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
         let resolved = source::resolve(path, &self.cache_dir, false)?;
         let mut components = Vec::new();
         for component in resolved.components {
@@ -53,9 +53,9 @@ impl Context {
 }
 
 /// A flow's components, loaded.
-struct FlowSet {
-    components: Vec<(LoadedFlow, String)>,
-    name: Option<String>,
+pub(crate) struct FlowSet {
+    pub(crate) components: Vec<(LoadedFlow, String)>,
+    pub(crate) name: Option<String>,
 }
 
 impl FlowSet {
@@ -64,7 +64,7 @@ impl FlowSet {
     }
 
     /// The flow's graph, merged from its components but not validated.
-    fn graph(&self) -> anyhow::Result<FlowGraph> {
+    pub(crate) fn graph(&self) -> anyhow::Result<FlowGraph> {
         if self.is_single() {
             return Ok(self.components[0].0.graph().clone());
         }
@@ -75,7 +75,7 @@ impl FlowSet {
     }
 
     /// The validated plan, or the located message saying why not.
-    fn plan(&self) -> Result<FlowPlan, String> {
+    pub(crate) fn plan(&self) -> Result<FlowPlan, String> {
         if self.is_single() {
             let (flow, source) = &self.components[0];
             return FlowPlan::single(flow.clone(), source).map_err(|e| match &e {
@@ -116,6 +116,8 @@ pub struct ExecArgs {
     /// Fuel per task attempt: a deterministic limit on work done.
     #[arg(long)]
     fuel: Option<u64>,
+    #[command(flatten)]
+    kube: crate::cluster::KubeArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -292,12 +294,15 @@ async fn execute(
     let fuel_after_parameters = matches!(&launch, Launch::Fresh(raw)
         if raw.iter().any(|a| a == "--fuel" || a.starts_with("--fuel=")));
     let host = context.host(max_workers, exec.fuel.is_some() || fuel_after_parameters)?;
-    let flows = context.load(flow_path, &host)?;
     let store = context.store()?;
     if store.is_remote() {
         // A wrong bucket or credentials fail now, not at the first task.
         store.check().await?;
     }
+    let flows = match crate::cluster::package_ref(flow_path) {
+        Some(hash) => crate::cluster::load_package(&store, &host, hash).await?,
+        None => context.load(flow_path, &host)?,
+    };
     let graph = flows.graph()?;
     let plan = match flows.plan() {
         Ok(plan) => plan,
@@ -344,6 +349,7 @@ async fn execute(
                             })?);
                     }
                     "allow_dir" if option => exec.allow_dirs.push(PathBuf::from(&value)),
+                    _ if option && exec.kube.take(&name, &value)? => {}
                     _ => given.push((name, value)),
                 }
             }
@@ -381,6 +387,9 @@ async fn execute(
         }
     });
     let config = crate::config::Config::load()?;
+    let executor =
+        crate::cluster::executor(&exec.kube, &config.kubernetes, &store, &graph, exec.quiet)
+            .await?;
     let defaults = RunDefaults {
         timeout: exec
             .timeout
@@ -405,6 +414,7 @@ async fn execute(
             allowed_dirs: exec.allow_dirs.clone(),
         },
         resume,
+        executor,
     };
     let summary = run_flow(&store, &plan, options).await?;
     observer.finish();
@@ -691,13 +701,18 @@ async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde
         .await?;
         artifacts.insert(name.clone(), mfw_encoding::to_json(&value));
     }
-    Ok(serde_json::json!({
+    let mut json = serde_json::json!({
         "pathspec": task.pathspec(),
         "step": task.step,
         "task_id": task.task_id,
         "status": task.status,
+        "attempts": task.attempts.len(),
         "artifacts": artifacts,
-    }))
+    });
+    if let Some(image) = &task.image {
+        json["image"] = serde_json::json!(image);
+    }
+    Ok(json)
 }
 
 async fn print_task(
@@ -709,7 +724,10 @@ async fn print_task(
         mfw_store::TaskStatus::Succeeded => "succeeded",
         mfw_store::TaskStatus::Failed => "failed",
     };
-    writeln!(out, "{} ({status})", task.pathspec())?;
+    match &task.image {
+        Some(image) => writeln!(out, "{} ({status}, in {image})", task.pathspec())?,
+        None => writeln!(out, "{} ({status})", task.pathspec())?,
+    }
     for (name, hash) in &task.artifacts {
         let value = value_of(
             store,

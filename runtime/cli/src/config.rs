@@ -6,6 +6,13 @@
 //! [defaults]
 //! timeout_seconds = 3600         # per task attempt, for steps without @timeout
 //! memory_mb = 4096               # per task, for steps without @resources(memory)
+//!
+//! [kubernetes]
+//! steps = "decorated"            # off | decorated (@kubernetes steps) | all
+//! image = "registry.example.com/mfw-worker@sha256:..."
+//! namespace = "ml"
+//! secrets = ["mfw-datastore"]    # the pods' datastore credentials
+//! pods = 4                       # the most pods one step's tasks share
 //! ```
 
 use std::path::PathBuf;
@@ -22,6 +29,29 @@ pub struct Config {
     /// Default limits.
     #[serde(default)]
     pub defaults: Defaults,
+    /// How runs use Kubernetes.
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// `[kubernetes]`: defaults for `--with kubernetes`, `@kubernetes` steps
+/// and `mfw kubernetes deploy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Which steps run in the cluster: "off", "decorated" or "all".
+    pub steps: Option<crate::cluster::KubeSteps>,
+    /// The worker image, pinned by digest.
+    pub image: Option<String>,
+    /// The namespace (default: the kube context's).
+    pub namespace: Option<String>,
+    /// Secrets whose keys become the pods' environment.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// The most pods one step's tasks share.
+    pub pods: Option<u32>,
+    /// Tasks each pod runs at once.
+    pub threads: Option<u32>,
 }
 
 /// Default limits for tasks whose decorators set none.

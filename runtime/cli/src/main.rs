@@ -1,6 +1,7 @@
 //! `mfw`: run, build, check and inspect flows. A thin layer over the
 //! orchestrator, host and store crates.
 
+mod cluster;
 mod commands;
 mod config;
 mod go;
@@ -50,6 +51,12 @@ enum Command {
     Dump(commands::DumpArgs),
     /// Print a task's output.
     Logs(commands::LogsArgs),
+    /// Schedule flows in Kubernetes and manage them.
+    #[command(subcommand)]
+    Kubernetes(cluster::KubeCommand),
+    /// Run a pod's share of a step's tasks (what Kubernetes pods run).
+    #[command(hide = true)]
+    Worker(cluster::WorkerArgs),
 }
 
 /// Where mfw caches builds: `MFW_CACHE_DIR`, else `$XDG_CACHE_HOME/mfw`,
@@ -102,6 +109,8 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs(&context, args).await,
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
+            Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
+            Command::Worker(args) => cluster::worker(&context, args).await,
         }
     });
     match result {
