@@ -24,7 +24,7 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Compiled components and build records are shared between tests (so a
 /// component compiles once), but kept out of the user's ~/.cache.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     repo().join("target").join("mfw-test-cache")
 }
 
