@@ -712,6 +712,10 @@ async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde
     if let Some(image) = &task.image {
         json["image"] = serde_json::json!(image);
     }
+    if let Some(last) = task.attempts.last() {
+        json["started_at"] = serde_json::json!(last.started_at);
+        json["finished_at"] = serde_json::json!(last.finished_at);
+    }
     Ok(json)
 }
 

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
 use serde_json::json;
 
 use crate::{Cluster, Error, KubeError};
@@ -147,6 +148,7 @@ pub async fn wait(
 ) -> Result<JobOutcome, KubeError> {
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let mut seen = -1;
+    let mut polls = 0u32;
     loop {
         let job = jobs
             .get(name)
@@ -168,8 +170,54 @@ pub async fn wait(
                 });
             }
         }
+        polls += 1;
+        if polls.is_multiple_of(10)
+            && let Some(stuck) = stuck_pod(cluster, name).await
+        {
+            return Ok(JobOutcome {
+                succeeded: false,
+                message: stuck,
+            });
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Why a pod of the Job can never start, if one cannot (a wrong image or
+/// a missing Secret leaves it waiting for ever, and the Job with it).
+async fn stuck_pod(cluster: &Cluster, job: &str) -> Option<String> {
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .ok()?;
+    for pod in list.items {
+        let statuses = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .unwrap_or_default();
+        for status in statuses {
+            let Some(waiting) = status.state.and_then(|s| s.waiting) else {
+                continue;
+            };
+            let reason = waiting.reason.unwrap_or_default();
+            if matches!(
+                reason.as_str(),
+                "ErrImagePull"
+                    | "ImagePullBackOff"
+                    | "InvalidImageName"
+                    | "CreateContainerConfigError"
+                    | "CreateContainerError"
+            ) {
+                return Some(format!(
+                    "pod {} cannot start: {reason}: {} (check the image and the Secrets it names)",
+                    pod.metadata.name.unwrap_or_default(),
+                    waiting.message.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Deletes the Job and its pods.

@@ -501,8 +501,19 @@ pub async fn run_worker(
         allowed_dirs: Vec::new(),
     };
     let threads = options.threads.max(1);
-    let policy =
+    let mut policy =
         step_policy(&step, &defaults, &sandbox, threads).map_err(OrchestratorError::Plan)?;
+    // A pod's memory (@kubernetes(memory)) is shared by the tasks it runs
+    // at once; unless @resources says otherwise, each gets its share.
+    let pod_memory = step
+        .decorator("kubernetes")
+        .and_then(|d| d.option("memory"))
+        .and_then(|m| m.parse::<f64>().ok());
+    let task_memory = step.decorator("resources").and_then(|d| d.option("memory"));
+    if let (Some(mb), None) = (pod_memory, task_memory) {
+        let share = ((mb.max(1.0) as u64) << 20) / threads as u64;
+        policy.limits.memory_bytes = policy.limits.memory_bytes.min(share.max(1 << 20));
+    }
     let retry_delay = policy.retry_delay;
     let shared = Arc::new(Shared {
         plan,
