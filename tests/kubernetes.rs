@@ -144,7 +144,7 @@ fn a_pod_killed_mid_task_is_retried_and_the_run_completes() {
         &flow,
         &[
             "--n",
-            "600",
+            "2000",
             "--flaky_failures",
             "1",
             "-q",
@@ -194,7 +194,10 @@ fn a_pod_killed_mid_task_is_retried_and_the_run_completes() {
         .expect("a run id")
         .to_string();
     let join = dump(&cluster, &scratch, &format!("ResilientFlow/{run}/join"));
-    assert_eq!(join["tasks"][0]["artifacts"]["total"], 3 * (599 * 600 / 2));
+    assert_eq!(
+        join["tasks"][0]["artifacts"]["total"],
+        3 * (1999 * 2000 / 2)
+    );
     // @retry maps onto pods: the failed attempt's pod exits, the Job makes
     // another, and the record keeps both attempts.
     let flaky = dump(&cluster, &scratch, &format!("ResilientFlow/{run}/flaky"));

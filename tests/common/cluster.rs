@@ -50,10 +50,14 @@ fn built() -> bool {
     ok
 }
 
-/// The node agent binary, built beside `mfw` if it is not there yet.
+/// The node agent binary, beside `mfw` (`cargo test --workspace` builds
+/// it for mfw-kubernetes's own tests), else built now.
 fn agent_binary() -> PathBuf {
     let mfw = PathBuf::from(env!("CARGO_BIN_EXE_mfw"));
     let agent = mfw.with_file_name("mfw-node");
+    if agent.exists() {
+        return agent;
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "-q", "-p", "mfw-kubernetes", "--bin", "mfw-node"])
         .current_dir(repo())

@@ -23,10 +23,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let client = kube::Client::try_default().await?;
+    let cluster = mfw_kubernetes::Cluster::connect(None).await?;
     std::fs::create_dir_all(&args.work_dir)?;
     mfw_kubernetes::agent::run_agent(
-        client,
+        cluster.client,
         mfw_kubernetes::agent::AgentConfig {
             node: args.name,
             mfw_binary: args.mfw,
