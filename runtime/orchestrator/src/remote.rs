@@ -43,10 +43,14 @@ use crate::{FlowPlan, OrchestratorError, StoreBlobs};
 ///     }
 ///     fn run_batch(&self, batch: RemoteBatch) -> BoxFuture<'static, Result<(), String>> {
 ///         Box::pin(async move {
-///             let status = tokio::process::Command::new("mfw")
-///                 .args(["worker", "--batch", &batch.key, "--shard", "0", "--shards", "1"])
-///                 .status()
+///             let worker = move || {
+///                 std::process::Command::new("mfw")
+///                     .args(["worker", "--batch", &batch.key, "--shard", "0", "--shards", "1"])
+///                     .status()
+///             };
+///             let status = tokio::task::spawn_blocking(worker)
 ///                 .await
+///                 .map_err(|e| e.to_string())?
 ///                 .map_err(|e| e.to_string())?;
 ///             status.success().then_some(()).ok_or_else(|| format!("worker {status}"))
 ///         })
