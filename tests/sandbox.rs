@@ -223,6 +223,42 @@ fn sockets_reach_only_listed_addresses() {
     denied("socket-denied", "denied: Permission denied (os error 2)");
 }
 
+#[test]
+fn only_granted_names_resolve() {
+    // The machine's own name resolves here, and would in the sandbox if
+    // lookups were not limited to the granted names.
+    let own = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    use std::net::ToSocketAddrs;
+    let resolvable = !own.is_empty() && (own.as_str(), 80).to_socket_addrs().is_ok();
+    denied("resolve:localhost", "allowed");
+    let name = if resolvable {
+        own
+    } else {
+        "example.com".to_string()
+    };
+    let scratch = attack_scene();
+    let (ran, outcome) = attack(&scratch, &format!("resolve:{name}"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let outcome = outcome.unwrap_or_default();
+    assert_eq!(outcome, "denied: Permission denied (os error 2)", "{name}");
+    let logs = scratch
+        .mfw([
+            "logs",
+            &format!("AttackFlow/{}/attack/0", ran.run_id()),
+            "--stderr",
+        ])
+        .ok();
+    assert!(
+        logs.stderr.contains(&format!(
+            "name resolution of `{name}` denied: the step's network grants do not name it"
+        )),
+        "{}",
+        logs.stderr
+    );
+}
+
 fn contained(mode: &str, step: &str, message: &str) {
     let scratch = attack_scene();
     let (ran, _) = attack(&scratch, mode);
@@ -330,7 +366,7 @@ fn grants_are_shown_per_step() {
     let shown = scratch.mfw(["show", "attacker.wasm"]).ok();
     assert!(shown.stdout.contains("@grant("), "{}", shown.stdout);
     assert!(
-        shown.stdout.contains("network=[\"127.0.0.1:47123\"]"),
+        shown.stdout.contains("network=[\"localhost:47123\"]"),
         "{}",
         shown.stdout
     );

@@ -91,6 +91,10 @@ impl Host {
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        // Name resolution answers only for the names a step's grants list.
+        linker.allow_shadowing(true);
+        crate::sandbox::restrict_name_lookup(&mut linker).map_err(engine_error)?;
+        linker.allow_shadowing(false);
         FlowComponent::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s)
             .map_err(engine_error)?;
         let mut hasher = std::hash::DefaultHasher::new();

@@ -11,7 +11,7 @@ use rand_core::TryRng;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::output::Capture;
-use crate::task::Grants;
+use crate::task::{Grants, TaskState};
 
 /// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
 const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
@@ -159,6 +159,53 @@ fn seed(identity: &str) -> u128 {
     SeededRandom::new("seed", identity).0.fill(&mut bytes);
     u128::from_le_bytes(bytes)
 }
+
+/// Replaces WASI's `resolve-addresses` with one that resolves only the
+/// host names the task's network grants list (and says so on the task's
+/// stderr when it refuses), so lookups cannot reach the network for other
+/// names. Everything else about the lookup is WASI's own.
+pub(crate) fn restrict_name_lookup(
+    linker: &mut wasmtime::component::Linker<TaskState>,
+) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::Host;
+    use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
+    use wasmtime_wasi::sockets::WasiSocketsView;
+    let mut lookup = linker.instance(NAME_LOOKUP_INTERFACE)?;
+    lookup.func_wrap(
+        "resolve-addresses",
+        |mut store: wasmtime::StoreContextMut<'_, TaskState>,
+         (network, name): (
+            wasmtime::component::Resource<wasmtime_wasi::p2::Network>,
+            String,
+        )| {
+            let state = store.data_mut();
+            let allowed = state
+                .task
+                .as_ref()
+                .is_some_and(|task| task.spec.grants.may_resolve(&name));
+            if !allowed {
+                if let Some(stderr) = &state.stderr {
+                    stderr.write(
+                        format!(
+                            "mfw: name resolution of `{name}` denied: the step's network grants \
+                             do not name it (grant network=[\"{name}:PORT\"])\n"
+                        )
+                        .as_bytes(),
+                    );
+                }
+                return Ok((Err(ErrorCode::AccessDenied),));
+            }
+            let mut sockets = state.sockets();
+            Ok((match sockets.resolve_addresses(network, name) {
+                Ok(stream) => Ok(stream),
+                Err(error) => Err(error.downcast()?),
+            },))
+        },
+    )
+}
+
+/// The WASI interface (and version) the host's name resolution implements.
+const NAME_LOOKUP_INTERFACE: &str = "wasi:sockets/ip-name-lookup@0.2.12";
 
 #[cfg(test)]
 mod tests {

@@ -104,10 +104,35 @@ pub struct Grants {
     pub network: Vec<std::net::SocketAddr>,
     /// Whether name resolution is allowed (only with network grants).
     pub name_lookup: bool,
+    /// The host names the step may resolve: those its network grants name.
+    pub names: Vec<String>,
     /// The real wall and monotonic clocks instead of the virtual ones.
     pub clock: bool,
     /// Real randomness instead of the task-seeded stream.
     pub random: bool,
+}
+
+impl Grants {
+    /// Whether the step may resolve `name`: one of its granted host names,
+    /// or an address it may connect to written as text.
+    ///
+    /// ```
+    /// let mut grants = mfw_host::Grants::default();
+    /// grants.names.push("db.internal".into());
+    /// grants.network.push("10.0.0.7:5432".parse().unwrap());
+    /// assert!(grants.may_resolve("DB.internal."));
+    /// assert!(grants.may_resolve("10.0.0.7"));
+    /// assert!(!grants.may_resolve("example.com"));
+    /// ```
+    pub fn may_resolve(&self, name: &str) -> bool {
+        let wanted = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Ok(ip) = wanted.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            return self.network.iter().any(|a| a.ip() == ip);
+        }
+        self.names
+            .iter()
+            .any(|n| n.trim_end_matches('.').eq_ignore_ascii_case(&wanted))
+    }
 }
 
 /// Everything a task is given.

@@ -196,6 +196,16 @@ fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> 
                 .collect();
             grants.network.extend(addrs);
             grants.name_lookup = true;
+            // Only the names granted resolve in the sandbox (so a step
+            // cannot leak data through lookups of names of its choosing).
+            if let Some((host, _port)) = target.rsplit_once(':') {
+                let host = host.trim_matches(['[', ']']);
+                if host.parse::<std::net::IpAddr>().is_err()
+                    && !grants.names.iter().any(|n| n == host)
+                {
+                    grants.names.push(host.to_string());
+                }
+            }
         }
     }
     grants.clock |= d.option("clock") == Some("true");

@@ -30,7 +30,8 @@ impl AttackFlow {
     }
 
     /// Granted: /data read-only and /out writable (the test's scratch
-    /// directories), env var MFW_TEST_VISIBLE, and TCP to 127.0.0.1:47123.
+    /// directories), env var MFW_TEST_VISIBLE, and TCP to localhost:47123
+    /// (the one name it may resolve).
     #[step(
         resources(memory = 64),
         timeout(seconds = 2),
@@ -38,7 +39,7 @@ impl AttackFlow {
             read = ["data:/data"],
             write = ["out:/out"],
             env = ["MFW_TEST_VISIBLE"],
-            network = ["127.0.0.1:47123"]
+            network = ["localhost:47123"]
         )
     )]
     fn attack(&self, cx: &mut Context) -> StepResult {
@@ -61,6 +62,12 @@ impl AttackFlow {
                 },
             )),
             "socket-denied" => describe(std::net::TcpStream::connect("127.0.0.1:47124")),
+            // Resolving a name: `resolve:<name>`.
+            mode if mode.starts_with("resolve:") => {
+                use std::net::ToSocketAddrs;
+                let name = &mode["resolve:".len()..];
+                describe((name, 80).to_socket_addrs())
+            }
             "memory" => {
                 let mut hog: Vec<Vec<u8>> = Vec::new();
                 for _ in 0..16 {
