@@ -76,6 +76,8 @@ fn hello_and_wide_run_in_pods_with_the_same_results() {
                     "kubernetes",
                     "--kubernetes-pods",
                     "4",
+                    "--kubernetes-parallelism",
+                    "2",
                 ],
             ),
         )
@@ -85,7 +87,8 @@ fn hello_and_wide_run_in_pods_with_the_same_results() {
     assert_eq!(join["tasks"][0]["artifacts"]["total"], 999_000);
     let train = dump(&cluster, &scratch, &format!("WideFlow/{run}/double"));
     assert_eq!(train["tasks"].as_array().map(Vec::len), Some(1000));
-    // The fan-out ran as one Indexed Job of four shards, each one process.
+    // The fan-out ran as one Indexed Job of four shards (two at a time),
+    // each one process.
     let shards = cluster.pods_that_said(&format!("WideFlow/{run} step double: shard"));
     assert_eq!(shards.len(), 4, "{shards:?}");
     for pod in shards {

@@ -49,6 +49,9 @@ pub struct KubeArgs {
     /// The most pods one step's tasks share (a foreach's shards).
     #[arg(long, value_name = "N")]
     kubernetes_pods: Option<u32>,
+    /// The most of a step's pods that run at once (default: all).
+    #[arg(long, value_name = "N")]
+    kubernetes_parallelism: Option<u32>,
     /// Tasks each pod runs at once.
     #[arg(long, value_name = "N")]
     kubernetes_threads: Option<u32>,
@@ -78,6 +81,7 @@ impl KubeArgs {
             "kubernetes_namespace" => self.cluster.kubernetes_namespace = Some(value.to_string()),
             "kubernetes_secret" => self.cluster.kubernetes_secrets.push(value.to_string()),
             "kubernetes_pods" => self.kubernetes_pods = Some(number()?),
+            "kubernetes_parallelism" => self.kubernetes_parallelism = Some(number()?),
             "kubernetes_threads" => self.kubernetes_threads = Some(number()?),
             _ => return Ok(false),
         }
@@ -214,6 +218,7 @@ pub async fn executor(
         datastore: store.location().to_string(),
         secrets: args.cluster.secrets(config),
         pods: args.kubernetes_pods.or(config.pods).unwrap_or(4).max(1),
+        parallelism: args.kubernetes_parallelism.or(config.parallelism),
         threads: args
             .kubernetes_threads
             .or(config.threads)

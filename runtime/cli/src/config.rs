@@ -50,6 +50,8 @@ pub struct KubernetesConfig {
     pub secrets: Vec<String>,
     /// The most pods one step's tasks share.
     pub pods: Option<u32>,
+    /// The most of a step's pods that run at once.
+    pub parallelism: Option<u32>,
     /// Tasks each pod runs at once.
     pub threads: Option<u32>,
 }

@@ -73,6 +73,8 @@ pub struct KubernetesOptions {
     /// The most pods one batch uses; a foreach of N tasks uses
     /// `min(pods, N)`, each running a shard.
     pub pods: u32,
+    /// The most of a batch's pods that run at once (default: all of them).
+    pub parallelism: Option<u32>,
     /// Tasks one pod runs at once.
     pub threads: u32,
     /// Which steps run here.
@@ -104,6 +106,7 @@ impl std::fmt::Debug for KubernetesOptions {
 ///     datastore: "s3://team-bucket/mfw".into(),
 ///     secrets: vec!["mfw-datastore".into()],
 ///     pods: 4,
+///     parallelism: None,
 ///     threads: 2,
 ///     steps: StepSelection::All,
 ///     notify: None,
@@ -299,7 +302,7 @@ fn job_spec(
         env: Vec::new(),
         secrets,
         completions: pods,
-        parallelism: pods,
+        parallelism: options.parallelism.map_or(pods, |p| p.clamp(1, pods)),
         // Each failed pod costs one attempt of at least one of its tasks,
         // and a pod lost with its node costs none: room for both.
         retries: batch.retries.saturating_mul(per_pod).saturating_add(2),
@@ -435,6 +438,7 @@ mod tests {
             datastore: "s3://b/p".into(),
             secrets: vec!["mfw-datastore".into()],
             pods: 4,
+            parallelism: None,
             threads: 2,
             steps: StepSelection::Decorated,
             notify: None,
@@ -446,9 +450,14 @@ mod tests {
         let step = Step::linear("train", ["join"]);
         let (_, spec) = job_spec(&options(), "ns", &batch(step.clone(), 1000, 0)).unwrap();
         assert_eq!((spec.completions, spec.parallelism), (4, 4));
-        let (_, spec) = job_spec(&options(), "ns", &batch(step, 3, 0)).unwrap();
+        let (_, spec) = job_spec(&options(), "ns", &batch(step.clone(), 3, 0)).unwrap();
         assert_eq!(spec.completions, 3);
         assert!(spec.command.windows(2).any(|w| w == ["--shards", "3"]));
+        // Fewer pods at once than shards: the rest wait their turn.
+        let mut limited = options();
+        limited.parallelism = Some(2);
+        let (_, spec) = job_spec(&limited, "ns", &batch(step, 1000, 0)).unwrap();
+        assert_eq!((spec.completions, spec.parallelism), (4, 2));
     }
 
     #[test]
