@@ -7,33 +7,26 @@
 # records), and the per-task cost (span x parallelism / tasks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 n=${N:-1000}
 pods=${PODS:-4}
 rounds=${ROUNDS:-3}
 cargo build --release -q -p mfw-cli -p mfw-kubernetes
-minio=$(scripts/minio install)
 work=$(mktemp -d -p "$PWD/target" bench-k8s.XXXXXX)
-port=$((20000 + RANDOM % 20000))
-export AWS_ACCESS_KEY_ID=mfwbench AWS_SECRET_ACCESS_KEY=mfwbench-secret AWS_REGION=us-east-1
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-    "$minio" server "$work/minio" --address "127.0.0.1:$port" --console-address "127.0.0.1:$((port + 1))" \
-    >/dev/null 2>&1 &
-server=$!
+minio_pid=
 agent=
 cleanup() {
     [ -n "$agent" ] && kill "$agent" 2>/dev/null
-    scripts/k8s-cluster stop "$work/k8s" 2>/dev/null || true
-    kill $server 2>/dev/null; wait $server 2>/dev/null
+    # The benchmark runs in $work: name the script by its full path.
+    "$repo/scripts/k8s-cluster" stop "$work/k8s" 2>/dev/null || true
+    cd "$repo"
+    [ -n "$minio_pid" ] && { kill "$minio_pid" 2>/dev/null; wait "$minio_pid" 2>/dev/null; }
     rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; }
 }
 trap cleanup EXIT
-for _ in $(seq 100); do
-    curl -fs "$AWS_ENDPOINT_URL/minio/health/ready" && break
-    sleep 0.1
-done
-curl -fs -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-    "$AWS_ENDPOINT_URL/bench" >/dev/null
+# shellcheck source=benches/minio-server.sh
+. benches/minio-server.sh
+minio_start "$work/minio" bench
 export KUBECONFIG
 KUBECONFIG=$(scripts/k8s-cluster start "$work/k8s" 2>/dev/null | tail -1)
 server_url=$(sed -n 's/^ *server: //p' "$KUBECONFIG")

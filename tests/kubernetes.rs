@@ -161,14 +161,7 @@ fn a_pod_killed_mid_task_is_retried_and_the_run_completes() {
     );
     let mut mfw = cluster.spawn_mfw(&scratch, &args);
     // Kill the first `work` worker a moment after it starts its shard.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (killed, pid) = loop {
-        if let Some(found) = cluster.pods_running("/batches/work/").into_iter().next() {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no work pod started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (killed, pid) = cluster.wait_for_pods("/batches/work/").remove(0);
     std::thread::sleep(Duration::from_millis(300));
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -307,12 +300,7 @@ fn ctrl_c_deletes_the_jobs_the_run_created() {
         ],
     );
     let mut mfw = cluster.spawn_mfw(&scratch, &args);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while cluster.pods_running("/batches/work/").is_empty() {
-        assert!(Instant::now() < deadline, "no work pod started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let workers = cluster.pods_running("/batches/work/");
+    let workers = cluster.wait_for_pods("/batches/work/");
     std::process::Command::new("kill")
         .args(["-INT", &mfw.id().to_string()])
         .status()

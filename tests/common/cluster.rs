@@ -245,6 +245,23 @@ impl Cluster {
         found
     }
 
+    /// Waits (up to two minutes) for running pods whose command line
+    /// contains `needle`, and returns them.
+    pub fn wait_for_pods(&self, needle: &str) -> Vec<(PathBuf, u32)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let found = self.pods_running(needle);
+            if !found.is_empty() {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no pod running `{needle}` started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Every pod directory whose stderr contains `needle`.
     pub fn pods_that_said(&self, needle: &str) -> Vec<PathBuf> {
         std::fs::read_dir(self.pods())

@@ -157,17 +157,8 @@ pub(crate) async fn run_remote(
     let Some(outcome) = outcome else {
         // Interrupted: the executor's shutdown removes the workers.
         done.extend(todo.into_iter().map(|pending| Finished {
-            record: TaskRecord::new(
-                &shared.flow,
-                &shared.run_id,
-                &pending.step,
-                &pending.task_id(),
-            ),
-            pending,
-            failure: Some("interrupted".to_string()),
-            cloned: false,
             interrupted: true,
-            retry_later: false,
+            ..failed(&shared, pending, "interrupted".to_string())
         }));
         return done;
     };

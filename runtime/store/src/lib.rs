@@ -330,19 +330,7 @@ impl Datastore {
                 if bytes.len() > MULTIPART_THRESHOLD && self.is_remote() {
                     self.put_in_parts(&path, bytes).await?;
                 } else {
-                    let options = PutOptions {
-                        mode: PutMode::Create,
-                        ..PutOptions::default()
-                    };
-                    match self
-                        .backend
-                        .put_opts(&path, PutPayload::from(bytes), options)
-                        .await
-                    {
-                        // Another writer stored the same content first: same bytes.
-                        Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                        Err(e) => return Err(self.explain(e)),
-                    }
+                    self.put_content(&path, bytes).await?;
                 }
             }
             Err(e) => return Err(self.explain(e)),
@@ -459,16 +447,24 @@ impl Datastore {
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(self.explain(e)),
         }
+        self.put_content(&path, bytes).await?;
+        Ok(hash)
+    }
+
+    /// Stores content-addressed bytes at `path` unless they are there: a
+    /// create-only put, where losing the race to another writer is success
+    /// (it stored the same bytes).
+    async fn put_content(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
         let options = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
         match self
             .backend
-            .put_opts(&path, PutPayload::from(bytes), options)
+            .put_opts(path, PutPayload::from(bytes), options)
             .await
         {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(hash),
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(self.explain(e)),
         }
     }
