@@ -42,6 +42,10 @@ fn hello_component() -> Vec<u8> {
             "wasm32-wasip2",
             "-p",
             "hello-flow",
+            // Where the component is read from below, whatever
+            // CARGO_TARGET_DIR says.
+            "--target-dir",
+            "target",
         ])
         .current_dir(&examples)
         .status()

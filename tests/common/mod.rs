@@ -160,6 +160,9 @@ pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let manifest = repo().join("tests/guests/Cargo.toml");
+        // Its own target directory, whatever CARGO_TARGET_DIR says, so the
+        // components are where this looks.
+        let target = repo().join("tests/guests/target");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args([
                 "build",
@@ -169,10 +172,12 @@ pub fn guest(name: &str) -> PathBuf {
                 "--manifest-path",
             ])
             .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target)
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the test guests failed");
-        repo().join("tests/guests/target/wasm32-wasip2/release")
+        target.join("wasm32-wasip2/release")
     });
     dir.join(format!("{name}.wasm"))
 }
