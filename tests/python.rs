@@ -294,7 +294,8 @@ class PinnedFlow(FlowSpec):
 
     @step
     def end(self):
-        print('six', self.six_version)
+        import sys
+        print('six', self.six_version, 'python %d.%d' % sys.version_info[:2])
 ";
 
 #[test]
@@ -303,6 +304,19 @@ fn a_pinned_pure_package_is_bundled_and_locked() {
     let flow = scratch.write("pinned/flow.py", PINNED);
     let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
     assert!(ran.stdout.contains("end/0: six 1.16.0"), "{}", ran.stdout);
+    // Wheels are resolved for the interpreter the component really runs.
+    let build = std::fs::read_to_string(common::repo().join("guest-sdks/python/src/mfw/_build.py"))
+        .unwrap();
+    let target = build
+        .lines()
+        .find_map(|l| l.strip_prefix("TARGET_PYTHON = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("TARGET_PYTHON in _build.py");
+    assert!(
+        ran.stdout.contains(&format!("python {target}")),
+        "wheels resolved for {target}: {}",
+        ran.stdout
+    );
     let env = scratch
         .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
         .ok();
@@ -314,6 +328,48 @@ fn a_pinned_pure_package_is_bundled_and_locked() {
     let hash = |s: &str| s.split("blake3 ").nth(1).map(|h| h.trim().to_string());
     assert_eq!(hash(&first.stderr), hash(&second.stderr));
     assert!(hash(&first.stderr).is_some());
+}
+
+const IMPORTS_A_HOST_PACKAGE: &str = "\
+from mfw import FlowSpec, step
+
+
+class HostFlow(FlowSpec):
+    @step
+    def start(self):
+        import mfw_host_only_probe
+        self.value = mfw_host_only_probe.VALUE
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+";
+
+#[test]
+fn packages_installed_on_the_build_machine_are_not_bundled() {
+    let scratch = Scratch::new();
+    // A virtualenv's site-packages holding a module the flow imports but
+    // does not pin: componentize-py's command line would put it on the
+    // component's path.
+    let site = scratch.write(
+        "hostenv/lib/python3.11/site-packages/mfw_host_only_probe.py",
+        "VALUE = 1\n",
+    );
+    let venv = site.ancestors().nth(4).unwrap().to_path_buf();
+    let flow = scratch.write("host/flow.py", IMPORTS_A_HOST_PACKAGE);
+    let ran = scratch
+        .mfw_env(
+            ["run".as_ref(), flow.as_os_str()],
+            &[("VIRTUAL_ENV", venv.display().to_string())],
+        )
+        .failed();
+    assert!(
+        ran.stderr.contains("No module named 'mfw_host_only_probe'"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("pin it with @pypi"), "{}", ran.stderr);
 }
 
 /// A scratch flow of two components: the Rust vectors guest and

@@ -24,7 +24,6 @@ pub const COMPONENTIZE_PY: &str = "0.25.1";
 pub struct Tools {
     /// The venv's Python (with componentize-py installed).
     python: PathBuf,
-    componentize: PathBuf,
     /// Holds `mfw/` (the SDK) and `wit/flow.wit`.
     sdk: PathBuf,
     /// Hash of the SDK, the contract and the componentize-py version.
@@ -74,7 +73,6 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
     }
     let venv = root.join(format!("venv-componentize-py-{COMPONENTIZE_PY}"));
     let python = venv.join("bin/python");
-    let componentize = venv.join("bin/componentize-py");
     if !venv.join(".complete").exists() {
         // One installer at a time: concurrent builds wait here.
         std::fs::create_dir_all(&root)?;
@@ -106,12 +104,7 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
         )?;
         std::fs::write(venv.join(".complete"), "")?;
     }
-    Ok(Tools {
-        python,
-        componentize,
-        sdk,
-        hash,
-    })
+    Ok(Tools { python, sdk, hash })
 }
 
 /// The graph as `python -m mfw._build graph` prints it.
@@ -324,8 +317,6 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
         .arg(cache.join("python/wheels"))
         .arg("--out")
         .arg(&staging)
-        .arg("--componentize-py")
-        .arg(&tools.componentize)
         .env("PYTHONPATH", &tools.sdk)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()

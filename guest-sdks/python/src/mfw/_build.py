@@ -21,9 +21,10 @@ import zipfile
 
 from ._errors import FlowDefinitionError
 
-# Inside the component runs componentize-py's CPython 3.12: pure-Python
-# wheels only.
-TARGET_PYTHON = "3.12"
+# Inside the component runs componentize-py 0.25.1's CPython 3.14, so wheels
+# are resolved for it (pure-Python ones only). tests/python.rs checks this
+# against the interpreter a built step reports.
+TARGET_PYTHON = "3.14"
 LOCK_SECTION = "mfw-lock"
 
 
@@ -273,6 +274,44 @@ def _section(name: str, payload: bytes) -> bytes:
     return b"\x00" + leb(len(body)) + body
 
 
+def _componentize(wit: str, app: str, out: str) -> None:
+    """Runs componentize-py on the staged app directory.
+
+    Through its Python API rather than its command line: the command line
+    appends the build machine's site-packages to the component's import
+    path, so anything installed on the host would be importable in a step
+    without being pinned, and would change the component's bytes.
+    """
+    try:
+        import componentize_py
+    except ImportError:
+        _fail(
+            f"componentize-py is not installed in {sys.executable}: "
+            "build Python flows with `mfw build`, which sets it up"
+        )
+    try:
+        componentize_py.componentize(
+            wit_path=[wit],
+            worlds=["flow-component"],
+            features=[],
+            all_features=False,
+            world_module=None,
+            python_path=[app],
+            module_worlds=[],
+            app_name="mfw_app",
+            output_path=out,
+            stub_wasi=False,
+            import_interface_names=[],
+            export_interface_names=[],
+            full_names=False,
+            intersect_world=None,
+        )
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - a Rust panic is a BaseException
+        _fail(f"componentize-py failed:\n{e}".rstrip())
+
+
 def componentize(args: argparse.Namespace) -> None:
     with open(args.graph, encoding="utf-8") as f:
         graph = json.load(f)
@@ -309,28 +348,7 @@ def componentize(args: argparse.Namespace) -> None:
         )
     _pin_times(app)
     out = os.path.abspath(args.out)
-    env = dict(os.environ, PYTHONHASHSEED="0", SOURCE_DATE_EPOCH="0")
-    done = subprocess.run(
-        [
-            args.componentize_py,
-            "-d",
-            args.wit,
-            "-w",
-            "flow-component",
-            "componentize",
-            "mfw_app",
-            "-p",
-            app,
-            "-o",
-            out,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        _fail(f"componentize-py failed:\n{done.stdout}{done.stderr}".rstrip())
+    _componentize(args.wit, app, out)
     if lock:
         payload = json.dumps(lock, sort_keys=True).encode()
         with open(out, "ab") as f:
@@ -351,7 +369,6 @@ def main(argv: list[str] | None = None) -> None:
     c = sub.add_parser("componentize")
     for name in ("flow", "graph", "wit", "sdk", "work", "wheels", "out"):
         c.add_argument(f"--{name}", required=True)
-    c.add_argument("--componentize-py", default="componentize-py")
     args = parser.parse_args(argv)
     try:
         if args.command == "graph":

@@ -242,7 +242,14 @@ def run_step(flow_cls: type, step: str) -> None:
         persist(flow, state)
     except Exception as e:  # noqa: BLE001 - every step failure goes to the host
         kind = getattr(e, "kind", None) or type(e).__name__
-        raise Err(types.StepError(kind, str(e), traceback.format_exc())) from None
+        message = str(e)
+        if isinstance(e, ModuleNotFoundError):
+            # The component holds only what was bundled at build time.
+            message += (
+                ": a step can import the standard library, the modules beside the flow"
+                " and pinned packages (pin it with @pypi, @pypi_base or requirements.txt)"
+            )
+        raise Err(types.StepError(kind, message, traceback.format_exc())) from None
 
 
 def graph_from_json(text: str) -> Any:
