@@ -126,6 +126,22 @@ fn parameters_and_include_file_reach_every_step() {
 }
 
 #[test]
+fn a_copied_flow_reads_the_include_file_beside_it() {
+    // Two copies of the same flow source: the default path is computed from
+    // `__file__` at build time, so each copy needs its own component.
+    let scratch = Scratch::new();
+    let source = std::fs::read_to_string(python_example("params").join("params.py")).unwrap();
+    let first = scratch.write("first/params.py", &source);
+    scratch.write("first/data.csv", "name,value\na,1\n");
+    let second = scratch.write("second/params.py", &source);
+    scratch.write("second/data.csv", "name,value\nb,5\n");
+    let ran = run(&scratch, &[first.to_str().unwrap(), "--label", "one"]).ok();
+    assert!(ran.stdout.contains("end/0: one: 2.0"), "{}", ran.stdout);
+    let ran = run(&scratch, &[second.to_str().unwrap(), "--label", "two"]).ok();
+    assert!(ran.stdout.contains("end/0: two: 10.0"), "{}", ran.stdout);
+}
+
+#[test]
 fn python_flow_py_run_hands_off_to_mfw() {
     let scratch = Scratch::new();
     let flow = python_example("hello").join("hello.py");

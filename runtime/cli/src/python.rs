@@ -207,12 +207,16 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 /// What goes into a Python component: the tools, every `.py` beside the
-/// flow (its code package), and its `requirements.txt`.
+/// flow (its code package), its `requirements.txt`, and where the flow
+/// lives, since defaults are evaluated at build time and one computed from
+/// `__file__` holds that path. (`flow` is canonical.)
 fn build_key(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<String> {
     let dir = flow.parent().unwrap_or(Path::new("."));
     let mut hasher = blake3::Hasher::new();
     hasher.update(tools.hash.as_bytes());
     hasher.update(if partial { b"partial" } else { b"whole  " });
+    hasher.update(dir.as_os_str().as_encoded_bytes());
+    hasher.update(&[0]);
     hasher.update(
         flow.file_name()
             .map(|n| n.as_encoded_bytes())
