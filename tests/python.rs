@@ -141,6 +141,47 @@ fn a_copied_flow_reads_the_include_file_beside_it() {
     assert!(ran.stdout.contains("end/0: two: 10.0"), "{}", ran.stdout);
 }
 
+const USES_A_SUBPACKAGE: &str = "\
+from mfw import FlowSpec, step
+
+
+class PackageFlow(FlowSpec):
+    @step
+    def start(self):
+        from helpers.arith import double
+        self.y = double(21)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('y is', self.y)
+";
+
+#[test]
+fn subpackages_beside_the_flow_are_its_code_package() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("pkg/flow.py", USES_A_SUBPACKAGE);
+    scratch.write("pkg/helpers/__init__.py", "");
+    scratch.write("pkg/helpers/arith.py", "def double(x):\n    return 2 * x\n");
+    // A virtualenv beside the flow is not code: editing it rebuilds nothing.
+    scratch.write("pkg/env/pyvenv.cfg", "home = /usr/bin\n");
+    scratch.write("pkg/env/lib/tool.py", "X = 1\n");
+    let ran = run(&scratch, &[flow.to_str().unwrap()]).ok();
+    assert!(ran.stdout.contains("end/0: y is 42"), "{}", ran.stdout);
+    scratch.write("pkg/env/lib/tool.py", "X = 2\n");
+    let again = run(&scratch, &[flow.to_str().unwrap()]).ok();
+    assert!(!again.stderr.contains("building"), "{}", again.stderr);
+    // A subpackage is: editing it rebuilds the component.
+    scratch.write("pkg/helpers/arith.py", "def double(x):\n    return 3 * x\n");
+    let edited = run(&scratch, &[flow.to_str().unwrap()]).ok();
+    assert!(edited.stderr.contains("building"), "{}", edited.stderr);
+    assert!(
+        edited.stdout.contains("end/0: y is 63"),
+        "{}",
+        edited.stdout
+    );
+}
+
 #[test]
 fn python_flow_py_run_hands_off_to_mfw() {
     let scratch = Scratch::new();

@@ -206,8 +206,37 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// What goes into a Python component: the tools, every `.py` beside the
-/// flow (its code package), its `requirements.txt`, and where the flow
+/// Directories under a flow's that are never part of its code package.
+const NOT_CODE: [&str; 3] = ["__pycache__", "node_modules", "site-packages"];
+
+/// The flow's code package, as `mfw._build.code_package` finds it: every
+/// `.py` under `dir`, outside hidden, cache and virtualenv directories,
+/// without following symlinked directories; paths relative to `dir`.
+fn code_package(dir: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir.join(relative))? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            let not_code = NOT_CODE.contains(&name.as_ref())
+                || path.join("pyvenv.cfg").exists()
+                || path.join("CACHEDIR.TAG").exists();
+            if !not_code {
+                code_package(dir, &relative.join(&file_name), out)?;
+            }
+        } else if name.ends_with(".py") && path.is_file() {
+            out.push(relative.join(&file_name));
+        }
+    }
+    Ok(())
+}
+
+/// What goes into a Python component: the tools, its code package (every
+/// `.py` under the flow's directory), its `requirements.txt`, and where the flow
 /// lives, since defaults are evaluated at build time and one computed from
 /// `__file__` holds that path. (`flow` is canonical.)
 fn build_key(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<String> {
@@ -222,22 +251,16 @@ fn build_key(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<String
             .map(|n| n.as_encoded_bytes())
             .unwrap_or_default(),
     );
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "py")
-                || p.file_name().is_some_and(|n| n == "requirements.txt")
-        })
-        .collect();
+    let mut names = Vec::new();
+    code_package(dir, Path::new(""), &mut names)
+        .with_context(|| format!("cannot list {}", dir.display()))?;
+    if dir.join("requirements.txt").is_file() {
+        names.push(PathBuf::from("requirements.txt"));
+    }
     names.sort();
-    for path in names {
-        hasher.update(
-            path.file_name()
-                .map(|n| n.as_encoded_bytes())
-                .unwrap_or_default(),
-        );
+    for name in names {
+        let path = dir.join(&name);
+        hasher.update(name.as_os_str().as_encoded_bytes());
         hasher.update(&[0]);
         hasher.update(
             &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,

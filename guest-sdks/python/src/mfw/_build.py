@@ -219,6 +219,37 @@ COMMON_MODULES = [
 ]
 
 
+# Directories under the flow's that are never part of its code package.
+_NOT_CODE = {"__pycache__", "node_modules", "site-packages"}
+
+
+def _not_code(path: str, name: str) -> bool:
+    return (
+        name.startswith(".")
+        or name in _NOT_CODE
+        # A virtualenv, and a build tool's cache (cargo's target/ has one).
+        or os.path.exists(os.path.join(path, "pyvenv.cfg"))
+        or os.path.exists(os.path.join(path, "CACHEDIR.TAG"))
+    )
+
+
+def code_package(flow_dir: str) -> list[str]:
+    """Every `.py` file under the flow's directory, as sorted relative
+    paths: the flow's code package, as in Metaflow. Symlinked directories
+    are not followed. mfw's build cache key (runtime/cli/src/python.rs)
+    walks the same files.
+    """
+    found = []
+    for root, dirs, files in os.walk(flow_dir):
+        dirs[:] = sorted(d for d in dirs if not _not_code(os.path.join(root, d), d))
+        found.extend(
+            os.path.relpath(os.path.join(root, name), flow_dir)
+            for name in files
+            if name.endswith(".py") and not name.startswith(".")
+        )
+    return sorted(found)
+
+
 def _imported_modules(paths: list[str]) -> list[str]:
     """Every module the flow's sources import, anywhere (steps included)."""
     import ast
@@ -329,10 +360,11 @@ def componentize(args: argparse.Namespace) -> None:
     # The flow's directory is its code package: the flow and its modules.
     flow_dir = os.path.dirname(flow_path)
     sources = []
-    for name in sorted(os.listdir(flow_dir)):
-        if name.endswith(".py"):
-            shutil.copyfile(os.path.join(flow_dir, name), os.path.join(app, name))
-            sources.append(os.path.join(flow_dir, name))
+    for relative in code_package(flow_dir):
+        target = os.path.join(app, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(os.path.join(flow_dir, relative), target)
+        sources.append(os.path.join(flow_dir, relative))
     preload = sorted(
         set(COMMON_MODULES) | set(_imported_modules(sources)) | set(_top_level_modules(app, lock))
     )
