@@ -183,6 +183,25 @@ fn subpackages_beside_the_flow_are_its_code_package() {
 }
 
 #[test]
+fn a_flow_in_a_huge_directory_says_to_give_it_its_own() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("huge/flow.py", USES_A_SUBPACKAGE);
+    let data = scratch.path().join("huge/data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..20_001 {
+        std::fs::write(data.join(format!("{i}.txt")), "").unwrap();
+    }
+    let ran = scratch.mfw(["build".as_ref(), flow.as_os_str()]).failed();
+    assert!(
+        ran.stderr
+            .contains("holds more than 20000 files and directories")
+            && ran.stderr.contains("give the flow a directory of its own"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
 fn python_flow_py_run_hands_off_to_mfw() {
     let scratch = Scratch::new();
     let flow = python_example("hello").join("hello.py");

@@ -209,30 +209,53 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 /// Directories under a flow's that are never part of its code package.
 const NOT_CODE: [&str; 3] = ["__pycache__", "node_modules", "site-packages"];
 
+/// The most entries (files and directories) a flow's directory tree may
+/// hold: a flow in a home directory or at the root of a large repository
+/// would otherwise package everything under it.
+const MAX_CODE_PACKAGE_ENTRIES: usize = 20_000;
+
 /// The flow's code package, as `mfw._build.code_package` finds it: every
 /// `.py` under `dir`, outside hidden, cache and virtualenv directories,
 /// without following symlinked directories; paths relative to `dir`.
-fn code_package(dir: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir.join(relative))? {
-        let entry = entry?;
-        let file_name = entry.file_name();
-        let name = file_name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            let not_code = NOT_CODE.contains(&name.as_ref())
-                || path.join("pyvenv.cfg").exists()
-                || path.join("CACHEDIR.TAG").exists();
-            if !not_code {
-                code_package(dir, &relative.join(&file_name), out)?;
+fn code_package(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    let mut seen = 0usize;
+    while let Some(relative) = pending.pop() {
+        let listed = dir.join(&relative);
+        let entries = std::fs::read_dir(&listed)
+            .with_context(|| format!("cannot list {}", listed.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", listed.display()))?;
+            seen += 1;
+            if seen > MAX_CODE_PACKAGE_ENTRIES {
+                bail!(
+                    "{} holds more than {MAX_CODE_PACKAGE_ENTRIES} files and directories: a \
+                     Python flow's code package is every .py under its directory, so give \
+                     the flow a directory of its own",
+                    dir.display()
+                );
             }
-        } else if name.ends_with(".py") && path.is_file() {
-            out.push(relative.join(&file_name));
+            let file_name = entry.file_name();
+            let name = file_name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                let not_code = NOT_CODE.contains(&name.as_ref())
+                    || path.join("pyvenv.cfg").exists()
+                    || path.join("CACHEDIR.TAG").exists();
+                if !not_code {
+                    pending.push(relative.join(&file_name));
+                }
+            } else if name.ends_with(".py") && path.is_file() {
+                found.push(relative.join(&file_name));
+            }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// What goes into a Python component: the tools, its code package (every
@@ -251,9 +274,7 @@ fn build_key(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<String
             .map(|n| n.as_encoded_bytes())
             .unwrap_or_default(),
     );
-    let mut names = Vec::new();
-    code_package(dir, Path::new(""), &mut names)
-        .with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut names = code_package(dir)?;
     if dir.join("requirements.txt").is_file() {
         names.push(PathBuf::from("requirements.txt"));
     }
