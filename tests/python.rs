@@ -201,6 +201,58 @@ fn a_flow_in_a_huge_directory_says_to_give_it_its_own() {
     );
 }
 
+const IMPORTS_LAZILY: &str = "\
+from mfw import FlowSpec, step
+
+import helpers
+
+
+class LazyFlow(FlowSpec):
+    @step
+    def start(self):
+        import datetime
+        day = datetime.datetime.strptime('2024-03-05', '%Y-%m-%d').day
+        text = b'caf\\xe9'.decode('cp1252')
+        print('lazy', day, text, helpers.encode(b'hi'))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        import importlib
+        importlib.import_module('zip' + 'app')
+";
+
+#[test]
+fn what_steps_load_lazily_is_in_the_component() {
+    // A component has no file system: strptime's helper module, a codec
+    // named in the code and a subpackage's relative import inside a
+    // function must all be loaded when it is built.
+    let scratch = Scratch::new();
+    let flow = scratch.write("lazy/flow.py", IMPORTS_LAZILY);
+    scratch.write(
+        "lazy/helpers/__init__.py",
+        "def encode(data):\n    from .codec import b64\n    return b64(data)\n",
+    );
+    scratch.write(
+        "lazy/helpers/codec.py",
+        "import base64\n\n\ndef b64(data):\n    return base64.b64encode(data).decode()\n",
+    );
+    let ran = run(&scratch, &[flow.to_str().unwrap()]).failed();
+    assert!(
+        ran.stdout.contains("start/0: lazy 5 caf\u{e9} aGk="),
+        "{}",
+        ran.stdout
+    );
+    // A standard module named only at run time cannot be; the error says
+    // how to fix it.
+    assert!(
+        ran.stderr.contains("zipapp is in the standard library")
+            && ran.stderr.contains("write `import zipapp`"),
+        "{}",
+        ran.stderr
+    );
+}
+
 #[test]
 fn python_flow_py_run_hands_off_to_mfw() {
     let scratch = Scratch::new();

@@ -2,7 +2,7 @@
 
 import os
 
-from mfw._build import code_package
+from mfw._build import code_package, modules_to_preload
 
 
 def _touch(root, relative, text=""):
@@ -38,3 +38,44 @@ def test_code_package_leaves_out_environments_caches_and_hidden_dirs(tmp_path):
     _touch(str(tmp_path), "elsewhere/other.py")
     os.symlink(str(tmp_path / "elsewhere"), os.path.join(root, "linked"))
     assert code_package(root) == ["flow.py"]
+
+
+def test_preload_covers_lazy_imports_strptime_and_named_codecs(tmp_path):
+    root = str(tmp_path)
+    _touch(
+        root,
+        "flow.py",
+        "import json\n"
+        "def step():\n"
+        "    import base64\n"
+        "    from urllib import parse\n"
+        "    import datetime\n"
+        "    datetime.datetime.strptime('2024', '%Y')\n"
+        "    open('x', encoding='cp1252')\n"
+        "    b''.decode('Latin-1')\n",
+    )
+    _touch(root, "pkg/__init__.py", "from . import core\n")
+    _touch(root, "pkg/sub/mod.py", "def f():\n    from .. import util\n    from .leaf import g\n")
+    _touch(root, "top.py", "from . import nothing\n")
+    preload = modules_to_preload(
+        [os.path.join(root, p) for p in ["flow.py", "pkg/__init__.py", "pkg/sub/mod.py", "top.py"]],
+        root,
+    )
+    for name in [
+        "json",
+        "base64",
+        "urllib",
+        "urllib.parse",
+        "datetime",
+        "_strptime",
+        "encodings.cp1252",
+        "encodings.latin_1",
+        "pkg.core",
+        "pkg.util",
+        "pkg.sub.leaf",
+        "pkg.sub.leaf.g",
+    ]:
+        assert name in preload, name
+    # A relative import beyond the top level is not a module to load.
+    assert not any(name.endswith("nothing") for name in preload)
+    assert "encodings.x" not in preload

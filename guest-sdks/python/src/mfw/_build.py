@@ -250,23 +250,82 @@ def code_package(flow_dir: str) -> list[str]:
     return sorted(found)
 
 
-def _imported_modules(paths: list[str]) -> list[str]:
-    """Every module the flow's sources import, anywhere (steps included)."""
-    import ast
+def _codec_modules() -> dict[str, str]:
+    """Encoding names (as `codecs.lookup` normalizes them) to the
+    `encodings` module that implements each."""
+    import encodings
+    import encodings.aliases
+    import pkgutil
 
+    modules = {m.name for m in pkgutil.iter_modules(encodings.__path__)}
+    names = {name: name for name in modules}
+    for alias, module in encodings.aliases.aliases.items():
+        if module in modules:
+            names.setdefault(alias, module)
+    return names
+
+
+def _module_of(path: str, root: str) -> list[str]:
+    """The dotted package `path` (a file under `root`) belongs to."""
+    parts = os.path.relpath(path, root).split(os.sep)[:-1]
+    return parts if all(p.isidentifier() for p in parts) else []
+
+
+def modules_to_preload(paths: list[str], root: str) -> list[str]:
+    """What the code in `paths` (files under `root`, the import root) may
+    import at run time, when the component has no file system: every module
+    it imports anywhere, functions included, with relative imports resolved;
+    `_strptime`, which `datetime` and `time` import on the first
+    `strptime` call; and the codecs its string literals name, which
+    `codecs.lookup` imports on first use.
+    """
+    import ast
+    import encodings
+
+    codecs = _codec_modules()
     names: set[str] = set()
     for path in paths:
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             try:
                 tree = ast.parse(f.read(), path)
-            except SyntaxError:
+            except (SyntaxError, ValueError):
                 continue
+        package = _module_of(path, root)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module)
-    return sorted(names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 0:
+                    base = node.module or ""
+                else:
+                    # Level 1 is the package the file is in (for an
+                    # __init__.py, the package itself); each level more, its
+                    # parent.
+                    up = node.level - 1
+                    if up >= len(package):
+                        continue
+                    parts = package[: len(package) - up]
+                    base = ".".join([*parts, *([node.module] if node.module else [])])
+                if not base:
+                    continue
+                names.add(base)
+                # `from package import submodule` imports the submodule.
+                names.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
+            elif (isinstance(node, ast.Attribute) and node.attr == "strptime") or (
+                isinstance(node, ast.Name) and node.id == "strptime"
+            ):
+                names.add("_strptime")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value.strip().lower()
+                if 0 < len(text) <= 32:
+                    normal = encodings.normalize_encoding(text.replace(" ", "-"))
+                    module = codecs.get(normal) or codecs.get(normal.replace(".", "_"))
+                    if module:
+                        names.add(f"encodings.{module}")
+    if "encodings.idna" in names:
+        # idna encodes each label with the punycode codec, looked up by name.
+        names.add("encodings.punycode")
+    return sorted(n for n in names if all(p.isidentifier() for p in n.split(".")))
 
 
 def _top_level_modules(app: str, lock: list[dict]) -> list[str]:
@@ -365,8 +424,18 @@ def componentize(args: argparse.Namespace) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(os.path.join(flow_dir, relative), target)
         sources.append(os.path.join(flow_dir, relative))
+    # The flow's code and the bundled packages, scanned where they will be
+    # imported from (the SDK's own imports are in COMMON_MODULES or static).
+    scanned = [
+        os.path.join(root, name)
+        for root, dirs, files in os.walk(app)
+        for name in files
+        if name.endswith(".py") and os.path.relpath(root, app).split(os.sep)[0] != "mfw"
+    ]
     preload = sorted(
-        set(COMMON_MODULES) | set(_imported_modules(sources)) | set(_top_level_modules(app, lock))
+        set(COMMON_MODULES)
+        | set(modules_to_preload(sorted(scanned), app))
+        | set(_top_level_modules(app, lock))
     )
     graph_json = json.dumps(
         {k: graph[k] for k in ("name", "steps", "parameters", "decorators", "doc", "sdk")},

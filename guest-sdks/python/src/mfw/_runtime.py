@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import traceback
 from typing import Any
 
@@ -242,14 +243,30 @@ def run_step(flow_cls: type, step: str) -> None:
         persist(flow, state)
     except Exception as e:  # noqa: BLE001 - every step failure goes to the host
         kind = getattr(e, "kind", None) or type(e).__name__
-        message = str(e)
-        if isinstance(e, ModuleNotFoundError):
-            # The component holds only what was bundled at build time.
-            message += (
-                ": a step can import the standard library, the modules beside the flow"
-                " and pinned packages (pin it with @pypi, @pypi_base or requirements.txt)"
-            )
+        message = str(e) + _hint(e)
         raise Err(types.StepError(kind, message, traceback.format_exc())) from None
+
+
+def _hint(e: Exception) -> str:
+    """How to fix what a component cannot do at run time: it has no file
+    system, so it holds only the modules and codecs loaded when it was built."""
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        if e.name.split(".")[0] in getattr(sys, "stdlib_module_names", ()):
+            return (
+                f": {e.name} is in the standard library, but a component holds only the"
+                " modules its code imports by name: write `import "
+                f"{e.name}` in the flow's code"
+            )
+        return (
+            ": a step can import the standard library, the flow's code package and"
+            " pinned packages (pin it with @pypi, @pypi_base or requirements.txt)"
+        )
+    if isinstance(e, LookupError) and str(e).startswith("unknown encoding"):
+        return (
+            ": a component holds only the codecs named in its code: write the"
+            " encoding's name as a string in the flow's code"
+        )
+    return ""
 
 
 def graph_from_json(text: str) -> Any:
