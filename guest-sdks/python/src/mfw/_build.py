@@ -418,17 +418,15 @@ def componentize(args: argparse.Namespace) -> None:
     _copy_tree(os.path.join(args.sdk, "mfw"), os.path.join(app, "mfw"))
     # The flow's directory is its code package: the flow and its modules.
     flow_dir = os.path.dirname(flow_path)
-    sources = []
     for relative in code_package(flow_dir):
         target = os.path.join(app, relative)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(os.path.join(flow_dir, relative), target)
-        sources.append(os.path.join(flow_dir, relative))
     # The flow's code and the bundled packages, scanned where they will be
     # imported from (the SDK's own imports are in COMMON_MODULES or static).
     scanned = [
         os.path.join(root, name)
-        for root, dirs, files in os.walk(app)
+        for root, _dirs, files in os.walk(app)
         for name in files
         if name.endswith(".py") and os.path.relpath(root, app).split(os.sep)[0] != "mfw"
     ]
