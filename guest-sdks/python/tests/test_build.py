@@ -2,7 +2,7 @@
 
 import os
 
-from mfw._build import code_package, modules_to_preload
+from mfw._build import code_package, modules_to_preload, stage
 
 
 def _touch(root, relative, text=""):
@@ -79,3 +79,48 @@ def test_preload_covers_lazy_imports_strptime_and_named_codecs(tmp_path):
     # A relative import beyond the top level is not a module to load.
     assert not any(name.endswith("nothing") for name in preload)
     assert "encodings.x" not in preload
+
+
+def _tree(root):
+    """Every file and directory under `root`: path, bytes, modification time."""
+    found = []
+    for base, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            path = os.path.join(base, name)
+            data = b"" if os.path.isdir(path) else open(path, "rb").read()
+            found.append((os.path.relpath(path, root), data, os.stat(path).st_mtime_ns))
+    return sorted(found)
+
+
+def test_staging_hands_componentize_py_the_same_tree_every_time(flow_file, tmp_path_factory):
+    from mfw._graph import derive
+
+    path = flow_file(
+        """
+        from mfw import FlowSpec, step
+        from helpers import twice
+
+        class StagedFlow(FlowSpec):
+            @step
+            def start(self):
+                self.x = twice(2)
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    _touch(str(path.parent), "helpers/__init__.py", "def twice(x):\n    return 2 * x\n")
+    graph = derive(str(path))
+    sdk = os.path.join(os.path.dirname(__file__), "..", "src")
+    trees = []
+    for _ in range(2):
+        work = str(tmp_path_factory.mktemp("work"))
+        app, lock = stage(str(path), graph, sdk, work)
+        assert lock == []
+        trees.append(_tree(app))
+    assert trees[0] == trees[1]
+    names = [name for name, _, _ in trees[0]]
+    assert "flow.py" in names and os.path.join("helpers", "__init__.py") in names
+    assert "mfw_app.py" in names

@@ -402,20 +402,25 @@ def _componentize(wit: str, app: str, out: str) -> None:
         _fail(f"componentize-py failed:\n{e}".rstrip())
 
 
-def componentize(args: argparse.Namespace) -> None:
-    with open(args.graph, encoding="utf-8") as f:
-        graph = json.load(f)
-    flow_path = os.path.abspath(args.flow)
-    app = os.path.join(args.work, "app")
+def stage(flow: str, graph: dict, sdk: str, work: str) -> tuple[str, list[dict]]:
+    """Lays out what componentize-py snapshots, in `work`/app: the pinned
+    wheels, the SDK, the flow's code package and the generated entry point
+    that preloads what steps import. Returns the directory and the lock.
+
+    Everything here is a function of the sources and the lock, down to file
+    times, so two builds hand componentize-py the same tree.
+    """
+    flow_path = os.path.abspath(flow)
+    app = os.path.join(work, "app")
     if os.path.exists(app):
         shutil.rmtree(app)
     os.makedirs(app)
-    lock = resolve(_requirements(graph, flow_path), os.path.join(args.work, "wheels"))
+    lock = resolve(_requirements(graph, flow_path), os.path.join(work, "wheels"))
     for package in lock:
-        pure = os.path.join(args.work, "wheels", "pure")
+        pure = os.path.join(work, "wheels", "pure")
         with zipfile.ZipFile(os.path.join(pure, package["file"])) as wheel:
             wheel.extractall(app)
-    _copy_tree(os.path.join(args.sdk, "mfw"), os.path.join(app, "mfw"))
+    _copy_tree(os.path.join(sdk, "mfw"), os.path.join(app, "mfw"))
     # The flow's directory is its code package: the flow and its modules.
     flow_dir = os.path.dirname(flow_path)
     for relative in code_package(flow_dir):
@@ -446,6 +451,13 @@ def componentize(args: argparse.Namespace) -> None:
             )
         )
     _pin_times(app)
+    return app, lock
+
+
+def componentize(args: argparse.Namespace) -> None:
+    with open(args.graph, encoding="utf-8") as f:
+        graph = json.load(f)
+    app, lock = stage(args.flow, graph, args.sdk, args.work)
     out = os.path.abspath(args.out)
     _componentize(args.wit, app, out)
     if lock:
