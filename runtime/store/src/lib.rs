@@ -36,7 +36,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 pub use cache::BlobCache;
 pub use meta::{
@@ -421,15 +421,19 @@ impl Datastore {
         }
     }
 
+    /// Every object under `prefix`, however many listing pages that takes.
+    async fn list_all(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.backend
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.explain(e))
+    }
+
     /// How many blobs the store holds (for tests and `mfw` diagnostics).
     pub async fn count_blobs(&self) -> Result<usize, StoreError> {
         let prefix = Path::from("blobs");
-        let all: Vec<_> = self
-            .backend
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.explain(e))?;
+        let all = self.list_all(&prefix).await?;
         Ok(all.len())
     }
 
@@ -710,12 +714,7 @@ impl Datastore {
         step: &str,
     ) -> Result<HashSet<String>, StoreError> {
         let prefix = Path::from(format!("{}/tasks/{step}", Self::run_prefix(flow, run_id)));
-        let objects: Vec<_> = self
-            .backend
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.explain(e))?;
+        let objects = self.list_all(&prefix).await?;
         Ok(objects
             .into_iter()
             .filter(|o| o.location.extension() == Some("json"))
@@ -735,12 +734,7 @@ impl Datastore {
         run_id: &str,
     ) -> Result<BTreeMap<String, Vec<TaskRecord>>, StoreError> {
         let prefix = Path::from(format!("{}/tasks", Self::run_prefix(flow, run_id)));
-        let objects: Vec<_> = self
-            .backend
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.explain(e))?;
+        let objects = self.list_all(&prefix).await?;
         let mut tasks: BTreeMap<String, Vec<TaskRecord>> = BTreeMap::new();
         for object in objects {
             if object.location.extension() != Some("json") {
