@@ -2,7 +2,7 @@
 
 import os
 
-from mfw._build import code_package, modules_to_preload, stage
+from mfw._build import modules_to_preload, stage
 
 
 def _touch(root, relative, text=""):
@@ -10,34 +10,6 @@ def _touch(root, relative, text=""):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def test_code_package_takes_every_py_file_and_subpackages(tmp_path):
-    root = str(tmp_path)
-    for relative in ["flow.py", "util.py", "lib/__init__.py", "lib/deep/mod.py", "data.csv"]:
-        _touch(root, relative)
-    assert code_package(root) == [
-        "flow.py",
-        os.path.join("lib", "__init__.py"),
-        os.path.join("lib", "deep", "mod.py"),
-        "util.py",
-    ]
-
-
-def test_code_package_leaves_out_environments_caches_and_hidden_dirs(tmp_path):
-    root = str(tmp_path / "flow")
-    _touch(root, "flow.py")
-    _touch(root, "venv/pyvenv.cfg")
-    _touch(root, "venv/lib/site.py")
-    _touch(root, "target/CACHEDIR.TAG")
-    _touch(root, "target/gen.py")
-    _touch(root, ".git/hook.py")
-    _touch(root, "__pycache__/flow.py")
-    _touch(root, "node_modules/x.py")
-    # A symlinked directory is not followed (it may lead anywhere).
-    _touch(str(tmp_path), "elsewhere/other.py")
-    os.symlink(str(tmp_path / "elsewhere"), os.path.join(root, "linked"))
-    assert code_package(root) == ["flow.py"]
 
 
 def test_preload_covers_lazy_imports_strptime_and_named_codecs(tmp_path):
@@ -117,7 +89,8 @@ def test_staging_hands_componentize_py_the_same_tree_every_time(flow_file, tmp_p
     trees = []
     for _ in range(2):
         work = str(tmp_path_factory.mktemp("work"))
-        app, lock = stage(str(path), graph, sdk, work)
+        code = ["flow.py", os.path.join("helpers", "__init__.py")]
+        app, lock = stage(str(path), graph, sdk, work, code)
         assert lock == []
         trees.append(_tree(app))
     assert trees[0] == trees[1]

@@ -214,9 +214,10 @@ const NOT_CODE: [&str; 3] = ["__pycache__", "node_modules", "site-packages"];
 /// would otherwise package everything under it.
 const MAX_CODE_PACKAGE_ENTRIES: usize = 20_000;
 
-/// The flow's code package, as `mfw._build.code_package` finds it: every
-/// `.py` under `dir`, outside hidden, cache and virtualenv directories,
-/// without following symlinked directories; paths relative to `dir`.
+/// The flow's code package: every `.py` under `dir`, outside hidden, cache
+/// and virtualenv directories, without following symlinked directories;
+/// paths relative to `dir`. The build bundles exactly these files and its
+/// cache key covers them.
 fn code_package(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
@@ -262,7 +263,12 @@ fn code_package(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// `.py` under the flow's directory), its `requirements.txt`, and where the flow
 /// lives, since defaults are evaluated at build time and one computed from
 /// `__file__` holds that path. (`flow` is canonical.)
-fn build_key(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<String> {
+fn build_key(
+    tools: &Tools,
+    flow: &Path,
+    partial: bool,
+    code: &[PathBuf],
+) -> anyhow::Result<String> {
     let dir = flow.parent().unwrap_or(Path::new("."));
     let mut hasher = blake3::Hasher::new();
     hasher.update(tools.hash.as_bytes());
@@ -274,7 +280,7 @@ fn build_key(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<String
             .map(|n| n.as_encoded_bytes())
             .unwrap_or_default(),
     );
-    let mut names = code_package(dir)?;
+    let mut names = code.to_vec();
     if dir.join("requirements.txt").is_file() {
         names.push(PathBuf::from("requirements.txt"));
     }
@@ -320,7 +326,8 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
     let flow = std::fs::canonicalize(flow)
         .with_context(|| format!("cannot resolve {}", flow.display()))?;
     let tools = tools(cache)?;
-    let key = build_key(&tools, &flow, partial)?;
+    let code = code_package(flow.parent().unwrap_or(Path::new(".")))?;
+    let key = build_key(&tools, &flow, partial, &code)?;
     let builds = cache.join("python/builds");
     let out = builds.join(format!("{key}.wasm"));
     if out.exists() && !force {
@@ -349,12 +356,21 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
     std::fs::create_dir_all(&builds)?;
     let graph_file = work.join("graph.json");
     std::fs::write(&graph_file, graph_json)?;
+    // The files the key covers are the ones bundled: one walk decides both.
+    let code_file = work.join("code-package.json");
+    let code: Vec<String> = code
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    std::fs::write(&code_file, serde_json::to_vec(&code)?)?;
     let staging = builds.join(format!("{key}.{}.wasm", std::process::id()));
     let output = Command::new(&tools.python)
         .args(["-m", "mfw._build", "componentize", "--flow"])
         .arg(&flow)
         .arg("--graph")
         .arg(&graph_file)
+        .arg("--code-package")
+        .arg(&code_file)
         .arg("--wit")
         .arg(tools.sdk.join("wit"))
         .arg("--sdk")
@@ -381,4 +397,60 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
         .with_context(|| format!("cannot store the component in {}", out.display()))?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, relative: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "").unwrap();
+    }
+
+    fn sorted(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
+        paths.sort();
+        paths
+    }
+
+    #[test]
+    fn the_code_package_takes_every_py_file_and_subpackages() {
+        let dir = tempfile::tempdir().unwrap();
+        for relative in [
+            "flow.py",
+            "util.py",
+            "lib/__init__.py",
+            "lib/deep/mod.py",
+            "data.csv",
+        ] {
+            touch(dir.path(), relative);
+        }
+        assert_eq!(
+            sorted(code_package(dir.path()).unwrap()),
+            ["flow.py", "lib/__init__.py", "lib/deep/mod.py", "util.py"].map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn the_code_package_leaves_out_environments_caches_and_hidden_dirs() {
+        let top = tempfile::tempdir().unwrap();
+        let root = top.path().join("flow");
+        for relative in [
+            "flow.py",
+            "venv/pyvenv.cfg",
+            "venv/lib/site.py",
+            "target/CACHEDIR.TAG",
+            "target/gen.py",
+            ".git/hook.py",
+            "__pycache__/flow.py",
+            "node_modules/x.py",
+        ] {
+            touch(&root, relative);
+        }
+        // A symlinked directory is not followed (it may lead anywhere).
+        touch(top.path(), "elsewhere/other.py");
+        std::os::unix::fs::symlink(top.path().join("elsewhere"), root.join("linked")).unwrap();
+        assert_eq!(code_package(&root).unwrap(), [PathBuf::from("flow.py")]);
+    }
 }

@@ -3,7 +3,8 @@ graph, resolve its pinned packages, and turn it into a component with
 componentize-py.
 
     python -m mfw._build graph FLOW.py
-    python -m mfw._build componentize --flow FLOW.py --graph G.json --wit DIR \\
+    python -m mfw._build componentize --flow FLOW.py --graph G.json \\
+        --code-package FILES.json --wit DIR \\
         --sdk DIR --work DIR --wheels DIR --out OUT.wasm
 """
 
@@ -219,37 +220,6 @@ COMMON_MODULES = [
 ]
 
 
-# Directories under the flow's that are never part of its code package.
-_NOT_CODE = {"__pycache__", "node_modules", "site-packages"}
-
-
-def _not_code(path: str, name: str) -> bool:
-    return (
-        name.startswith(".")
-        or name in _NOT_CODE
-        # A virtualenv, and a build tool's cache (cargo's target/ has one).
-        or os.path.exists(os.path.join(path, "pyvenv.cfg"))
-        or os.path.exists(os.path.join(path, "CACHEDIR.TAG"))
-    )
-
-
-def code_package(flow_dir: str) -> list[str]:
-    """Every `.py` file under the flow's directory, as sorted relative
-    paths: the flow's code package, as in Metaflow. Symlinked directories
-    are not followed. mfw's build cache key (runtime/cli/src/python.rs)
-    walks the same files.
-    """
-    found = []
-    for root, dirs, files in os.walk(flow_dir):
-        dirs[:] = sorted(d for d in dirs if not _not_code(os.path.join(root, d), d))
-        found.extend(
-            os.path.relpath(os.path.join(root, name), flow_dir)
-            for name in files
-            if name.endswith(".py") and not name.startswith(".")
-        )
-    return sorted(found)
-
-
 def _codec_modules() -> dict[str, str]:
     """Encoding names (as `codecs.lookup` normalizes them) to the
     `encodings` module that implements each."""
@@ -402,10 +372,11 @@ def _componentize(wit: str, app: str, out: str) -> None:
         _fail(f"componentize-py failed:\n{e}".rstrip())
 
 
-def stage(flow: str, graph: dict, sdk: str, work: str) -> tuple[str, list[dict]]:
+def stage(flow: str, graph: dict, sdk: str, work: str, code: list[str]) -> tuple[str, list[dict]]:
     """Lays out what componentize-py snapshots, in `work`/app: the pinned
-    wheels, the SDK, the flow's code package and the generated entry point
-    that preloads what steps import. Returns the directory and the lock.
+    wheels, the SDK, the flow's code package (`code`: paths relative to the
+    flow's directory, as mfw found them) and the generated entry point that
+    preloads what steps import. Returns the directory and the lock.
 
     Everything here is a function of the sources and the lock, down to file
     times, so two builds hand componentize-py the same tree.
@@ -423,7 +394,7 @@ def stage(flow: str, graph: dict, sdk: str, work: str) -> tuple[str, list[dict]]
     _copy_tree(os.path.join(sdk, "mfw"), os.path.join(app, "mfw"))
     # The flow's directory is its code package: the flow and its modules.
     flow_dir = os.path.dirname(flow_path)
-    for relative in code_package(flow_dir):
+    for relative in code:
         target = os.path.join(app, relative)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(os.path.join(flow_dir, relative), target)
@@ -457,7 +428,9 @@ def stage(flow: str, graph: dict, sdk: str, work: str) -> tuple[str, list[dict]]
 def componentize(args: argparse.Namespace) -> None:
     with open(args.graph, encoding="utf-8") as f:
         graph = json.load(f)
-    app, lock = stage(args.flow, graph, args.sdk, args.work)
+    with open(args.code_package, encoding="utf-8") as f:
+        code = json.load(f)
+    app, lock = stage(args.flow, graph, args.sdk, args.work, code)
     out = os.path.abspath(args.out)
     _componentize(args.wit, app, out)
     if lock:
@@ -478,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the flow's other steps live in other components (a manifest)",
     )
     c = sub.add_parser("componentize")
-    for name in ("flow", "graph", "wit", "sdk", "work", "wheels", "out"):
+    for name in ("flow", "graph", "code-package", "wit", "sdk", "work", "wheels", "out"):
         c.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
     try:
