@@ -17,11 +17,9 @@ wall() { /usr/bin/time -f '%e' "$@" 2>&1 >/dev/null | tail -1; }
 hello="$PWD/examples/hello/python/hello.py"
 wide="$PWD/examples/wide/python"
 
-# Cold: an empty cache, but the componentize-py venv copied in, so this is
-# the build itself (graph, componentize, Cranelift), not pip.
+# Cold: an empty cache, so the whole build (graph, staging, componentize,
+# Cranelift).
 cold="$scratch/cold-cache"
-mkdir -p "$cold/python"
-cp -r "${MFW_CACHE_DIR:-$HOME/.cache/mfw}"/python/venv-componentize-py-* "$cold/python/" 2>/dev/null || true
 cold_s=$(cd "$scratch" && MFW_CACHE_DIR="$cold" wall "$mfw" run "$hello" -q)
 
 # Warm: everything cached.

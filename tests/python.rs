@@ -450,12 +450,43 @@ fn a_pinned_pure_package_is_bundled_and_locked() {
         .ok();
     assert!(env.stdout.contains("six 1.16.0"), "{}", env.stdout);
     assert!(env.stdout.contains("sha256:"), "{}", env.stdout);
-    // The same source and lock give the same component.
+    // The same source and lock give the same component, rebuilt from
+    // scratch rather than served from the build cache.
     let first = scratch.mfw(["build".as_ref(), flow.as_os_str()]).ok();
-    let second = scratch.mfw(["build".as_ref(), flow.as_os_str()]).ok();
+    let second = scratch
+        .mfw(["build".as_ref(), "--force".as_ref(), flow.as_os_str()])
+        .ok();
+    assert!(second.stderr.contains("mfw: building"), "{}", second.stderr);
     let hash = |s: &str| s.split("blake3 ").nth(1).map(|h| h.trim().to_string());
     assert_eq!(hash(&first.stderr), hash(&second.stderr));
     assert!(hash(&first.stderr).is_some());
+}
+
+#[test]
+fn rebuilding_a_flow_gives_the_same_bytes() {
+    // Two caches, so nothing is shared between the builds but the sources:
+    // componentize-py's start-up would otherwise put the moment's clocks,
+    // random seed and file times into the interpreter snapshot.
+    let scratch = Scratch::new();
+    let flow = python_example("hello");
+    let mut built = Vec::new();
+    for name in ["first", "second"] {
+        let cache = scratch.path().join(format!("cache-{name}"));
+        let out = scratch.path().join(format!("{name}.wasm"));
+        scratch
+            .mfw_env(
+                [
+                    "build".as_ref(),
+                    flow.as_os_str(),
+                    "-o".as_ref(),
+                    out.as_os_str(),
+                ],
+                &[("MFW_CACHE_DIR", cache.display().to_string())],
+            )
+            .ok();
+        built.push(std::fs::read(&out).unwrap());
+    }
+    assert!(built[0] == built[1], "two builds of hello.py differ");
 }
 
 const IMPORTS_A_HOST_PACKAGE: &str = "\
@@ -478,8 +509,8 @@ class HostFlow(FlowSpec):
 fn packages_installed_on_the_build_machine_are_not_bundled() {
     let scratch = Scratch::new();
     // A virtualenv's site-packages holding a module the flow imports but
-    // does not pin: componentize-py's command line would put it on the
-    // component's path.
+    // does not pin: componentize-py's command line would have put it on
+    // the component's path.
     let site = scratch.write(
         "hostenv/lib/python3.11/site-packages/mfw_host_only_probe.py",
         "VALUE = 1\n",

@@ -16,13 +16,11 @@ mod embedded {
 /// The WIT contract, as embedded in this binary.
 pub use embedded::WIT;
 
-/// The componentize-py release flows are built with. Pinned: the
-/// component cache key includes it.
-pub const COMPONENTIZE_PY: &str = "0.25.1";
+pub use mfw_python_build::COMPONENTIZE_PY;
 
-/// The Python side of the toolchain, set up under the cache directory.
+/// The Python side of the toolchain.
 pub struct Tools {
-    /// The venv's Python (with componentize-py installed).
+    /// The host's Python, which derives graphs and stages builds.
     python: PathBuf,
     /// Holds `mfw/` (the SDK) and `wit/flow.wit`.
     sdk: PathBuf,
@@ -30,20 +28,8 @@ pub struct Tools {
     hash: String,
 }
 
-fn run_quiet(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("cannot {what}"))?;
-    if !output.status.success() {
-        bail!(
-            "cannot {what}:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
-}
-
-/// Writes the embedded SDK and contract, and makes the venv with
-/// componentize-py, once per version.
+/// The host's Python (`MFW_PYTHON`, or `python3`), and the embedded SDK and
+/// contract written under the cache, once per version.
 pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
     let mut hasher = blake3::Hasher::new();
     for (name, content) in embedded::PYTHON_SDK {
@@ -71,40 +57,35 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
             let _ = std::fs::remove_dir_all(&staging);
         }
     }
-    let venv = root.join(format!("venv-componentize-py-{COMPONENTIZE_PY}"));
-    let python = venv.join("bin/python");
-    if !venv.join(".complete").exists() {
-        // One installer at a time: concurrent builds wait here.
-        std::fs::create_dir_all(&root)?;
-        let lock = std::fs::File::create(root.join(".venv.lock"))?;
-        lock.lock()?;
-    }
-    if !venv.join(".complete").exists() {
-        let host = std::env::var("MFW_PYTHON").unwrap_or_else(|_| "python3".to_string());
-        eprintln!(
-            "mfw: setting up Python builds: componentize-py {COMPONENTIZE_PY} in {}",
-            venv.display()
-        );
-        let _ = std::fs::remove_dir_all(&venv);
-        run_quiet(
-            Command::new(&host).arg("-m").arg("venv").arg(&venv),
-            &format!(
-                "create a Python venv with {host} (is Python 3.11+ installed? set MFW_PYTHON)"
-            ),
-        )?;
-        run_quiet(
-            Command::new(&python).args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                &format!("componentize-py=={COMPONENTIZE_PY}"),
-            ]),
-            &format!("install componentize-py {COMPONENTIZE_PY} from PyPI"),
-        )?;
-        std::fs::write(venv.join(".complete"), "")?;
-    }
+    let python = PathBuf::from(std::env::var("MFW_PYTHON").unwrap_or_else(|_| "python3".into()));
     Ok(Tools { python, sdk, hash })
+}
+
+/// Runs the SDK's build script (`python -m mfw._build ...`) in the host's
+/// Python; returns what it printed.
+fn run_build_script(
+    tools: &Tools,
+    flow: &Path,
+    args: &[&std::ffi::OsStr],
+) -> anyhow::Result<String> {
+    let output = Command::new(&tools.python)
+        .args(["-m", "mfw._build"])
+        .args(args)
+        .env("PYTHONPATH", &tools.sdk)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run {}: Python 3.11 or newer builds Python flows (set MFW_PYTHON to \
+                 choose one)",
+                tools.python.display()
+            )
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!("cannot build {}:\n{}", flow.display(), stderr.trim_end());
+    }
+    String::from_utf8(output.stdout).context("the build script printed something not UTF-8")
 }
 
 /// The graph as `python -m mfw._build graph` prints it.
@@ -299,25 +280,47 @@ fn build_key(
 
 /// Derives the graph of the flow in `flow` with the host's CPython.
 fn derive_graph(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<(FlowGraph, String)> {
-    let mut command = Command::new(&tools.python);
-    command.args(["-m", "mfw._build", "graph"]);
+    let mut args: Vec<&std::ffi::OsStr> = vec!["graph".as_ref()];
     if partial {
-        command.arg("--partial");
+        args.push("--partial".as_ref());
     }
-    let output = command
-        .arg(flow)
-        .env("PYTHONPATH", &tools.sdk)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .context("cannot run the venv's Python")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        bail!("cannot build {}:\n{}", flow.display(), stderr.trim_end());
-    }
-    let text = String::from_utf8(output.stdout).context("the graph is not UTF-8")?;
+    args.push(flow.as_os_str());
+    let text = run_build_script(tools, flow, &args)?;
     let json: GraphJson = serde_json::from_str(&text)
         .with_context(|| format!("the SDK printed an unexpected graph: {text}"))?;
     Ok((to_graph(json)?, text))
+}
+
+/// What `python -m mfw._build stage` prints.
+#[derive(Deserialize)]
+struct Staged {
+    /// The directory componentize-py turns into the component.
+    app: PathBuf,
+    /// The pinned packages bundled in it, with their hashes.
+    lock: Vec<serde_json::Value>,
+}
+
+/// A top-level custom section `name` holding `payload`, as appended to a
+/// component (the lock is one: `mfw show --env` reads it).
+fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                return;
+            }
+        }
+    }
+    let mut body = Vec::new();
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut section = vec![0];
+    leb128(body.len(), &mut section);
+    section.extend(body);
+    section
 }
 
 /// Builds the Python flow `flow` into a component, unless an identical
@@ -363,35 +366,40 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     std::fs::write(&code_file, serde_json::to_vec(&code)?)?;
+    let staged = run_build_script(
+        &tools,
+        &flow,
+        &[
+            "stage".as_ref(),
+            "--flow".as_ref(),
+            flow.as_os_str(),
+            "--graph".as_ref(),
+            graph_file.as_os_str(),
+            "--code-package".as_ref(),
+            code_file.as_os_str(),
+            "--sdk".as_ref(),
+            tools.sdk.as_os_str(),
+            "--work".as_ref(),
+            work.as_os_str(),
+        ],
+    )?;
+    let staged: Staged = serde_json::from_str(&staged)
+        .with_context(|| format!("the SDK's build script printed {staged}"))?;
     let staging = builds.join(format!("{key}.{}.wasm", std::process::id()));
-    let output = Command::new(&tools.python)
-        .args(["-m", "mfw._build", "componentize", "--flow"])
-        .arg(&flow)
-        .arg("--graph")
-        .arg(&graph_file)
-        .arg("--code-package")
-        .arg(&code_file)
-        .arg("--wit")
-        .arg(tools.sdk.join("wit"))
-        .arg("--sdk")
-        .arg(&tools.sdk)
-        .arg("--work")
-        .arg(&work)
-        .arg("--wheels")
-        .arg(cache.join("python/wheels"))
-        .arg("--out")
-        .arg(&staging)
-        .env("PYTHONPATH", &tools.sdk)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .context("cannot run the venv's Python")?;
-    if !output.status.success() {
+    let built = mfw_python_build::componentize(&tools.sdk.join("wit"), &staged.app, &staging)
+        .with_context(|| format!("cannot build {}", flow.display()))
+        .and_then(|()| {
+            if staged.lock.is_empty() {
+                return Ok(());
+            }
+            let lock = serde_json::to_vec(&staged.lock)?;
+            let mut file = std::fs::OpenOptions::new().append(true).open(&staging)?;
+            std::io::Write::write_all(&mut file, &custom_section("mfw-lock", &lock))?;
+            Ok(())
+        });
+    if let Err(e) = built {
         let _ = std::fs::remove_file(&staging);
-        bail!(
-            "cannot build {}:\n{}",
-            flow.display(),
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        );
+        return Err(e);
     }
     std::fs::rename(&staging, &out)
         .with_context(|| format!("cannot store the component in {}", out.display()))?;

@@ -1,11 +1,10 @@
 """Build time, run by `mfw build` in the host's CPython: derive a flow's
-graph, resolve its pinned packages, and turn it into a component with
-componentize-py.
+graph, resolve its pinned packages, and stage what componentize-py turns
+into a component (mfw runs componentize-py itself, as a library).
 
     python -m mfw._build graph FLOW.py
-    python -m mfw._build componentize --flow FLOW.py --graph G.json \\
-        --code-package FILES.json --wit DIR \\
-        --sdk DIR --work DIR --wheels DIR --out OUT.wasm
+    python -m mfw._build stage --flow FLOW.py --graph G.json \\
+        --code-package FILES.json --sdk DIR --work DIR
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from ._errors import FlowDefinitionError
 # are resolved for it (pure-Python ones only). tests/python.rs checks this
 # against the interpreter a built step reports.
 TARGET_PYTHON = "3.14"
-LOCK_SECTION = "mfw-lock"
 
 
 def _fail(message: str) -> None:
@@ -103,6 +101,12 @@ def resolve(packages: dict[str, str], wheels: str) -> list[dict]:
     file, sha256."""
     if not packages:
         return []
+    if _pip(["--version"]).returncode != 0:
+        _fail(
+            f"pinned packages are downloaded with pip, which {sys.executable} does not have: "
+            "install it (`python3 -m ensurepip`, or your system's python3-pip), "
+            "or set MFW_PYTHON to a Python that has it"
+        )
     dest = os.path.join(wheels, "pure")
     if os.path.exists(dest):
         shutil.rmtree(dest)
@@ -320,58 +324,6 @@ def _top_level_modules(app: str, lock: list[dict]) -> list[str]:
     return sorted(n for n in names if n.isidentifier())
 
 
-def _section(name: str, payload: bytes) -> bytes:
-    def leb(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte = n & 0x7F
-            n >>= 7
-            out.append(byte | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
-
-    body = leb(len(name.encode())) + name.encode() + payload
-    return b"\x00" + leb(len(body)) + body
-
-
-def _componentize(wit: str, app: str, out: str) -> None:
-    """Runs componentize-py on the staged app directory.
-
-    Through its Python API rather than its command line: the command line
-    appends the build machine's site-packages to the component's import
-    path, so anything installed on the host would be importable in a step
-    without being pinned, and would change the component's bytes.
-    """
-    try:
-        import componentize_py
-    except ImportError:
-        _fail(
-            f"componentize-py is not installed in {sys.executable}: "
-            "build Python flows with `mfw build`, which sets it up"
-        )
-    try:
-        componentize_py.componentize(
-            wit_path=[wit],
-            worlds=["flow-component"],
-            features=[],
-            all_features=False,
-            world_module=None,
-            python_path=[app],
-            module_worlds=[],
-            app_name="mfw_app",
-            output_path=out,
-            stub_wasi=False,
-            import_interface_names=[],
-            export_interface_names=[],
-            full_names=False,
-            intersect_world=None,
-        )
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 - a Rust panic is a BaseException
-        _fail(f"componentize-py failed:\n{e}".rstrip())
-
-
 def stage(flow: str, graph: dict, sdk: str, work: str, code: list[str]) -> tuple[str, list[dict]]:
     """Lays out what componentize-py snapshots, in `work`/app: the pinned
     wheels, the SDK, the flow's code package (`code`: paths relative to the
@@ -425,19 +377,13 @@ def stage(flow: str, graph: dict, sdk: str, work: str, code: list[str]) -> tuple
     return app, lock
 
 
-def componentize(args: argparse.Namespace) -> None:
+def stage_command(args: argparse.Namespace) -> None:
     with open(args.graph, encoding="utf-8") as f:
         graph = json.load(f)
     with open(args.code_package, encoding="utf-8") as f:
         code = json.load(f)
     app, lock = stage(args.flow, graph, args.sdk, args.work, code)
-    out = os.path.abspath(args.out)
-    _componentize(args.wit, app, out)
-    if lock:
-        payload = json.dumps(lock, sort_keys=True).encode()
-        with open(out, "ab") as f:
-            f.write(_section(LOCK_SECTION, payload))
-    print(json.dumps({"wasm": out, "lock": lock}))
+    print(json.dumps({"app": app, "lock": lock}))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -450,8 +396,8 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the flow's other steps live in other components (a manifest)",
     )
-    c = sub.add_parser("componentize")
-    for name in ("flow", "graph", "code-package", "wit", "sdk", "work", "wheels", "out"):
+    c = sub.add_parser("stage")
+    for name in ("flow", "graph", "code-package", "sdk", "work"):
         c.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
     try:
@@ -460,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
 
             print(json.dumps(derive(args.flow, partial=args.partial)))
         else:
-            componentize(args)
+            stage_command(args)
     except FlowDefinitionError as e:
         _fail(str(e))
 
