@@ -16,7 +16,7 @@ mod embedded {
 /// The WIT contract, as embedded in this binary.
 pub use embedded::WIT;
 
-pub use mfw_python_build::COMPONENTIZE_PY;
+use mfw_python_build::COMPONENTIZE_PY;
 
 /// The Python side of the toolchain.
 pub struct Tools {
@@ -24,7 +24,7 @@ pub struct Tools {
     python: PathBuf,
     /// Holds `mfw/` (the SDK) and `wit/flow.wit`.
     sdk: PathBuf,
-    /// Hash of the SDK, the contract and the componentize-py version.
+    /// Hash of the SDK, the contract and the build recipe.
     hash: String,
 }
 
@@ -39,7 +39,7 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
         hasher.update(&[0]);
     }
     hasher.update(embedded::WIT.as_bytes());
-    hasher.update(COMPONENTIZE_PY.as_bytes());
+    hasher.update(mfw_python_build::RECIPE.as_bytes());
     let hash = hasher.finalize().to_hex()[..16].to_string();
     let root = cache.join("python");
     let sdk = root.join(format!("sdk-{hash}"));
@@ -82,6 +82,19 @@ fn run_build_script(
             )
         })?;
     if !output.status.success() {
+        // The SDK itself needs 3.11: say so rather than show its SyntaxError.
+        let too_old = Command::new(&tools.python)
+            .args(["-c", "import sys; sys.exit(sys.version_info < (3, 11))"])
+            .status()
+            .is_ok_and(|status| !status.success());
+        if too_old {
+            bail!(
+                "cannot build {}: Python flows are read with Python 3.11 or newer, and {} is \
+                 older (set MFW_PYTHON to a newer one)",
+                flow.display(),
+                tools.python.display()
+            );
+        }
         let stderr = String::from_utf8_lossy(&output.stderr);
         bail!("cannot build {}:\n{}", flow.display(), stderr.trim_end());
     }

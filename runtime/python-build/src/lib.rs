@@ -16,6 +16,14 @@ mod pinned;
 /// The componentize-py release this crate builds with (its CPython is 3.14).
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 
+/// Names what a build does to its inputs. Caches of built components key on
+/// it: it changes whenever the same app would now give other bytes.
+///
+/// ```
+/// assert!(mfw_python_build::RECIPE.contains(mfw_python_build::COMPONENTIZE_PY));
+/// ```
+pub const RECIPE: &str = "componentize-py 0.25.1, pinned start-up v1";
+
 /// The module componentize-py runs at start-up and the components export
 /// from: the app directory must hold `mfw_app.py`.
 pub const APP_MODULE: &str = "mfw_app";
