@@ -8,6 +8,7 @@ use std::process::Command;
 use anyhow::{Context as _, anyhow, bail};
 use mfw_graph::{Decorator, FlowGraph, ParamKind, Parameter, Step};
 use serde::Deserialize;
+use wasm_encoder::ComponentSection as _;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -61,26 +62,25 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
     Ok(Tools { python, sdk, hash })
 }
 
-/// Runs the SDK's build script (`python -m mfw._build ...`) in the host's
-/// Python; returns what it printed.
-fn run_build_script(
-    tools: &Tools,
-    flow: &Path,
-    args: &[&std::ffi::OsStr],
-) -> anyhow::Result<String> {
-    let output = Command::new(&tools.python)
+/// The SDK's build script, `python -m mfw._build`, in the host's Python.
+fn build_script(tools: &Tools) -> Command {
+    let mut command = Command::new(&tools.python);
+    command
         .args(["-m", "mfw._build"])
-        .args(args)
         .env("PYTHONPATH", &tools.sdk)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .with_context(|| {
-            format!(
-                "cannot run {}: Python 3.11 or newer builds Python flows (set MFW_PYTHON to \
-                 choose one)",
-                tools.python.display()
-            )
-        })?;
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    command
+}
+
+/// Runs `command` (a [`build_script`] for `flow`); returns what it printed.
+fn run_build_script(tools: &Tools, flow: &Path, command: &mut Command) -> anyhow::Result<String> {
+    let output = command.output().with_context(|| {
+        format!(
+            "cannot run {}: Python 3.11 or newer builds Python flows (set MFW_PYTHON to \
+             choose one)",
+            tools.python.display()
+        )
+    })?;
     if !output.status.success() {
         // The SDK itself needs 3.11: say so rather than show its SyntaxError.
         let too_old = Command::new(&tools.python)
@@ -293,12 +293,12 @@ fn build_key(
 
 /// Derives the graph of the flow in `flow` with the host's CPython.
 fn derive_graph(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<(FlowGraph, String)> {
-    let mut args: Vec<&std::ffi::OsStr> = vec!["graph".as_ref()];
+    let mut command = build_script(tools);
+    command.arg("graph");
     if partial {
-        args.push("--partial".as_ref());
+        command.arg("--partial");
     }
-    args.push(flow.as_os_str());
-    let text = run_build_script(tools, flow, &args)?;
+    let text = run_build_script(tools, flow, command.arg(flow))?;
     let json: GraphJson = serde_json::from_str(&text)
         .with_context(|| format!("the SDK printed an unexpected graph: {text}"))?;
     Ok((to_graph(json)?, text))
@@ -311,29 +311,6 @@ struct Staged {
     app: PathBuf,
     /// The pinned packages bundled in it, with their hashes.
     lock: Vec<serde_json::Value>,
-}
-
-/// A top-level custom section `name` holding `payload`, as appended to a
-/// component (the lock is one: `mfw show --env` reads it).
-fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
-    fn leb128(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            out.push(if n == 0 { byte } else { byte | 0x80 });
-            if n == 0 {
-                return;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(payload);
-    let mut section = vec![0];
-    leb128(body.len(), &mut section);
-    section.extend(body);
-    section
 }
 
 /// Builds the Python flow `flow` into a component, unless an identical
@@ -382,19 +359,18 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
     let staged = run_build_script(
         &tools,
         &flow,
-        &[
-            "stage".as_ref(),
-            "--flow".as_ref(),
-            flow.as_os_str(),
-            "--graph".as_ref(),
-            graph_file.as_os_str(),
-            "--code-package".as_ref(),
-            code_file.as_os_str(),
-            "--sdk".as_ref(),
-            tools.sdk.as_os_str(),
-            "--work".as_ref(),
-            work.as_os_str(),
-        ],
+        build_script(&tools)
+            .arg("stage")
+            .arg("--flow")
+            .arg(&flow)
+            .arg("--graph")
+            .arg(&graph_file)
+            .arg("--code-package")
+            .arg(&code_file)
+            .arg("--sdk")
+            .arg(&tools.sdk)
+            .arg("--work")
+            .arg(&work),
     )?;
     let staged: Staged = serde_json::from_str(&staged)
         .with_context(|| format!("the SDK's build script printed {staged}"))?;
@@ -405,9 +381,15 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
             if staged.lock.is_empty() {
                 return Ok(());
             }
-            let lock = serde_json::to_vec(&staged.lock)?;
+            // A top-level custom section, which `mfw show --env` reads.
+            let mut section = Vec::new();
+            wasm_encoder::CustomSection {
+                name: "mfw-lock".into(),
+                data: serde_json::to_vec(&staged.lock)?.into(),
+            }
+            .append_to_component(&mut section);
             let mut file = std::fs::OpenOptions::new().append(true).open(&staging)?;
-            std::io::Write::write_all(&mut file, &custom_section("mfw-lock", &lock))?;
+            std::io::Write::write_all(&mut file, &section)?;
             Ok(())
         });
     if let Err(e) = built {

@@ -11,10 +11,8 @@
 //! - Directory listings come sorted by name, whatever order the host's file
 //!   system keeps them in.
 //!
-//! The numbering and the listings are per build. A build runs on a thread of
-//! its own, and so do its host calls, so they live in a thread local.
+//! The numbering and the listings are per build (in [`crate::BuildState`]).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use wasmtime::component::{HasData, Resource};
@@ -26,22 +24,15 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
-/// What one build has handed out so far.
+use crate::with_build;
+
+/// The files one build has handed out so far.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// Host identity (WASI's hash of device and inode) to the number given.
     identities: HashMap<(u64, u64), u64>,
     /// Sorted entries not yet read, by directory stream.
     listings: HashMap<u32, std::vec::IntoIter<DirectoryEntry>>,
-}
-
-thread_local! {
-    static SEEN: RefCell<Seen> = RefCell::new(Seen::default());
-}
-
-/// Forgets what a previous build on this thread handed out.
-pub(crate) fn start_build() {
-    SEEN.with(|seen| *seen.borrow_mut() = Seen::default());
 }
 
 /// Adds the pinned `wasi:filesystem/types` to `linker`, replacing WASI's.
@@ -74,8 +65,8 @@ fn pinned(mut stat: types::DescriptorStat) -> types::DescriptorStat {
 }
 
 fn numbered(hash: MetadataHashValue) -> MetadataHashValue {
-    SEEN.with(|seen| {
-        let mut seen = seen.borrow_mut();
+    with_build(|build| {
+        let seen = &mut build.files;
         let next = seen.identities.len() as u64 + 1;
         let number = *seen
             .identities
@@ -170,8 +161,9 @@ impl HostDescriptor for PinnedFiles<'_> {
             entries.push(entry);
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        SEEN.with(|seen| {
-            seen.borrow_mut()
+        with_build(|build| {
+            build
+                .files
                 .listings
                 .insert(stream.rep(), entries.into_iter())
         });
@@ -340,8 +332,9 @@ impl HostDirectoryEntryStream for PinnedFiles<'_> {
         stream: Resource<DirectoryEntryStream>,
     ) -> FsResult<Option<DirectoryEntry>> {
         let rep = stream.rep();
-        let next = SEEN.with(|seen| {
-            seen.borrow_mut()
+        let next = with_build(|build| {
+            build
+                .files
                 .listings
                 .get_mut(&rep)
                 .map(|entries| entries.next())
@@ -354,7 +347,7 @@ impl HostDirectoryEntryStream for PinnedFiles<'_> {
     }
 
     fn drop(&mut self, stream: Resource<DirectoryEntryStream>) -> wasmtime::Result<()> {
-        SEEN.with(|seen| seen.borrow_mut().listings.remove(&stream.rep()));
+        with_build(|build| build.files.listings.remove(&stream.rep()));
         HostDirectoryEntryStream::drop(&mut self.0, stream)
     }
 }
@@ -362,6 +355,7 @@ impl HostDirectoryEntryStream for PinnedFiles<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::start_build;
 
     fn hash(lower: u64) -> MetadataHashValue {
         MetadataHashValue { lower, upper: 7 }

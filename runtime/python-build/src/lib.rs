@@ -8,10 +8,34 @@
 //! crate runs the start-up on pinned ones instead (see [`pinned`]), so the
 //! same app gives the same component bytes on every build.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 mod files;
 mod pinned;
+
+/// What one build's start-up has been handed so far: its randomness and
+/// clock, file numbers and listings. A build runs on a thread of its own,
+/// and so do the host calls it makes, so this is a thread local.
+#[derive(Default)]
+struct BuildState {
+    pinned: pinned::Pinned,
+    files: files::Seen,
+}
+
+thread_local! {
+    static BUILD: RefCell<BuildState> = RefCell::new(BuildState::default());
+}
+
+/// Runs `f` on this thread's build state.
+fn with_build<R>(f: impl FnOnce(&mut BuildState) -> R) -> R {
+    BUILD.with(|build| f(&mut build.borrow_mut()))
+}
+
+/// Starts this thread's build state afresh.
+fn start_build() {
+    with_build(|build| *build = BuildState::default());
+}
 
 /// The componentize-py release this crate builds with (its CPython is 3.14).
 pub const COMPONENTIZE_PY: &str = "0.25.1";
@@ -80,7 +104,7 @@ pub fn componentize(wit: &Path, app: &Path, out: &Path) -> Result<(), BuildError
     }
     std::thread::scope(|scope| {
         let build = scope.spawn(|| -> Result<(), BuildError> {
-            files::start_build();
+            start_build();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;

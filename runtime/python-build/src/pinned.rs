@@ -14,7 +14,6 @@
 //! a step cannot run while its module is imported.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use componentize_py::Ctx;
 use wasmtime::StoreContextMut;
@@ -25,25 +24,32 @@ use wasmtime_wasi::p2::bindings::cli::environment;
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
-use crate::{BuildError, WORLD};
+use crate::{BuildError, WORLD, with_build};
 
 /// The WASI release wasmtime-wasi 46 implements; a guest's 0.2.x imports
 /// resolve to it, so replacements are defined under the same name.
 const WASI: &str = "0.2.12";
 
 /// What one build's start-up reads as randomness and monotonic time.
-struct Pinned {
+pub(crate) struct Pinned {
     random: blake3::OutputReader,
     monotonic_ns: u64,
 }
 
-impl Pinned {
-    fn new() -> Self {
+impl Default for Pinned {
+    fn default() -> Self {
         Pinned {
             random: blake3::Hasher::new_derive_key("mfw python build: start-up randomness")
                 .finalize_xof(),
             monotonic_ns: 0,
         }
+    }
+}
+
+impl Pinned {
+    fn now(&mut self) -> u64 {
+        self.monotonic_ns += 1_000_000;
+        self.monotonic_ns
     }
 
     fn bytes(&mut self, len: u64) -> Vec<u8> {
@@ -112,13 +118,6 @@ pub(crate) fn add_to_linker(
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     // What follows replaces some of what was just added.
     linker.allow_shadowing(true);
-    let pinned = Arc::new(Mutex::new(Pinned::new()));
-    // Each replacement holds the build's one stream and clock.
-    let with = |f: fn(&mut Pinned) -> u64| {
-        let pinned = pinned.clone();
-        move || f(&mut pinned.lock().unwrap_or_else(PoisonError::into_inner))
-    };
-
     // `instance` replaces what WASI defined under the name, so each
     // interface is defined whole; subscribing to a duration still waits
     // for real.
@@ -132,11 +131,7 @@ pub(crate) fn add_to_linker(
     })?;
 
     let mut monotonic = linker.instance(&format!("wasi:clocks/monotonic-clock@{WASI}"))?;
-    let now = with(|p| {
-        p.monotonic_ns += 1_000_000;
-        p.monotonic_ns
-    });
-    monotonic.func_wrap("now", move |_, (): ()| Ok((now(),)))?;
+    monotonic.func_wrap("now", |_, (): ()| Ok((with_build(|b| b.pinned.now()),)))?;
     monotonic.func_wrap("resolution", |_, (): ()| Ok((1u64,)))?;
     monotonic.func_wrap(
         "subscribe-instant",
@@ -167,19 +162,15 @@ pub(crate) fn add_to_linker(
         ),
     ] {
         let mut random = linker.instance(&format!("wasi:random/{interface}@{WASI}"))?;
-        let source = pinned.clone();
-        random.func_wrap(bytes_fn, move |_, (len,): (u64,)| {
-            Ok((source
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .bytes(len),))
+        random.func_wrap(bytes_fn, |_, (len,): (u64,)| {
+            Ok((with_build(|b| b.pinned.bytes(len)),))
         })?;
-        let next = with(Pinned::u64);
-        random.func_wrap(u64_fn, move |_, (): ()| Ok((next(),)))?;
+        random.func_wrap(u64_fn, |_, (): ()| Ok((with_build(|b| b.pinned.u64()),)))?;
     }
     let mut seed = linker.instance(&format!("wasi:random/insecure-seed@{WASI}"))?;
-    let next = with(Pinned::u64);
-    seed.func_wrap("insecure-seed", move |_, (): ()| Ok(((next(), next()),)))?;
+    seed.func_wrap("insecure-seed", |_, (): ()| {
+        Ok((with_build(|b| (b.pinned.u64(), b.pinned.u64())),))
+    })?;
 
     crate::files::add_to_linker(linker)?;
 
@@ -253,11 +244,11 @@ mod tests {
     #[test]
     fn the_pinned_stream_is_the_same_every_build() {
         let draw = || {
-            let mut p = Pinned::new();
+            let mut p = Pinned::default();
             (p.bytes(16), p.u64())
         };
         assert_eq!(draw(), draw());
-        let mut p = Pinned::new();
+        let mut p = Pinned::default();
         assert_ne!(p.bytes(8), p.bytes(8));
     }
 }
