@@ -82,6 +82,16 @@ fn into_items(value: Value) -> Result<Vec<Value>, Value> {
             .into_iter()
             .map(|b| Value::Integer(b.into()))
             .collect()),
+        // Tags the encoding gives no Rust meaning to (a numpy array's, say)
+        // are transparent, as in `deserialize_any`.
+        Value::Tagged(tag, inner)
+            if !matches!(
+                tag,
+                TAG_PICKLE | crate::TAG_POS_BIGNUM | crate::TAG_NEG_BIGNUM
+            ) =>
+        {
+            into_items(*inner).map_err(|inner| Value::Tagged(tag, Box::new(inner)))
+        }
         other => Err(other),
     }
 }

@@ -2,7 +2,10 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use crate::{TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value, bigint};
+use crate::{
+    NdArray, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value,
+    bigint,
+};
 
 /// Formats a value like Python's `repr` of the value a Python step would
 /// see: `None`, `True`, `12`, `1.5`, `1e+300`, `nan`, `'text'`,
@@ -74,6 +77,10 @@ impl Display for Value {
                 }
                 (TAG_POS_BIGNUM, Value::Bytes(m)) => Value::from_bignum(false, m).fmt(f),
                 (TAG_NEG_BIGNUM, Value::Bytes(m)) => Value::from_bignum(true, m).fmt(f),
+                (TAG_NDARRAY, _) => match NdArray::from_value(self) {
+                    Ok(array) => array.fmt(f),
+                    Err(_) => write!(f, "tag({tag}, {inner})"),
+                },
                 (tag, inner) => write!(f, "tag({tag}, {inner})"),
             },
         }

@@ -2,7 +2,10 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::{TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value, bigint};
+use crate::{
+    DType, NdArray, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE,
+    Value, bigint,
+};
 
 /// A JSON rendering of a value, for people and tools that read JSON.
 ///
@@ -87,9 +90,39 @@ pub fn to_json(value: &Value) -> Json {
             (TAG_PICKLE, Value::Bytes(b)) => json!({ "$pickle": hex(b) }),
             (TAG_POS_BIGNUM, Value::Bytes(m)) => to_json(&Value::from_bignum(false, m)),
             (TAG_NEG_BIGNUM, Value::Bytes(m)) => to_json(&Value::from_bignum(true, m)),
+            (TAG_NDARRAY, _) => match NdArray::from_value(value) {
+                Ok(array) => ndarray_json(&array),
+                Err(_) => json!({ "$tag": tag, "value": to_json(inner) }),
+            },
             (tag, inner) => json!({ "$tag": tag, "value": to_json(inner) }),
         },
     }
+}
+
+/// `{"$ndarray": {"dtype", "shape", "values"}}`, the values flat in C
+/// order (a complex array's as `{"$bytes": ...}`).
+fn ndarray_json(array: &NdArray) -> Json {
+    let values = match array.dtype {
+        DType::Bool => Json::Array(array.data.iter().map(|b| Json::Bool(*b != 0)).collect()),
+        DType::Float16 | DType::Float32 | DType::Float64 => match array.to_f64() {
+            Ok(floats) => Json::Array(
+                floats
+                    .into_iter()
+                    .map(|x| to_json(&Value::Float(x)))
+                    .collect(),
+            ),
+            Err(_) => json!({ "$bytes": hex(&array.data) }),
+        },
+        DType::Complex64 | DType::Complex128 => json!({ "$bytes": hex(&array.data) }),
+        _ => match array.to_i64() {
+            Ok(ints) => Json::from(ints),
+            Err(_) => match array.to_f64() {
+                Ok(floats) => Json::from(floats),
+                Err(_) => json!({ "$bytes": hex(&array.data) }),
+            },
+        },
+    };
+    json!({ "$ndarray": { "dtype": array.dtype.name(), "shape": array.shape, "values": values } })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -48,6 +48,7 @@ mod encode;
 mod error;
 #[cfg(feature = "json")]
 mod json;
+mod ndarray;
 mod ser;
 
 pub use de::{from_slice, from_value};
@@ -56,6 +57,7 @@ pub use encode::encode;
 pub use error::Error;
 #[cfg(feature = "json")]
 pub use json::to_json;
+pub use ndarray::{DType, NdArray, NdArrayError, TAG_NDARRAY};
 pub use ser::{to_value, to_vec};
 
 /// The name of this encoding, as recorded next to stored artifacts.

@@ -61,7 +61,9 @@ from typing import Any
 __all__ = [
     "ENCODING",
     "MAX_DEPTH",
+    "NDARRAY_DTYPES",
     "PICKLE_PROTOCOL",
+    "TAG_NDARRAY",
     "TAG_PICKLE",
     "TAG_SET",
     "TAG_TUPLE",
@@ -88,6 +90,30 @@ TAG_TUPLE = 0x6D660001
 
 TAG_PICKLE = 0x6D660002
 """CBOR tag for a Python object: a byte string holding its pickle."""
+
+TAG_NDARRAY = 0x6D660003
+"""CBOR tag for a numpy array: ``[dtype, shape, data]``, the dtype's name
+(one of :data:`NDARRAY_DTYPES`), its shape as a list of ints, and its
+elements as little-endian bytes in C order."""
+
+NDARRAY_DTYPES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+)
+"""The numpy dtypes stored as :data:`TAG_NDARRAY`; arrays of others (text,
+objects, dates, records) are pickled."""
 
 MAX_DEPTH = 512
 """The deepest nesting allowed: arrays, maps and tags each open one level."""
@@ -603,6 +629,8 @@ def _parse(
                             value = set(value)
                     elif tag == TAG_PICKLE:
                         value = pickle.loads(value) if load_pickles else PythonObject(value)
+                    elif tag == TAG_NDARRAY and not frame[4]:
+                        value = _ndarray(value)
                     else:
                         value = Tagged(tag, value)
             item_start = frame[1]
@@ -988,12 +1016,55 @@ def _replacement(v: object, o: list[Any], depth: int, allow_pickle: bool) -> tup
         return dict.copy(v), depth
     if isinstance(v, (set, frozenset)):
         return frozenset(v), depth
+    if t.__name__ == "ndarray" and t.__module__ == "numpy":
+        content = _ndarray_content(v)
+        if content is not None:
+            return _tagged(Tagged(TAG_NDARRAY, content), o, depth)
     if not allow_pickle:
         raise TypeError(
             f"cannot encode a {t.__qualname__}: only None, bool, int, float, str, bytes, list, "
             "tuple, dict and set cross languages"
         )
     return PythonObject(_pickle(v)), depth
+
+
+def _ndarray_content(array: Any) -> list[Any] | None:
+    """``[dtype, shape, data]`` of a numpy array, or ``None`` for a dtype
+    that is pickled instead."""
+    dtype = array.dtype
+    if dtype.name not in NDARRAY_DTYPES:
+        return None
+    if dtype.byteorder == ">":
+        array = array.astype(dtype.newbyteorder("<"))
+    return [dtype.name, [int(n) for n in array.shape], array.tobytes(order="C")]
+
+
+def _ndarray(content: Any) -> Any:
+    """The numpy array a :data:`TAG_NDARRAY` item holds; the item itself
+    (a :class:`Tagged`) where numpy is missing or the content is not an
+    array's."""
+    try:
+        import numpy
+    except ImportError:
+        return Tagged(TAG_NDARRAY, content)
+    if not (
+        type(content) is list
+        and len(content) == 3
+        and content[0] in NDARRAY_DTYPES
+        and type(content[1]) is list
+        and all(type(n) is int and n >= 0 for n in content[1])
+        and type(content[2]) is bytes
+    ):
+        return Tagged(TAG_NDARRAY, content)
+    name, shape, data = content
+    dtype = numpy.dtype(name).newbyteorder("<")
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize != len(data):
+        return Tagged(TAG_NDARRAY, content)
+    # A bytearray, so the array is writable like the one the step stored.
+    return numpy.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
 
 
 def _tagged(v: Tagged, o: list[Any], depth: int) -> tuple[Any, int] | None:
