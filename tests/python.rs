@@ -381,33 +381,6 @@ fn an_unknown_decorator_option_is_a_build_error() {
     );
 }
 
-#[test]
-fn a_package_with_native_code_is_named() {
-    let stderr = build_error(
-        "\
-from mfw import FlowSpec, pypi_base, step
-
-
-@pypi_base(packages={'pyyaml': '6.0.2'})
-class F(FlowSpec):
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-",
-    );
-    assert!(
-        stderr.contains(
-            "package pyyaml==6.0.2 has native code and no WASI build; steps can only use \
-             pure-Python packages"
-        ),
-        "{stderr}"
-    );
-}
-
 const PINNED: &str = "\
 from mfw import FlowSpec, pypi_base, step
 

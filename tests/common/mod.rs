@@ -28,6 +28,17 @@ pub fn cache_dir() -> PathBuf {
     repo().join("target").join("mfw-test-cache")
 }
 
+/// Native wheels take minutes to build and are content-addressed, so the
+/// tests share the user's wheel cache (`MFW_WHEEL_CACHE`, else
+/// `~/.cache/mfw/wheels`), which CI fills once per machine.
+pub fn wheel_cache() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MFW_WHEEL_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    Path::new(&home).join(".cache/mfw/wheels")
+}
+
 /// A scratch directory with its own `.mfw` datastore.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
@@ -104,6 +115,7 @@ impl Scratch {
             .args(args)
             .current_dir(self.path())
             .env("MFW_CACHE_DIR", cache_dir())
+            .env("MFW_WHEEL_CACHE", wheel_cache())
             .env_remove("MFW_DATASTORE")
             .output()
             .expect("mfw runs");
@@ -121,6 +133,7 @@ impl Scratch {
             .args(args)
             .current_dir(self.path())
             .env("MFW_CACHE_DIR", cache_dir())
+            .env("MFW_WHEEL_CACHE", wheel_cache())
             .env_remove("MFW_DATASTORE");
         for (key, value) in env {
             command.env(key, value);

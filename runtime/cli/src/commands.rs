@@ -539,6 +539,10 @@ struct LockedPackage {
     version: String,
     file: String,
     sha256: String,
+    /// For a native package mfw built: the sha256 of its source release.
+    source_sha256: Option<String>,
+    /// For a native package mfw built: the key of the recipe that built it.
+    recipe: Option<String>,
 }
 
 pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -555,11 +559,18 @@ pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
                         .context("the component's mfw-lock section is not a valid lock")?;
                     writeln!(out, "{source}: {} pinned packages", packages.len())?;
                     for p in packages {
-                        writeln!(
+                        write!(
                             out,
                             "  {} {}  {}  sha256:{}",
                             p.name, p.version, p.file, p.sha256
                         )?;
+                        if let (Some(source), Some(recipe)) = (&p.source_sha256, &p.recipe) {
+                            write!(
+                                out,
+                                "  built from source sha256:{source} by recipe {recipe}"
+                            )?;
+                        }
+                        writeln!(out)?;
                     }
                 }
             }

@@ -9,6 +9,7 @@ mod observer;
 mod pathspec;
 mod python;
 mod source;
+mod wheels;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,9 @@ enum Command {
     /// Schedule flows in Kubernetes and manage them.
     #[command(subcommand)]
     Kubernetes(cluster::KubeCommand),
+    /// Native Python packages (numpy, pandas) built for components.
+    #[command(subcommand)]
+    Wheels(wheels::WheelsCommand),
     /// Run a pod's share of a step's tasks (what Kubernetes pods run).
     #[command(hide = true)]
     Worker(cluster::WorkerArgs),
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
+            Command::Wheels(command) => wheels::wheels(&context, command),
             Command::Worker(args) => cluster::worker(&context, args).await,
         }
     });

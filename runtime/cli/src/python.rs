@@ -23,8 +23,12 @@ use mfw_python_build::COMPONENTIZE_PY;
 pub struct Tools {
     /// The host's Python, which derives graphs and stages builds.
     python: PathBuf,
-    /// Holds `mfw/` (the SDK) and `wit/flow.wit`.
+    /// Holds `mfw/` (the SDK), `wit/flow.wit` and `wheels/` (the recipe
+    /// for native packages, with the target CPython's data in
+    /// `wheels/target`).
     sdk: PathBuf,
+    /// Where built native wheels are cached.
+    wheel_cache: PathBuf,
     /// Hash of the SDK, the contract and the build recipe.
     hash: String,
 }
@@ -41,6 +45,7 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
     }
     hasher.update(embedded::WIT.as_bytes());
     hasher.update(mfw_python_build::RECIPE.as_bytes());
+    hasher.update(mfw_python_build::wheels::recipe_hash().as_bytes());
     let hash = hasher.finalize().to_hex()[..16].to_string();
     let root = cache.join("python");
     let sdk = root.join(format!("sdk-{hash}"));
@@ -52,6 +57,7 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
             std::fs::write(staging.join("mfw").join(name), content)?;
         }
         std::fs::write(staging.join("wit/flow.wit"), embedded::WIT)?;
+        mfw_python_build::wheels::write_recipe(&staging.join("wheels"))?;
         std::fs::write(staging.join(".complete"), "")?;
         // Another build may have won the race: theirs is identical.
         if std::fs::rename(&staging, &sdk).is_err() {
@@ -59,7 +65,18 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
         }
     }
     let python = PathBuf::from(std::env::var("MFW_PYTHON").unwrap_or_else(|_| "python3".into()));
-    Ok(Tools { python, sdk, hash })
+    // Wheels are content-addressed and slow to build: one cache may serve
+    // several mfw caches (MFW_WHEEL_CACHE).
+    let wheel_cache = std::env::var_os("MFW_WHEEL_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("wheels"));
+    Ok(Tools {
+        python,
+        sdk,
+        wheel_cache,
+        hash,
+    })
 }
 
 /// The SDK's build script, `python -m mfw._build`, in the host's Python.
@@ -70,6 +87,41 @@ fn build_script(tools: &Tools) -> Command {
         .env("PYTHONPATH", &tools.sdk)
         .env("PYTHONDONTWRITEBYTECODE", "1");
     command
+}
+
+/// The native-wheel recipe, `python recipe.py ...`, in the host's Python,
+/// with its cache and the component CPython's data.
+pub fn wheel_recipe(tools: &Tools, action: &str) -> Command {
+    let recipe = tools.sdk.join("wheels");
+    let mut command = Command::new(&tools.python);
+    command
+        .arg(recipe.join("recipe.py"))
+        .arg(action)
+        .arg("--cache")
+        .arg(&tools.wheel_cache)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    if action == "build" {
+        command.arg("--target").arg(recipe.join("target"));
+    }
+    command
+}
+
+/// The packages the recipe builds, with their versions.
+pub fn wheel_recipe_known(tools: &Tools) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let mut command = Command::new(&tools.python);
+    command.arg(tools.sdk.join("wheels/recipe.py")).arg("known");
+    let output = command
+        .output()
+        .context("cannot run the host's Python (set MFW_PYTHON to choose one)")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "cannot read the wheel recipe: {}",
+        String::from_utf8_lossy(&output.stderr).trim_end()
+    );
+    let known: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_slice(&output.stdout)
+            .context("the wheel recipe printed something unexpected")?;
+    Ok(known.into_iter().collect())
 }
 
 /// Runs `command` (a [`build_script`] for `flow`); returns what it printed.
@@ -370,7 +422,9 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
             .arg("--sdk")
             .arg(&tools.sdk)
             .arg("--work")
-            .arg(&work),
+            .arg(&work)
+            .arg("--wheel-cache")
+            .arg(&tools.wheel_cache),
     )?;
     let staged: Staged = serde_json::from_str(&staged)
         .with_context(|| format!("the SDK's build script printed {staged}"))?;

@@ -59,6 +59,9 @@ pub struct Host {
     fingerprint: u64,
 }
 
+/// The most core module instances one component may link.
+const MAX_CORE_INSTANCES: u32 = 512;
+
 impl Host {
     /// Configures the engine: Cranelift, a pooling allocator sized for
     /// `max_concurrent_tasks`, and copy-on-write memory images, so a fresh
@@ -69,9 +72,11 @@ impl Host {
         let slots = config.max_concurrent_tasks.max(1) + 1;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
-            // Interpreted languages link several core modules per component.
-            .max_core_instances_per_component(64)
-            .total_core_instances(slots * 64)
+            // Interpreted languages link several core modules per component,
+            // and a Python component one more per native extension module
+            // (pandas with numpy: 79; scipy alone has over a hundred).
+            .max_core_instances_per_component(MAX_CORE_INSTANCES)
+            .total_core_instances(slots * MAX_CORE_INSTANCES)
             .max_memories_per_component(8)
             .total_memories(slots * 8)
             .max_tables_per_component(64)

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 mod files;
 mod pinned;
+pub mod wheels;
 
 /// What one build's start-up has been handed so far: its randomness and
 /// clock, file numbers and listings. A build runs on a thread of its own,

@@ -95,12 +95,97 @@ def _wheel_name_version(file: str) -> tuple[str, str]:
     return parts[0].replace("_", "-"), parts[1]
 
 
-def resolve(packages: dict[str, str], wheels: str) -> list[dict]:
+def _recipe(sdk: str):
+    """The native-wheel recipe mfw carries (`sdk`/wheels/recipe.py)."""
+    import importlib.util
+
+    path = os.path.join(sdk, "wheels", "recipe.py")
+    spec = importlib.util.spec_from_file_location("mfw_wheel_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _split_pin(requirement: str) -> tuple[str, str]:
+    name, _, version = requirement.partition("==")
+    return name.strip(), version.strip()
+
+
+def resolve_native(
+    packages: dict[str, str], sdk: str, wheel_cache: str
+) -> tuple[list[dict], list[str], dict[str, str]]:
+    """Builds (or takes from the cache) the packages in `packages` that
+    mfw's recipe builds, and the native packages they need. Returns their
+    lock entries, their wheels' paths, and the pure-Python packages still to
+    resolve: the rest of `packages` plus what the native ones require."""
+    recipe = _recipe(sdk)
+    known = recipe.known()
+    pure: dict[str, str] = {}
+    native: dict[str, str] = {}
+    pending = list(packages.items())
+    while pending:
+        name, version = pending.pop(0)
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        chosen = native if key in known else pure
+        if key in chosen:
+            if chosen[key] != version:
+                _fail(
+                    f"package {name} is needed at {chosen[key]} and at {version}; one "
+                    "component holds one version (pin the one the native package requires)"
+                )
+            continue
+        chosen[key] = version
+        if key in known:
+            try:
+                requires = recipe.entry(key, version).get("requires", [])
+            except recipe.RecipeError as e:
+                _fail(f"package {name}=={version}: {e}")
+            pending.extend(_split_pin(r) for r in requires)
+    lock, paths = [], []
+    target = os.path.join(sdk, "wheels", "target")
+    for name, version in sorted(native.items()):
+        try:
+            path = recipe.build(name, version, wheel_cache, target)
+        except recipe.RecipeError as e:
+            _fail(f"cannot build the native package {name}=={version} for the component: {e}")
+        e = recipe.entry(name, version)
+        with open(path, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        lock.append(
+            {
+                "name": name,
+                "version": version,
+                "file": os.path.basename(path),
+                "sha256": sha,
+                "source_sha256": e["sha256"],
+                "recipe": recipe.wheel_key(name, version),
+            }
+        )
+        paths.append(path)
+    return lock, paths, pure
+
+
+def resolve(
+    packages: dict[str, str], wheels: str, native: tuple[str, str] | None = None
+) -> list[dict]:
     """Downloads pure-Python wheels for `packages` and their dependencies
     into the empty directory `wheels`; returns the lock: name, version,
-    file, sha256."""
+    file, sha256. With `native` (the SDK directory and the wheel cache),
+    packages mfw's recipe builds are built for the component instead, and
+    their wheels copied into `wheels`/native."""
     if not packages:
         return []
+    native_lock: list[dict] = []
+    if native is not None:
+        native_lock, paths, packages = resolve_native(packages, *native)
+        dest = os.path.join(wheels, "native")
+        if os.path.exists(dest):
+            shutil.rmtree(dest)
+        os.makedirs(dest)
+        for path in paths:
+            shutil.copyfile(path, os.path.join(dest, os.path.basename(path)))
+        if not packages:
+            return native_lock
     if _pip(["--version"]).returncode != 0:
         _fail(
             f"pinned packages are downloaded with pip, which {sys.executable} does not have: "
@@ -129,13 +214,16 @@ def resolve(packages: dict[str, str], wheels: str) -> list[dict]:
             single = _pip(["download", "-q", "--no-deps", "-d", dest, *pure, f"{name}=={spec}"])
             if single.returncode != 0:
                 if _has_native_only(name, spec, wheels):
+                    builds = ", ".join(_recipe_known(native))
                     _fail(
-                        f"package {name}=={spec} has native code and no WASI build; steps can "
-                        "only use pure-Python packages"
+                        f"package {name}=={spec} has native code, and mfw's wheel recipe does "
+                        f"not build it for components (it builds {builds}): pin a package "
+                        "it builds or a pure-Python one, or add a recipe for it "
+                        "(runtime/python-build/wheels, see docs/python.md)"
                     )
                 _fail(f"cannot download {name}=={spec}: {single.stderr.strip()[-400:]}")
         _fail(f"cannot resolve {' '.join(pins)}: {done.stderr.strip()[-600:]}")
-    lock = []
+    lock = list(native_lock)
     for file in sorted(os.listdir(dest)):
         if not file.endswith(".whl"):
             continue
@@ -145,6 +233,12 @@ def resolve(packages: dict[str, str], wheels: str) -> list[dict]:
         lock.append({"name": name, "version": version, "file": file, "sha256": sha})
     lock.sort(key=lambda p: p["name"].lower())
     return lock
+
+
+def _recipe_known(native: tuple[str, str] | None) -> list[str]:
+    if native is None:
+        return ["nothing here"]
+    return [f"{n} {' '.join(v)}" for n, v in _recipe(native[0]).known().items()]
 
 
 def _copy_tree(src: str, dst: str) -> None:
@@ -176,13 +270,38 @@ import importlib
 
 from wit_world import exports
 
+
+# Imports every module of `packages` but their tests: native packages import
+# their own modules lazily, which a component cannot do later.
+def _mfw_preload_whole(packages, errors):
+    import pkgutil
+
+    skip = ("tests", "test", "conftest", "__main__", "setup", "_pyinstaller")
+    for top in packages:
+        try:
+            package = importlib.import_module(top)
+        except Exception as error:  # noqa: BLE001 - the step that imports it reports it
+            errors[top] = f"{{type(error).__name__}}: {{error}}"
+            continue
+        found = pkgutil.walk_packages(package.__path__, top + ".", onerror=lambda _name: None)
+        for info in sorted(found, key=lambda i: i.name):
+            if any(part in skip for part in info.name.split(".")):
+                continue
+            try:
+                importlib.import_module(info.name)
+            except Exception:  # noqa: BLE001 - optional parts need absent packages
+                pass
+
+import mfw._runtime as _mfw_runtime
+
 for _name in {preload!r}:
     try:
         importlib.import_module(_name)
-    except Exception:  # noqa: BLE001 - the step that needs it reports it
-        pass
+    except Exception as _error:  # noqa: BLE001 - the step that needs it reports it
+        _mfw_runtime.BUILD_IMPORT_ERRORS[_name] = f"{{type(_error).__name__}}: {{_error}}"
 
-import mfw._runtime as _mfw_runtime
+_mfw_preload_whole({whole!r}, _mfw_runtime.BUILD_IMPORT_ERRORS)
+
 import {module} as _mfw_flow_module
 
 _GRAPH = _mfw_runtime.graph_from_json({graph!r})
@@ -302,6 +421,42 @@ def modules_to_preload(paths: list[str], root: str) -> list[str]:
     return sorted(n for n in names if all(p.isidentifier() for p in n.split(".")))
 
 
+# Standard modules the component's CPython lacks but native packages import
+# at their top level (pandas imports mmap for memory-mapped reads, which it
+# uses only when asked): stand-ins that fail when used, saying why.
+SHIMS = {
+    "mmap": """\
+# mfw: a component has no memory-mapped files. This stand-in lets packages
+# that import mmap load; using it raises.
+ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE, ACCESS_COPY = 0, 1, 2, 3
+PAGESIZE = ALLOCATIONGRANULARITY = 65536
+
+
+class mmap:  # noqa: N801 - the standard module's name
+    def __init__(self, *args, **kwargs):
+        raise OSError("mmap is not available in an mfw step: read the data instead")
+""",
+}
+
+
+def _write_shims(app: str) -> None:
+    for name, text in SHIMS.items():
+        with open(os.path.join(app, f"{name}.py"), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def _installed_by(app: str, package: dict) -> set[str]:
+    """The top-level names the wheel of `package` (a lock entry) installed."""
+    names = set()
+    wheel = os.path.join(os.path.dirname(app), "wheels", "native", package["file"])
+    with zipfile.ZipFile(wheel) as z:
+        for item in z.namelist():
+            first = item.split("/", 1)[0]
+            if "/" in item and not first.endswith((".dist-info", ".data")):
+                names.add(first)
+    return names
+
+
 def _top_level_modules(app: str, lock: list[dict]) -> list[str]:
     """The importable top-level names the bundled wheels installed."""
     names = set()
@@ -324,7 +479,9 @@ def _top_level_modules(app: str, lock: list[dict]) -> list[str]:
     return sorted(n for n in names if n.isidentifier())
 
 
-def stage(flow: str, graph: dict, sdk: str, work: str, code: list[str]) -> tuple[str, list[dict]]:
+def stage(
+    flow: str, graph: dict, sdk: str, work: str, code: list[str], wheel_cache: str | None = None
+) -> tuple[str, list[dict]]:
     """Lays out what componentize-py snapshots, in `work`/app: the pinned
     wheels, the SDK, the flow's code package (`code`: paths relative to the
     flow's directory, as mfw found them) and the generated entry point that
@@ -338,10 +495,11 @@ def stage(flow: str, graph: dict, sdk: str, work: str, code: list[str]) -> tuple
     if os.path.exists(app):
         shutil.rmtree(app)
     os.makedirs(app)
-    lock = resolve(_requirements(graph, flow_path), os.path.join(work, "wheels"))
+    native = (sdk, wheel_cache) if wheel_cache else None
+    lock = resolve(_requirements(graph, flow_path), os.path.join(work, "wheels"), native)
     for package in lock:
-        pure = os.path.join(work, "wheels", "pure")
-        with zipfile.ZipFile(os.path.join(pure, package["file"])) as wheel:
+        kind = "native" if "recipe" in package else "pure"
+        with zipfile.ZipFile(os.path.join(work, "wheels", kind, package["file"])) as wheel:
             wheel.extractall(app)
     _copy_tree(os.path.join(sdk, "mfw"), os.path.join(app, "mfw"))
     # The flow's directory is its code package: the flow and its modules.
@@ -367,10 +525,25 @@ def stage(flow: str, graph: dict, sdk: str, work: str, code: list[str]) -> tuple
         {k: graph[k] for k in ("name", "steps", "parameters", "decorators", "doc", "sdk")},
         sort_keys=True,
     )
+    if any("recipe" in package for package in lock):
+        _write_shims(app)
+    # A native package's modules import each other lazily, inside
+    # functions and through C code the scan cannot read: import all of them.
+    whole = sorted(
+        name
+        for package in lock
+        if "recipe" in package
+        for name in _installed_by(app, package)
+        if name.isidentifier()
+    )
     with open(os.path.join(app, "mfw_app.py"), "w", encoding="utf-8") as f:
         f.write(
             APP.format(
-                module=graph["module"], cls=graph["class"], graph=graph_json, preload=preload
+                module=graph["module"],
+                cls=graph["class"],
+                graph=graph_json,
+                preload=preload,
+                whole=whole,
             )
         )
     _pin_times(app)
@@ -382,7 +555,7 @@ def stage_command(args: argparse.Namespace) -> None:
         graph = json.load(f)
     with open(args.code_package, encoding="utf-8") as f:
         code = json.load(f)
-    app, lock = stage(args.flow, graph, args.sdk, args.work, code)
+    app, lock = stage(args.flow, graph, args.sdk, args.work, code, args.wheel_cache)
     print(json.dumps({"app": app, "lock": lock}))
 
 
@@ -399,6 +572,7 @@ def main(argv: list[str] | None = None) -> None:
     c = sub.add_parser("stage")
     for name in ("flow", "graph", "code-package", "sdk", "work"):
         c.add_argument(f"--{name}", required=True)
+    c.add_argument("--wheel-cache", help="where native wheels are built and cached")
     args = parser.parse_args(argv)
     try:
         if args.command == "graph":

@@ -247,10 +247,19 @@ def run_step(flow_cls: type, step: str) -> None:
         raise Err(types.StepError(kind, message, traceback.format_exc())) from None
 
 
+BUILD_IMPORT_ERRORS: dict[str, str] = {}
+"""Modules the component's entry point imported at build time and that
+failed, with the error: the component does not hold them, and a step that
+imports them is told why."""
+
+
 def _hint(e: Exception) -> str:
     """How to fix what a component cannot do at run time: it has no file
     system, so it holds only the modules and codecs loaded when it was built."""
     if isinstance(e, ModuleNotFoundError) and e.name:
+        failed = BUILD_IMPORT_ERRORS.get(e.name) or BUILD_IMPORT_ERRORS.get(e.name.split(".")[0])
+        if failed:
+            return f": importing it failed when the component was built: {failed}"
         if e.name.split(".")[0] in getattr(sys, "stdlib_module_names", ()):
             return (
                 f": {e.name} is in the standard library, but a component holds only the"

@@ -1,0 +1,202 @@
+//! Native Python packages in sandboxed steps: numpy (and pandas) built for
+//! the component by mfw's wheel recipe, their results compared with the
+//! same code in the build machine's CPython with the PyPI wheels.
+
+mod common;
+
+use std::process::Command;
+
+use common::Scratch;
+
+/// A test flow's directory: tests/native/<name>, holding flow.py and the
+/// module whose `compute()` it stores.
+fn native_dir(name: &str) -> std::path::PathBuf {
+    common::repo().join("tests/native").join(name)
+}
+
+/// Runs `module.compute()` from tests/native/<dir> in the build machine's
+/// Python (numpy and pandas from PyPI, which scripts/setup installs) and
+/// returns its JSON.
+fn natively(dir: &str, module: &str) -> serde_json::Value {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import json, {module}; print(json.dumps({module}.compute()))"
+        ))
+        .env("PYTHONPATH", native_dir(dir))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the native run failed (scripts/setup installs numpy and pandas): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the native run")
+}
+
+/// Runs tests/native/<dir>/flow.py, checks its end step printed `printed`,
+/// and compares the `results` its start step stored with `module.compute()`
+/// run natively.
+fn compare_with_native(dir: &str, module: &str, flow_name: &str, printed: &str) -> Scratch {
+    let scratch = Scratch::new();
+    let flow = native_dir(dir).join("flow.py");
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    assert!(ran.stdout.contains(printed), "{}", ran.stdout);
+    let run = ran.run_id();
+    let dumped = scratch.dump(&format!("{flow_name}/{run}/start"));
+    let results =
+        find_results(&dumped).unwrap_or_else(|| panic!("no results artifact in {dumped}"));
+    assert_close("results", results, &natively(dir, module));
+    scratch
+}
+
+/// The `results` artifact in `mfw dump --json` output.
+fn find_results(dumped: &serde_json::Value) -> Option<&serde_json::Value> {
+    match dumped {
+        serde_json::Value::Object(map) => map
+            .get("results")
+            .or_else(|| map.values().find_map(find_results)),
+        serde_json::Value::Array(items) => items.iter().find_map(find_results),
+        _ => None,
+    }
+}
+
+/// Asserts `got` equals `want`: exact for integers, strings and lists of
+/// them; floats within 1e-9 relative (1e-12 absolute near zero).
+fn assert_close(path: &str, got: &serde_json::Value, want: &serde_json::Value) {
+    use serde_json::Value;
+    match (got, want) {
+        (Value::Number(g), Value::Number(w)) if g.is_f64() || w.is_f64() => {
+            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+            let tolerance = (w.abs() * 1e-9).max(1e-12);
+            assert!(
+                (g - w).abs() <= tolerance,
+                "{path}: {g} in the step, {w} natively"
+            );
+        }
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{path}: lengths differ");
+            for (i, (g, w)) in g.iter().zip(w).enumerate() {
+                assert_close(&format!("{path}[{i}]"), g, w);
+            }
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            let mut keys: Vec<_> = g.keys().collect();
+            keys.sort();
+            let mut want_keys: Vec<_> = w.keys().collect();
+            want_keys.sort();
+            assert_eq!(keys, want_keys, "{path}: keys differ");
+            for key in keys {
+                assert_close(&format!("{path}.{key}"), &g[key], &w[key]);
+            }
+        }
+        _ => assert_eq!(got, want, "{path}"),
+    }
+}
+
+#[test]
+fn numpy_in_a_step_computes_what_native_numpy_computes() {
+    let scratch = compare_with_native(
+        "numpy",
+        "kernels",
+        "NumpyKernelsFlow",
+        "end/0: numpy 2.3.5 sum",
+    );
+    // The lock names the wheel mfw built and what it was built from.
+    let flow = native_dir("numpy").join("flow.py");
+    let env = scratch
+        .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
+        .ok();
+    assert!(env.stdout.contains("numpy 2.3.5"), "{}", env.stdout);
+    assert!(
+        env.stdout.contains("built from source sha256:784db1dc"),
+        "{}",
+        env.stdout
+    );
+}
+
+#[test]
+fn pandas_in_a_step_computes_what_native_pandas_computes() {
+    let scratch = compare_with_native(
+        "pandas",
+        "frames",
+        "PandasFramesFlow",
+        "end/0: pandas 2.3.3 rows",
+    );
+    // pandas brings numpy (built too) and its pure-Python dependencies.
+    let flow = native_dir("pandas").join("flow.py");
+    let env = scratch
+        .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
+        .ok();
+    for package in [
+        "numpy 2.3.5",
+        "pandas 2.3.3",
+        "python-dateutil",
+        "pytz",
+        "tzdata",
+    ] {
+        assert!(env.stdout.contains(package), "{package}: {}", env.stdout);
+    }
+}
+
+#[test]
+fn a_native_package_without_a_recipe_is_named_with_what_to_do() {
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "f/flow.py",
+        "\
+from mfw import FlowSpec, pypi_base, step
+
+
+@pypi_base(packages={'pyyaml': '6.0.2'})
+class F(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    let failed = scratch.mfw(["build".as_ref(), flow.as_os_str()]).failed();
+    assert!(
+        failed.stderr.contains(
+            "package pyyaml==6.0.2 has native code, and mfw's wheel recipe does not build it"
+        ),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("numpy 2.3.5"), "{}", failed.stderr);
+}
+
+#[test]
+fn a_version_the_recipe_does_not_build_names_the_ones_it_does() {
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "f/flow.py",
+        "\
+from mfw import FlowSpec, pypi_base, step
+
+
+@pypi_base(packages={'numpy': '1.26.4'})
+class F(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    let failed = scratch.mfw(["build".as_ref(), flow.as_os_str()]).failed();
+    assert!(
+        failed.stderr.contains(
+            "package numpy==1.26.4: numpy==1.26.4 has no recipe: it builds numpy 2.3.5; pin one of those"
+        ),
+        "{}",
+        failed.stderr
+    );
+}

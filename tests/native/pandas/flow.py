@@ -1,0 +1,20 @@
+from mfw import FlowSpec, pypi_base, step
+
+
+@pypi_base(packages={"pandas": "2.3.3"})
+class PandasFramesFlow(FlowSpec):
+    """pandas inside a sandboxed step (numpy comes with it): the test
+    compares these results with the same code run natively."""
+
+    @step
+    def start(self):
+        import frames
+
+        self.results = frames.compute()
+        self.next(self.end)
+
+    @step
+    def end(self):
+        import pandas as pd
+
+        print("pandas", pd.__version__, "rows", self.results["merged_rows"])
