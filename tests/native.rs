@@ -46,20 +46,9 @@ fn compare_with_native(dir: &str, module: &str, flow_name: &str, printed: &str) 
     let run = ran.run_id();
     let dumped = scratch.dump(&format!("{flow_name}/{run}/start"));
     let results =
-        find_results(&dumped).unwrap_or_else(|| panic!("no results artifact in {dumped}"));
+        find_key(&dumped, "results").unwrap_or_else(|| panic!("no results artifact in {dumped}"));
     assert_close("results", results, &natively(dir, module));
     scratch
-}
-
-/// The `results` artifact in `mfw dump --json` output.
-fn find_results(dumped: &serde_json::Value) -> Option<&serde_json::Value> {
-    match dumped {
-        serde_json::Value::Object(map) => map
-            .get("results")
-            .or_else(|| map.values().find_map(find_results)),
-        serde_json::Value::Array(items) => items.iter().find_map(find_results),
-        _ => None,
-    }
 }
 
 /// Asserts `got` equals `want`: exact for integers, strings and lists of
@@ -199,4 +188,59 @@ class F(FlowSpec):
         "{}",
         failed.stderr
     );
+}
+
+#[test]
+fn the_movie_stats_example_gives_native_pandas_quartiles() {
+    let scratch = Scratch::new();
+    let flow = common::python_example("stats").join("stats.py");
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    assert!(
+        ran.stdout.contains("movies, median gross"),
+        "{}",
+        ran.stdout
+    );
+    let run = ran.run_id();
+    let end = scratch.dump(&format!("MovieStatsFlow/{run}/end"));
+    let stats = find_key(&end, "genre_stats").expect("genre_stats in the end step");
+    let native = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys, pandas\n\
+             df = pandas.read_csv(sys.argv[1])\n\
+             df['genre'] = df['genres'].str.split('|')\n\
+             df = df.explode('genre')\n\
+             print(json.dumps({g: {'count': int(len(m)), 'quartiles': \
+             m['gross'].quantile([0.25, 0.5, 0.75]).tolist()} for g, m in df.groupby('genre')}))",
+        )
+        .arg(flow.with_file_name("movies.csv"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        native.status.success(),
+        "{}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    let want: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
+    assert_close("genre_stats", stats, &want);
+    // Each foreach task stored its quartiles as a numpy array, not a pickle.
+    let task = scratch.dump(&format!("MovieStatsFlow/{run}/compute_statistics"));
+    let quartiles = find_key(&task, "quartiles").expect("quartiles in compute_statistics");
+    assert_eq!(quartiles["$ndarray"]["dtype"], "float64", "{quartiles}");
+    assert_eq!(
+        quartiles["$ndarray"]["shape"],
+        serde_json::json!([3]),
+        "{quartiles}"
+    );
+}
+
+/// The first value under `key` anywhere in `mfw dump --json` output.
+fn find_key<'a>(dumped: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    match dumped {
+        serde_json::Value::Object(map) => map
+            .get(key)
+            .or_else(|| map.values().find_map(|v| find_key(v, key))),
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_key(v, key)),
+        _ => None,
+    }
 }
