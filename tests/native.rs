@@ -244,3 +244,23 @@ fn find_key<'a>(dumped: &'a serde_json::Value, key: &str) -> Option<&'a serde_js
         _ => None,
     }
 }
+
+#[test]
+fn packages_read_their_own_data_files_read_only() {
+    let scratch = Scratch::new();
+    let flow = native_dir("data").join("flow.py");
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    // zoneinfo through tzdata (America/New_York in July: UTC-4), pytz's own
+    // zone files (Tokyo: UTC+9) and installed metadata.
+    assert!(
+        ran.stdout.contains("end/0: offsets -4.0 9.0 tzdata 2025.2"),
+        "{}",
+        ran.stdout
+    );
+    let start = scratch.dump(&format!("PackageDataFlow/{}/start", ran.run_id()));
+    assert_eq!(
+        find_key(&start, "write_refused"),
+        Some(&serde_json::json!(true)),
+        "{start}"
+    );
+}

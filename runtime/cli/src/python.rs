@@ -363,6 +363,9 @@ struct Staged {
     app: PathBuf,
     /// The pinned packages bundled in it, with their hashes.
     lock: Vec<serde_json::Value>,
+    /// The bundled packages' data files, encoded for the component's
+    /// `mfw-files` section (see `mfw_host::FILES_SECTION`).
+    files: Option<PathBuf>,
 }
 
 /// Builds the Python flow `flow` into a component, unless an identical
@@ -432,18 +435,27 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
     let built = mfw_python_build::componentize(&tools.sdk.join("wit"), &staged.app, &staging)
         .with_context(|| format!("cannot build {}", flow.display()))
         .and_then(|()| {
-            if staged.lock.is_empty() {
-                return Ok(());
+            // Top-level custom sections: the lock, which `mfw show --env`
+            // reads, and the data files the host unpacks for each task.
+            let mut sections = Vec::new();
+            if !staged.lock.is_empty() {
+                wasm_encoder::CustomSection {
+                    name: "mfw-lock".into(),
+                    data: serde_json::to_vec(&staged.lock)?.into(),
+                }
+                .append_to_component(&mut sections);
             }
-            // A top-level custom section, which `mfw show --env` reads.
-            let mut section = Vec::new();
-            wasm_encoder::CustomSection {
-                name: "mfw-lock".into(),
-                data: serde_json::to_vec(&staged.lock)?.into(),
+            if let Some(files) = &staged.files {
+                let data = std::fs::read(files)
+                    .with_context(|| format!("cannot read {}", files.display()))?;
+                wasm_encoder::CustomSection {
+                    name: mfw_host::FILES_SECTION.into(),
+                    data: data.into(),
+                }
+                .append_to_component(&mut sections);
             }
-            .append_to_component(&mut section);
             let mut file = std::fs::OpenOptions::new().append(true).open(&staging)?;
-            std::io::Write::write_all(&mut file, &section)?;
+            std::io::Write::write_all(&mut file, &sections)?;
             Ok(())
         });
     if let Err(e) = built {

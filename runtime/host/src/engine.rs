@@ -124,6 +124,11 @@ impl Host {
         contract::check(bytes, name)?;
         let hash = BlobHash::of(bytes);
         let component = self.compile(bytes, &hash, name)?;
+        let files = crate::files::unpack(bytes, &hash.to_hex(), self.config.cache_dir.as_deref())
+            .map_err(|source| HostError::Files {
+            source_name: name.to_string(),
+            source,
+        })?;
         let instantiate_error = |e: wasmtime::Error| HostError::Instantiate {
             source_name: name.to_string(),
             reason: format!("{e:#}"),
@@ -137,6 +142,7 @@ impl Host {
         Ok(LoadedFlow {
             inner: Arc::new(Inner {
                 hash,
+                files,
                 name: name.to_string(),
                 bytes: bytes::Bytes::copy_from_slice(bytes),
                 pre,
@@ -299,6 +305,8 @@ fn convert_graph(graph: types::FlowGraph) -> Result<FlowGraph, String> {
 
 pub(crate) struct Inner {
     pub(crate) hash: BlobHash,
+    /// The component's data files, unpacked (see `files`).
+    pub(crate) files: Option<crate::files::FilesDir>,
     pub(crate) name: String,
     pub(crate) bytes: bytes::Bytes,
     pub(crate) pre: FlowComponentPre<TaskState>,

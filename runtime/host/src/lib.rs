@@ -21,6 +21,7 @@
 mod bindings;
 mod contract;
 mod engine;
+mod files;
 mod imports;
 mod output;
 mod sandbox;
@@ -28,6 +29,7 @@ mod task;
 
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
 pub use engine::{Host, HostConfig, LoadedFlow};
+pub use files::{FILES_SECTION, FilesError};
 pub use output::{OutputSink, OutputStream};
 pub use task::{
     BlobSource, DirGrant, Grants, JoinInput, TaskFailure, TaskLimits, TaskOutcome, TaskSpec,
@@ -58,6 +60,15 @@ pub enum HostError {
         source_name: String,
         /// Why.
         reason: String,
+    },
+    /// The component's data files cannot be unpacked.
+    #[error("cannot load {source_name}: {source}")]
+    Files {
+        /// The component as the user named it.
+        source_name: String,
+        /// Why.
+        #[source]
+        source: crate::files::FilesError,
     },
     /// Calling the component's `graph` export failed.
     #[error("{source_name} failed while exporting its graph: {reason}")]

@@ -4,10 +4,12 @@
 //! same thing every time.
 
 use std::convert::Infallible;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand_core::TryRng;
+
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::output::Capture;
@@ -93,9 +95,17 @@ pub(crate) fn wasi_for_task(
     stdout: Capture,
     stderr: Capture,
     grants: &Grants,
+    files: Option<&Path>,
 ) -> Result<WasiCtx, String> {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(stdout).stderr(stderr);
+    // The component's own data files, read-only where its code expects
+    // them (see `files`): not a grant, nothing of the host's.
+    if let Some(dir) = files {
+        builder
+            .preopened_dir(dir, crate::files::GUEST_DIR, FsPerms::ReadOnly)
+            .map_err(|e| format!("cannot open the component's data files: {e:#}"))?;
+    }
     if !grants.clock {
         builder
             .wall_clock(VirtualClock::default())

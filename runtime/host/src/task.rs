@@ -393,8 +393,14 @@ impl TaskState {
     pub(crate) fn without_task() -> Self {
         let discard = Capture::new(OutputStream::Stderr, None);
         Self {
-            wasi: sandbox::wasi_for_task("graph", discard.clone(), discard, &Grants::default())
-                .unwrap_or_else(|_| wasmtime_wasi::WasiCtxBuilder::new().build()),
+            wasi: sandbox::wasi_for_task(
+                "graph",
+                discard.clone(),
+                discard,
+                &Grants::default(),
+                None,
+            )
+            .unwrap_or_else(|_| wasmtime_wasi::WasiCtxBuilder::new().build()),
             table: ResourceTable::new(),
             task: None,
             stderr: None,
@@ -440,14 +446,19 @@ impl LoadedFlow {
             stdout: stdout.finish(),
             stderr: stderr.finish(),
         };
-        let wasi =
-            match sandbox::wasi_for_task(&identity, stdout.clone(), stderr.clone(), &spec.grants) {
-                Ok(wasi) => wasi,
-                Err(e) => {
-                    let message = format!("step `{step}` cannot be given its grants: {e}");
-                    return failed(TaskFailure::Host(message), &stdout, &stderr);
-                }
-            };
+        let wasi = match sandbox::wasi_for_task(
+            &identity,
+            stdout.clone(),
+            stderr.clone(),
+            &spec.grants,
+            inner.files.as_ref().map(|f| f.path()),
+        ) {
+            Ok(wasi) => wasi,
+            Err(e) => {
+                let message = format!("step `{step}` cannot be given its grants: {e}");
+                return failed(TaskFailure::Host(message), &stdout, &stderr);
+            }
+        };
         let artifacts = spec
             .artifacts
             .iter()

@@ -283,6 +283,8 @@ def _mfw_preload_whole(packages, errors):
         except Exception as error:  # noqa: BLE001 - the step that imports it reports it
             errors[top] = f"{{type(error).__name__}}: {{error}}"
             continue
+        if not hasattr(package, "__path__"):
+            continue  # a module, not a package: nothing more to import
         found = pkgutil.walk_packages(package.__path__, top + ".", onerror=lambda _name: None)
         for info in sorted(found, key=lambda i: i.name):
             if any(part in skip for part in info.name.split(".")):
@@ -340,6 +342,19 @@ COMMON_MODULES = [
     "textwrap",
     "traceback",
     "typing",
+]
+
+
+# What packages read their data files with: standard modules that import
+# their parts lazily (zoneinfo reads tzdata through importlib.resources;
+# importlib.metadata's version() reads dist-info). Imported whole.
+DATA_MODULES = [
+    "email",  # importlib.metadata parses METADATA as a message
+    "importlib.abc",
+    "importlib.metadata",
+    "importlib.readers",
+    "importlib.resources",
+    "zoneinfo",
 ]
 
 
@@ -439,16 +454,41 @@ class mmap:  # noqa: N801 - the standard module's name
 }
 
 
+# Suffixes of what a package's code is (imported into the snapshot, or only
+# for building); every other file of a bundled wheel is data it may read.
+_NOT_DATA = (".py", ".pyc", ".so", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cpp")
+
+
+def data_files(work: str, lock: list[dict]) -> dict[str, bytes]:
+    """The data files of the bundled wheels (zone files, metadata), by their
+    path under the app directory: the component carries them, and mfw gives
+    each task a read-only view of them where the packages expect them."""
+    files: dict[str, bytes] = {}
+    for package in lock:
+        kind = "native" if "recipe" in package else "pure"
+        with zipfile.ZipFile(os.path.join(work, "wheels", kind, package["file"])) as wheel:
+            for info in wheel.infolist():
+                name = info.filename
+                parts = name.split("/")
+                if info.is_dir() or name.endswith(_NOT_DATA) or "tests" in parts[:-1]:
+                    continue
+                if ".data" in parts[0]:
+                    continue  # installed elsewhere than the app directory
+                files[name] = wheel.read(info)
+    return files
+
+
 def _write_shims(app: str) -> None:
     for name, text in SHIMS.items():
         with open(os.path.join(app, f"{name}.py"), "w", encoding="utf-8") as f:
             f.write(text)
 
 
-def _installed_by(app: str, package: dict) -> set[str]:
+def _installed_by(work: str, package: dict) -> set[str]:
     """The top-level names the wheel of `package` (a lock entry) installed."""
     names = set()
-    wheel = os.path.join(os.path.dirname(app), "wheels", "native", package["file"])
+    kind = "native" if "recipe" in package else "pure"
+    wheel = os.path.join(work, "wheels", kind, package["file"])
     with zipfile.ZipFile(wheel) as z:
         for item in z.namelist():
             first = item.split("/", 1)[0]
@@ -516,6 +556,7 @@ def stage(
         for name in files
         if name.endswith(".py") and os.path.relpath(root, app).split(os.sep)[0] != "mfw"
     ]
+    files = data_files(work, lock)
     preload = sorted(
         set(COMMON_MODULES)
         | set(modules_to_preload(sorted(scanned), app))
@@ -527,14 +568,12 @@ def stage(
     )
     if any("recipe" in package for package in lock):
         _write_shims(app)
-    # A native package's modules import each other lazily, inside
-    # functions and through C code the scan cannot read: import all of them.
+    # Bundled packages import their own modules lazily, inside functions,
+    # through C code or by computed names (tzdata's zone packages) the scan
+    # cannot read: import all of them.
     whole = sorted(
-        name
-        for package in lock
-        if "recipe" in package
-        for name in _installed_by(app, package)
-        if name.isidentifier()
+        {name for package in lock for name in _installed_by(work, package) if name.isidentifier()}
+        | (set(DATA_MODULES) if files else set())
     )
     with open(os.path.join(app, "mfw_app.py"), "w", encoding="utf-8") as f:
         f.write(
@@ -547,6 +586,11 @@ def stage(
             )
         )
     _pin_times(app)
+    if files:
+        from ._encoding import encode
+
+        with open(os.path.join(work, "files.cbor"), "wb") as f:
+            f.write(encode(files))
     return app, lock
 
 
@@ -556,7 +600,8 @@ def stage_command(args: argparse.Namespace) -> None:
     with open(args.code_package, encoding="utf-8") as f:
         code = json.load(f)
     app, lock = stage(args.flow, graph, args.sdk, args.work, code, args.wheel_cache)
-    print(json.dumps({"app": app, "lock": lock}))
+    files = os.path.join(args.work, "files.cbor")
+    print(json.dumps({"app": app, "lock": lock, "files": files if os.path.exists(files) else None}))
 
 
 def main(argv: list[str] | None = None) -> None:
