@@ -129,16 +129,17 @@ fn pandas_in_a_step_computes_what_native_pandas_computes() {
     }
 }
 
-#[test]
-fn a_native_package_without_a_recipe_is_named_with_what_to_do() {
+/// What `mfw build` says of a flow pinning `name==version`.
+fn build_error_pinning(name: &str, version: &str) -> String {
     let scratch = Scratch::new();
     let flow = scratch.write(
         "f/flow.py",
-        "\
+        &format!(
+            "\
 from mfw import FlowSpec, pypi_base, step
 
 
-@pypi_base(packages={'pyyaml': '6.0.2'})
+@pypi_base(packages={{'{name}': '{version}'}})
 class F(FlowSpec):
     @step
     def start(self):
@@ -147,46 +148,35 @@ class F(FlowSpec):
     @step
     def end(self):
         pass
-",
+"
+        ),
     );
-    let failed = scratch.mfw(["build".as_ref(), flow.as_os_str()]).failed();
+    scratch
+        .mfw(["build".as_ref(), flow.as_os_str()])
+        .failed()
+        .stderr
+}
+
+#[test]
+fn a_native_package_without_a_recipe_is_named_with_what_to_do() {
+    let stderr = build_error_pinning("pyyaml", "6.0.2");
     assert!(
-        failed.stderr.contains(
+        stderr.contains(
             "package pyyaml==6.0.2 has native code, and mfw's wheel recipe does not build it"
         ),
-        "{}",
-        failed.stderr
+        "{stderr}"
     );
-    assert!(failed.stderr.contains("numpy 2.3.5"), "{}", failed.stderr);
+    assert!(stderr.contains("numpy 2.3.5"), "{stderr}");
 }
 
 #[test]
 fn a_version_the_recipe_does_not_build_names_the_ones_it_does() {
-    let scratch = Scratch::new();
-    let flow = scratch.write(
-        "f/flow.py",
-        "\
-from mfw import FlowSpec, pypi_base, step
-
-
-@pypi_base(packages={'numpy': '1.26.4'})
-class F(FlowSpec):
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-",
-    );
-    let failed = scratch.mfw(["build".as_ref(), flow.as_os_str()]).failed();
+    let stderr = build_error_pinning("numpy", "1.26.4");
     assert!(
-        failed.stderr.contains(
+        stderr.contains(
             "package numpy==1.26.4: numpy==1.26.4 has no recipe: it builds numpy 2.3.5; pin one of those"
         ),
-        "{}",
-        failed.stderr
+        "{stderr}"
     );
 }
 

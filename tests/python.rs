@@ -656,3 +656,38 @@ class LimitsFlow(FlowSpec):
         "step `hog` exceeded its memory limit of 64 MB"
     );
 }
+
+#[test]
+fn a_module_that_failed_to_import_at_build_says_why_in_the_step() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "broken/helper.py",
+        "raise RuntimeError('needs a GPU at import')\n",
+    );
+    let flow = scratch.write(
+        "broken/flow.py",
+        "\
+from mfw import FlowSpec, step
+
+
+class BrokenFlow(FlowSpec):
+    @step
+    def start(self):
+        import helper  # noqa: F401
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).failed();
+    assert!(
+        ran.stderr.contains(
+            "No module named 'helper': importing it failed when the component was built: \
+             RuntimeError: needs a GPU at import"
+        ),
+        "{}",
+        ran.stderr
+    );
+}

@@ -300,7 +300,10 @@ for _name in {preload!r}:
     try:
         importlib.import_module(_name)
     except Exception as _error:  # noqa: BLE001 - the step that needs it reports it
-        _mfw_runtime.BUILD_IMPORT_ERRORS[_name] = f"{{type(_error).__name__}}: {{_error}}"
+        # A module that is simply absent gets the usual hint (pin it); one
+        # that exists but failed to import is remembered with its error.
+        if not (isinstance(_error, ModuleNotFoundError) and _error.name == _name):
+            _mfw_runtime.BUILD_IMPORT_ERRORS[_name] = f"{{type(_error).__name__}}: {{_error}}"
 
 _mfw_preload_whole({whole!r}, _mfw_runtime.BUILD_IMPORT_ERRORS)
 
