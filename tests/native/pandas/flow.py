@@ -1,7 +1,8 @@
-from mfw import FlowSpec, pypi_base, step
+from mfw import FlowSpec, conda_base, step
 
 
-@pypi_base(packages={"pandas": "2.3.3"})
+# Metaflow's conda spelling: resolved like @pypi_base.
+@conda_base(libraries={"pandas": "2.3.3"})
 class PandasFramesFlow(FlowSpec):
     """pandas inside a sandboxed step (numpy comes with it): the test
     compares these results with the same code run natively."""

@@ -24,6 +24,7 @@ from ._client import DataArtifact, Flow, Run, Step, Task, get_datastore, set_dat
 from ._current import current
 from ._decorators import (
     catch,
+    conda,
     conda_base,
     environment,
     grant,
@@ -56,6 +57,7 @@ __all__ = [
     "Step",
     "Task",
     "catch",
+    "conda",
     "conda_base",
     "current",
     "environment",

@@ -46,18 +46,21 @@ def _requirements(graph: dict, flow_path: str) -> dict[str, str]:
         wanted[key] = (spec, origin)
 
     def from_decorator(options: list, origin: str) -> None:
+        # @conda's `libraries` is its older name for `packages`.
+        if any(key == "disabled" and value == "true" for key, value in options):
+            return
         for key, value in options:
-            if key == "packages":
+            if key in ("packages", "libraries"):
                 for name, version in json.loads(value).items():
                     add(name, str(version), origin)
 
     for d in graph["decorators"]:
-        if d["name"] == "pypi_base":
-            from_decorator(d["options"], "@pypi_base")
+        if d["name"] in ("pypi_base", "conda_base"):
+            from_decorator(d["options"], f"@{d['name']}")
     for step in graph["steps"]:
         for d in step["decorators"]:
-            if d["name"] == "pypi":
-                from_decorator(d["options"], f"@pypi on step {step['name']}")
+            if d["name"] in ("pypi", "conda"):
+                from_decorator(d["options"], f"@{d['name']} on step {step['name']}")
     req = os.path.join(os.path.dirname(os.path.abspath(flow_path)), "requirements.txt")
     if os.path.exists(req):
         with open(req, encoding="utf-8") as f:

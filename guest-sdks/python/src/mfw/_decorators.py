@@ -35,6 +35,10 @@ STEP_DECORATORS: dict[str, dict[str, Any]] = {
     },
     "environment": {"vars": {}},
     "pypi": {"packages": {}, "python": None},
+    # Metaflow's conda decorators: their packages resolve like @pypi's
+    # (native ones built by mfw's wheel recipe), since a component carries
+    # its own CPython.
+    "conda": {"packages": {}, "libraries": {}, "python": None, "disabled": False},
     # Capabilities: a step reaches nothing outside its artifacts unless
     # granted. read/write map guest paths to host directories.
     "grant": {
@@ -145,6 +149,7 @@ resources = _make("resources", STEP_DECORATORS["resources"], "step")
 kubernetes = _make("kubernetes", STEP_DECORATORS["kubernetes"], "step")
 environment = _make("environment", STEP_DECORATORS["environment"], "step")
 pypi = _make("pypi", STEP_DECORATORS["pypi"], "step")
+conda = _make("conda", STEP_DECORATORS["conda"], "step")
 grant = _make("grant", STEP_DECORATORS["grant"], "step")
 schedule = _make("schedule", FLOW_DECORATORS["schedule"], "flow")
 project = _make("project", FLOW_DECORATORS["project"], "flow")
