@@ -51,6 +51,15 @@ fn compare_with_native(dir: &str, module: &str, flow_name: &str, printed: &str) 
     scratch
 }
 
+/// `mfw show --env` of tests/native/<dir>/flow.py: its lock.
+fn show_env(scratch: &Scratch, dir: &str) -> String {
+    let flow = native_dir(dir).join("flow.py");
+    scratch
+        .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
+        .ok()
+        .stdout
+}
+
 /// Asserts `got` equals `want`: exact for integers, strings and lists of
 /// them; floats within 1e-9 relative (1e-12 absolute near zero).
 fn assert_close(path: &str, got: &serde_json::Value, want: &serde_json::Value) {
@@ -93,16 +102,9 @@ fn numpy_in_a_step_computes_what_native_numpy_computes() {
         "end/0: numpy 2.3.5 sum",
     );
     // The lock names the wheel mfw built and what it was built from.
-    let flow = native_dir("numpy").join("flow.py");
-    let env = scratch
-        .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
-        .ok();
-    assert!(env.stdout.contains("numpy 2.3.5"), "{}", env.stdout);
-    assert!(
-        env.stdout.contains("built from source sha256:784db1dc"),
-        "{}",
-        env.stdout
-    );
+    let env = show_env(&scratch, "numpy");
+    assert!(env.contains("numpy 2.3.5"), "{env}");
+    assert!(env.contains("built from source sha256:784db1dc"), "{env}");
 }
 
 #[test]
@@ -114,10 +116,7 @@ fn pandas_in_a_step_computes_what_native_pandas_computes() {
         "end/0: pandas 2.3.3 rows",
     );
     // pandas brings numpy (built too) and its pure-Python dependencies.
-    let flow = native_dir("pandas").join("flow.py");
-    let env = scratch
-        .mfw(["show".as_ref(), "--env".as_ref(), flow.as_os_str()])
-        .ok();
+    let env = show_env(&scratch, "pandas");
     for package in [
         "numpy 2.3.5",
         "pandas 2.3.3",
@@ -125,7 +124,7 @@ fn pandas_in_a_step_computes_what_native_pandas_computes() {
         "pytz",
         "tzdata",
     ] {
-        assert!(env.stdout.contains(package), "{package}: {}", env.stdout);
+        assert!(env.contains(package), "{package}: {env}");
     }
 }
 
