@@ -112,16 +112,33 @@ def wheel_key(name: str, version: str) -> str:
     return _file_hash(*parts)[:16]
 
 
-def _run(cmd: list[str], log: str | None = None, **kw) -> None:
-    """Runs `cmd`; its output goes to `log` (kept on failure) or through."""
+# ninja's progress lines: "[123/328] Compiling C object ...".
+_STEP = re.compile(rb"^\s*\[(\d+)/(\d+)\] ")
+
+
+def _run(cmd: list[str], log: str | None = None, progress: str | None = None, **kw) -> None:
+    """Runs `cmd`; its output goes to `log` (kept on failure) or through.
+    With `progress` (what is being built), ninja's steps are reported on
+    the terminal every tenth of the way."""
     if log is None:
-        done = subprocess.run(cmd, check=False, **kw)
+        code = subprocess.run(cmd, check=False, **kw).returncode
     else:
         with open(log, "ab") as out:
-            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, **kw)
-    if done.returncode != 0:
+            child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+            shown = -1
+            for line in child.stdout:
+                out.write(line)
+                step = _STEP.match(line) if progress else None
+                if step:
+                    done, total = int(step.group(1)), int(step.group(2))
+                    tenth = done * 10 // max(total, 1)
+                    if tenth > shown:
+                        shown = tenth
+                        _say(f"{progress}: {done}/{total} compile steps")
+            code = child.wait()
+    if code != 0:
         where = f"; its output is in {log}" if log else ""
-        raise RecipeError(f"`{' '.join(cmd[:4])} ...` failed (exit {done.returncode}){where}")
+        raise RecipeError(f"`{' '.join(cmd[:4])} ...` failed (exit {code}){where}")
 
 
 def _say(message: str) -> None:
@@ -476,6 +493,9 @@ def build(name: str, version: str, cache: str, target: str, jobs: int | None = N
             "-m",
             "pip",
             "wheel",
+            # The build's own output (ninja's steps), for the log and the
+            # progress lines.
+            "--verbose",
             "--no-build-isolation",
             "--no-deps",
             "-w",
@@ -484,7 +504,7 @@ def build(name: str, version: str, cache: str, target: str, jobs: int | None = N
             f"-Ccompile-args=-j{jobs or os.cpu_count() or 1}",
             src,
         ]
-        _run(cmd, log, env=env, cwd=work)
+        _run(cmd, log, progress=f"{name} {version}", env=env, cwd=work)
         built = [f for f in os.listdir(out) if f.endswith(".whl")]
         if len(built) != 1:
             raise RecipeError(f"the build of {name} made {built}, not one wheel")
