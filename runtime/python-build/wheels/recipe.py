@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SYSCONFIG_NAME = "_sysconfigdata__wasi_wasm32-wasi"
 # Bumped whenever a change to this file changes what a build produces: the
 # toolchain's cache key (and so every wheel's) covers it.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 # The wheel tag mfw gives what it builds: CPython 3.14 for wasm32-wasip2.
 TAG = "cp314-cp314-wasi_0_2_wasm32"
 
@@ -509,6 +509,7 @@ def build(name: str, version: str, cache: str, target: str, jobs: int | None = N
         if len(built) != 1:
             raise RecipeError(f"the build of {name} made {built}, not one wheel")
         _check_wasm(os.path.join(out, built[0]), name)
+        _forget_paths(os.path.join(out, built[0]), [tools["root"], work])
         final = _wheel_dir(cache, name, version)
         staging = final + f".{os.getpid()}"
         os.makedirs(staging)
@@ -549,6 +550,45 @@ def _host_include(venv: str) -> str:
         check=True,
     )
     return done.stdout.strip()
+
+
+def _forget_paths(wheel: str, paths: list[str]) -> None:
+    """Rewrites the wheel with `paths` (where this machine keeps the
+    toolchain and built the package) replaced by placeholders in the files
+    that record them (numpy's __config__.py names its compilers), so the
+    same recipe gives the same wheel wherever the cache is. RECORD's hashes
+    follow."""
+    import base64
+
+    marks = [(p.encode(), f"<mfw-wheel-build-{i}>".encode()) for i, p in enumerate(paths)]
+    with zipfile.ZipFile(wheel) as z:
+        members = [(info, z.read(info)) for info in z.infolist()]
+    changed: dict[str, bytes] = {}
+    for info, data in members:
+        new = data
+        for path, mark in marks:
+            new = new.replace(path, mark)
+        if new != data:
+            changed[info.filename] = new
+    if not changed:
+        return
+
+    def record_line(line: str) -> str:
+        name = line.split(",", 1)[0]
+        if name not in changed:
+            return line
+        digest = base64.urlsafe_b64encode(hashlib.sha256(changed[name]).digest()).rstrip(b"=")
+        return f"{name},sha256={digest.decode()},{len(changed[name])}"
+
+    part = wheel + ".part"
+    with zipfile.ZipFile(part, "w") as out:
+        for info, data in members:
+            data = changed.get(info.filename, data)
+            if info.filename.endswith(".dist-info/RECORD"):
+                lines = data.decode().splitlines()
+                data = ("\n".join(record_line(line) for line in lines) + "\n").encode()
+            out.writestr(info, data)
+    os.replace(part, wheel)
 
 
 def _check_wasm(wheel: str, name: str) -> None:
