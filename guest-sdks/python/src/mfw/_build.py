@@ -499,30 +499,10 @@ def _installed_by(work: str, package: dict) -> set[str]:
         for item in z.namelist():
             first = item.split("/", 1)[0]
             if "/" in item and not first.endswith((".dist-info", ".data")):
-                names.add(first)
-    return names
-
-
-def _top_level_modules(app: str, lock: list[dict]) -> list[str]:
-    """The importable top-level names the bundled wheels installed."""
-    names = set()
-    for entry in os.listdir(app):
-        if entry.endswith(".dist-info"):
-            top = os.path.join(app, entry, "top_level.txt")
-            if os.path.exists(top):
-                with open(top, encoding="utf-8") as f:
-                    names.update(line.strip() for line in f if line.strip())
-                continue
-            record = os.path.join(app, entry, "RECORD")
-            if os.path.exists(record):
-                with open(record, encoding="utf-8") as f:
-                    for line in f:
-                        first = line.split(",", 1)[0].split("/", 1)[0]
-                        if first.endswith(".py"):
-                            names.add(first[:-3])
-                        elif "." not in first and first != "__pycache__":
-                            names.add(first)
-    return sorted(n for n in names if n.isidentifier())
+                names.add(first)  # a package
+            elif item.endswith(".py") and "/" not in item:
+                names.add(item[: -len(".py")])  # a single-file module (six.py)
+    return {name for name in names if name.isidentifier()}
 
 
 def stage(
@@ -563,11 +543,7 @@ def stage(
         if name.endswith(".py") and os.path.relpath(root, app).split(os.sep)[0] != "mfw"
     ]
     files = data_files(work, lock)
-    preload = sorted(
-        set(COMMON_MODULES)
-        | set(modules_to_preload(sorted(scanned), app))
-        | set(_top_level_modules(app, lock))
-    )
+    preload = sorted(set(COMMON_MODULES) | set(modules_to_preload(sorted(scanned), app)))
     graph_json = json.dumps(
         {k: graph[k] for k in ("name", "steps", "parameters", "decorators", "doc", "sdk")},
         sort_keys=True,
@@ -578,7 +554,7 @@ def stage(
     # through C code or by computed names (tzdata's zone packages) the scan
     # cannot read: import all of them.
     whole = sorted(
-        {name for package in lock for name in _installed_by(work, package) if name.isidentifier()}
+        {name for package in lock for name in _installed_by(work, package)}
         | (set(DATA_MODULES) if files else set())
     )
     with open(os.path.join(app, "mfw_app.py"), "w", encoding="utf-8") as f:
