@@ -30,6 +30,10 @@ pub const RECIPE_FILES: &[(&str, &str)] = &[
         "patches/pandas-2.3.3.patch",
         include_str!("../wheels/patches/pandas-2.3.3.patch"),
     ),
+    (
+        "patches/nanoarrow-0.9.0.patch",
+        include_str!("../wheels/patches/nanoarrow-0.9.0.patch"),
+    ),
 ];
 
 /// The component CPython's sysconfig data (from componentize-py's standard
