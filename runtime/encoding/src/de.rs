@@ -285,6 +285,13 @@ impl<'de> de::Deserializer<'de> for Deserializer {
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Value::Bytes(b) => visitor.visit_byte_buf(b),
+            // Through a tag around bytes (a table's Arrow IPC stream), as
+            // `deserialize_any` sees through it; not a pickle or a bignum.
+            Value::Tagged(tag, inner)
+                if matches!(*inner, Value::Bytes(_)) && !matches!(tag, TAG_PICKLE | 2 | 3) =>
+            {
+                Deserializer(*inner).deserialize_byte_buf(visitor)
+            }
             other => match into_items(other) {
                 Ok(items) => visit_items(items, visitor),
                 Err(other) => Err(unexpected("bytes", &other)),

@@ -3,8 +3,8 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use crate::{
-    NdArray, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value,
-    bigint,
+    ArrowTable, NdArray, TAG_ARROW, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM,
+    TAG_SET, TAG_TUPLE, Value, bigint,
 };
 
 /// Formats a value like Python's `repr` of the value a Python step would
@@ -81,6 +81,7 @@ impl Display for Value {
                     Ok(array) => array.fmt(f),
                     Err(_) => write!(f, "tag({tag}, {inner})"),
                 },
+                (TAG_ARROW, Value::Bytes(ipc)) => ArrowTable::from_ipc(ipc.clone()).fmt(f),
                 (tag, inner) => write!(f, "tag({tag}, {inner})"),
             },
         }

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::{
-    DType, NdArray, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE,
-    Value, bigint,
+    DType, NdArray, TAG_ARROW, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET,
+    TAG_TUPLE, Value, bigint,
 };
 
 /// A JSON rendering of a value, for people and tools that read JSON.
@@ -94,8 +94,151 @@ pub fn to_json(value: &Value) -> Json {
                 Ok(array) => ndarray_json(&array),
                 Err(_) => json!({ "$tag": tag, "value": to_json(inner) }),
             },
+            (TAG_ARROW, Value::Bytes(ipc)) => table_json(ipc),
             (tag, inner) => json!({ "$tag": tag, "value": to_json(inner) }),
         },
+    }
+}
+
+/// `{"$table": {"rows", "types", "columns"}}`, each column's values as a
+/// list (timestamps and durations as integers in their unit); without the
+/// `arrow` feature, or for a stream Arrow cannot read, `{"$table": {"ipc":
+/// hex}}`.
+fn table_json(ipc: &[u8]) -> Json {
+    #[cfg(feature = "arrow")]
+    if let Ok((schema, batches)) = crate::ArrowTable::from_ipc(ipc.to_vec()).record_batches() {
+        let mut types = Map::new();
+        let mut columns = Map::new();
+        for (i, field) in schema.fields().iter().enumerate() {
+            let values: Vec<Json> = batches
+                .iter()
+                .flat_map(|b| column_json(b.column(i).as_ref()))
+                .collect();
+            types.insert(
+                field.name().clone(),
+                Json::String(field.data_type().to_string()),
+            );
+            columns.insert(field.name().clone(), Json::Array(values));
+        }
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        return json!({ "$table": { "rows": rows, "types": types, "columns": columns } });
+    }
+    json!({ "$table": { "ipc": hex(ipc) } })
+}
+
+/// One Arrow column's values as JSON (`null` for nulls and for values of
+/// types shown only by name).
+#[cfg(feature = "arrow")]
+fn column_json(array: &dyn arrow_array::Array) -> Vec<Json> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{
+        Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
+        UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    };
+    use arrow_schema::DataType;
+
+    fn ints<T: Into<Json> + Copy>(
+        array: &dyn arrow_array::Array,
+        values: impl Iterator<Item = T>,
+    ) -> Vec<Json> {
+        values
+            .enumerate()
+            .map(|(i, v)| {
+                if array.is_null(i) {
+                    Json::Null
+                } else {
+                    v.into()
+                }
+            })
+            .collect()
+    }
+    fn floats(array: &dyn arrow_array::Array, values: impl Iterator<Item = f64>) -> Vec<Json> {
+        values
+            .enumerate()
+            .map(|(i, v)| {
+                if array.is_null(i) {
+                    Json::Null
+                } else {
+                    to_json(&Value::Float(v))
+                }
+            })
+            .collect()
+    }
+    fn texts<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Vec<Json> {
+        values
+            .map(|v| v.map_or(Json::Null, |t| Json::String(t.to_string())))
+            .collect()
+    }
+    match array.data_type() {
+        DataType::Boolean => array
+            .as_boolean()
+            .iter()
+            .map(|v| v.map_or(Json::Null, Json::Bool))
+            .collect(),
+        DataType::Int8 => ints(
+            array,
+            array.as_primitive::<Int8Type>().values().iter().copied(),
+        ),
+        DataType::Int16 => ints(
+            array,
+            array.as_primitive::<Int16Type>().values().iter().copied(),
+        ),
+        DataType::Int32 => ints(
+            array,
+            array.as_primitive::<Int32Type>().values().iter().copied(),
+        ),
+        DataType::Int64 => ints(
+            array,
+            array.as_primitive::<Int64Type>().values().iter().copied(),
+        ),
+        DataType::UInt8 => ints(
+            array,
+            array.as_primitive::<UInt8Type>().values().iter().copied(),
+        ),
+        DataType::UInt16 => ints(
+            array,
+            array.as_primitive::<UInt16Type>().values().iter().copied(),
+        ),
+        DataType::UInt32 => ints(
+            array,
+            array.as_primitive::<UInt32Type>().values().iter().copied(),
+        ),
+        DataType::UInt64 => ints(
+            array,
+            array.as_primitive::<UInt64Type>().values().iter().copied(),
+        ),
+        DataType::Float16 => floats(
+            array,
+            array
+                .as_primitive::<Float16Type>()
+                .values()
+                .iter()
+                .map(|v| v.to_f64()),
+        ),
+        DataType::Float32 => floats(
+            array,
+            array
+                .as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|v| f64::from(*v)),
+        ),
+        DataType::Float64 => floats(
+            array,
+            array.as_primitive::<Float64Type>().values().iter().copied(),
+        ),
+        DataType::Utf8 => texts(array.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => texts(array.as_string::<i64>().iter()),
+        DataType::Utf8View => texts(array.as_string_view().iter()),
+        DataType::Timestamp(..) | DataType::Duration(_) | DataType::Date64 => {
+            // All i64 ticks: read through the untyped data.
+            let data = array.to_data();
+            ints(
+                array,
+                data.buffer::<i64>(0).iter().take(array.len()).copied(),
+            )
+        }
+        _ => vec![Json::Null; array.len()],
     }
 }
 

@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod arrow;
 mod bigint;
 mod de;
 mod decode;
@@ -51,6 +52,7 @@ mod json;
 mod ndarray;
 mod ser;
 
+pub use arrow::{ArrowTable, ArrowTableError, TAG_ARROW};
 pub use de::{from_slice, from_value};
 pub use decode::{array_items, decode, kind_of, validate};
 pub use encode::encode;
@@ -59,6 +61,10 @@ pub use error::Error;
 pub use json::to_json;
 pub use ndarray::{DType, NdArray, NdArrayError, TAG_NDARRAY};
 pub use ser::{to_value, to_vec};
+/// The Arrow crates [`ArrowTable`] reads and writes with, re-exported so a
+/// step uses the same versions.
+#[cfg(feature = "arrow")]
+pub use {arrow_array, arrow_schema};
 
 /// The name of this encoding, as recorded next to stored artifacts.
 ///
