@@ -58,11 +58,14 @@ from collections.abc import Iterator
 from operator import itemgetter
 from typing import Any
 
+from . import _arrow
+
 __all__ = [
     "ENCODING",
     "MAX_DEPTH",
     "NDARRAY_DTYPES",
     "PICKLE_PROTOCOL",
+    "TAG_ARROW",
     "TAG_NDARRAY",
     "TAG_PICKLE",
     "TAG_SET",
@@ -95,6 +98,11 @@ TAG_NDARRAY = 0x6D660003
 """CBOR tag for a numpy array: ``[dtype, shape, data]``, the dtype's name
 (one of :data:`NDARRAY_DTYPES`), its shape as a list of ints, and its
 elements as little-endian bytes in C order."""
+
+TAG_ARROW = 0x6D660004
+"""CBOR tag for a pandas DataFrame or Series: bytes holding an Arrow IPC
+stream (schema, record batches, end marker), with the index and pandas
+dtypes in the schema's ``pandas`` metadata (see :mod:`mfw._arrow`)."""
 
 NDARRAY_DTYPES = (
     "bool",
@@ -631,6 +639,8 @@ def _parse(
                         value = pickle.loads(value) if load_pickles else PythonObject(value)
                     elif tag == TAG_NDARRAY and not frame[4]:
                         value = _ndarray(value)
+                    elif tag == TAG_ARROW and not frame[4]:
+                        value = _arrow_value(value)
                     else:
                         value = Tagged(tag, value)
             item_start = frame[1]
@@ -1020,6 +1030,10 @@ def _replacement(v: object, o: list[Any], depth: int, allow_pickle: bool) -> tup
         content = _ndarray_content(v)
         if content is not None:
             return _tagged(Tagged(TAG_NDARRAY, content), o, depth)
+    if t.__name__ in ("DataFrame", "Series") and t.__module__.startswith("pandas"):
+        ipc = _arrow.to_ipc(v)
+        if ipc is not None:
+            return _tagged(Tagged(TAG_ARROW, ipc), o, depth)
     if not allow_pickle:
         raise TypeError(
             f"cannot encode a {t.__qualname__}: only None, bool, int, float, str, bytes, list, "
@@ -1065,6 +1079,14 @@ def _ndarray(content: Any) -> Any:
         return Tagged(TAG_NDARRAY, content)
     # A bytearray, so the array is writable like the one the step stored.
     return numpy.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
+
+
+def _arrow_value(content: Any) -> Any:
+    """The DataFrame or Series a :data:`TAG_ARROW` item holds; the item
+    itself (a :class:`Tagged`) where pandas or nanoarrow is missing or the
+    stream is not one mfw converts."""
+    value = _arrow.from_ipc(content) if type(content) is bytes else None
+    return Tagged(TAG_ARROW, content) if value is None else value
 
 
 def _tagged(v: Tagged, o: list[Any], depth: int) -> tuple[Any, int] | None:
