@@ -253,3 +253,65 @@ fn packages_read_their_own_data_files_read_only() {
         "{start}"
     );
 }
+
+#[test]
+fn a_rust_step_reads_a_pandas_frame_and_python_reads_the_rust_table() {
+    let scratch = Scratch::new();
+    let example = common::repo().join("examples/frames");
+    let ran = scratch.mfw(["run".as_ref(), example.as_os_str()]).ok();
+    let run = ran.run_id();
+    // The same readings, summarised by native pandas.
+    let native = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, readings\n\
+             df = readings.make()\n\
+             g = df.groupby('city')\n\
+             print(json.dumps({'city': list(g.groups), 'readings': g.size().tolist(), \
+             'mean_temperature': g['temperature'].mean().tolist(), \
+             'rainy_hours': g['rain'].sum().tolist(), \
+             'spread': float(df['temperature'].max() - df['temperature'].min())}))",
+        )
+        .env("PYTHONPATH", &example)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        native.status.success(),
+        "{}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    let mut want: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
+    let spread = want["spread"].take();
+
+    // The DataFrame was stored as an Arrow table with pandas' column types.
+    let start = scratch.dump(&format!("FramesFlow/{run}/start"));
+    let readings = &find_key(&start, "readings").expect("readings in start")["$table"];
+    assert_eq!(readings["rows"], 1000, "{readings}");
+    assert_eq!(
+        readings["types"],
+        serde_json::json!({"city": "LargeUtf8", "temperature": "Float64",
+                           "rain": "Boolean", "day": "Timestamp(ns)"})
+    );
+
+    // The Rust step's summary of it is pandas' groupby.
+    let summarize = scratch.dump(&format!("FramesFlow/{run}/summarize"));
+    let summary = &find_key(&summarize, "summary").expect("summary in summarize")["$table"];
+    let mut got = summary["columns"].clone();
+    got.as_object_mut().unwrap().remove("spread");
+    want.as_object_mut().unwrap().remove("spread");
+    assert_close("summary", &got, &want);
+
+    // The Go step read the numpy array.
+    let end = scratch.dump(&format!("FramesFlow/{run}/end"));
+    assert_close("spread", find_key(&end, "spread").unwrap(), &spread);
+
+    // Python read the Rust table back as a DataFrame.
+    let first = format!(
+        "end/0: {}: {} readings, mean {:.3}",
+        want["city"][0].as_str().unwrap(),
+        want["readings"][0],
+        want["mean_temperature"][0].as_f64().unwrap()
+    );
+    assert!(ran.stdout.contains(&first), "{first}\n{}", ran.stdout);
+}

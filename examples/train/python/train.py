@@ -31,7 +31,9 @@ def fit_stump(sample):
     for i in range(1, len(ordered)):
         left += ordered[i - 1][1]
         ml, mr = left / i, (total - left) / (len(ordered) - i)
-        sse = sum((y - ml) ** 2 for _, y in ordered[:i]) + sum((y - mr) ** 2 for _, y in ordered[i:])
+        sse = sum((y - ml) ** 2 for _, y in ordered[:i]) + sum(
+            (y - mr) ** 2 for _, y in ordered[i:]
+        )
         if sse < best[0]:
             best = (sse, (ordered[i - 1][0] + ordered[i][0]) / 2, ml, mr)
     return best[1:]

@@ -123,6 +123,17 @@ impl Context {
         artifacts::set(name, &bytes).map_err(artifact_error)
     }
 
+    /// Sets artifact `name` to a dynamically typed [`Value`]: how a Rust
+    /// step writes a numpy array or a table for a Python step.
+    ///
+    /// ```ignore
+    /// let ranks = mfw::NdArray::from_f64(vec![3], &[0.5, 0.25, 0.25])?;
+    /// cx.set_value("ranks", &ranks.to_value())?;
+    /// ```
+    pub fn set_value(&mut self, name: &str, value: &Value) -> Result<(), Error> {
+        artifacts::set(name, &mfw_encoding::encode(value)).map_err(artifact_error)
+    }
+
     /// Removes artifact `name` from this task and the steps after it.
     pub fn remove(&mut self, name: &str) -> Result<(), Error> {
         artifacts::remove(name).map_err(artifact_error)

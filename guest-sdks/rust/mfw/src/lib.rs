@@ -54,7 +54,9 @@ pub use context::Context;
 pub use context::{Current, ForeachFrame, Level};
 pub use error::{Error, StepResult};
 pub use inputs::{Input, Inputs};
-pub use mfw_encoding::Value;
+pub use mfw_encoding::{ArrowTable, DType, NdArray, Value};
+#[cfg(feature = "arrow")]
+pub use mfw_encoding::{arrow_array, arrow_schema};
 pub use mfw_macros::{FlowSpec, steps};
 pub use parameter::{IncludeFile, Json, ParameterType};
 
