@@ -120,6 +120,19 @@ pub enum StoreError {
     },
 }
 
+/// A file a build produced, shared through the store: see
+/// [`Datastore::put_shared_build`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SharedBuild {
+    /// The file's name.
+    pub file: String,
+    /// Its bytes, as a blob.
+    pub blob: BlobHash,
+    /// What the builder recorded about it (for a wheel: its name, version,
+    /// source's sha256 and recipe key).
+    pub about: serde_json::Value,
+}
+
 /// A datastore: a local directory (the default, `.mfw`) or, later, a bucket.
 ///
 /// Cloning is cheap; clones share the backend and the cache of blobs known
@@ -692,6 +705,78 @@ impl Datastore {
             .await
             .map_err(|e| self.explain(e))?;
         Ok(key)
+    }
+
+    /// Shares a file a build produced (a native wheel mfw built) with
+    /// everyone using this store: its bytes become a blob and a record
+    /// names it under `builds/<kind>/<key>.json`. A later record for the
+    /// same key replaces the earlier one (a key names its inputs, so both
+    /// hold the same build).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let about = serde_json::json!({"name": "numpy", "version": "2.3.5"});
+    /// store.put_shared_build("wheels", "numpy-2.3.5-0123abcd", "numpy.whl", b"wheel".to_vec().into(), about.clone())
+    ///     .await.unwrap();
+    /// let (build, bytes) = store.get_shared_build("wheels", "numpy-2.3.5-0123abcd").await.unwrap().unwrap();
+    /// assert_eq!((build.file.as_str(), &bytes[..], build.about), ("numpy.whl", &b"wheel"[..], about));
+    /// assert!(store.get_shared_build("wheels", "pandas-2.3.3-0123abcd").await.unwrap().is_none());
+    /// # });
+    /// ```
+    pub async fn put_shared_build(
+        &self,
+        kind: &str,
+        key: &str,
+        file: &str,
+        bytes: Bytes,
+        about: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let path = self.shared_build_path(kind, key)?;
+        let blob = self.put_blob(bytes).await?;
+        let record = SharedBuild {
+            file: file.to_string(),
+            blob,
+            about,
+        };
+        self.put_json(&path, &record, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.explain(e))
+    }
+
+    /// The shared build recorded under `key`, with its bytes (checked
+    /// against their hash); `None` when nobody shared it.
+    pub async fn get_shared_build(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<(SharedBuild, Bytes)>, StoreError> {
+        let path = self.shared_build_path(kind, key)?;
+        let Some(record) = self.get_json::<SharedBuild>(&path).await? else {
+            return Ok(None);
+        };
+        let bytes = self.get_blob(&record.blob).await?;
+        Ok(Some((record, bytes)))
+    }
+
+    /// `builds/<kind>/<key>.json`, for names that stay one path segment.
+    fn shared_build_path(&self, kind: &str, key: &str) -> Result<Path, StoreError> {
+        let segment = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('.')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        };
+        if !segment(kind) || !segment(key) {
+            return Err(StoreError::BadRecord {
+                path: format!("builds/{kind}/{key}.json"),
+                store: self.location.to_string(),
+                reason: "a shared build's kind and key are letters, digits, '.', '_' and '-'"
+                    .to_string(),
+            });
+        }
+        Ok(Path::from(format!("builds/{kind}/{key}.json")))
     }
 
     /// Reads the batch stored under `key`.
