@@ -423,3 +423,99 @@ fn the_python_client_reads_runs_from_s3() {
     );
     assert_eq!(stdout.trim(), "True 1 2 Hello world! The value of x is 2");
 }
+
+#[test]
+fn a_native_wheel_built_once_is_fetched_from_the_datastore_by_the_next_machine() {
+    let Some(minio) = Minio::start() else { return };
+    minio.create_bucket("wheels");
+    let scratch = Scratch::new();
+    let store = "s3://wheels/team";
+    // The first machine has the wheel (scripts/test builds it; built here
+    // otherwise) and, asked for it by name, shares it.
+    let first = mfw(
+        &scratch,
+        &minio,
+        store,
+        &["wheels", "build", "nanoarrow==0.9.0"],
+    )
+    .ok();
+    assert!(
+        first.stderr.contains("shared nanoarrow-0.9.0-"),
+        "{}",
+        first.stderr
+    );
+    let built = std::path::PathBuf::from(first.stdout.trim());
+    // The next machine, with an empty cache, fetches it instead of
+    // building it: no toolchain is set up, and the wheel is the same file.
+    let empty = scratch.path().join("next-machine-wheels");
+    let env = [
+        minio.env(),
+        vec![
+            ("MFW_WHEEL_CACHE", empty.display().to_string()),
+            (
+                "MFW_CACHE_DIR",
+                scratch
+                    .path()
+                    .join("next-machine-cache")
+                    .display()
+                    .to_string(),
+            ),
+        ],
+    ]
+    .concat();
+    let mut args = vec!["--datastore", store, "wheels", "build", "nanoarrow==0.9.0"];
+    let next = scratch.mfw_env(&args, &env).ok();
+    assert!(
+        next.stderr.contains("fetched nanoarrow-0.9.0-"),
+        "{}",
+        next.stderr
+    );
+    let fetched = std::path::PathBuf::from(next.stdout.trim());
+    assert!(fetched.starts_with(&empty), "{}", fetched.display());
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        std::fs::read(&built).unwrap()
+    );
+    assert!(
+        !empty.join("toolchain").exists(),
+        "the next machine built a toolchain"
+    );
+    // And lists it as cached, from the same recipe.
+    args.truncate(3);
+    args.push("list");
+    let listed = scratch.mfw_env(&args, &env).ok();
+    assert!(
+        listed.stdout.contains("nanoarrow 0.9.0"),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains("older recipe"), "{}", listed.stdout);
+
+    // A flow's build on a machine without the wheel takes it from the
+    // datastore too.
+    mfw(
+        &scratch,
+        &minio,
+        store,
+        &["wheels", "build", "numpy==2.3.5"],
+    )
+    .ok();
+    let flow = common::repo().join("tests/native/numpy/flow.py");
+    let run = scratch
+        .mfw_env(["--datastore", store, "run", flow.to_str().unwrap()], &env)
+        .ok();
+    assert!(
+        run.stderr.contains("fetched numpy-2.3.5-"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("end/0: numpy 2.3.5 sum"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !empty.join("toolchain").exists(),
+        "the flow's build built a toolchain"
+    );
+}

@@ -27,6 +27,23 @@ impl Context {
         Ok(Datastore::open(&self.datastore)?)
     }
 
+    /// How this command builds components; a remote datastore shares the
+    /// native wheels Python builds make.
+    pub(crate) fn build_options(&self, force: bool) -> source::BuildOptions<'_> {
+        source::BuildOptions {
+            cache_dir: &self.cache_dir,
+            force,
+            shared_store: self.shared_store(),
+        }
+    }
+
+    /// The datastore, when it is remote (a bucket a team shares).
+    pub(crate) fn shared_store(&self) -> Option<&str> {
+        Datastore::open(&self.datastore)
+            .is_ok_and(|store| store.is_remote())
+            .then_some(self.datastore.as_str())
+    }
+
     pub(crate) fn host(&self, max_concurrent_tasks: usize, fuel: bool) -> anyhow::Result<Host> {
         Ok(Host::new(HostConfig {
             cache_dir: Some(self.cache_dir.join("compiled")),
@@ -39,7 +56,7 @@ impl Context {
     /// Builds what needs building and loads the flow at `path`: one
     /// component, or every component a manifest names.
     pub(crate) fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
-        let resolved = source::resolve(path, &self.cache_dir, false)?;
+        let resolved = source::resolve(path, &self.build_options(false))?;
         let mut components = Vec::new();
         for component in resolved.components {
             let flow = host.load(&component.bytes, &component.name)?;
@@ -456,7 +473,7 @@ async fn execute(
 }
 
 pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let resolved = source::resolve(&args.flow, &context.cache_dir, args.force)?;
+    let resolved = source::resolve(&args.flow, &context.build_options(args.force))?;
     if args.output.is_some() && resolved.components.len() != 1 {
         bail!(
             "-o takes one component, but {} has {}",

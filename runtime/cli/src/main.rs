@@ -114,7 +114,7 @@ fn main() -> ExitCode {
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
-            Command::Wheels(command) => wheels::wheels(&context, command),
+            Command::Wheels(command) => wheels::wheels(&context, command).await,
             Command::Worker(args) => cluster::worker(&context, args).await,
         }
     });

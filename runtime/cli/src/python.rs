@@ -29,13 +29,15 @@ pub struct Tools {
     sdk: PathBuf,
     /// Where built native wheels are cached.
     wheel_cache: PathBuf,
+    /// A remote datastore that shares built wheels.
+    shared_store: Option<String>,
     /// Hash of the SDK, the contract and the build recipe.
     hash: String,
 }
 
 /// The host's Python (`MFW_PYTHON`, or `python3`), and the embedded SDK and
 /// contract written under the cache, once per version.
-pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
+pub fn tools(cache: &Path, shared_store: Option<&str>) -> anyhow::Result<Tools> {
     let mut hasher = blake3::Hasher::new();
     for (name, content) in embedded::PYTHON_SDK {
         hasher.update(name.as_bytes());
@@ -75,6 +77,7 @@ pub fn tools(cache: &Path) -> anyhow::Result<Tools> {
         python,
         sdk,
         wheel_cache,
+        shared_store: shared_store.map(str::to_string),
         hash,
     })
 }
@@ -102,8 +105,27 @@ pub fn wheel_recipe(tools: &Tools, action: &str) -> Command {
         .env("PYTHONDONTWRITEBYTECODE", "1");
     if action == "build" {
         command.arg("--target").arg(recipe.join("target"));
+        if let Some(share) = wheel_share(tools) {
+            command.arg("--share").arg(share);
+        }
     }
     command
+}
+
+/// The command (JSON list) the recipe runs to fetch a wheel from the
+/// shared datastore before building it, and to share one it built:
+/// `mfw --datastore URL wheels share`.
+fn wheel_share(tools: &Tools) -> Option<String> {
+    let store = tools.shared_store.as_deref()?;
+    let exe = std::env::current_exe().ok()?;
+    serde_json::to_string(&[
+        exe.to_string_lossy().as_ref(),
+        "--datastore",
+        store,
+        "wheels",
+        "share",
+    ])
+    .ok()
 }
 
 /// The packages the recipe builds, with their versions.
@@ -126,7 +148,7 @@ pub fn wheel_recipe_known(tools: &Tools) -> anyhow::Result<Vec<(String, Vec<Stri
 
 /// Runs `command` (a [`build_script`] for `flow`); returns what it printed.
 fn run_build_script(tools: &Tools, flow: &Path, command: &mut Command) -> anyhow::Result<String> {
-    let output = command.output().with_context(|| {
+    let output = output_showing_wheel_progress(command).with_context(|| {
         format!(
             "cannot run {}: Python 3.11 or newer builds Python flows (set MFW_PYTHON to \
              choose one)",
@@ -151,6 +173,45 @@ fn run_build_script(tools: &Tools, flow: &Path, command: &mut Command) -> anyhow
         bail!("cannot build {}:\n{}", flow.display(), stderr.trim_end());
     }
     String::from_utf8(output.stdout).context("the build script printed something not UTF-8")
+}
+
+/// Runs `command` for its output, passing on at once the lines the wheel
+/// recipe prints for the user (`mfw wheels: ...`: a native build's
+/// progress, a wheel fetched from the datastore), which can take minutes.
+fn output_showing_wheel_progress(command: &mut Command) -> std::io::Result<std::process::Output> {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take();
+    let relay = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        if let Some(stderr) = stderr {
+            let mut lines = std::io::BufReader::new(stderr);
+            let mut line = Vec::new();
+            while lines.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                if line.starts_with(b"mfw wheels: ") {
+                    eprint!("{}", String::from_utf8_lossy(&line));
+                }
+                all.append(&mut line);
+            }
+        }
+        all
+    });
+    let mut stdout = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout)?;
+    }
+    let status = child.wait()?;
+    let stderr = relay.join().unwrap_or_default();
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// The graph as `python -m mfw._build graph` prints it.
@@ -370,10 +431,15 @@ struct Staged {
 
 /// Builds the Python flow `flow` into a component, unless an identical
 /// build is cached; returns the component's path.
-pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::Result<PathBuf> {
+pub fn build(
+    flow: &Path,
+    options: &crate::source::BuildOptions,
+    partial: bool,
+) -> anyhow::Result<PathBuf> {
+    let (cache, force) = (options.cache_dir, options.force);
     let flow = std::fs::canonicalize(flow)
         .with_context(|| format!("cannot resolve {}", flow.display()))?;
-    let tools = tools(cache)?;
+    let tools = tools(cache, options.shared_store)?;
     let code = code_package(flow.parent().unwrap_or(Path::new(".")))?;
     let key = build_key(&tools, &flow, partial, &code)?;
     let builds = cache.join("python/builds");
@@ -427,7 +493,13 @@ pub fn build(flow: &Path, cache: &Path, force: bool, partial: bool) -> anyhow::R
             .arg("--work")
             .arg(&work)
             .arg("--wheel-cache")
-            .arg(&tools.wheel_cache),
+            .arg(&tools.wheel_cache)
+            .args(
+                wheel_share(&tools)
+                    .map(|share| ["--wheel-share".to_string(), share])
+                    .into_iter()
+                    .flatten(),
+            ),
     )?;
     let staged: Staged = serde_json::from_str(&staged)
         .with_context(|| format!("the SDK's build script printed {staged}"))?;

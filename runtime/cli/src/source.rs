@@ -107,11 +107,22 @@ fn manifest_path(path: &Path) -> Option<PathBuf> {
     (path.is_file() && path.extension().is_some_and(|e| e == "toml")).then(|| path.to_path_buf())
 }
 
+/// How components are built.
+pub struct BuildOptions<'a> {
+    /// Where builds are cached.
+    pub cache_dir: &'a Path,
+    /// Rebuild even what is up to date.
+    pub force: bool,
+    /// A remote datastore the run uses: native wheels built for Python
+    /// components are shared through it, so a team builds each once.
+    pub shared_store: Option<&'a str>,
+}
+
 /// Finds the components for `path`, building each whose sources changed.
-pub fn resolve(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<Resolved> {
+pub fn resolve(path: &Path, options: &BuildOptions) -> anyhow::Result<Resolved> {
     let Some(manifest_file) = manifest_path(path) else {
         return Ok(Resolved {
-            components: vec![component(path, cache_dir, force, false)?],
+            components: vec![component(path, options, false)?],
             name: None,
         });
     };
@@ -141,7 +152,7 @@ pub fn resolve(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<Res
                 path.display()
             );
         }
-        components.push(component(&path, cache_dir, force, true)?);
+        components.push(component(&path, options, true)?);
     }
     Ok(Resolved {
         components,
@@ -152,17 +163,13 @@ pub fn resolve(path: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<Res
 /// Finds the component for `path`, building it if it is a source tree whose
 /// sources are newer than the last build. `partial`: the flow's other steps
 /// live in other components (a manifest).
-fn component(
-    path: &Path,
-    cache_dir: &Path,
-    force: bool,
-    partial: bool,
-) -> anyhow::Result<Component> {
+fn component(path: &Path, options: &BuildOptions, partial: bool) -> anyhow::Result<Component> {
     let name = path.display().to_string();
+    let (cache_dir, force) = (options.cache_dir, options.force);
     let wasm = match classify(path)? {
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
-        Source::Python(file) => crate::python::build(&file, cache_dir, force, partial)?,
+        Source::Python(file) => crate::python::build(&file, options, partial)?,
         Source::Go(dir) => crate::go::build(&dir, cache_dir, force)?,
     };
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;

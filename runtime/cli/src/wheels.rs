@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context as _;
+use mfw_store::Datastore;
 use serde::Deserialize;
 
 use crate::commands::Context;
@@ -25,6 +28,31 @@ pub enum WheelsCommand {
     },
     /// List the cached wheels and the packages the recipe builds.
     List,
+    /// Fetch a built wheel from the datastore into the cache (`pull`), or
+    /// share one from the cache through it (`push`). The recipe runs this
+    /// when the datastore is remote, so a team builds each wheel once.
+    ///
+    /// Example: `mfw --datastore s3://team/flows wheels share pull
+    /// --cache ~/.cache/mfw/wheels numpy-2.3.5-911215544402edc4`
+    #[command(hide = true)]
+    Share {
+        /// `pull` or `push`.
+        direction: ShareDirection,
+        /// The wheel's cache entry: NAME-VERSION-KEY.
+        entry: String,
+        /// The wheel cache.
+        #[arg(long)]
+        cache: std::path::PathBuf,
+    },
+}
+
+/// Which way `mfw wheels share` copies a wheel.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ShareDirection {
+    /// From the datastore into the cache.
+    Pull,
+    /// From the cache into the datastore.
+    Push,
 }
 
 /// One cached wheel, as `recipe.py list` prints it.
@@ -39,9 +67,22 @@ struct Cached {
     current: bool,
 }
 
-pub fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result<ExitCode> {
-    let tools = python::tools(&context.cache_dir)?;
+pub async fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result<ExitCode> {
+    let tools = python::tools(&context.cache_dir, context.shared_store())?;
     match command {
+        WheelsCommand::Share {
+            direction,
+            entry,
+            cache,
+        } => {
+            let store = context.store()?;
+            let done = match direction {
+                ShareDirection::Pull => pull(&store, &cache, &entry).await?,
+                ShareDirection::Push => push(&store, &cache, &entry).await?,
+            };
+            eprintln!("mfw wheels: {done}");
+            Ok(ExitCode::SUCCESS)
+        }
         WheelsCommand::Build { packages, jobs } => {
             let mut recipe = python::wheel_recipe(&tools, "build");
             recipe.args(&packages);
@@ -99,4 +140,88 @@ pub fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result<ExitC
 
 fn tools_cache(context: &Context) -> String {
     context.cache_dir.join("wheels").display().to_string()
+}
+
+/// Where the recipe keeps wheels: `<cache>/wheels/<entry>/`, holding one
+/// `.whl` and `recipe.json` (what it was built from).
+fn entry_dir(cache: &Path, entry: &str) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        !entry.is_empty()
+            && !entry.starts_with('.')
+            && entry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
+        "`{entry}` is not a wheel cache entry (NAME-VERSION-KEY)"
+    );
+    Ok(cache.join("wheels").join(entry))
+}
+
+/// Copies a shared wheel into the cache, unless it is there or nobody
+/// shared it; the cache entry appears whole or not at all.
+async fn pull(store: &Datastore, cache: &Path, entry: &str) -> anyhow::Result<String> {
+    let dir = entry_dir(cache, entry)?;
+    if dir.is_dir() {
+        return Ok(format!("{entry} is already cached"));
+    }
+    let Some((shared, bytes)) = store.get_shared_build("wheels", entry).await? else {
+        return Ok(format!("{entry} is not shared in {} yet", store.location()));
+    };
+    let file = Path::new(&shared.file);
+    anyhow::ensure!(
+        file.extension().is_some_and(|e| e == "whl") && file.file_name() == Some(file.as_os_str()),
+        "the datastore's record of {entry} names `{}`, not a wheel file",
+        shared.file
+    );
+    let staging = dir.with_extension(format!("{}.pull", std::process::id()));
+    std::fs::create_dir_all(&staging)?;
+    let written = std::fs::write(staging.join(file), &bytes)
+        .and_then(|()| {
+            std::fs::write(
+                staging.join("recipe.json"),
+                serde_json::to_vec(&shared.about)?,
+            )
+        })
+        .and_then(|()| std::fs::rename(&staging, &dir));
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        // Another build got the same wheel there first.
+        if !dir.is_dir() {
+            return Err(e).with_context(|| format!("cannot cache {entry} in {}", dir.display()));
+        }
+    }
+    Ok(format!(
+        "{entry}: fetched {} ({:.1} MB) from {}",
+        shared.file,
+        bytes.len() as f64 / 1e6,
+        store.location()
+    ))
+}
+
+/// Shares a wheel from the cache through the datastore.
+async fn push(store: &Datastore, cache: &Path, entry: &str) -> anyhow::Result<String> {
+    let dir = entry_dir(cache, entry)?;
+    let about: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("recipe.json"))
+            .with_context(|| format!("{entry} is not in the wheel cache {}", cache.display()))?,
+    )
+    .with_context(|| format!("{} is damaged", dir.join("recipe.json").display()))?;
+    let wheel = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .with_context(|| format!("{} holds no wheel", dir.display()))?;
+    let file = wheel
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bytes = std::fs::read(&wheel)?;
+    let size = bytes.len();
+    store
+        .put_shared_build("wheels", entry, &file, bytes.into(), about)
+        .await?;
+    Ok(format!(
+        "{entry}: shared {file} ({:.1} MB) in {}",
+        size as f64 / 1e6,
+        store.location()
+    ))
 }

@@ -431,13 +431,27 @@ def wheel_path(cache: str, name: str, version: str) -> str | None:
     return os.path.join(done, wheels[0]) if wheels else None
 
 
-def build(name: str, version: str, cache: str, target: str, jobs: int | None = None) -> str:
+def build(
+    name: str,
+    version: str,
+    cache: str,
+    target: str,
+    jobs: int | None = None,
+    share: list[str] | None = None,
+) -> str:
     """Builds `name==version` (and the native packages it builds against)
-    unless cached; returns the wheel's path."""
+    unless cached; returns the wheel's path. With `share` (a command, run
+    as `share pull|push ENTRY --cache CACHE`), a wheel someone else built is
+    fetched instead of built, and one built here is shared."""
     e = entry(name, version)
     cached = wheel_path(cache, name, version)
     if cached:
         return cached
+    if share:
+        _share(share, "pull", cache, name, version)
+        cached = wheel_path(cache, name, version)
+        if cached:
+            return cached
     tools = toolchain(cache, target)
     # Native build dependencies: built first, unpacked where the stub
     # points the build for their headers.
@@ -450,7 +464,7 @@ def build(name: str, version: str, cache: str, target: str, jobs: int | None = N
         stubs = os.path.join(work, "stubs")
         os.makedirs(stubs)
         for dep, dep_version in sorted(e.get("build-with", {}).items()):
-            dep_wheel = build(dep, dep_version, cache, target, jobs)
+            dep_wheel = build(dep, dep_version, cache, target, jobs, share)
             site = os.path.join(work, "site")
             with zipfile.ZipFile(dep_wheel) as z:
                 z.extractall(site)
@@ -533,9 +547,29 @@ def build(name: str, version: str, cache: str, target: str, jobs: int | None = N
         except OSError:
             shutil.rmtree(staging)  # another build got there first: same inputs
         os.remove(log)
+        if share:
+            _share(share, "push", cache, name, version)
         return wheel_path(cache, name, version) or final
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _share(share: list[str], direction: str, cache: str, name: str, version: str) -> None:
+    """Fetches (`pull`) or shares (`push`) one wheel through the team's
+    datastore. A datastore that cannot be reached costs a build, not the
+    build: the failure is reported and the recipe goes on."""
+    entry_name = os.path.basename(_wheel_dir(cache, name, version))
+    done = subprocess.run(
+        [*share, direction, entry_name, "--cache", cache],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    message = done.stderr.strip()
+    if done.returncode != 0:
+        _say(f"cannot {direction} {entry_name} through the datastore: {message}")
+    elif message:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _host_include(venv: str) -> str:
@@ -637,6 +671,9 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--cache", required=True)
     b.add_argument("--target", required=True)
     b.add_argument("--jobs", type=int)
+    b.add_argument(
+        "--share", help="JSON list: the command that fetches and shares wheels (mfw's datastore)"
+    )
     c = sub.add_parser("list")
     c.add_argument("--cache", required=True)
     sub.add_parser("known")
@@ -649,7 +686,14 @@ def main(argv: list[str] | None = None) -> None:
                     raise RecipeError(
                         f"{spec!r}: write NAME==VERSION (one of {json.dumps(known())})"
                     )
-                print(build(name.strip(), version.strip(), args.cache, args.target, args.jobs))
+                share = json.loads(args.share) if args.share else None
+                name, version = name.strip(), version.strip()
+                was_cached = wheel_path(args.cache, name, version) is not None
+                print(build(name, version, args.cache, args.target, args.jobs, share))
+                # Asked for by name: shared even when it was already cached
+                # (a flow's build shares only what it built).
+                if share and was_cached:
+                    _share(share, "push", args.cache, name, version)
         elif args.command == "list":
             print(json.dumps(cached(args.cache)))
         else:

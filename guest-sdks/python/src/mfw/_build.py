@@ -115,12 +115,13 @@ def _split_pin(requirement: str) -> tuple[str, str]:
 
 
 def resolve_native(
-    packages: dict[str, str], sdk: str, wheel_cache: str
+    packages: dict[str, str], sdk: str, wheel_cache: str, share: list[str] | None = None
 ) -> tuple[list[dict], list[str], dict[str, str]]:
-    """Builds (or takes from the cache) the packages in `packages` that
-    mfw's recipe builds, and the native packages they need. Returns their
-    lock entries, their wheels' paths, and the pure-Python packages still to
-    resolve: the rest of `packages` plus what the native ones require."""
+    """Builds (or takes from the cache, or from the team's datastore through
+    the `share` command) the packages in `packages` that mfw's recipe
+    builds, and the native packages they need. Returns their lock entries,
+    their wheels' paths, and the pure-Python packages still to resolve: the
+    rest of `packages` plus what the native ones require."""
     recipe = _recipe(sdk)
     known = recipe.known()
     pure: dict[str, str] = {}
@@ -148,7 +149,7 @@ def resolve_native(
     target = os.path.join(sdk, "wheels", "target")
     for name, version in sorted(native.items()):
         try:
-            path = recipe.build(name, version, wheel_cache, target)
+            path = recipe.build(name, version, wheel_cache, target, share=share)
         except recipe.RecipeError as e:
             _fail(f"cannot build the native package {name}=={version} for the component: {e}")
         e = recipe.entry(name, version)
@@ -169,13 +170,16 @@ def resolve_native(
 
 
 def resolve(
-    packages: dict[str, str], wheels: str, native: tuple[str, str] | None = None
+    packages: dict[str, str],
+    wheels: str,
+    native: tuple[str, str, list[str] | None] | None = None,
 ) -> list[dict]:
     """Downloads pure-Python wheels for `packages` and their dependencies
     into the empty directory `wheels`; returns the lock: name, version,
     file, sha256. With `native` (the SDK directory and the wheel cache),
     packages mfw's recipe builds are built for the component instead, and
-    their wheels copied into `wheels`/native."""
+    their wheels copied into `wheels`/native (`native` also names the
+    command that shares them through a remote datastore, if any)."""
     if not packages:
         return []
     native_lock: list[dict] = []
@@ -506,7 +510,13 @@ def _installed_by(work: str, package: dict) -> set[str]:
 
 
 def stage(
-    flow: str, graph: dict, sdk: str, work: str, code: list[str], wheel_cache: str | None = None
+    flow: str,
+    graph: dict,
+    sdk: str,
+    work: str,
+    code: list[str],
+    wheel_cache: str | None = None,
+    wheel_share: list[str] | None = None,
 ) -> tuple[str, list[dict]]:
     """Lays out what componentize-py snapshots, in `work`/app: the pinned
     wheels, the SDK, the flow's code package (`code`: paths relative to the
@@ -521,7 +531,7 @@ def stage(
     if os.path.exists(app):
         shutil.rmtree(app)
     os.makedirs(app)
-    native = (sdk, wheel_cache) if wheel_cache else None
+    native = (sdk, wheel_cache, wheel_share) if wheel_cache else None
     lock = resolve(_requirements(graph, flow_path), os.path.join(work, "wheels"), native)
     for package in lock:
         kind = "native" if "recipe" in package else "pure"
@@ -581,7 +591,8 @@ def stage_command(args: argparse.Namespace) -> None:
         graph = json.load(f)
     with open(args.code_package, encoding="utf-8") as f:
         code = json.load(f)
-    app, lock = stage(args.flow, graph, args.sdk, args.work, code, args.wheel_cache)
+    share = json.loads(args.wheel_share) if args.wheel_share else None
+    app, lock = stage(args.flow, graph, args.sdk, args.work, code, args.wheel_cache, share)
     files = os.path.join(args.work, "files.cbor")
     print(json.dumps({"app": app, "lock": lock, "files": files if os.path.exists(files) else None}))
 
@@ -600,6 +611,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("flow", "graph", "code-package", "sdk", "work"):
         c.add_argument(f"--{name}", required=True)
     c.add_argument("--wheel-cache", help="where native wheels are built and cached")
+    c.add_argument(
+        "--wheel-share",
+        help="JSON list: the command that fetches and shares wheels through the datastore",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "graph":
