@@ -263,7 +263,8 @@ mod tests {
             ("n", Arc::new(Int64Array::from(vec![1, 2])) as _),
         ])
         .unwrap();
-        let table = ArrowTable::from_record_batches(&batch.schema(), std::slice::from_ref(&batch)).unwrap();
+        let table =
+            ArrowTable::from_record_batches(&batch.schema(), std::slice::from_ref(&batch)).unwrap();
         let (schema, batches) = table.record_batches().unwrap();
         assert_eq!(schema, batch.schema());
         assert_eq!(batches, [batch]);
