@@ -3,8 +3,8 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use crate::{
-    ArrowTable, NdArray, TAG_ARROW, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM,
-    TAG_SET, TAG_TUPLE, Value, bigint,
+    ArrowTable, NdArray, TAG_ARROW, TAG_BYTEARRAY, TAG_FROZENSET, TAG_NDARRAY, TAG_NEG_BIGNUM,
+    TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value, bigint,
 };
 
 /// Formats a value like Python's `repr` of the value a Python step would
@@ -75,6 +75,10 @@ impl Display for Value {
                 (TAG_PICKLE, Value::Bytes(b)) => {
                     write!(f, "<python object: {} bytes of pickle>", b.len())
                 }
+                (TAG_FROZENSET, set @ Value::Tagged(TAG_SET, _)) => {
+                    write!(f, "frozenset({set})")
+                }
+                (TAG_BYTEARRAY, bytes @ Value::Bytes(_)) => write!(f, "bytearray({bytes})"),
                 (TAG_POS_BIGNUM, Value::Bytes(m)) => Value::from_bignum(false, m).fmt(f),
                 (TAG_NEG_BIGNUM, Value::Bytes(m)) => Value::from_bignum(true, m).fmt(f),
                 (TAG_NDARRAY, _) => match NdArray::from_value(self) {

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::{
-    DType, NdArray, TAG_ARROW, TAG_NDARRAY, TAG_NEG_BIGNUM, TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET,
-    TAG_TUPLE, Value, bigint,
+    DType, NdArray, TAG_ARROW, TAG_BYTEARRAY, TAG_FROZENSET, TAG_NDARRAY, TAG_NEG_BIGNUM,
+    TAG_PICKLE, TAG_POS_BIGNUM, TAG_SET, TAG_TUPLE, Value, bigint,
 };
 
 /// A JSON rendering of a value, for people and tools that read JSON.
@@ -87,6 +87,9 @@ pub fn to_json(value: &Value) -> Json {
             (TAG_SET | TAG_TUPLE, Value::Array(items)) => {
                 Json::Array(items.iter().map(to_json).collect())
             }
+            // Python's own kinds of set and bytes: shown as those.
+            (TAG_FROZENSET, set @ Value::Tagged(TAG_SET, _)) => to_json(set),
+            (TAG_BYTEARRAY, bytes @ Value::Bytes(_)) => to_json(bytes),
             (TAG_PICKLE, Value::Bytes(b)) => json!({ "$pickle": hex(b) }),
             (TAG_POS_BIGNUM, Value::Bytes(m)) => to_json(&Value::from_bignum(false, m)),
             (TAG_NEG_BIGNUM, Value::Bytes(m)) => to_json(&Value::from_bignum(true, m)),

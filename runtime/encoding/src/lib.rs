@@ -108,6 +108,32 @@ pub const TAG_TUPLE: u64 = 0x6D66_0001;
 /// ```
 pub const TAG_PICKLE: u64 = 0x6D66_0002;
 
+/// CBOR tag for a Python `frozenset`: the tagged item is a set
+/// ([`TAG_SET`]); other languages read the set.
+///
+/// ```
+/// use mfw_encoding::{decode, Value, TAG_FROZENSET};
+///
+/// let frozen = decode(&[0xda, 0x6d, 0x66, 0x00, 0x05, 0xd9, 0x01, 0x02, 0x81, 0x01])?;
+/// assert_eq!(frozen.to_string(), "frozenset({1})");
+/// let ints: Vec<i64> = mfw_encoding::from_value(frozen)?;
+/// assert_eq!(ints, [1]);
+/// # Ok::<(), mfw_encoding::Error>(())
+/// ```
+pub const TAG_FROZENSET: u64 = 0x6D66_0005;
+
+/// CBOR tag for a Python `bytearray`: the tagged item is a byte string;
+/// other languages read the bytes.
+///
+/// ```
+/// use mfw_encoding::{decode, TAG_BYTEARRAY};
+///
+/// let array = decode(&[0xda, 0x6d, 0x66, 0x00, 0x06, 0x41, 0x00])?;
+/// assert_eq!(array.to_string(), "bytearray(b'\\x00')");
+/// # Ok::<(), mfw_encoding::Error>(())
+/// ```
+pub const TAG_BYTEARRAY: u64 = 0x6D66_0006;
+
 /// CBOR tag for a positive bignum (RFC 8949 §3.4.3), used for integers above
 /// 2^64 - 1.
 pub(crate) const TAG_POS_BIGNUM: u64 = 2;
@@ -209,6 +235,8 @@ impl Value {
             Value::Map(_) => "map",
             Value::Tagged(tag, inner) => match (*tag, inner.as_ref()) {
                 (TAG_SET, _) => "set",
+                (TAG_FROZENSET, _) => "frozenset",
+                (TAG_BYTEARRAY, _) => "bytearray",
                 (TAG_TUPLE, _) => "tuple",
                 (TAG_PICKLE, _) => "pickle",
                 (TAG_POS_BIGNUM | TAG_NEG_BIGNUM, Value::Bytes(_)) => "int",

@@ -19,11 +19,13 @@ Python                                     encoding
 ``int`` (any size)                         int (bignum tags 2/3 beyond 64 bits)
 ``float``                                  64-bit float (one canonical NaN)
 ``str``                                    text
-``bytes``, ``bytearray``, ``memoryview``   bytes (decoded as ``bytes``)
+``bytes``, ``memoryview``                 bytes (decoded as ``bytes``)
+``bytearray``                              tag ``TAG_BYTEARRAY`` around bytes
 ``list``                                   array
 ``tuple``                                  tag ``TAG_TUPLE`` around an array
 ``dict``                                   map, keys sorted by their encodings
-``set``, ``frozenset``                     tag 258 around a sorted array
+``set``                                    tag 258 around a sorted array
+``frozenset``                              tag ``TAG_FROZENSET`` around a set
 :class:`Tagged`                            any other tag, kept opaque
 :class:`PythonObject`                      tag ``TAG_PICKLE`` around its bytes
 anything else                              a pickle (tag ``TAG_PICKLE``)
@@ -66,6 +68,8 @@ __all__ = [
     "NDARRAY_DTYPES",
     "PICKLE_PROTOCOL",
     "TAG_ARROW",
+    "TAG_BYTEARRAY",
+    "TAG_FROZENSET",
     "TAG_NDARRAY",
     "TAG_PICKLE",
     "TAG_SET",
@@ -104,6 +108,14 @@ TAG_ARROW = 0x6D660004
 stream (schema, record batches, end marker), with the index and pandas
 dtypes in the schema's ``pandas`` metadata (see :mod:`mfw._arrow`)."""
 
+TAG_FROZENSET = 0x6D660005
+"""CBOR tag for a ``frozenset``: a set (tag 258) that a Python step sees as
+a ``frozenset``; other languages read the set."""
+
+TAG_BYTEARRAY = 0x6D660006
+"""CBOR tag for a ``bytearray``: bytes that a Python step sees as a
+``bytearray``; other languages read the bytes."""
+
 NDARRAY_DTYPES = (
     "bool",
     "int8",
@@ -138,6 +150,8 @@ _NAN = b"\xfb" + _NAN_BITS
 _SET_HEAD = b"\xd9\x01\x02"
 _TUPLE_HEAD = b"\xda\x6d\x66\x00\x01"
 _PICKLE_HEAD = b"\xda\x6d\x66\x00\x02"
+_FROZENSET_HEAD = b"\xda\x6d\x66\x00\x05"
+_BYTEARRAY_HEAD = b"\xda\x6d\x66\x00\x06"
 _BYTE = [bytes((i,)) for i in range(256)]
 _H1 = struct.Struct(">BB").pack
 _H2 = struct.Struct(">BH").pack
@@ -641,6 +655,11 @@ def _parse(
                         value = _ndarray(value)
                     elif tag == TAG_ARROW and not frame[4]:
                         value = _arrow_value(value)
+                    elif tag == TAG_FROZENSET and isinstance(value, (set, frozenset)):
+                        value = frozenset(value)
+                    elif tag == TAG_BYTEARRAY and type(value) is bytes:
+                        # A map key or set element stays bytes: hashable.
+                        value = value if frame[4] else bytearray(value)
                     else:
                         value = Tagged(tag, value)
             item_start = frame[1]
@@ -931,14 +950,18 @@ def _encode_into(root: object, out: list[Any], allow_pickle: bool) -> None:
                     items, depth, mode, dest = iter(keys), depth + 1, _OWN, o
                     break
             elif t is set or t is frozenset:
-                if depth + 1 >= MAX_DEPTH:
+                # A frozenset is its tag around the set: one level more.
+                tags = 2 if t is set else 3
+                if depth + tags - 1 >= MAX_DEPTH:
                     raise _too_deep_to_encode()
+                if t is frozenset:
+                    o.append(_FROZENSET_HEAD)
                 o.append(_SET_HEAD)
                 o.append(_head(0x80, len(v)))
                 if v:
                     stack.append((items, depth, mode, dest, bufs, keys, values))
                     keys, values, bufs = list(v), None, []
-                    items, depth, mode, dest = iter(keys), depth + 2, _OWN, o
+                    items, depth, mode, dest = iter(keys), depth + tags, _OWN, o
                     break
             else:
                 # Everything rarer: views, tags, subclasses and pickles. A value
@@ -997,6 +1020,10 @@ def _replacement(v: object, o: list[Any], depth: int, allow_pickle: bool) -> tup
     as its base type).
     """
     if isinstance(v, (bytes, bytearray, memoryview)):
+        if isinstance(v, bytearray):
+            if depth >= MAX_DEPTH:
+                raise _too_deep_to_encode()
+            o.append(_BYTEARRAY_HEAD)
         size, data = _bytes_like(v)
         o.append(_head(0x40, size))
         o.append(data)
