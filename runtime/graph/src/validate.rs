@@ -126,7 +126,7 @@ pub enum GraphProblem {
     DuplicateParameter(String),
     /// A parameter name is not an identifier.
     #[error(
-        "`{0}` is not a valid parameter name: use letters, digits and `_`, starting with a letter"
+        "`{0}` is not a valid parameter name: use letters, digits, `_` and `-`, starting with a letter"
     )]
     InvalidParameterName(String),
 }
@@ -384,7 +384,10 @@ impl FlowGraph {
     fn check_parameters(&self, problems: &mut Vec<GraphProblem>) {
         let mut seen = BTreeSet::new();
         for parameter in &self.parameters {
-            if !is_identifier(&parameter.name) {
+            // Metaflow's names: an identifier, or with `-` as on its command
+            // line (`Parameter("typed-int")`, read as `self.typed_int`).
+            if parameter.name.starts_with('-') || !is_identifier(&parameter.name.replace('-', "_"))
+            {
                 problems.push(GraphProblem::InvalidParameterName(parameter.name.clone()));
             }
             if !seen.insert(parameter.name.as_str()) {
@@ -853,12 +856,15 @@ mod tests {
         let graph = flow(vec![Step::linear("start", ["end"]), Step::end()])
             .with_parameter(Parameter::new("n", ParamKind::Int))
             .with_parameter(Parameter::new("n", ParamKind::Int))
-            .with_parameter(Parameter::new("my-n", ParamKind::Str));
+            .with_parameter(Parameter::new("my-n", ParamKind::Str))
+            .with_parameter(Parameter::new("my n", ParamKind::Str))
+            .with_parameter(Parameter::new("-n", ParamKind::Str));
         assert_eq!(
             problems(graph),
             [
                 "parameter `n` is declared more than once",
-                "`my-n` is not a valid parameter name: use letters, digits and `_`, starting with a letter",
+                "`my n` is not a valid parameter name: use letters, digits, `_` and `-`, starting with a letter",
+                "`-n` is not a valid parameter name: use letters, digits, `_` and `-`, starting with a letter",
             ]
         );
     }

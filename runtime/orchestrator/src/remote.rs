@@ -359,7 +359,7 @@ async fn conclude(
                 Err(why) => format!("its workers failed: {why}"),
                 Ok(()) => "it did not finish".to_string(),
             },
-            detail: String::new(),
+            ..mfw_store::TaskError::default()
         });
     let catch = shared
         .policies

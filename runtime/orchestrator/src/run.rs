@@ -654,13 +654,8 @@ pub(crate) fn run_one(shared: &Shared, pending: Pending) -> Finished {
                         &format!("attempt {attempt} failed ({failure}); retrying"),
                     );
                 }
-                let delay = policy
-                    .as_ref()
-                    .map_or(std::time::Duration::ZERO, |p| p.retry_delay);
-                let until = std::time::Instant::now() + delay;
-                while std::time::Instant::now() < until && !shared.cancel.load(Ordering::Relaxed) {
-                    std::thread::sleep(std::time::Duration::from_millis(50).min(delay));
-                }
+                // At once: as in Metaflow, `minutes_between_retries` spaces
+                // attempts on remote compute only (remote.rs), not here.
                 attempt += 1;
             }
         }
@@ -728,14 +723,21 @@ pub(crate) fn caught(
 ) -> Finished {
     let mut artifacts = pending.artifacts.clone();
     if let Some(var) = var {
+        // Metaflow's wrapper: the exception's type and message when the
+        // step raised one, else what kind of failure it was.
+        let (kind, message) = if failure.step_kind.is_empty() {
+            (&failure.kind, &failure.message)
+        } else {
+            (&failure.step_kind, &failure.step_message)
+        };
         let value = mfw_encoding::Value::Map(vec![
             (
                 mfw_encoding::Value::Text("type".into()),
-                mfw_encoding::Value::Text(failure.kind.clone()),
+                mfw_encoding::Value::Text(kind.clone()),
             ),
             (
                 mfw_encoding::Value::Text("message".into()),
-                mfw_encoding::Value::Text(failure.message.clone()),
+                mfw_encoding::Value::Text(message.clone()),
             ),
             (
                 mfw_encoding::Value::Text("detail".into()),
@@ -836,10 +838,16 @@ fn describe_grants(grants: &mfw_host::Grants) -> Vec<String> {
 }
 
 fn task_error(failure: &TaskFailure) -> TaskError {
+    let (step_kind, step_message) = match failure {
+        TaskFailure::StepError { kind, message, .. } => (kind.clone(), message.clone()),
+        _ => (String::new(), String::new()),
+    };
     TaskError {
         kind: failure.kind().to_string(),
         message: failure.to_string(),
         detail: failure.detail().to_string(),
+        step_kind,
+        step_message,
     }
 }
 
@@ -860,7 +868,7 @@ pub(crate) fn finish_failed(
         error: Some(TaskError {
             kind: "host".to_string(),
             message: why.clone(),
-            detail: String::new(),
+            ..TaskError::default()
         }),
         stdout: None,
         stderr: None,

@@ -141,7 +141,7 @@ pub enum TaskStatus {
 }
 
 /// Why a task attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskError {
     /// `step-error` (the step returned one), `trap` (it crashed), `next`
     /// (a transition the graph does not declare), `host` (mfw failed).
@@ -151,6 +151,13 @@ pub struct TaskError {
     /// A traceback or other detail; may be empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// For a step's own error: its kind as the step named it (an exception
+    /// class such as `KeyError`); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step_kind: String,
+    /// For a step's own error: its message, without the summary's prefix.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step_message: String,
 }
 
 /// One attempt at a task.

@@ -314,7 +314,8 @@ for _name in {preload!r}:
 
 _mfw_preload_whole({whole!r}, _mfw_runtime.BUILD_IMPORT_ERRORS)
 
-import {module} as _mfw_flow_module
+# By name, not `import` syntax: a flow file may be named hello-cloud.py.
+_mfw_flow_module = importlib.import_module({module!r})
 
 _GRAPH = _mfw_runtime.graph_from_json({graph!r})
 

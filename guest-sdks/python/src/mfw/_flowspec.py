@@ -97,9 +97,24 @@ class FlowSpec:
         """This task's index in the innermost foreach."""
         return self._mfw_require_state("index").foreach_index()
 
-    def foreach_stack(self) -> list[tuple[int, int, str]]:
-        """Every enclosing foreach as (index, count, artifact), outermost first."""
-        return self._mfw_require_state("foreach_stack").foreach_stack()
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """Every enclosing foreach as ``(index, num_splits, value)``,
+        outermost first, as Metaflow gives it: the value is this task's item
+        at that level (``self.input`` for the innermost; for an outer one,
+        the item of the list it fanned out over, or ``None`` if a later step
+        replaced that list)."""
+        frames = self._mfw_require_state("foreach_stack").foreach_stack()
+        stack: list[tuple[int, int, Any]] = []
+        for depth, (index, count, over) in enumerate(frames):
+            if depth == len(frames) - 1:
+                value = self.input
+            else:
+                try:
+                    value = getattr(self, over)[index]
+                except (AttributeError, LookupError, TypeError):
+                    value = None
+            stack.append((index, count, value))
+        return stack
 
     def merge_artifacts(
         self, inputs: Any, exclude: list[str] | None = None, include: list[str] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ._errors import FlowDefinitionError
@@ -57,6 +58,15 @@ class Parameter:
             )
         if type is not None:
             self.kind = _KINDS[type]
+        if type is JSONType and isinstance(default, str):
+            # Metaflow parses a JSONType default given as text.
+            try:
+                self.default = json.loads(default)
+            except ValueError as e:
+                raise FlowDefinitionError(
+                    f"Parameter {name!r}: its JSONType default is not valid JSON ({e}); "
+                    "give the value itself, or JSON text"
+                ) from None
 
     def __set_name__(self, owner: type, attribute: str) -> None:
         self.attribute = attribute

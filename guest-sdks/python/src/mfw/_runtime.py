@@ -24,7 +24,7 @@ from wit_world.imports import (  # type: ignore[import-not-found]
 )
 
 from . import _encoding
-from ._errors import MfwError
+from ._errors import CaughtFailure, MfwError
 
 _ERROR_KINDS = {
     "ArtifactError_NotFound": "ArtifactNotFound",
@@ -70,6 +70,30 @@ class StepRef:
 _EXTERNAL_STEPS: set[str] = set()
 
 
+# The artifacts `@catch(var=...)` of the running flow's steps store.
+_CATCH_VARS: set[str] = set()
+
+
+def _catch_vars(flow_cls: type) -> set[str]:
+    names = set()
+    for klass in flow_cls.__mro__:
+        for attr in vars(klass).values():
+            for decorator, options in getattr(attr, "_mfw_decorators", []):
+                var = json.loads(dict(options).get("var", "null")) if decorator == "catch" else None
+                if isinstance(var, str):
+                    names.add(var)
+    return names
+
+
+def _artifact(name: str, data: bytes) -> Any:
+    """An artifact's value as a step sees it: a caught failure as the
+    object Metaflow gives, everything else as decoded."""
+    value = _encoding.decode(data)
+    if name in _CATCH_VARS and type(value) is dict and {"type", "message"} <= value.keys():
+        return CaughtFailure(value)
+    return value
+
+
 class _State:
     """One task's view of its artifacts and controls."""
 
@@ -91,7 +115,7 @@ class _State:
                 ) from None
             raise _host_error(e) from None
         self.loaded[name] = data
-        return _encoding.decode(data)
+        return _artifact(name, data)
 
     def exists(self, name: str) -> bool:
         return name in artifacts.names()
@@ -183,7 +207,7 @@ class InputView:
                         f"input {self._index} (step {self._step!r}) has no artifact {name!r}"
                     ) from None
                 raise _host_error(e) from None
-            self._cache[name] = _encoding.decode(data)
+            self._cache[name] = _artifact(name, data)
         return self._cache[name]
 
     def __repr__(self) -> str:
@@ -233,6 +257,8 @@ def run_step(flow_cls: type, step: str) -> None:
     if func is None or not getattr(func, "_mfw_step", False):
         raise Err(types.StepError("UnknownStep", f"this component has no step {step!r}", ""))
     flow = object.__new__(flow_cls)
+    _CATCH_VARS.clear()
+    _CATCH_VARS.update(_catch_vars(flow_cls))
     state = _State(flow_cls)
     flow.__dict__["_mfw_state"] = state
     try:

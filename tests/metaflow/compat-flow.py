@@ -1,0 +1,64 @@
+# Metaflow's forms, unchanged but the import: the test asserts what
+# Metaflow gives for each. The file name has a '-', as hello-cloud.py does.
+from mfw import FlowSpec, JSONType, Parameter, catch, retry, step
+
+
+class CompatFlow(FlowSpec):
+    config = Parameter("config", type=JSONType, default='{"depth": 3, "tags": ["a"]}')
+    typed_int = Parameter("typed-int", type=int, default=7)
+
+    @step
+    def start(self):
+        self.frozen = frozenset({1, 2})
+        self.buffer = bytearray(b"\x00\x01")
+        self.letters = ["a", "b"]
+        self.next(self.outer, foreach="letters")
+
+    @step
+    def outer(self):
+        self.numbers = [10, 20, 30]
+        self.next(self.inner, foreach="numbers")
+
+    @catch(var="failure")
+    @step
+    def inner(self):
+        self.stack = self.foreach_stack()
+        if self.input == 20:
+            raise KeyError("missing_key")
+        self.next(self.inner_join)
+
+    @step
+    def inner_join(self, inputs):
+        caught = [i.failure for i in inputs if getattr(i, "failure", None)]
+        self.stacks = sorted(i.stack for i in inputs if not getattr(i, "failure", None))
+        self.failures = [(f.type, f.exception, "KeyError" in f.traceback) for f in caught]
+        self.merge_artifacts(inputs, exclude=["stack", "failure"])
+        self.next(self.outer_join)
+
+    @step
+    def outer_join(self, inputs):
+        self.stacks = sorted(s for i in inputs for s in i.stacks)
+        self.failures = [f for i in inputs for f in i.failures]
+        self.merge_artifacts(inputs)
+        self.next(self.flaky)
+
+    @retry(times=2)
+    @step
+    def flaky(self):
+        from mfw import current
+
+        if current.retry_count == 0:
+            raise RuntimeError("first attempt fails")
+        self.attempt = current.retry_count
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.types = [type(self.frozen).__name__, type(self.buffer).__name__]
+        self.config_depth = self.config["depth"]
+        self.doubled = self.typed_int * 2
+        print("types", self.types, "depth", self.config_depth, "doubled", self.doubled)
+
+
+if __name__ == "__main__":
+    CompatFlow()
