@@ -14,15 +14,22 @@ fn metaflow_forms_give_metaflow_results() {
     let scratch = Scratch::new();
     // A flow file named with a '-', like Metaflow's hello-cloud.py.
     let path = flow("compat-flow.py");
-    let ran = scratch.mfw(["run".as_ref(), path.as_os_str()]).ok();
+    let ran = scratch
+        .mfw([
+            "run".as_ref(),
+            path.as_os_str(),
+            "--typed-int".as_ref(),
+            "4".as_ref(),
+        ])
+        .ok();
     let run = ran.run_id();
     let end = scratch.dump(&format!("CompatFlow/{run}/end/0"));
     let artifacts = &end["artifacts"];
 
-    // A JSONType default given as text is parsed; a hyphenated parameter
-    // is read as self.typed_int.
+    // A JSONType default given as text is parsed; a hyphenated parameter,
+    // set as --typed-int, is read as self.typed_int.
     assert_eq!(artifacts["config_depth"], 3, "{artifacts}");
-    assert_eq!(artifacts["doubled"], 14, "{artifacts}");
+    assert_eq!(artifacts["doubled"], 8, "{artifacts}");
 
     // frozenset and bytearray come back as themselves.
     assert_eq!(
@@ -55,7 +62,7 @@ fn metaflow_forms_give_metaflow_results() {
     assert_eq!(artifacts["attempt"], 1, "{artifacts}");
     assert!(
         ran.stdout
-            .contains("end/0: types ['frozenset', 'bytearray'] depth 3 doubled 14"),
+            .contains("end/0: types ['frozenset', 'bytearray'] depth 3 doubled 8"),
         "{}",
         ran.stdout
     );

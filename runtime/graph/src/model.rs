@@ -346,9 +346,28 @@ impl FlowGraph {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// The parameter named `name`.
+    /// The parameter named `name`; `-` and `_` match each other, as on
+    /// Metaflow's command line (`--typed-int` sets `Parameter("typed-int")`,
+    /// which a step reads as `self.typed_int`).
+    ///
+    /// ```
+    /// use mfw_graph::{FlowGraph, Parameter, ParamKind, Step};
+    ///
+    /// let graph = FlowGraph::new("F")
+    ///     .with_step(Step::linear("start", ["end"]))
+    ///     .with_step(Step::end())
+    ///     .with_parameter(Parameter::new("typed-int", ParamKind::Int));
+    /// assert_eq!(graph.parameter("typed_int").map(|p| p.name.as_str()), Some("typed-int"));
+    /// assert!(graph.parameter("typed").is_none());
+    /// ```
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
-        self.parameters.iter().find(|p| p.name == name)
+        let same = |a: &str, b: &str| {
+            a.len() == b.len()
+                && a.bytes()
+                    .zip(b.bytes())
+                    .all(|(x, y)| x == y || (matches!(x, b'-' | b'_') && matches!(y, b'-' | b'_')))
+        };
+        self.parameters.iter().find(|p| same(&p.name, name))
     }
 }
 

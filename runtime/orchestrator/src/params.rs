@@ -155,8 +155,8 @@ pub fn resolve_parameters(
             });
         };
         values.insert(
-            name.clone(),
-            encode_parameter(name, parameter.kind, text, base)?,
+            parameter.name.clone(),
+            encode_parameter(&parameter.name, parameter.kind, text, base)?,
         );
     }
     for parameter in &graph.parameters {
