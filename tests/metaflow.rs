@@ -67,3 +67,84 @@ fn metaflow_forms_give_metaflow_results() {
         ran.stdout
     );
 }
+
+/// Runs Python with the SDK on the path, in the scratch directory (its
+/// `.mfw` datastore); returns its stdout.
+fn client(scratch: &Scratch, code: &str, env: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .current_dir(scratch.path())
+        .env("PYTHONPATH", common::repo().join("guest-sdks/python/src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("MFW_DATASTORE")
+        .envs(env.iter().copied())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn runs_have_tags_and_users_namespaces() {
+    let scratch = Scratch::new();
+    let hello = common::python_example("hello").join("hello.py");
+    let hello = hello.to_str().unwrap();
+    let alice = [("MFW_USER", "alice".to_string())];
+    let bob = [("MFW_USER", "bob".to_string())];
+    let first = scratch
+        .mfw_env(["run", hello, "--tag", "baseline"], &alice)
+        .ok()
+        .run_id();
+    let second = scratch.mfw_env(["run", hello], &bob).ok().run_id();
+
+    // Tags after the run, as `metaflow tag add`.
+    scratch
+        .mfw(["tag", "add", &format!("HelloFlow/{first}"), "reviewed"])
+        .ok();
+    let listed = scratch
+        .mfw(["tag", "list", &format!("HelloFlow/{first}")])
+        .ok();
+    assert!(
+        listed.stdout.contains("baseline, reviewed"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stdout.contains("user:alice"), "{}", listed.stdout);
+    let bad = scratch.mfw(["tag", "add", &format!("HelloFlow/{first}"), " "]);
+    assert!(bad.stderr.contains("is not a tag"), "{}", bad.stderr);
+
+    // The client: each user's runs by default, every run with
+    // namespace(None), runs by tag, and another user's run refused by name.
+    let code = format!(
+        "from mfw import Flow, Run, namespace, get_namespace, default_namespace\n\
+         print(get_namespace(), [r.id for r in Flow('HelloFlow').runs()])\n\
+         print(sorted(Flow('HelloFlow').latest_run.tags - {{t for t in Flow('HelloFlow').latest_run.tags if t.startswith(('date:', 'mfw_version:'))}}))\n\
+         try:\n    Run('HelloFlow/{second}')\nexcept Exception as e:\n    print('refused:', 'namespace(None)' in str(e))\n\
+         namespace(None)\n\
+         print(len(Flow('HelloFlow').runs()), [r.id for r in Flow('HelloFlow').runs('reviewed')])\n\
+         run = Run('HelloFlow/{second}')\n\
+         run.add_tag('from-notebook')\n\
+         print(sorted(run.user_tags))\n\
+         namespace('user:bob')\n\
+         print([r.id for r in Flow('HelloFlow').runs()], default_namespace())"
+    );
+    let out = client(&scratch, &code, &[("MFW_USER", "alice")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("user:alice ['{first}']"), "{out}");
+    assert_eq!(
+        lines[1], "['baseline', 'reviewed', 'runtime:mfw', 'user:alice']",
+        "{out}"
+    );
+    assert_eq!(lines[2], "refused: True", "{out}");
+    assert_eq!(lines[3], format!("2 ['{first}']"), "{out}");
+    assert_eq!(lines[4], "['from-notebook']", "{out}");
+    assert_eq!(lines[5], format!("['{second}'] user:alice"), "{out}");
+    // What the client tagged, mfw sees.
+    let runs = scratch.mfw(["runs", "HelloFlow"]).ok();
+    assert!(runs.stdout.contains("from-notebook"), "{}", runs.stdout);
+}

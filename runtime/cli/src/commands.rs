@@ -133,6 +133,10 @@ pub struct ExecArgs {
     /// Fuel per task attempt: a deterministic limit on work done.
     #[arg(long)]
     fuel: Option<u64>,
+    /// Tag the run (repeatable), as Metaflow's `run --tag`; `Flow(...).runs(tag)`
+    /// finds it. mfw also tags it `user:NAME`, its namespace.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
     #[command(flatten)]
     kube: crate::cluster::KubeArgs,
 }
@@ -245,6 +249,17 @@ fn parameter_pairs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         }
     }
     Ok(pairs)
+}
+
+/// Who runs flows here, as Metaflow names them: `MFW_USER`, else the login
+/// name from the environment (`LOGNAME`, `USER`, `LNAME`, `USERNAME`, the
+/// order Python's `getpass` reads), else `unknown`. The Python client
+/// reads the same, so its default namespace is `user:` this.
+pub(crate) fn username() -> String {
+    ["MFW_USER", "LOGNAME", "USER", "LNAME", "USERNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Records a run that failed before its first task, so `mfw runs` shows it.
@@ -366,6 +381,7 @@ async fn execute(
                             })?);
                     }
                     "allow_dir" if option => exec.allow_dirs.push(PathBuf::from(&value)),
+                    "tag" if option => exec.tags.push(value),
                     _ if option && exec.kube.take(&name, &value)? => {}
                     _ => given.push((name, value)),
                 }
@@ -419,6 +435,9 @@ async fn execute(
             .unwrap_or(RunDefaults::default().memory_mb),
         fuel: exec.fuel,
     };
+    for tag in &exec.tags {
+        crate::tag::check_tag(tag)?;
+    }
     let options = RunOptions {
         max_workers: exec.max_workers.unwrap_or(max_workers).max(1),
         max_num_splits: exec.max_num_splits,
@@ -432,6 +451,8 @@ async fn execute(
         },
         resume,
         executor,
+        tags: exec.tags.clone(),
+        user: username(),
     };
     let summary = run_flow(&store, &plan, options).await?;
     observer.finish();
@@ -686,19 +707,21 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<24} {:<18} {:<11} {:>9} {:>7}",
+        "{:<24} {:<18} {:<11} {:>9} {:>7}  TAGS",
         "FLOW", "RUN", "STATUS", "DURATION", "TASKS"
     )?;
     for flow in flows {
         for run in store.list_runs(&flow).await? {
+            let tags = store.run_tags(&run).await.unwrap_or_default();
             writeln!(
                 out,
-                "{:<24} {:<18} {:<11} {:>9} {:>7}",
+                "{:<24} {:<18} {:<11} {:>9} {:>7}  {}",
                 run.flow,
                 run.run_id,
                 run.status.to_string(),
                 format_duration(run.duration_millis()),
-                run.tasks_succeeded + run.tasks_failed
+                run.tasks_succeeded + run.tasks_failed,
+                tags.join(",")
             )?;
         }
     }

@@ -9,6 +9,7 @@ mod observer;
 mod pathspec;
 mod python;
 mod source;
+mod tag;
 mod wheels;
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ enum Command {
     /// Schedule flows in Kubernetes and manage them.
     #[command(subcommand)]
     Kubernetes(cluster::KubeCommand),
+    /// Add, remove or list a run's tags.
+    #[command(subcommand)]
+    Tag(tag::TagCommand),
     /// Native Python packages (numpy, pandas) built for components.
     #[command(subcommand)]
     Wheels(wheels::WheelsCommand),
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
             Command::Logs(args) => commands::logs(&context, args).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
             Command::Wheels(command) => wheels::wheels(&context, command).await,
+            Command::Tag(command) => tag::tag(&context, command).await,
             Command::Worker(args) => cluster::worker(&context, args).await,
         }
     });

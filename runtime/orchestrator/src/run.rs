@@ -71,6 +71,24 @@ pub struct RunOptions {
     /// Runs the steps it claims elsewhere (a Kubernetes cluster); every
     /// other step runs here.
     pub executor: Option<Arc<dyn Executor>>,
+    /// The user's tags for the run (`--tag`).
+    pub tags: Vec<String>,
+    /// Who starts it: the run gets the system tag `user:NAME`.
+    pub user: String,
+}
+
+/// The tags mfw gives every run, as Metaflow does: who started it (its
+/// namespace), the runtime, its version and the day (UTC).
+fn system_tags(user: &str) -> Vec<String> {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    vec![
+        format!("user:{user}"),
+        "runtime:mfw".to_string(),
+        format!("mfw_version:{}", env!("CARGO_PKG_VERSION")),
+        format!("date:{today}"),
+    ]
 }
 
 /// `mfw resume`: which run to resume, and from which step.
@@ -96,6 +114,8 @@ impl Default for RunOptions {
             sandbox: Sandbox::default(),
             resume: None,
             executor: None,
+            tags: Vec::new(),
+            user: "unknown".to_string(),
         }
     }
 }
@@ -240,6 +260,10 @@ pub async fn run_flow(
     let mut record = RunRecord::new(&plan.graph.name);
     record.graph = Some((*plan.graph).clone());
     record.origin_run_id = origin.as_ref().map(|o| o.run_id.clone());
+    record.tags = options.tags.clone();
+    record.tags.sort();
+    record.tags.dedup();
+    record.system_tags = system_tags(&options.user);
     for (name, value) in &options.parameters {
         let hash = store.put_blob(value.clone()).await?;
         record.parameters.insert(name.clone(), hash);

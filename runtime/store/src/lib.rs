@@ -120,6 +120,13 @@ pub enum StoreError {
     },
 }
 
+/// `tags.json` beside a run's record: its user tags as changed after it
+/// started.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunTags {
+    tags: Vec<String>,
+}
+
 /// A file a build produced, shared through the store: see
 /// [`Datastore::put_shared_build`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -596,6 +603,50 @@ impl Datastore {
                 run_id: run_id.to_string(),
                 store: self.location.to_string(),
             })
+    }
+
+    /// A run's user tags as they stand: those given when it started, as
+    /// changed since by `mfw tag` (kept in `tags.json` beside the record,
+    /// so changing them never races the run's own updates of its record).
+    pub async fn run_tags(&self, record: &RunRecord) -> Result<Vec<String>, StoreError> {
+        let path = Path::from(format!(
+            "{}/tags.json",
+            Self::run_prefix(&record.flow, &record.run_id)
+        ));
+        Ok(self
+            .get_json::<RunTags>(&path)
+            .await?
+            .map_or_else(|| record.tags.clone(), |t| t.tags))
+    }
+
+    /// Replaces a run's user tags (sorted, without duplicates).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let mut run = mfw_store::RunRecord::new("F");
+    /// run.tags = vec!["baseline".into()];
+    /// store.create_run(&mut run).await.unwrap();
+    /// store.set_run_tags(&run, &["reviewed".into(), "baseline".into()]).await.unwrap();
+    /// assert_eq!(store.run_tags(&run).await.unwrap(), ["baseline", "reviewed"]);
+    /// # });
+    /// ```
+    pub async fn set_run_tags(
+        &self,
+        record: &RunRecord,
+        tags: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tags = tags.to_vec();
+        tags.sort();
+        tags.dedup();
+        let path = Path::from(format!(
+            "{}/tags.json",
+            Self::run_prefix(&record.flow, &record.run_id)
+        ));
+        self.put_json(&path, &RunTags { tags }, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.explain(e))
     }
 
     /// The flows that have runs, sorted.

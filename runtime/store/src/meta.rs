@@ -99,6 +99,16 @@ pub struct RunRecord {
     /// Tasks that failed.
     #[serde(default)]
     pub tasks_failed: u64,
+    /// Tags the user gave when starting the run (`mfw run --tag`); later
+    /// changes (`mfw tag`) live beside the record, see
+    /// `Datastore::run_tags`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Tags mfw gives every run: `user:NAME` (its namespace, as in
+    /// Metaflow), `runtime:mfw`, `mfw_version:X`, `date:YYYY-MM-DD`.
+    /// Empty for runs recorded before mfw tagged runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_tags: Vec<String>,
 }
 
 impl RunRecord {
@@ -119,6 +129,8 @@ impl RunRecord {
             error: None,
             tasks_succeeded: 0,
             tasks_failed: 0,
+            tags: Vec::new(),
+            system_tags: Vec::new(),
         }
     }
 

@@ -20,7 +20,20 @@ WebAssembly component.
 Read runs back in any Python: `Flow("HelloFlow").latest_run["end"].task.data.x`.
 """
 
-from ._client import DataArtifact, Flow, Run, Step, Task, get_datastore, set_datastore
+from ._client import (
+    DataArtifact,
+    Flow,
+    Run,
+    Step,
+    Task,
+    default_namespace,
+    get_datastore,
+    get_metadata,
+    get_namespace,
+    metadata,
+    namespace,
+    set_datastore,
+)
 from ._current import current
 from ._decorators import (
     catch,
@@ -60,10 +73,15 @@ __all__ = [
     "conda",
     "conda_base",
     "current",
+    "default_namespace",
     "environment",
     "get_datastore",
+    "get_metadata",
+    "get_namespace",
     "grant",
     "kubernetes",
+    "metadata",
+    "namespace",
     "project",
     "pypi",
     "pypi_base",

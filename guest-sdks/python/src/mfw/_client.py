@@ -22,6 +22,61 @@ from ._errors import MfwError
 
 _datastore: str | None = None
 
+# The namespace runs are read in: a tag (`user:NAME`), None for every run,
+# or _DEFAULT for `user:` the current user, as in Metaflow.
+_DEFAULT = object()
+_namespace: Any = _DEFAULT
+
+
+def _username() -> str:
+    """Who runs flows here, read as the `mfw` binary reads it."""
+    for var in ("MFW_USER", "LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return "unknown"
+
+
+def namespace(ns: str | None) -> str | None:
+    """Reads runs tagged `ns` from now on (`user:alice`, a project's tag),
+    or every run with ``None``; returns it.
+
+    >>> namespace(None) is None
+    True
+    >>> namespace("user:alice")
+    'user:alice'
+    >>> _ = default_namespace()
+    """
+    global _namespace
+    _namespace = ns
+    return ns
+
+
+def get_namespace() -> str | None:
+    """The namespace runs are read in (``None``: every run)."""
+    return f"user:{_username()}" if _namespace is _DEFAULT else _namespace
+
+
+def default_namespace() -> str:
+    """Back to the default namespace, `user:` whoever runs this; returns it."""
+    global _namespace
+    _namespace = _DEFAULT
+    return f"user:{_username()}"
+
+
+def get_metadata() -> str:
+    """Where runs are read from, as Metaflow names it: `local@DIR` or
+    `s3@s3://bucket/prefix` (mfw keeps metadata in the datastore)."""
+    location = get_datastore()
+    return f"s3@{location}" if location.startswith("s3://") else f"local@{location}"
+
+
+def metadata(ms: str) -> str:
+    """Reads runs from `ms` from now on: what `get_metadata` gives, a
+    directory or an s3:// URL; returns `get_metadata()`."""
+    location = ms.split("@", 1)[1] if ms.startswith(("local@", "s3@")) else ms
+    set_datastore(location)
+    return get_metadata()
+
 
 def set_datastore(location: str) -> None:
     """Reads runs from `location` (a directory or file:// URL) from now on."""
@@ -111,15 +166,18 @@ class Flow:
         if not _store().dirs(self._dir):
             raise MfwError(f"flow {name!r} has no runs in datastore {get_datastore()}")
 
-    def runs(self) -> list[Run]:
-        """Every run, newest first."""
+    def runs(self, *tags: str) -> list[Run]:
+        """The runs in the current namespace that have every tag in `tags`,
+        newest first."""
         ids = sorted(_store().dirs(self._dir), key=_run_key, reverse=True)
         runs = []
         for run_id in ids:
             try:
-                runs.append(Run(f"{self.id}/{run_id}"))
+                run = Run(f"{self.id}/{run_id}", _any_namespace=True)
             except MfwError:
                 continue  # a directory without a run record is not a run
+            if run._in_namespace() and all(t in run.tags for t in tags):
+                runs.append(run)
         return runs
 
     def __iter__(self) -> Iterator[Run]:
@@ -146,7 +204,7 @@ class Flow:
 class Run:
     """One run: its steps, status and parameters."""
 
-    def __init__(self, pathspec: str):
+    def __init__(self, pathspec: str, _any_namespace: bool = False):
         parts = pathspec.strip("/").split("/")
         if len(parts) != 2:
             raise MfwError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
@@ -154,6 +212,74 @@ class Run:
         self.pathspec = pathspec
         self._dir = f"flows/{self.flow_name}/runs/{self.id}"
         self._record = _read_json(f"{self._dir}/run.json", f"run {pathspec}")
+        self._user_tags: list[str] | None = None
+        if not _any_namespace and not self._in_namespace():
+            raise MfwError(
+                f"run {pathspec} is not in namespace {get_namespace()!r}: call namespace(None) "
+                "to read every run, or namespace('user:NAME') for another user's"
+            )
+
+    def _in_namespace(self) -> bool:
+        ns = get_namespace()
+        # Runs recorded before mfw tagged runs belong to every namespace.
+        return ns is None or not self.system_tags or ns in self.tags
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        """The tags users gave: `mfw run --tag`, then `mfw tag add`/`remove`."""
+        if self._user_tags is None:
+            changed = _store().read(f"{self._dir}/tags.json")
+            if changed is not None:
+                self._user_tags = list(json.loads(changed).get("tags", []))
+            else:
+                self._user_tags = list(self._record.get("tags", []))
+        return frozenset(self._user_tags)
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        """The tags mfw gave the run: `user:NAME`, `runtime:mfw`, ..."""
+        return frozenset(self._record.get("system_tags", []))
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Every tag of the run, the user's and mfw's."""
+        return self.user_tags | self.system_tags
+
+    def add_tag(self, tag: str) -> None:
+        """Tags the run (as `mfw tag add`)."""
+        self.add_tags([tag])
+
+    def add_tags(self, tags: list[str]) -> None:
+        self._write_tags(self.user_tags | set(tags))
+
+    def remove_tag(self, tag: str) -> None:
+        """Untags the run (its system tags stay)."""
+        self.remove_tags([tag])
+
+    def remove_tags(self, tags: list[str]) -> None:
+        self._write_tags(self.user_tags - set(tags))
+
+    def replace_tag(self, old: str, new: str) -> None:
+        self._write_tags((self.user_tags - {old}) | {new})
+
+    def _write_tags(self, tags: Any) -> None:
+        for tag in tags:
+            if not isinstance(tag, str) or not tag.strip() or len(tag) > 500:
+                raise MfwError(f"{tag!r} is not a tag: give 1 to 500 characters of text")
+        location = get_datastore()
+        if location.startswith("s3://"):
+            raise MfwError(
+                f"the client reads s3:// datastores; tag runs there with `mfw --datastore "
+                f"{location} tag add {self.pathspec} TAG`"
+            )
+        path = os.path.join(location, self._dir, "tags.json")
+        staging = f"{path}.{os.getpid()}.tmp"
+        with open(staging, "w", encoding="utf-8") as f:
+            json.dump({"tags": sorted(tags)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(staging, path)
+        self._user_tags = sorted(tags)
 
     @property
     def status(self) -> str:
