@@ -77,6 +77,8 @@ fn client(scratch: &Scratch, code: &str, env: &[(&str, &str)]) -> String {
         .current_dir(scratch.path())
         .env("PYTHONPATH", common::repo().join("guest-sdks/python/src"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("MFW_CACHE_DIR", common::cache_dir())
+        .env("MFW_WHEEL_CACHE", common::wheel_cache())
         .env_remove("MFW_DATASTORE")
         .envs(env.iter().copied())
         .output()
@@ -147,4 +149,124 @@ fn runs_have_tags_and_users_namespaces() {
     // What the client tagged, mfw sees.
     let runs = scratch.mfw(["runs", "HelloFlow"]).ok();
     assert!(runs.stdout.contains("from-notebook"), "{}", runs.stdout);
+}
+
+/// `python <flow file> args...` in the scratch directory, with the mfw
+/// binary the tests built.
+fn python_flow(scratch: &Scratch, file: &std::path::Path, args: &[&str]) -> common::Ran {
+    let output = std::process::Command::new("python3")
+        .arg(file)
+        .args(args)
+        .current_dir(scratch.path())
+        .env("PYTHONPATH", common::repo().join("guest-sdks/python/src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("MFW_BIN", env!("CARGO_BIN_EXE_mfw"))
+        .env("MFW_CACHE_DIR", common::cache_dir())
+        .env("MFW_WHEEL_CACHE", common::wheel_cache())
+        .env_remove("MFW_DATASTORE")
+        .output()
+        .expect("python3 runs");
+    common::Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_failing_step_shows_its_traceback_and_metaflow_command_lines_work() {
+    let scratch = Scratch::new();
+    let file = flow("failing_flow.py");
+    // `run --help` lists the flow's parameters.
+    let help = python_flow(&scratch, &file, &["run", "--help"]);
+    assert!(
+        help.stdout.contains("--rounds INT  How many rounds."),
+        "{}",
+        help.stdout
+    );
+    assert!(
+        help.stdout
+            .contains("--fail BOOL  Fail in the middle step."),
+        "{}",
+        help.stdout
+    );
+
+    // Metaflow's globals before the command are accepted; the failure's
+    // traceback, with its file, line and source, is on the console.
+    let ran = python_flow(&scratch, &file, &["--no-pylint", "run", "--tag", "first"]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--no-pylint has no effect"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("middle/1:   File \"/0/failing_flow.py\", line 19, in middle"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("self.value = settings[\"missing_key\"]"),
+        "{}",
+        ran.stderr
+    );
+    let run = ran.run_id();
+
+    // `python flow.py logs RUN/STEP`: every task's logs, with the traceback.
+    let logs = python_flow(&scratch, &file, &["logs", &format!("{run}/middle")]);
+    assert!(logs.stdout.contains("==> FailingFlow/"), "{}", logs.stdout);
+    assert!(
+        logs.stderr.contains("line 19, in middle"),
+        "{}",
+        logs.stderr
+    );
+    // `python flow.py dump RUN/STEP` too.
+    let dump = python_flow(&scratch, &file, &["dump", &format!("{run}/middle")]);
+    assert!(
+        dump.stdout.contains("KeyError: 'missing_key'"),
+        "{}",
+        dump.stdout
+    );
+    assert!(
+        dump.stdout.contains("line 19, in middle"),
+        "{}",
+        dump.stdout
+    );
+
+    // `python flow.py resume STEP`, with a retry on every step (`--with`):
+    // the fixed parameter is the origin's, so the step fails again, twice.
+    let resumed = python_flow(
+        &scratch,
+        &file,
+        &["resume", "middle", "--with", "retry:times=1"],
+    );
+    assert_eq!(resumed.code, 1, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("middle/1: attempt 0 failed"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stderr.contains("resuming FailingFlow/"),
+        "{}",
+        resumed.stderr
+    );
+}
+
+#[test]
+fn the_runner_runs_a_flow_from_python_and_gives_its_run() {
+    let scratch = Scratch::new();
+    let file = flow("failing_flow.py");
+    let code = format!(
+        "from mfw import Runner\n\
+         with Runner({file:?}, show_output=False).run(fail=False, rounds=4, tags=['nb']) as running:\n\
+         \x20   print(running.status, running.run.data.total, sorted(running.run.user_tags))\n\
+         failed = Runner({file:?}, show_output=False).run()\n\
+         print(failed.status, failed.returncode, failed.run.successful)",
+        file = file.to_str().unwrap()
+    );
+    let out = client(&scratch, &code, &[("MFW_BIN", env!("CARGO_BIN_EXE_mfw"))]);
+    assert_eq!(out, "successful 6 ['nb']\nfailed 1 False", "{out}");
 }

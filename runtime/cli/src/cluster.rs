@@ -36,8 +36,10 @@ pub enum KubeSteps {
 /// Where and how steps run in Kubernetes (`mfw run` and `mfw resume`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KubeArgs {
-    /// Run every step with this decorator: `--with kubernetes` runs the
-    /// whole flow in the cluster of the current kube context.
+    /// Put this decorator on every step that lacks it, as Metaflow's
+    /// `--with` (repeatable): `--with retry`, `--with timeout:seconds=60`;
+    /// `--with kubernetes` runs the whole flow in the cluster of the
+    /// current kube context.
     #[arg(long = "with", value_name = "DECORATOR")]
     with: Vec<String>,
     /// Which steps run in the cluster: off, decorated (the @kubernetes
@@ -60,6 +62,11 @@ pub struct KubeArgs {
 impl KubeArgs {
     /// Takes `--name value` given after the flow's parameters, when it is
     /// one of these options; says whether it was.
+    /// The `--with` decorators given.
+    pub fn with_decorators(&self) -> &[String] {
+        &self.with
+    }
+
     pub fn take(&mut self, name: &str, value: &str) -> anyhow::Result<bool> {
         let number = || {
             value.parse::<u32>().map_err(|_| {
@@ -165,11 +172,12 @@ pub async fn executor(
     quiet: bool,
 ) -> anyhow::Result<Option<Arc<dyn Executor>>> {
     let mut steps = args.kubernetes.or(config.steps).unwrap_or(KubeSteps::Off);
-    for with in &args.with {
-        match with.split(':').next().unwrap_or_default() {
-            "kubernetes" => steps = KubeSteps::All,
-            other => bail!("--with {other}: mfw can run every step with `--with kubernetes`"),
-        }
+    if args
+        .with
+        .iter()
+        .any(|w| w.split(':').next() == Some("kubernetes"))
+    {
+        steps = KubeSteps::All;
     }
     let decorated: Vec<&str> = graph
         .steps

@@ -137,6 +137,10 @@ pub struct ExecArgs {
     /// finds it. mfw also tags it `user:NAME`, its namespace.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// Write the run's pathspec (Flow/run_id) to this file when it ends:
+    /// how the Python SDK's `Runner` finds the run it started.
+    #[arg(long, value_name = "FILE", hide = true)]
+    run_id_file: Option<PathBuf>,
     #[command(flatten)]
     kube: crate::cluster::KubeArgs,
 }
@@ -249,6 +253,40 @@ fn parameter_pairs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         }
     }
     Ok(pairs)
+}
+
+/// The step decorators `--with` can add, as Metaflow's `--with` takes them.
+const WITH_DECORATORS: [&str; 6] = [
+    "retry",
+    "catch",
+    "timeout",
+    "resources",
+    "kubernetes",
+    "environment",
+];
+
+/// `retry` or `timeout:seconds=60,minutes=1` as a decorator; option values
+/// are JSON where they parse as JSON (`2`, `true`), else text.
+fn with_decorator(spec: &str) -> anyhow::Result<mfw_graph::Decorator> {
+    let (name, options) = spec.split_once(':').unwrap_or((spec, ""));
+    if !WITH_DECORATORS.contains(&name) {
+        bail!(
+            "--with {spec}: mfw adds these decorators to every step: {}",
+            WITH_DECORATORS.join(", ")
+        );
+    }
+    let mut decorator = mfw_graph::Decorator::new(name);
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        let Some((key, value)) = option.split_once('=') else {
+            bail!("--with {spec}: write options as NAME=VALUE, e.g. --with timeout:seconds=60");
+        };
+        let json = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(_) => value.to_string(),
+            Err(_) => serde_json::Value::String(value.to_string()).to_string(),
+        };
+        decorator = decorator.with_option(key, &json);
+    }
+    Ok(decorator)
 }
 
 /// Who runs flows here, as Metaflow names them: `MFW_USER`, else the login
@@ -438,6 +476,14 @@ async fn execute(
     for tag in &exec.tags {
         crate::tag::check_tag(tag)?;
     }
+    let mut plan = plan;
+    // `--with kubernetes` picks where steps run (the executor); the other
+    // decorators go on every step.
+    for spec in exec.kube.with_decorators() {
+        if !spec.starts_with("kubernetes") {
+            plan = plan.with_step_decorator(with_decorator(spec)?);
+        }
+    }
     let options = RunOptions {
         max_workers: exec.max_workers.unwrap_or(max_workers).max(1),
         max_num_splits: exec.max_num_splits,
@@ -458,6 +504,10 @@ async fn execute(
     observer.finish();
     let seconds = summary.duration_ms as f64 / 1000.0;
     let pathspec = format!("{}/{}", summary.flow, summary.run_id);
+    if let Some(file) = &exec.run_id_file {
+        std::fs::write(file, &pathspec)
+            .with_context(|| format!("cannot write the run's id to {}", file.display()))?;
+    }
     let cloned = if summary.tasks_cloned > 0 {
         format!(" ({} reused from the earlier run)", summary.tasks_cloned)
     } else {
@@ -766,6 +816,13 @@ async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde
     if let Some(last) = task.attempts.last() {
         json["started_at"] = serde_json::json!(last.started_at);
         json["finished_at"] = serde_json::json!(last.finished_at);
+        if let Some(error) = &last.error {
+            json["error"] = serde_json::json!({
+                "kind": error.kind,
+                "message": error.message,
+                "traceback": error.detail,
+            });
+        }
     }
     Ok(json)
 }
@@ -794,6 +851,9 @@ async fn print_task(
     }
     if let Some(error) = task.last_attempt().and_then(|a| a.error.as_ref()) {
         writeln!(out, "  error: {}", error.message)?;
+        for line in error.detail.trim_end().lines() {
+            writeln!(out, "    {line}")?;
+        }
     }
     Ok(())
 }
@@ -890,33 +950,57 @@ pub async fn dump(context: &Context, args: DumpArgs) -> anyhow::Result<ExitCode>
 pub async fn logs(context: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let store = context.store()?;
     let spec = Pathspec::parse(&args.pathspec)?;
-    let (Some(step), Some(task_id)) = (&spec.step, &spec.task_id) else {
-        bail!("`mfw logs` needs a task: Flow/run/step/task");
+    let Some(step) = &spec.step else {
+        bail!("`mfw logs` needs a step or a task: Flow/run/step[/task]");
     };
-    let task = store
-        .read_task(&spec.flow, &spec.run_id, step, task_id)
-        .await?;
-    let attempt = match args.attempt {
-        Some(n) => task
-            .attempts
-            .iter()
-            .find(|a| a.attempt == n)
-            .ok_or_else(|| anyhow!("{} has no attempt {n}", task.pathspec()))?,
-        None => task
-            .last_attempt()
-            .ok_or_else(|| anyhow!("{} has not run", task.pathspec()))?,
+    let tasks = match &spec.task_id {
+        Some(task_id) => vec![
+            store
+                .read_task(&spec.flow, &spec.run_id, step, task_id)
+                .await?,
+        ],
+        // A step: every task's, in order, as Metaflow's `logs run/step`.
+        None => store
+            .list_tasks(&spec.flow, &spec.run_id)
+            .await?
+            .remove(step)
+            .ok_or_else(|| anyhow!("{}/{}/{step} has no tasks", spec.flow, spec.run_id))?,
     };
-    if !args.stderr
-        && let Some(hash) = &attempt.stdout
-    {
-        let bytes = store.get_blob(hash).await?;
-        std::io::stdout().lock().write_all(&bytes)?;
-    }
-    if !args.stdout
-        && let Some(hash) = &attempt.stderr
-    {
-        let bytes = store.get_blob(hash).await?;
-        std::io::stderr().lock().write_all(&bytes)?;
+    let many = tasks.len() > 1;
+    for task in &tasks {
+        let attempt = match args.attempt {
+            Some(n) => task
+                .attempts
+                .iter()
+                .find(|a| a.attempt == n)
+                .ok_or_else(|| anyhow!("{} has no attempt {n}", task.pathspec()))?,
+            None => task
+                .last_attempt()
+                .ok_or_else(|| anyhow!("{} has not run", task.pathspec()))?,
+        };
+        if many {
+            println!("==> {} <==", task.pathspec());
+        }
+        if !args.stderr
+            && let Some(hash) = &attempt.stdout
+        {
+            let bytes = store.get_blob(hash).await?;
+            std::io::stdout().lock().write_all(&bytes)?;
+        }
+        if !args.stdout {
+            if let Some(hash) = &attempt.stderr {
+                let bytes = store.get_blob(hash).await?;
+                std::io::stderr().lock().write_all(&bytes)?;
+            }
+            // How it failed, with the step's traceback (file and line).
+            if let Some(error) = &attempt.error {
+                let mut err = std::io::stderr().lock();
+                writeln!(err, "{}", error.message)?;
+                if !error.detail.is_empty() {
+                    writeln!(err, "{}", error.detail.trim_end())?;
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -139,6 +139,22 @@ impl FlowPlan {
         &self.graph
     }
 
+    /// Puts `decorator` on every step that has none of its name, as
+    /// Metaflow's `run --with retry` does; the run records the result.
+    ///
+    /// ```ignore
+    /// let plan = plan.with_step_decorator(mfw_graph::Decorator::new("retry"));
+    /// ```
+    pub fn with_step_decorator(mut self, decorator: mfw_graph::Decorator) -> Self {
+        let graph = Arc::make_mut(&mut self.graph);
+        for step in &mut graph.steps {
+            if !step.decorators.iter().any(|d| d.name == decorator.name) {
+                step.decorators.push(decorator.clone());
+            }
+        }
+        self
+    }
+
     /// The components and the steps each provides.
     pub fn components(&self) -> impl Iterator<Item = &ComponentRecord> {
         self.components.iter().map(|(_, record)| record)

@@ -723,6 +723,15 @@ fn finish(
         Err(e) => Some(failure.unwrap_or_else(|| format!("cannot record the task: {e}"))),
     };
     if let Some(observer) = &shared.observer {
+        // A failure's traceback (file and line), before its summary line.
+        let detail = record
+            .last_attempt()
+            .and_then(|a| a.error.as_ref())
+            .map(|e| e.detail.trim_end())
+            .filter(|d| failure.is_some() && !d.is_empty());
+        for line in detail.into_iter().flat_map(str::lines) {
+            observer.task_output(&key, OutputStream::Stderr, line);
+        }
         observer.task_finished(&key, failure.as_deref());
     }
     Finished {

@@ -54,6 +54,7 @@ from ._decorators import (
 from ._errors import FlowDefinitionError, MfwError
 from ._flowspec import FlowSpec
 from ._parameters import IncludeFile, JSONType, Parameter
+from ._runner import ExecutingRun, Runner
 
 __version__ = "0.1.0"
 
@@ -67,6 +68,8 @@ __all__ = [
     "MfwError",
     "Parameter",
     "Run",
+    "Runner",
+    "ExecutingRun",
     "Step",
     "Task",
     "catch",

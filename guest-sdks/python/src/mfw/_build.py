@@ -317,6 +317,9 @@ _mfw_preload_whole({whole!r}, _mfw_runtime.BUILD_IMPORT_ERRORS)
 # By name, not `import` syntax: a flow file may be named hello-cloud.py.
 _mfw_flow_module = importlib.import_module({module!r})
 
+# The flow's own source lines, for its tracebacks: a task cannot read files.
+_mfw_runtime.keep_source(_mfw_flow_module, {code!r})
+
 _GRAPH = _mfw_runtime.graph_from_json({graph!r})
 
 
@@ -576,6 +579,7 @@ def stage(
                 graph=graph_json,
                 preload=preload,
                 whole=whole,
+                code=sorted(p for p in code if p.endswith(".py")),
             )
         )
     _pin_times(app)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import linecache
+import os
 import sys
 import traceback
 from typing import Any
@@ -270,7 +272,33 @@ def run_step(flow_cls: type, step: str) -> None:
     except Exception as e:  # noqa: BLE001 - every step failure goes to the host
         kind = getattr(e, "kind", None) or type(e).__name__
         message = str(e) + _hint(e)
-        raise Err(types.StepError(kind, message, traceback.format_exc())) from None
+        raise Err(types.StepError(kind, message, _traceback(e))) from None
+
+
+def _traceback(e: BaseException) -> str:
+    """The step's traceback, from the step's own code down: the frames of
+    mfw's runtime that called it are left out."""
+    tb = e.__traceback__
+    here = os.path.dirname(os.path.abspath(__file__))
+    while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == here:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb))
+
+
+def keep_source(flow_module: Any, code: list[str]) -> None:
+    """Keeps the source lines of the flow's code package (paths relative to
+    the flow's directory) where tracebacks look for them. Called when the
+    component is built; the entries have no time stamp, so the cache keeps
+    them though the files are gone when a task runs."""
+    root = os.path.dirname(os.path.abspath(flow_module.__file__))
+    for relative in code:
+        path = os.path.join(root, relative)
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.readlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        linecache.cache[path] = (sum(map(len, lines)), None, lines, path)
 
 
 BUILD_IMPORT_ERRORS: dict[str, str] = {}
