@@ -58,6 +58,14 @@ fn metaflow_forms_give_metaflow_results() {
         ])
     );
 
+    // Cards and triggers build; the components a step added are not
+    // dropped silently.
+    assert!(
+        ran.stderr.contains("start/0: mfw: this step added 3 card component(s)"),
+        "{}",
+        ran.stderr
+    );
+
     // @retry: the second attempt ran (locally at once, as in Metaflow).
     assert_eq!(artifacts["attempt"], 1, "{artifacts}");
     assert!(

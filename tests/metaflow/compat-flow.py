@@ -1,14 +1,29 @@
 # Metaflow's forms, unchanged but the import: the test asserts what
 # Metaflow gives for each. The file name has a '-', as hello-cloud.py does.
-from mfw import FlowSpec, JSONType, Parameter, catch, retry, step
+from mfw import (
+    FlowSpec,
+    JSONType,
+    Parameter,
+    card,
+    catch,
+    current,
+    retry,
+    step,
+    trigger_on_finish,
+)
+from mfw.cards import Markdown, ProgressBar, Table
 
 
+@trigger_on_finish(flow="UpstreamFlow")
 class CompatFlow(FlowSpec):
     config = Parameter("config", type=JSONType, default='{"depth": 3, "tags": ["a"]}')
     typed_int = Parameter("typed-int", type=int, default=7)
 
+    @card(type="blank")
     @step
     def start(self):
+        current.card.append(Markdown("# Compat"))
+        current.card.extend([Table([[1, "a"]], headers=["n", "s"]), ProgressBar(max=3, value=1)])
         self.frozen = frozenset({1, 2})
         self.buffer = bytearray(b"\x00\x01")
         self.letters = ["a", "b"]

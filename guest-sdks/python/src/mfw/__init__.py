@@ -36,6 +36,7 @@ from ._client import (
 )
 from ._current import current
 from ._decorators import (
+    card,
     catch,
     conda,
     conda_base,
@@ -50,6 +51,8 @@ from ._decorators import (
     schedule,
     step,
     timeout,
+    trigger,
+    trigger_on_finish,
 )
 from ._errors import FlowDefinitionError, MfwError
 from ._flowspec import FlowSpec
@@ -72,6 +75,7 @@ __all__ = [
     "ExecutingRun",
     "Step",
     "Task",
+    "card",
     "catch",
     "conda",
     "conda_base",
@@ -94,4 +98,6 @@ __all__ = [
     "set_datastore",
     "step",
     "timeout",
+    "trigger",
+    "trigger_on_finish",
 ]

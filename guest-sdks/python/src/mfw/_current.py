@@ -50,9 +50,55 @@ class Current:
         return self._task().attempt
 
     @property
+    def card(self) -> CardCollector:
+        """The task's card (Metaflow's ``current.card``): ``append``,
+        ``extend``, ``clear``, ``refresh``; ``current.card["id"]`` for the
+        card of ``@card(id="id")``."""
+        return _CARDS
+
+    @property
     def pathspec(self) -> str:
         task = self._task()
         return f"{task.flow}/{task.run_id}/{task.step}/{task.task_id}"
 
+
+class CardCollector:
+    """The components a task adds to its cards, by card id (None: the
+    default card)."""
+
+    def __init__(self, card_id: str | None = None, cards: dict | None = None):
+        self._id = card_id
+        self._cards: dict = cards if cards is not None else {}
+
+    @property
+    def components(self) -> list:
+        return self._cards.setdefault(self._id, [])
+
+    def append(self, component: object, id: str | None = None) -> None:  # noqa: A002
+        self.components.append(component)
+
+    def extend(self, components: list) -> None:
+        self.components.extend(components)
+
+    def clear(self) -> None:
+        self.components.clear()
+
+    def refresh(self, data: object = None) -> None:
+        """Metaflow re-renders a live card here; mfw renders none yet."""
+
+    def __getitem__(self, card_id: str) -> CardCollector:
+        return CardCollector(card_id, self._cards)
+
+    def __setitem__(self, card_id: str, components: list) -> None:
+        self._cards[card_id] = list(components)
+
+    def _take(self) -> int:
+        """How many components the task added; forgets them."""
+        count = sum(len(c) for c in self._cards.values())
+        self._cards.clear()
+        return count
+
+
+_CARDS = CardCollector()
 
 current = Current()

@@ -41,6 +41,17 @@ STEP_DECORATORS: dict[str, dict[str, Any]] = {
     "conda": {"packages": {}, "libraries": {}, "python": None, "disabled": False},
     # Capabilities: a step reaches nothing outside its artifacts unless
     # granted. read/write map guest paths to host directories.
+    # Metaflow's cards: recorded; a step adds components through
+    # `current.card`, stored with the task for `mfw ui`.
+    "card": {
+        "type": "default",
+        "id": None,
+        "options": {},
+        "timeout": 45,
+        "save_errors": True,
+        "customize": False,
+        "refresh_interval": 5,
+    },
     "grant": {
         "read": {},
         "write": {},
@@ -56,6 +67,10 @@ FLOW_DECORATORS: dict[str, dict[str, Any]] = {
     "project": {"name": None},
     "pypi_base": {"packages": {}, "python": None},
     "conda_base": {"packages": {}, "libraries": {}, "python": None, "disabled": False},
+    # Metaflow's event triggers, recorded in the graph: they start runs
+    # where flows are deployed (`mfw kubernetes`), not in a local run.
+    "trigger": {"event": None, "events": [], "options": {}},
+    "trigger_on_finish": {"flow": None, "flows": [], "options": {}},
 }
 
 
@@ -151,6 +166,9 @@ environment = _make("environment", STEP_DECORATORS["environment"], "step")
 pypi = _make("pypi", STEP_DECORATORS["pypi"], "step")
 conda = _make("conda", STEP_DECORATORS["conda"], "step")
 grant = _make("grant", STEP_DECORATORS["grant"], "step")
+card = _make("card", STEP_DECORATORS["card"], "step")
+trigger = _make("trigger", FLOW_DECORATORS["trigger"], "flow")
+trigger_on_finish = _make("trigger_on_finish", FLOW_DECORATORS["trigger_on_finish"], "flow")
 schedule = _make("schedule", FLOW_DECORATORS["schedule"], "flow")
 project = _make("project", FLOW_DECORATORS["project"], "flow")
 pypi_base = _make("pypi_base", FLOW_DECORATORS["pypi_base"], "flow")

@@ -269,10 +269,25 @@ def run_step(flow_cls: type, step: str) -> None:
         else:
             func(flow)
         persist(flow, state)
+        _note_cards()
     except Exception as e:  # noqa: BLE001 - every step failure goes to the host
         kind = getattr(e, "kind", None) or type(e).__name__
         message = str(e) + _hint(e)
         raise Err(types.StepError(kind, message, _traceback(e))) from None
+
+
+def _note_cards() -> None:
+    """Says that the card components the step added are not kept: cards
+    render with `mfw ui`, which is not there yet."""
+    from ._current import _CARDS
+
+    count = _CARDS._take()
+    if count:
+        print(
+            f"mfw: this step added {count} card component(s); cards are not rendered or "
+            "stored yet (they come with `mfw ui`)",
+            file=sys.stderr,
+        )
 
 
 def _traceback(e: BaseException) -> str:
