@@ -61,13 +61,38 @@ fn metaflow_forms_give_metaflow_results() {
     // Cards and triggers build; the components a step added are not
     // dropped silently.
     assert!(
-        ran.stderr.contains("start/0: mfw: this step added 3 card component(s)"),
+        ran.stderr
+            .contains("start/0: mfw: this step added 3 card component(s)"),
         "{}",
         ran.stderr
     );
 
+    // @environment's variables reach the step; files and other runs say
+    // why a sandboxed step cannot reach them, and what to do.
+    assert_eq!(artifacts["mode"], "fast", "{artifacts}");
+    let open_error = artifacts["open_failure"]["message"].as_str().unwrap();
+    assert!(
+        open_error.contains("table.csv") && open_error.contains("IncludeFile"),
+        "{open_error}"
+    );
+    let client_error = artifacts["client_error"].as_str().unwrap();
+    assert!(
+        client_error.contains("not available in a sandboxed step"),
+        "{client_error}"
+    );
+
     // @retry: the second attempt ran (locally at once, as in Metaflow).
     assert_eq!(artifacts["attempt"], 1, "{artifacts}");
+
+    // Parameters are artifacts of every task, as in Metaflow.
+    let read = client(
+        &scratch,
+        "from mfw import Flow\n\
+         run = Flow('CompatFlow').latest_run\n\
+         print(run.data.typed_int, run['start'].task.data.config['tags'], 'typed_int' in run['end'].task)",
+        &[],
+    );
+    assert_eq!(read, "4 ['a'] True");
     assert!(
         ran.stdout
             .contains("end/0: types ['frozenset', 'bytearray'] depth 3 doubled 8"),

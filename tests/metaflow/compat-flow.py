@@ -4,9 +4,11 @@ from mfw import (
     FlowSpec,
     JSONType,
     Parameter,
+    Flow,
     card,
     catch,
     current,
+    environment,
     retry,
     step,
     trigger_on_finish,
@@ -57,14 +59,29 @@ class CompatFlow(FlowSpec):
         self.merge_artifacts(inputs)
         self.next(self.flaky)
 
+    @environment(vars={"MODE": "fast"})
     @retry(times=2)
     @step
     def flaky(self):
+        import os
+
+        self.mode = os.environ.get("MODE")
+        try:
+            Flow("OtherFlow")
+        except Exception as e:  # noqa: BLE001 - the message is what the test reads
+            self.client_error = str(e)
         from mfw import current
 
         if current.retry_count == 0:
             raise RuntimeError("first attempt fails")
         self.attempt = current.retry_count
+        self.next(self.reads_file)
+
+    @catch(var="open_failure")
+    @step
+    def reads_file(self):
+        with open("table.csv") as f:
+            self.table = f.read()
         self.next(self.end)
 
     @step

@@ -262,6 +262,25 @@ pub(crate) fn step_policy(
                 policy.catch = Some(var);
             }
             "grant" => grants(name, d, sandbox, &mut policy.grants)?,
+            // Metaflow's @environment(vars=...): exactly these variables and
+            // values reach the step, as an env grant the graph records.
+            "environment" => {
+                if let Some(vars) = json(name, d, "vars")? {
+                    let serde_json::Value::Object(vars) = vars else {
+                        return Err(format!(
+                            "step `{name}`: @environment(vars=...) takes a dict of names to values"
+                        ));
+                    };
+                    for (var, value) in vars {
+                        let value = match value {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        policy.grants.env.retain(|(n, _)| *n != var);
+                        policy.grants.env.push((var, value));
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -302,6 +321,28 @@ mod tests {
         assert_eq!(p.cpu, 2);
         assert_eq!(p.limits.timeout, Some(Duration::from_secs(65)));
         assert_eq!((p.retries, p.retry_delay), (2, Duration::ZERO));
+    }
+
+    #[test]
+    fn environment_vars_reach_the_step_with_their_values() {
+        let s = step(vec![
+            Decorator::new("environment").with_option("vars", r#"{"MODE": "fast", "DEPTH": 3}"#),
+        ]);
+        let p = step_policy(&s, &RunDefaults::default(), &Sandbox::default(), 4).unwrap();
+        let mut env = p.grants.env.clone();
+        env.sort();
+        assert_eq!(
+            env,
+            [
+                ("DEPTH".to_string(), "3".to_string()),
+                ("MODE".to_string(), "fast".to_string())
+            ]
+        );
+        let bad = step(vec![
+            Decorator::new("environment").with_option("vars", r#"["MODE"]"#),
+        ]);
+        let err = step_policy(&bad, &RunDefaults::default(), &Sandbox::default(), 4).unwrap_err();
+        assert!(err.contains("takes a dict"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,10 +157,22 @@ def _run_key(run_id: str) -> tuple[int, str]:
     return (len(run_id), run_id)
 
 
+def _outside_steps(what: str) -> None:
+    """Reading runs is for notebooks and scripts: a sandboxed step sees only
+    its own artifacts and parameters (until the client inside steps)."""
+    if "wit_world" in sys.modules:
+        raise MfwError(
+            f"{what} is not available in a sandboxed step: a step reads only its own "
+            "artifacts and the run's parameters. Pass what it needs as a Parameter or an "
+            "IncludeFile, or read it in the flow's first step from a granted directory"
+        )
+
+
 class Flow:
     """Every run of one flow."""
 
     def __init__(self, name: str):
+        _outside_steps(f"Flow({name!r})")
         self.id = name
         self.pathspec = name
         self._dir = f"flows/{name}/runs"
@@ -205,6 +218,7 @@ class Run:
     """One run: its steps, status and parameters."""
 
     def __init__(self, pathspec: str, _any_namespace: bool = False):
+        _outside_steps(f"Run({pathspec!r})")
         parts = pathspec.strip("/").split("/")
         if len(parts) != 2:
             raise MfwError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
@@ -422,7 +436,7 @@ class _Data:
         return self._cache[name]
 
     def __dir__(self) -> list[str]:
-        return sorted(self._task._record.get("artifacts", {}))
+        return sorted(self._task.artifacts)
 
 
 class Task:
@@ -433,6 +447,7 @@ class Task:
         flow, run, step, self.id = pathspec.split("/")
         path = f"flows/{flow}/runs/{run}/tasks/{step}/{self.id}.json"
         self._record = _read_json(path, f"task {pathspec}")
+        self._all: dict[str, str] | None = None
 
     @property
     def successful(self) -> bool:
@@ -446,21 +461,30 @@ class Task:
     def data(self) -> _Data:
         return _Data(self)
 
+    def _shas(self) -> dict[str, str]:
+        """The task's artifacts and, as in Metaflow, the run's parameters
+        (by their attribute names: `typed-int` as `typed_int`)."""
+        if self._all is None:
+            flow, run = self.pathspec.split("/")[:2]
+            record = _read_json(f"flows/{flow}/runs/{run}/run.json", f"run {flow}/{run}")
+            params = {n.replace("-", "_"): s for n, s in record.get("parameters", {}).items()}
+            self._all = {**params, **self._record.get("artifacts", {})}
+        return self._all
+
     @property
     def artifacts(self) -> dict[str, DataArtifact]:
         return {
-            name: DataArtifact(f"{self.pathspec}/{name}", sha)
-            for name, sha in self._record.get("artifacts", {}).items()
+            name: DataArtifact(f"{self.pathspec}/{name}", sha) for name, sha in self._shas().items()
         }
 
     def __getitem__(self, name: str) -> DataArtifact:
-        sha = self._record.get("artifacts", {}).get(name)
+        sha = self._shas().get(name)
         if sha is None:
             raise KeyError(name)
         return DataArtifact(f"{self.pathspec}/{name}", sha)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._record.get("artifacts", {})
+        return name in self._shas()
 
     def _log(self, stream: str) -> str:
         attempts = self._record.get("attempts", [])

@@ -339,6 +339,13 @@ def _hint(e: Exception) -> str:
             ": a step can import the standard library, the flow's code package and"
             " pinned packages (pin it with @pypi, @pypi_base or requirements.txt)"
         )
+    if isinstance(e, OSError) and getattr(e, "filename", None):
+        return (
+            ": a step has no file system unless it is granted one. Pass a file as a"
+            " parameter, IncludeFile('data', default='table.csv'), which the host reads"
+            " when the run starts; or grant a directory, @grant(read={'/data': 'data'}),"
+            " and open '/data/table.csv'"
+        )
     if isinstance(e, LookupError) and str(e).startswith("unknown encoding"):
         return (
             ": a component holds only the codecs named in its code: write the"
