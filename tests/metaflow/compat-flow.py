@@ -1,10 +1,10 @@
 # Metaflow's forms, unchanged but the import: the test asserts what
 # Metaflow gives for each. The file name has a '-', as hello-cloud.py does.
 from mfw import (
+    Flow,
     FlowSpec,
     JSONType,
     Parameter,
-    Flow,
     card,
     catch,
     current,
