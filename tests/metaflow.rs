@@ -14,13 +14,12 @@ fn metaflow_forms_give_metaflow_results() {
     let scratch = Scratch::new();
     // A flow file named with a '-', like Metaflow's hello-cloud.py.
     let path = flow("compat-flow.py");
+    let path = path.to_str().unwrap();
     let ran = scratch
-        .mfw([
-            "run".as_ref(),
-            path.as_os_str(),
-            "--typed-int".as_ref(),
-            "4".as_ref(),
-        ])
+        .mfw_env(
+            ["run", path, "--typed-int", "4", "--tag", "nightly"],
+            &[("MFW_USER", "carol".to_string())],
+        )
         .ok();
     let run = ran.run_id();
     let end = scratch.dump(&format!("CompatFlow/{run}/end/0"));
@@ -84,13 +83,31 @@ fn metaflow_forms_give_metaflow_results() {
     // @retry: the second attempt ran (locally at once, as in Metaflow).
     assert_eq!(artifacts["attempt"], 1, "{artifacts}");
 
+    // current: who started the run, its tags, its project.
+    assert_eq!(artifacts["who"][0], "carol", "{artifacts}");
+    assert_eq!(artifacts["who"][1], "user:carol", "{artifacts}");
+    let tags = artifacts["who"][2].as_array().unwrap();
+    for tag in ["nightly", "user:carol", "runtime:mfw"] {
+        assert!(tags.iter().any(|t| t == tag), "{tag}: {artifacts}");
+    }
+    assert_eq!(artifacts["origin"], serde_json::Value::Null);
+    assert_eq!(
+        artifacts["parameter_names"],
+        serde_json::json!(["config", "typed_int"])
+    );
+    assert_eq!(
+        artifacts["project"],
+        serde_json::json!(["compat", "user.carol", "compat.user.carol.CompatFlow"])
+    );
+    assert_eq!(artifacts["production"], false);
+
     // Parameters are artifacts of every task, as in Metaflow.
     let read = client(
         &scratch,
         "from mfw import Flow\n\
          run = Flow('CompatFlow').latest_run\n\
          print(run.data.typed_int, run['start'].task.data.config['tags'], 'typed_int' in run['end'].task)",
-        &[],
+        &[("MFW_USER", "carol")],
     );
     assert_eq!(read, "4 ['a'] True");
     assert!(

@@ -471,6 +471,27 @@ func (c *Context) Current() Current {
 	return Current{FlowName: t.Flow, RunID: t.RunId, StepName: t.Step, TaskID: t.TaskId, RetryCount: int(t.Attempt)}
 }
 
+// RunInfo is the run a task belongs to: who started it (its namespace is
+// "user:" that), its tags (the user's and mfw's), and the run it resumed
+// ("" if it is not a resumed run).
+//
+//	if slices.Contains(ctx.Run().Tags, "nightly") { ... }
+type RunInfo struct {
+	Username    string
+	Tags        []string
+	OriginRunID string
+}
+
+// Run says who started the run, its tags and its origin.
+func (c *Context) Run() RunInfo {
+	r := mfw_flow_task_info.Run()
+	info := RunInfo{Username: r.User, Tags: r.Tags}
+	if r.OriginRunId.IsSome() {
+		info.OriginRunID = r.OriginRunId.Some()
+	}
+	return info
+}
+
 // Next continues to the given steps: exactly the step's declared Next.
 func (c *Context) Next(steps ...string) error {
 	if steps == nil {

@@ -9,6 +9,7 @@ from mfw import (
     catch,
     current,
     environment,
+    project,
     retry,
     step,
     trigger_on_finish,
@@ -16,6 +17,7 @@ from mfw import (
 from mfw.cards import Markdown, ProgressBar, Table
 
 
+@project(name="compat")
 @trigger_on_finish(flow="UpstreamFlow")
 class CompatFlow(FlowSpec):
     config = Parameter("config", type=JSONType, default='{"depth": 3, "tags": ["a"]}')
@@ -89,6 +91,11 @@ class CompatFlow(FlowSpec):
         self.types = [type(self.frozen).__name__, type(self.buffer).__name__]
         self.config_depth = self.config["depth"]
         self.doubled = self.typed_int * 2
+        self.who = [current.username, current.namespace, sorted(current.tags)]
+        self.origin = current.origin_run_id
+        self.parameter_names = current.parameter_names
+        self.project = [current.project_name, current.branch_name, current.project_flow_name]
+        self.production = current.is_production
         print("types", self.types, "depth", self.config_depth, "doubled", self.doubled)
 
 

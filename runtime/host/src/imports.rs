@@ -287,6 +287,16 @@ impl control::Host for TaskState {
 }
 
 impl task_info::Host for TaskState {
+    fn run(&mut self) -> types::RunInfo {
+        let info = self.task.as_ref().map(|t| t.spec.run_info.clone());
+        let info = info.unwrap_or_default();
+        types::RunInfo {
+            user: info.user.clone(),
+            tags: info.tags.clone(),
+            origin_run_id: info.origin_run_id.clone(),
+        }
+    }
+
     fn current(&mut self) -> Task {
         match self.task.as_ref() {
             Some(task) => Task {

@@ -32,7 +32,8 @@ pub use engine::{Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};
 pub use output::{OutputSink, OutputStream};
 pub use task::{
-    BlobSource, DirGrant, Grants, JoinInput, TaskFailure, TaskLimits, TaskOutcome, TaskSpec,
+    BlobSource, DirGrant, Grants, JoinInput, RunInfo, TaskFailure, TaskLimits, TaskOutcome,
+    TaskSpec,
 };
 
 /// What can stop a component from loading. Task failures are not errors of

@@ -172,6 +172,24 @@ pub struct TaskSpec {
     pub grants: Grants,
     /// Set to stop the task (Ctrl-C); it is interrupted within a tick.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Who started the run, its tags and origin (`current.username`...).
+    pub run_info: Arc<RunInfo>,
+}
+
+/// What a task may know about its run beyond its own identity.
+///
+/// ```
+/// let info = mfw_host::RunInfo { user: "alice".into(), ..Default::default() };
+/// assert!(info.tags.is_empty() && info.origin_run_id.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    /// Who started the run.
+    pub user: String,
+    /// The user's tags and mfw's, sorted.
+    pub tags: Vec<String>,
+    /// The run a resumed run resumed.
+    pub origin_run_id: Option<String>,
 }
 
 impl TaskSpec {
@@ -192,6 +210,7 @@ impl TaskSpec {
             limits: TaskLimits::default(),
             grants: Grants::default(),
             cancel: None,
+            run_info: Arc::default(),
         }
     }
 

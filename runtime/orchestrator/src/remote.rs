@@ -510,6 +510,9 @@ pub async fn run_worker(
         policy.limits.memory_bytes = policy.limits.memory_bytes.min(share.max(1 << 20));
     }
     let retry_delay = policy.retry_delay;
+    // The run's tags as they stand, for `current.tags` in these tasks.
+    let record = store.read_run(&batch.flow, &batch.run_id).await?;
+    let user_tags = store.run_tags(&record).await?;
     let shared = Arc::new(Shared {
         plan,
         store: store.clone(),
@@ -526,6 +529,7 @@ pub async fn run_worker(
         executor: None,
         local_retries: false,
         batches: AtomicU32::new(0),
+        run_info: Arc::new(crate::run::run_info(&record, &user_tags)),
     });
     // One listing says which tasks earlier pods of this shard recorded.
     let recorded = store

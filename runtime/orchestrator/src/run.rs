@@ -224,6 +224,30 @@ pub(crate) struct Shared {
     pub(crate) local_retries: bool,
     /// Batches handed to the executor so far (names them).
     pub(crate) batches: AtomicU32,
+    /// Who started the run, its tags and origin, for `current`.
+    pub(crate) run_info: Arc<mfw_host::RunInfo>,
+}
+
+/// What tasks learn of their run (`current.username`, `current.tags`...).
+pub(crate) fn run_info(record: &RunRecord, user_tags: &[String]) -> mfw_host::RunInfo {
+    let user = record
+        .system_tags
+        .iter()
+        .find_map(|t| t.strip_prefix("user:"))
+        .unwrap_or_default()
+        .to_string();
+    let mut tags: Vec<String> = user_tags
+        .iter()
+        .chain(&record.system_tags)
+        .cloned()
+        .collect();
+    tags.sort();
+    tags.dedup();
+    mfw_host::RunInfo {
+        user,
+        tags,
+        origin_run_id: record.origin_run_id.clone(),
+    }
 }
 
 /// What a resumed run reuses.
@@ -291,6 +315,7 @@ pub async fn run_flow(
         executor: options.executor.clone(),
         local_retries: true,
         batches: AtomicU32::new(0),
+        run_info: Arc::new(run_info(&record, &record.tags)),
     });
     if let Some(observer) = &shared.observer {
         observer.run_started(&record.flow, &record.run_id);
@@ -611,6 +636,7 @@ pub(crate) fn run_one(shared: &Shared, pending: Pending) -> Finished {
                 .map(|p| p.grants.clone())
                 .unwrap_or_default(),
             cancel: Some(shared.cancel.clone()),
+            run_info: shared.run_info.clone(),
         };
         let sink: Option<OutputSink> = shared.observer.clone().map(|observer| {
             let key = key.clone();

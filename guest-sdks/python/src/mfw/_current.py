@@ -20,6 +20,85 @@ class Current:
             raise AttributeError("current is only set while a step runs") from None
         return task_info.current()
 
+    def _run(self) -> Any:
+        try:
+            from wit_world.imports import task_info  # type: ignore[import-not-found]
+        except ImportError:
+            raise AttributeError("current is only set while a step runs") from None
+        return task_info.run()
+
+    @property
+    def username(self) -> str:
+        """Who started the run."""
+        return self._run().user
+
+    @property
+    def namespace(self) -> str:
+        """The run's namespace: `user:` who started it."""
+        return f"user:{self.username}"
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags, the user's (`--tag`) and mfw's (`user:NAME`...)."""
+        return frozenset(self._run().tags)
+
+    @property
+    def origin_run_id(self) -> str | None:
+        """The run this one resumed, if it is a resumed run."""
+        return self._run().origin_run_id
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The flow's parameters, by the names steps read them with."""
+        from ._parameters import Parameter
+
+        flow = _RUNNING["flow"]
+        if flow is None:
+            raise AttributeError("current is only set while a step runs")
+        return sorted(
+            name
+            for klass in flow.__mro__
+            for name, value in vars(klass).items()
+            if isinstance(value, Parameter)
+        )
+
+    def _project(self) -> str | None:
+        import json
+
+        flow = _RUNNING["flow"]
+        if flow is None:
+            raise AttributeError("current is only set while a step runs")
+        for name, options in getattr(flow, "_mfw_flow_decorators", []):
+            if name == "project":
+                return json.loads(dict(options).get("name", "null"))
+        return None
+
+    @property
+    def project_name(self) -> str | None:
+        """`@project(name=...)`, else None."""
+        return self._project()
+
+    @property
+    def branch_name(self) -> str | None:
+        """With `@project`: `user.NAME`, as Metaflow names a user's branch
+        (mfw has no production deployments yet)."""
+        return f"user.{self.username}" if self._project() else None
+
+    @property
+    def project_flow_name(self) -> str | None:
+        """With `@project`: `project.branch.FlowName`."""
+        project = self._project()
+        return f"{project}.{self.branch_name}.{self.flow_name}" if project else None
+
+    @property
+    def is_production(self) -> bool:
+        """False: runs are never production deployments (yet)."""
+        return False
+
+    @property
+    def is_user_branch(self) -> bool:
+        return self._project() is not None
+
     @property
     def is_running_flow(self) -> bool:
         """Whether a step is running (inside mfw)."""
@@ -100,5 +179,8 @@ class CardCollector:
 
 
 _CARDS = CardCollector()
+
+# The flow class whose step is running (set by the runtime).
+_RUNNING: dict[str, Any] = {"flow": None}
 
 current = Current()

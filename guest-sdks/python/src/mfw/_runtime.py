@@ -259,6 +259,9 @@ def run_step(flow_cls: type, step: str) -> None:
     if func is None or not getattr(func, "_mfw_step", False):
         raise Err(types.StepError("UnknownStep", f"this component has no step {step!r}", ""))
     flow = object.__new__(flow_cls)
+    from ._current import _RUNNING
+
+    _RUNNING["flow"] = flow_cls
     _CATCH_VARS.clear()
     _CATCH_VARS.update(_catch_vars(flow_cls))
     state = _State(flow_cls)

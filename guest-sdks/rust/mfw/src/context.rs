@@ -52,6 +52,18 @@ pub struct Current {
     pub retry_count: u32,
 }
 
+/// The run a task belongs to (Metaflow's `current.username`, `tags`,
+/// `origin_run_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// Who started the run; its namespace is `user:` this.
+    pub username: String,
+    /// The user's tags and mfw's (`user:NAME`, `runtime:mfw`...), sorted.
+    pub tags: Vec<String>,
+    /// The run this one resumed, if it is a resumed run.
+    pub origin_run_id: Option<String>,
+}
+
 /// One enclosing foreach, outermost first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeachFrame {
@@ -180,6 +192,21 @@ impl Context {
             )
         })?;
         decode(&bytes, &format!("parameter `{name}`"))
+    }
+
+    /// Who started the run, its tags and the run it resumed.
+    ///
+    /// ```ignore
+    /// let run = cx.run();
+    /// if run.tags.iter().any(|t| t == "nightly") { /* ... */ }
+    /// ```
+    pub fn run(&self) -> RunInfo {
+        let run = task_info::run();
+        RunInfo {
+            username: run.user,
+            tags: run.tags,
+            origin_run_id: run.origin_run_id,
+        }
     }
 
     /// Who this task is.

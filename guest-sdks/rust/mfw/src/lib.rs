@@ -51,7 +51,7 @@ pub mod __bindings {
 }
 
 pub use context::Context;
-pub use context::{Current, ForeachFrame, Level};
+pub use context::{Current, ForeachFrame, Level, RunInfo};
 pub use error::{Error, StepResult};
 pub use inputs::{Input, Inputs};
 pub use mfw_encoding::{ArrowTable, DType, NdArray, Value};
