@@ -110,6 +110,33 @@ fn metaflow_forms_give_metaflow_results() {
         &[("MFW_USER", "carol")],
     );
     assert_eq!(read, "4 ['a'] True");
+
+    // An object of the flow's own class loads in a notebook that can import
+    // the flow's code, and says how to when it cannot.
+    let point = r#"from mfw import Flow
+try:
+    Flow('CompatFlow').latest_run['start'].task.data.point
+except Exception as e:
+    print('sys.path.insert' in str(e), "'compat-flow'" in str(e))
+import sys
+sys.path.insert(0, sys.argv[1])
+p = Flow('CompatFlow').latest_run['start'].task.data.point
+print(type(p).__name__, p.x, p.y)"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", point, flow("").to_str().unwrap()])
+        .current_dir(scratch.path())
+        .env("PYTHONPATH", common::repo().join("guest-sdks/python/src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("MFW_USER", "carol")
+        .env_remove("MFW_DATASTORE")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "True True\nPoint 1 2\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         ran.stdout
             .contains("end/0: types ['frozenset', 'bytearray'] depth 3 doubled 8"),

@@ -17,6 +17,13 @@ from mfw import (
 from mfw.cards import Markdown, ProgressBar, Table
 
 
+class Point:
+    """A class of the flow's own, stored as an artifact."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+
 @project(name="compat")
 @trigger_on_finish(flow="UpstreamFlow")
 class CompatFlow(FlowSpec):
@@ -29,6 +36,7 @@ class CompatFlow(FlowSpec):
         current.card.append(Markdown("# Compat"))
         current.card.extend([Table([[1, "a"]], headers=["n", "s"]), ProgressBar(max=3, value=1)])
         self.frozen = frozenset({1, 2})
+        self.point = Point(1, 2)
         self.buffer = bytearray(b"\x00\x01")
         self.letters = ["a", "b"]
         self.next(self.outer, foreach="letters")

@@ -188,9 +188,11 @@ pub async fn executor(
     let selection = match steps {
         KubeSteps::Off => {
             if !decorated.is_empty() && !quiet {
+                // Metaflow would refuse to run these without a cloud
+                // datastore; mfw runs them here, the same component.
                 eprintln!(
-                    "mfw: {} {} @kubernetes and {} here; `--kubernetes decorated` runs {} in \
-                     the cluster",
+                    "mfw: {} {} @kubernetes and {} here (Metaflow refuses to run them without a \
+                     cloud datastore); `--kubernetes decorated` runs {} in the cluster",
                     plural(&decorated, "step", "steps"),
                     if decorated.len() == 1 {
                         "asks for"

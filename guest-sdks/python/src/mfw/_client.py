@@ -409,8 +409,17 @@ class DataArtifact:
 
     @property
     def data(self) -> Any:
-        """The value, decoded."""
-        return _encoding.decode(_blob(self.sha))
+        """The value, decoded. An object of a class the flow's code defines
+        needs that code importable here, as in Metaflow."""
+        try:
+            return _encoding.decode(_blob(self.sha))
+        except ModuleNotFoundError as e:
+            raise MfwError(
+                f"artifact {self.pathspec} is an object of a class defined in module "
+                f"{e.name!r} (the flow's code), which this Python cannot import: run it "
+                "in the flow's directory, or add that directory to sys.path "
+                "(sys.path.insert(0, '/path/to/flow')), then read it again"
+            ) from None
 
     def __repr__(self) -> str:
         return f"DataArtifact('{self.pathspec}')"
