@@ -148,6 +148,17 @@ fn the_polyglot_flow_runs_python_rust_and_go_steps_together() {
     assert!(sdks.iter().any(|s| s.starts_with("mfw-python/")));
     assert!(sdks.iter().any(|s| s.starts_with("mfw-rust/")));
     assert!(sdks.iter().any(|s| s.starts_with("mfw-go/")));
+    // Rust and Go steps know who started the run (its `user:` tag).
+    let user = record["system_tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t.as_str().unwrap().strip_prefix("user:"))
+        .expect("a user: tag")
+        .to_string();
+    assert_eq!(end["artifacts"]["joined_by"], user.as_str());
+    let train = scratch.dump(&format!("PolyglotFlow/{run}/train/0"));
+    assert_eq!(train["artifacts"]["trained_by"], user.as_str());
 }
 
 #[test]

@@ -31,6 +31,10 @@ func join(ctx *mfw.Context, inputs *mfw.Inputs) error {
 	if err := ctx.Set("best_n_trees", bestTrees); err != nil {
 		return err
 	}
+	// Who started the run, as every language's `current` tells it.
+	if err := ctx.Set("joined_by", ctx.Run().Username); err != nil {
+		return err
+	}
 	return ctx.Next("end")
 }
 

@@ -73,6 +73,8 @@ impl PolyglotTrain {
             / points.len() as f64;
         cx.set("rmse", &mse.sqrt())?;
         cx.set("trained_n_trees", &n_trees)?;
+        // Who started the run, as every language's `current` tells it.
+        cx.set("trained_by", &cx.run().username)?;
         cx.next("join")
     }
 }
