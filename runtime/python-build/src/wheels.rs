@@ -34,6 +34,14 @@ pub const RECIPE_FILES: &[(&str, &str)] = &[
         "patches/nanoarrow-0.9.0.patch",
         include_str!("../wheels/patches/nanoarrow-0.9.0.patch"),
     ),
+    (
+        "patches/openblas-0.3.31.patch",
+        include_str!("../wheels/patches/openblas-0.3.31.patch"),
+    ),
+    (
+        "scripts/openblas-void-abi.py",
+        include_str!("../wheels/scripts/openblas-void-abi.py"),
+    ),
 ];
 
 /// The component CPython's sysconfig data (from componentize-py's standard
