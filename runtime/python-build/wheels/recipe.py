@@ -435,9 +435,10 @@ def _python_version(python: str) -> tuple[int, int] | None:
 
 def find_build_python(minimum: str) -> str:
     """A Python >= `minimum` on this machine for a build virtualenv:
-    MFW_BUILD_PYTHON, else python3.13 or python3.12 on PATH (a pyenv shim
-    that is not selected fails to run and is passed over), else pyenv's
-    installed 3.12 or 3.13."""
+    MFW_BUILD_PYTHON, else the one running this recipe if it is new enough,
+    else python3.13 or python3.12 on PATH (a pyenv shim that is not
+    selected fails to run and is passed over), else pyenv's installed 3.13
+    or 3.12."""
     want = tuple(int(p) for p in minimum.split("."))
     chosen = os.environ.get("MFW_BUILD_PYTHON")
     if chosen:
@@ -448,7 +449,7 @@ def find_build_python(minimum: str) -> str:
                 "virtualenv (it needs the venv and ensurepip modules)"
             )
         return chosen
-    candidates = [shutil.which(f"python3.{minor}") for minor in (13, 12)]
+    candidates = [sys.executable] + [shutil.which(f"python3.{minor}") for minor in (13, 12)]
     pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     found = glob.glob(os.path.join(pyenv, "versions", "3.1[23]*", "bin", "python3"))
     candidates += sorted(found, reverse=True)
