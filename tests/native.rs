@@ -128,6 +128,27 @@ fn pandas_in_a_step_computes_what_native_pandas_computes() {
     }
 }
 
+#[test]
+fn scipy_in_a_step_computes_what_numpy_and_math_compute() {
+    // scipy 1.18 cannot be installed in the build machine's Python (3.11):
+    // expected.py computes the same quantities with numpy and math.
+    let scratch = compare_with_native(
+        "scipy",
+        "expected",
+        "ScipyKernelsFlow",
+        "end/0: scipy 1.18.1 solve [1.0, -2.0, 3.0] minimum [1.0, -2.0]",
+    );
+    // scipy brings numpy, and is built against the recipe's OpenBLAS.
+    let env = show_env(&scratch, "scipy");
+    for package in [
+        "numpy 2.3.5",
+        "scipy 1.18.1",
+        "built from source sha256:52c4b742",
+    ] {
+        assert!(env.contains(package), "{package}: {env}");
+    }
+}
+
 /// What `mfw build` says of a flow pinning `name==version`.
 fn build_error_pinning(name: &str, version: &str) -> String {
     let scratch = Scratch::new();

@@ -34,6 +34,38 @@ pub const RECIPE_FILES: &[(&str, &str)] = &[
         "patches/nanoarrow-0.9.0.patch",
         include_str!("../wheels/patches/nanoarrow-0.9.0.patch"),
     ),
+    (
+        "patches/openblas-0.3.31.patch",
+        include_str!("../wheels/patches/openblas-0.3.31.patch"),
+    ),
+    (
+        "patches/scipy-1.18.1.patch",
+        include_str!("../wheels/patches/scipy-1.18.1.patch"),
+    ),
+    (
+        "patches/cython-3.2.9.patch",
+        include_str!("../wheels/patches/cython-3.2.9.patch"),
+    ),
+    (
+        "patches/pybind11-3.0.4.patch",
+        include_str!("../wheels/patches/pybind11-3.0.4.patch"),
+    ),
+    (
+        "scripts/openblas-void-abi.py",
+        include_str!("../wheels/scripts/openblas-void-abi.py"),
+    ),
+    (
+        "scripts/no-named-catch.py",
+        include_str!("../wheels/scripts/no-named-catch.py"),
+    ),
+    ("shims/setjmp.h", include_str!("../wheels/shims/setjmp.h")),
+    ("shims/fstream", include_str!("../wheels/shims/fstream")),
+    ("shims/mutex", include_str!("../wheels/shims/mutex")),
+    ("shims/thread", include_str!("../wheels/shims/thread")),
+    (
+        "shims/condition_variable",
+        include_str!("../wheels/shims/condition_variable"),
+    ),
 ];
 
 /// The component CPython's sysconfig data (from componentize-py's standard

@@ -10,11 +10,15 @@ bundles them. mfw runs this in the host's Python:
 data, written from the copy mfw carries). Everything is read from
 recipes.toml beside this file, pinned by sha256; built wheels are cached
 under `--cache`, keyed by the hash of everything that went into them.
+Native libraries packages build against (OpenBLAS) are built the same way
+into install prefixes cached under `--cache`/libraries; `build
+openblas==0.3.31` builds one alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -60,6 +64,30 @@ def entry(name: str, version: str) -> dict:
     versions = packages.get(normalize(name))
     if versions is None:
         raise RecipeError(f"no recipe builds {name}")
+    return _pick(name, version, versions)
+
+
+def library_entry(name: str, version: str) -> dict:
+    """A native library's entry (`[library.NAME."VERSION"]`): C code built
+    with make into an install prefix that packages build against."""
+    libraries = {normalize(n): v for n, v in recipes().get("library", {}).items()}
+    versions = libraries.get(normalize(name))
+    if versions is None:
+        raise RecipeError(f"no recipe builds the library {name}")
+    return _pick(name, version, versions)
+
+
+def is_library(name: str) -> bool:
+    """Whether a `build-with` name is a native library rather than a package."""
+    r = recipes()
+    libraries = {normalize(n) for n in r.get("library", {})}
+    packages = {normalize(n) for n in r["package"]}
+    if normalize(name) in libraries and normalize(name) in packages:
+        raise RecipeError(f"{name} is both a package and a library in recipes.toml")
+    return normalize(name) in libraries
+
+
+def _pick(name: str, version: str, versions: dict) -> dict:
     if version not in versions:
         raise RecipeError(
             f"{name}=={version} has no recipe: it builds {name} "
@@ -92,24 +120,57 @@ def _read(path: str) -> str:
 def toolchain_key() -> str:
     """Covers the toolchain pins and the files that drive every build."""
     r = recipes()
+    # The patches build virtualenvs apply to their tools.
+    patches = [
+        _read(os.path.join(HERE, "patches", p))
+        for t in r["toolchain"].values()
+        if isinstance(t, dict)
+        for p in t.get("patches", [])
+    ]
     return _file_hash(
         json.dumps(r["toolchain"], sort_keys=True),
         _read(os.path.join(HERE, "toolchain", "wasi-cc")),
         _read(os.path.join(HERE, "toolchain", "no-exceptions.h")),
         str(RECIPE_VERSION),
+        *patches,
     )[:16]
 
 
-def wheel_key(name: str, version: str) -> str:
-    """What a wheel is a function of: its entry, its patch, the toolchain,
-    and the keys of the native packages it builds against."""
-    e = entry(name, version)
-    parts = [toolchain_key(), normalize(name), version, json.dumps(e, sort_keys=True)]
+def _inputs(e: dict) -> list[str]:
+    """The recipe files an entry names: its patch and scripts, and the
+    include shims when it uses them."""
+    parts = []
     if "patch" in e:
         parts.append(_read(os.path.join(HERE, "patches", e["patch"])))
+    for script in e.get("scripts", []):
+        parts.append(_read(os.path.join(HERE, "scripts", script[0])))
+    if e.get("include-shims"):
+        shims = os.path.join(HERE, "shims")
+        for f in sorted(os.listdir(shims)):
+            parts += [f, _read(os.path.join(shims, f))]
+    return parts
+
+
+def wheel_key(name: str, version: str) -> str:
+    """What a wheel is a function of: its entry, its patch and scripts, the
+    toolchain, and the keys of the native packages and libraries it builds
+    against."""
+    e = entry(name, version)
+    parts = [toolchain_key(), normalize(name), version, json.dumps(e, sort_keys=True)]
+    parts += _inputs(e)
     for dep, dep_version in sorted(e.get("build-with", {}).items()):
-        parts.append(wheel_key(dep, dep_version))
+        if is_library(dep):
+            parts.append(library_key(dep, dep_version))
+        else:
+            parts.append(wheel_key(dep, dep_version))
     return _file_hash(*parts)[:16]
+
+
+def library_key(name: str, version: str) -> str:
+    """What a library's install prefix is a function of, as for a wheel."""
+    e = library_entry(name, version)
+    parts = [toolchain_key(), "library", normalize(name), version, json.dumps(e, sort_keys=True)]
+    return _file_hash(*parts, *_inputs(e))[:16]
 
 
 # ninja's progress lines: "[123/328] Compiling C object ...".
@@ -321,15 +382,7 @@ def toolchain(cache: str, target: str) -> dict:
         os.path.join(target, f"{SYSCONFIG_NAME}.py"), os.path.join(pyconf, f"{SYSCONFIG_NAME}.py")
     )
     wasi_python = os.path.join(bin_dir, "wasi-python")
-    with open(wasi_python, "w") as f:
-        f.write(
-            "#!/bin/sh\n"
-            "# The build machine's Python, answering sysconfig as the component's CPython.\n"
-            f"export _PYTHON_SYSCONFIGDATA_NAME={SYSCONFIG_NAME}\n"
-            f'export PYTHONPATH="{pyconf}${{MFW_WASI_STUBS:+:$MFW_WASI_STUBS}}"\n'
-            f'exec "{os.path.join(venv, "bin", "python")}" "$@"\n'
-        )
-    os.chmod(wasi_python, 0o755)
+    _wasi_python(wasi_python, venv, pyconf)
     llvm_bin = os.path.join(r["llvm"], "bin")
     with open(os.path.join(root, "cross.ini"), "w") as f:
         f.write(
@@ -355,6 +408,252 @@ def toolchain(cache: str, target: str) -> dict:
     with open(os.path.join(root, ".complete"), "w") as f:
         f.write("")
     return paths
+
+
+# ------------------------------------------------------ build virtualenvs
+
+
+def _python_version(python: str) -> tuple[int, int] | None:
+    """The version of the Python at `python`, if it runs and can make a
+    virtualenv with pip."""
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sys, venv, ensurepip; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    words = done.stdout.split()[-2:]
+    if len(words) != 2 or not all(w.isdigit() for w in words):
+        return None
+    return int(words[0]), int(words[1])
+
+
+def find_build_python(minimum: str) -> str:
+    """A Python >= `minimum` on this machine for a build virtualenv:
+    MFW_BUILD_PYTHON, else the one running this recipe if it is new enough,
+    else python3.13 or python3.12 on PATH (a pyenv shim that is not
+    selected fails to run and is passed over), else pyenv's installed 3.13
+    or 3.12."""
+    want = tuple(int(p) for p in minimum.split("."))
+    chosen = os.environ.get("MFW_BUILD_PYTHON")
+    if chosen:
+        version = _python_version(chosen)
+        if version is None or version < want:
+            raise RecipeError(
+                f"MFW_BUILD_PYTHON={chosen} is not a Python >= {minimum} that can make a "
+                "virtualenv (it needs the venv and ensurepip modules)"
+            )
+        return chosen
+    candidates = [sys.executable] + [shutil.which(f"python3.{minor}") for minor in (13, 12)]
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found = glob.glob(os.path.join(pyenv, "versions", "3.1[23]*", "bin", "python3"))
+    candidates += sorted(found, reverse=True)
+    for python in candidates:
+        if python:
+            version = _python_version(python)
+            if version is not None and version >= want:
+                return python
+    raise RecipeError(
+        f"this build needs a Python >= {minimum} for its build tools (this machine's python3 "
+        f"is {sys.version_info[0]}.{sys.version_info[1]}): install python3.13 or python3.12 "
+        "(with its venv module), e.g. `pyenv install 3.13`, or name one with "
+        "MFW_BUILD_PYTHON=/path/to/python3.13"
+    )
+
+
+def build_venv(tools: dict, name: str) -> dict:
+    """The virtualenv of `[toolchain.NAME]` with its build tools, made once
+    per toolchain key: `python` is the toolchain's own, on the Python that
+    runs this recipe; another names the Python version it needs
+    (`requires-python`), its pins and the patches applied to the installed
+    copies (in site-packages, -p1)."""
+    if name == "python":
+        return {
+            "venv": tools["venv"],
+            "wasi-python": os.path.join(tools["bin"], "wasi-python"),
+        }
+    r = recipes()["toolchain"].get(name)
+    if not isinstance(r, dict) or "requires-python" not in r:
+        raise RecipeError(f"recipes.toml has no build virtualenv [toolchain.{name}]")
+    root = os.path.join(tools["root"], name)
+    paths = {
+        "venv": os.path.join(root, "venv"),
+        "wasi-python": os.path.join(root, "wasi-python"),
+    }
+    if os.path.exists(os.path.join(root, ".complete")):
+        return paths
+    python = find_build_python(r["requires-python"])
+    _say(f"preparing the build tools of [toolchain.{name}] on {python} (once)")
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    os.makedirs(root)
+    venv = paths["venv"]
+    _run([python, "-m", "venv", venv])
+    pins = [f"{n}=={v}" for n, v in sorted(_venv_pins(name).items())]
+    _run([os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q", *pins])
+    site = subprocess.run(
+        [
+            os.path.join(venv, "bin", "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for patch in r.get("patches", []):
+        _run(["patch", "-p1", "-s", "-i", os.path.join(HERE, "patches", patch)], cwd=site)
+    _wasi_python(paths["wasi-python"], venv, os.path.join(tools["root"], "pyconf"))
+    with open(os.path.join(root, ".complete"), "w") as f:
+        f.write("")
+    return paths
+
+
+def _venv_pins(name: str) -> dict[str, str]:
+    """The build tools a virtualenv pins: `[toolchain.python]` is all pins;
+    another has them under `pins`."""
+    r = recipes()["toolchain"]
+    if name == "python":
+        return r["python"]
+    if not isinstance(r.get(name), dict) or "pins" not in r[name]:
+        raise RecipeError(f"recipes.toml has no build virtualenv [toolchain.{name}]")
+    return r[name]["pins"]
+
+
+def _wasi_python(path: str, venv: str, pyconf: str) -> None:
+    """The build machine's Python (of `venv`), answering sysconfig questions
+    as the component's CPython: what meson asks about the target."""
+    with open(path, "w") as f:
+        f.write(
+            "#!/bin/sh\n"
+            "# The build machine's Python, answering sysconfig as the component's CPython.\n"
+            f"export _PYTHON_SYSCONFIGDATA_NAME={SYSCONFIG_NAME}\n"
+            f'export PYTHONPATH="{pyconf}${{MFW_WASI_STUBS:+:$MFW_WASI_STUBS}}"\n'
+            f'exec "{os.path.join(venv, "bin", "python")}" "$@"\n'
+        )
+    os.chmod(path, 0o755)
+
+
+# ---------------------------------------------------------------- libraries
+
+
+def _library_dir(cache: str, name: str, version: str) -> str:
+    key = library_key(name, version)
+    return os.path.join(cache, "libraries", f"{normalize(name)}-{version}-{key}")
+
+
+def _wasi_env(tools: dict, venv: str, stubs: str) -> dict:
+    """The environment a native build runs in: the wasm32 compilers first
+    on PATH, and what toolchain/wasi-cc reads."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PATH": os.pathsep.join([tools["bin"], os.path.join(venv, "bin"), env.get("PATH", "")]),
+            "CC": os.path.join(tools["bin"], "wasi-cc"),
+            "CXX": os.path.join(tools["bin"], "wasi-c++"),
+            "MFW_WASI_LLVM": tools["llvm"],
+            "MFW_WASI_SYSROOT": tools["sysroot"],
+            "MFW_WASI_HEADERS": tools["headers"],
+            "MFW_WASI_HOST_INC": _host_include(venv),
+            "MFW_WASI_STUBS": stubs,
+            "PYTHONPATH": stubs,
+            "SOURCE_DATE_EPOCH": "0",
+        }
+    )
+    return env
+
+
+def _prepare_source(e: dict, cache: str, project: str, work: str, log: str) -> str:
+    """The entry's source release, unpacked in `work`, patched, and its
+    scripts run; returns the directory the build runs in."""
+    sdist = _fetch_sdist(project, e, cache)
+    with tarfile.open(sdist) as t:
+        t.extractall(work, filter="data")
+    src = os.path.join(work, e["sdist"].removesuffix(".tar.gz"), e.get("source", ""))
+    if "patch" in e:
+        _run(["patch", "-p1", "-s", "-i", os.path.join(HERE, "patches", e["patch"])], log, cwd=src)
+    for script, *args in e.get("scripts", []):
+        _run([sys.executable, os.path.join(HERE, "scripts", script), *args], log, cwd=src)
+    return src
+
+
+def build_library(name: str, version: str, cache: str, target: str, jobs: int | None = None) -> str:
+    """Builds the native library `name==version` with make into an install
+    prefix (lib/, include/, lib/pkgconfig/) unless cached; returns it."""
+    e = library_entry(name, version)
+    done = _library_dir(cache, name, version)
+    if os.path.exists(os.path.join(done, "recipe.json")):
+        return done
+    for tool, package in (("make", "make"), ("cc", "gcc")):
+        if shutil.which(tool) is None:
+            raise RecipeError(f"building {name} needs {tool}: `apt-get install {package}`")
+    tools = toolchain(cache, target)
+    work = tempfile.mkdtemp(prefix=f"{normalize(name)}-", dir=os.path.join(cache, "toolchain"))
+    log = os.path.join(cache, "logs", f"{normalize(name)}-{version}.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    if os.path.exists(log):
+        os.remove(log)
+    staging = done + f".{os.getpid()}"
+    try:
+        src = _prepare_source(e, cache, e.get("pypi", name), work, log)
+        _say(f"building the library {name} {version} for wasm32 (log: {log})")
+        env = _wasi_env(tools, tools["venv"], os.path.join(work, "stubs"))
+        llvm_bin = os.path.join(tools["llvm"], "bin")
+        variables = {
+            "CC": env["CC"],
+            "HOSTCC": "cc",
+            "AR": os.path.join(llvm_bin, "llvm-ar"),
+            "RANLIB": os.path.join(llvm_bin, "llvm-ranlib"),
+            **e.get("make-vars", {}),
+        }
+        # Some makefiles run make again through $(shell ...), which sees the
+        # environment but not the command line: the entry says which.
+        for var in e.get("make-env", []):
+            env[var] = variables[var]
+        assigns = [f"{k}={v}" for k, v in variables.items()]
+        make = ["make", f"-j{jobs or os.cpu_count() or 1}", *assigns]
+        _run([*make, *e.get("make-targets", [])], log, env=env, cwd=src)
+        os.makedirs(staging)
+        _run([*make, f"PREFIX={staging}", "install"], log, env=env, cwd=src)
+        for leftover in e.get("remove-from-prefix", []):
+            shutil.rmtree(os.path.join(staging, leftover), ignore_errors=True)
+        _relocatable_pkgconfig(staging)
+        with open(os.path.join(staging, "recipe.json"), "w") as f:
+            json.dump(
+                {
+                    "library": normalize(name),
+                    "version": version,
+                    "sdist_sha256": e["sha256"],
+                    "recipe": library_key(name, version),
+                },
+                f,
+                sort_keys=True,
+            )
+        try:
+            os.replace(staging, done)
+        except OSError:
+            shutil.rmtree(staging)  # another build got there first: same inputs
+        os.remove(log)
+        return done
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _relocatable_pkgconfig(prefix: str) -> None:
+    """The prefix's pkg-config files name it as `${pcfiledir}/../..`, so
+    the cached prefix works wherever the cache is."""
+    pc_dir = os.path.join(prefix, "lib", "pkgconfig")
+    for name in os.listdir(pc_dir) if os.path.isdir(pc_dir) else []:
+        path = os.path.join(pc_dir, name)
+        text = _read(path).replace(prefix, "${pcfiledir}/../..")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 # ------------------------------------------------------------------- wheels
@@ -453,8 +752,14 @@ def build(
         if cached:
             return cached
     tools = toolchain(cache, target)
-    # Native build dependencies: built first, unpacked where the stub
-    # points the build for their headers.
+    venv_name = e.get("build-venv", "python")
+    venv = build_venv(tools, venv_name)
+    pinned = {normalize(n) for n in _venv_pins(venv_name)}
+    # Native build dependencies: built first. A package's wheel is unpacked
+    # where the stub points the build for its headers (unless the build
+    # virtualenv has the package itself: then only its headers and
+    # pkg-config file are the wasm32 build's); a library's install prefix
+    # is cached as it is.
     work = tempfile.mkdtemp(prefix=f"{normalize(name)}-", dir=os.path.join(cache, "toolchain"))
     log = os.path.join(cache, "logs", f"{normalize(name)}-{version}.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
@@ -463,47 +768,45 @@ def build(
     try:
         stubs = os.path.join(work, "stubs")
         os.makedirs(stubs)
+        site = os.path.join(work, "site")
+        pkg_config: list[str] = []
+        properties: dict[str, str] = {}
+        prefixes: list[str] = []
         for dep, dep_version in sorted(e.get("build-with", {}).items()):
+            if is_library(dep):
+                prefix = build_library(dep, dep_version, cache, target, jobs)
+                pkg_config.append(os.path.join(prefix, "lib", "pkgconfig"))
+                prefixes.append(prefix)
+                continue
             dep_wheel = build(dep, dep_version, cache, target, jobs, share)
-            site = os.path.join(work, "site")
             with zipfile.ZipFile(dep_wheel) as z:
                 z.extractall(site)
-            _stub_package(stubs, dep, dep_version, site)
-        sdist = _fetch_sdist(name, e, cache)
-        _say(f"building {name} {version} for wasm32 (log: {log})")
-        with tarfile.open(sdist) as t:
-            t.extractall(work, filter="data")
-        src = os.path.join(work, e["sdist"].removesuffix(".tar.gz"))
-        if "patch" in e:
-            _run(
-                ["patch", "-p1", "-s", "-i", os.path.join(HERE, "patches", e["patch"])],
-                log,
-                cwd=src,
+            top = os.path.join(site, dep)
+            pkg_config += sorted(
+                os.path.dirname(pc)
+                for pc in glob.glob(os.path.join(top, "**", "*.pc"), recursive=True)
             )
-        env = dict(os.environ)
-        env.update(
-            {
-                "PATH": os.pathsep.join(
-                    [tools["bin"], os.path.join(tools["venv"], "bin"), env.get("PATH", "")]
-                ),
-                "CC": os.path.join(tools["bin"], "wasi-cc"),
-                "CXX": os.path.join(tools["bin"], "wasi-c++"),
-                "MFW_WASI_LLVM": tools["llvm"],
-                "MFW_WASI_SYSROOT": tools["sysroot"],
-                "MFW_WASI_HEADERS": tools["headers"],
-                "MFW_WASI_HOST_INC": _host_include(tools["venv"]),
-                "MFW_WASI_STUBS": stubs,
-                "PYTHONPATH": stubs,
-                "SOURCE_DATE_EPOCH": "0",
-            }
-        )
+            if normalize(dep) == "numpy":
+                # scipy reads it; a cross build asks no numpy of the build machine.
+                properties["numpy-include-dir"] = os.path.join(top, "_core", "include")
+            if normalize(dep) not in pinned:
+                _stub_package(stubs, dep, dep_version, site)
+        _say(f"building {name} {version} for wasm32 (log: {log})")
+        src = _prepare_source(e, cache, name, work, log)
+        env = _wasi_env(tools, venv["venv"], stubs)
+        # Known, documented signature mismatches the link may keep (see
+        # toolchain/wasi-cc): any other fails the build.
+        env["MFW_WASI_SIGNATURE_MISMATCH_OK"] = " ".join(e.get("signature-mismatch-ok", []))
+        build_cross = os.path.join(work, "build.ini")
+        _build_cross_file(build_cross, e, venv, pkg_config, properties)
         setup = [
             f"--cross-file={os.path.join(tools['root'], 'cross.ini')}",
+            f"--cross-file={build_cross}",
             *e.get("meson-args", []),
         ]
         out = os.path.join(work, "dist")
         cmd = [
-            os.path.join(tools["venv"], "bin", "python"),
+            os.path.join(venv["venv"], "bin", "python"),
             "-m",
             "pip",
             "wheel",
@@ -523,7 +826,7 @@ def build(
         if len(built) != 1:
             raise RecipeError(f"the build of {name} made {built}, not one wheel")
         _check_wasm(os.path.join(out, built[0]), name)
-        _forget_paths(os.path.join(out, built[0]), [tools["root"], work])
+        _forget_paths(os.path.join(out, built[0]), [tools["root"], work, *prefixes, HERE])
         final = _wheel_dir(cache, name, version)
         staging = final + f".{os.getpid()}"
         os.makedirs(staging)
@@ -552,6 +855,40 @@ def build(
         return wheel_path(cache, name, version) or final
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_cross_file(
+    path: str, e: dict, venv: dict, pkg_config: list[str], properties: dict[str, str]
+) -> None:
+    """The second cross file of one build, over the toolchain's: the build
+    virtualenv's Python and Cython, pkg-config limited to the .pc files of
+    the wasm32 builds it builds with (never the build machine's), and the
+    entry's extra compile flags (`c-args`, `cpp-args`; `include-shims`
+    puts shims/ first on the include path)."""
+
+    def quoted(items: list[str]) -> str:
+        return "[" + ", ".join(repr(i) for i in items) + "]"
+
+    lines = [
+        "[binaries]",
+        f"python = {venv['wasi-python']!r}",
+        f"cython = {os.path.join(venv['venv'], 'bin', 'cython')!r}",
+    ]
+    pkg_config_bin = shutil.which("pkg-config") or shutil.which("pkgconf")
+    if pkg_config_bin:
+        lines.append(f"pkg-config = {pkg_config_bin!r}")
+    elif pkg_config:
+        raise RecipeError("this build needs pkg-config: `apt-get install pkg-config`")
+    lines += ["", "[properties]", f"pkg_config_libdir = {quoted(pkg_config)}"]
+    lines += [f"{k} = {v!r}" for k, v in sorted(properties.items())]
+    shims = [f"-I{os.path.join(HERE, 'shims')}"] if e.get("include-shims") else []
+    c_args = shims + e.get("c-args", [])
+    cpp_args = shims + e.get("cpp-args", [])
+    if c_args or cpp_args:
+        lines += ["", "[built-in options]", f"c_args = {quoted(c_args)}"]
+        lines.append(f"cpp_args = {quoted(cpp_args)}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def _share(share: list[str], direction: str, cache: str, name: str, version: str) -> None:
@@ -688,6 +1025,10 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 share = json.loads(args.share) if args.share else None
                 name, version = name.strip(), version.strip()
+                if is_library(name):
+                    # A library alone (packages build it when they need it).
+                    print(build_library(name, version, args.cache, args.target, args.jobs))
+                    continue
                 was_cached = wheel_path(args.cache, name, version) is not None
                 print(build(name, version, args.cache, args.target, args.jobs, share))
                 # Asked for by name: shared even when it was already cached

@@ -364,6 +364,7 @@ COMMON_MODULES = [
 # importlib.metadata's version() reads dist-info). Imported whole.
 DATA_MODULES = [
     "email",  # importlib.metadata parses METADATA as a message
+    "encodings.cp437",  # zipfile decodes member names with it (np.load of a .npz: scipy's qmc)
     "importlib.abc",
     "importlib.metadata",
     "importlib.readers",
