@@ -629,6 +629,15 @@ class LimitsFlow(FlowSpec):
     def spin(self):
         while True:
             pass
+        self.next(self.nap)
+
+    # A sleep waits in the host, not in wasm: the deadline must still stop it.
+    @catch(var='slept')
+    @timeout(seconds=1)
+    @step
+    def nap(self):
+        import time
+        time.sleep(3600)
         self.next(self.hog)
 
     @catch(var='hogged')
@@ -650,6 +659,10 @@ class LimitsFlow(FlowSpec):
     assert_eq!(
         end["artifacts"]["spun"]["message"],
         "step `spin` timed out after 1 s"
+    );
+    assert_eq!(
+        end["artifacts"]["slept"]["message"],
+        "step `nap` timed out after 1 s"
     );
     assert_eq!(
         end["artifacts"]["hogged"]["message"],

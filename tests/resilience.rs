@@ -163,13 +163,23 @@ fn resume_from_a_chosen_step_reruns_it_and_what_follows() {
 
 #[test]
 fn ctrl_c_interrupts_running_tasks_and_marks_the_run() {
+    ctrl_c_interrupts("loop");
+}
+
+#[test]
+fn ctrl_c_interrupts_a_sleeping_task() {
+    ctrl_c_interrupts("sleep");
+}
+
+/// Ctrl-C while the attacker's step runs `mode` stops the run at once.
+fn ctrl_c_interrupts(mode: &str) {
     let scratch = Scratch::new();
     std::fs::copy(guest("attacker"), scratch.path().join("attacker.wasm")).unwrap();
     for dir in ["data", "out"] {
         std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
     }
     let child = Command::new(env!("CARGO_BIN_EXE_mfw"))
-        .args(["run", "attacker.wasm", "--mode", "loop"])
+        .args(["run", "attacker.wasm", "--mode", mode])
         .current_dir(scratch.path())
         .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
         .stdout(Stdio::null())

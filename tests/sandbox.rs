@@ -285,6 +285,11 @@ fn an_endless_loop_times_out() {
 }
 
 #[test]
+fn an_hour_long_sleep_times_out_at_the_deadline() {
+    contained("sleep", "attack", "step `attack` timed out after 2 s");
+}
+
+#[test]
 fn a_2_gb_artifact_is_refused() {
     contained(
         "huge-artifact",

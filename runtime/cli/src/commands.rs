@@ -453,8 +453,14 @@ async fn execute(
     let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mfw: interrupted; stopping running tasks");
+            eprintln!("mfw: interrupted; stopping running tasks (Ctrl-C again to exit now)");
             let _ = interrupt_tx.send(true);
+        }
+        // Every store write is atomic, so leaving at once loses nothing that
+        // finished: the run resumes like one that was killed.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("mfw: interrupted again; exiting now (`mfw resume` continues the run)");
+            std::process::exit(130);
         }
     });
     let config = crate::config::Config::load()?;

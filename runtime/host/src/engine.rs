@@ -96,9 +96,11 @@ impl Host {
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
-        // Name resolution answers only for the names a step's grants list.
+        // Name resolution answers only for the names a step's grants list,
+        // and waits end when the task must stop.
         linker.allow_shadowing(true);
         crate::sandbox::restrict_name_lookup(&mut linker).map_err(engine_error)?;
+        crate::waits::bound_waits(&mut linker).map_err(engine_error)?;
         linker.allow_shadowing(false);
         FlowComponent::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s)
             .map_err(engine_error)?;

@@ -26,6 +26,7 @@ mod imports;
 mod output;
 mod sandbox;
 mod task;
+mod waits;
 
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
 pub use engine::{Host, HostConfig, LoadedFlow};

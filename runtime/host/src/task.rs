@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use bytes::Bytes;
 use mfw_graph::{BlobHash, FlowGraph, ForeachFrame, Transition};
@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::engine::LoadedFlow;
 use crate::output::{Capture, OutputSink, OutputStream};
 use crate::sandbox;
+use crate::waits::Stop;
 
 /// Where a task's inherited artifact values come from: the datastore, in
 /// the orchestrator. Called from the thread running the task.
@@ -401,8 +402,10 @@ impl wasmtime::ResourceLimiter for Limiter {
 /// A store's data: WASI, plus the task when one runs.
 pub(crate) struct TaskState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) task: Option<Running>,
+    /// When the task must stop (its deadline, Ctrl-C), for its waits too.
+    pub(crate) stop: Stop,
     pub(crate) stderr: Option<Capture>,
     pub(crate) limiter: Limiter,
 }
@@ -422,6 +425,7 @@ impl TaskState {
             .unwrap_or_else(|_| wasmtime_wasi::WasiCtxBuilder::new().build()),
             table: ResourceTable::new(),
             task: None,
+            stop: Stop::default(),
             stderr: None,
             limiter: Limiter {
                 memory_bytes: usize::MAX,
@@ -498,6 +502,7 @@ impl LoadedFlow {
             wasi,
             table: ResourceTable::new(),
             task: Some(running),
+            stop: Stop::new(limits.timeout, cancel),
             stderr: Some(stderr.clone()),
             limiter: Limiter {
                 memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
@@ -517,19 +522,15 @@ impl LoadedFlow {
             // Without a fuel limit a task still needs some to run at all.
             let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
         }
-        // Checked on every epoch tick: the timeout, and Ctrl-C.
-        let deadline = limits.timeout.map(|t| Instant::now() + t);
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let flag = timed_out.clone();
+        // Checked on every epoch tick while the guest runs (and by its
+        // waits while it waits): the timeout, and Ctrl-C.
+        let stop = store.data().stop.clone();
         store.epoch_deadline_callback(move |_| {
-            if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return Ok(wasmtime::UpdateDeadline::Interrupt);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                flag.store(true, Ordering::Relaxed);
-                return Ok(wasmtime::UpdateDeadline::Interrupt);
-            }
-            Ok(wasmtime::UpdateDeadline::Continue(1))
+            Ok(if stop.now() {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(1)
+            })
         });
         store.set_epoch_deadline(1);
         let result = match inner.pre.instantiate(&mut store) {
@@ -546,6 +547,7 @@ impl LoadedFlow {
             }
         };
         let memory_exceeded = store.data().limiter.exceeded;
+        let timed_out = store.data().stop.timed_out();
         let Some(mut task) = store.data_mut().task.take() else {
             let failure = TaskFailure::Host("mfw lost the task's state".to_string());
             return failed(failure, &stdout, &stderr);
@@ -569,12 +571,10 @@ impl LoadedFlow {
                 detail: e.detail,
             })),
             Err(Some(trap)) => match trap.downcast_ref::<wasmtime::Trap>() {
-                Some(wasmtime::Trap::Interrupt) if timed_out.load(Ordering::Relaxed) => {
-                    limit(format!(
-                        "step `{step}` timed out after {} s",
-                        limits.timeout.map_or(0.0, |t| t.as_secs_f64())
-                    ))
-                }
+                Some(wasmtime::Trap::Interrupt) if timed_out => limit(format!(
+                    "step `{step}` timed out after {} s",
+                    limits.timeout.map_or(0.0, |t| t.as_secs_f64())
+                )),
                 Some(wasmtime::Trap::Interrupt) => Some(TaskFailure::Interrupted(step.clone())),
                 Some(wasmtime::Trap::OutOfFuel) => limit(format!(
                     "step `{step}` ran out of fuel ({} units)",

@@ -81,6 +81,11 @@ impl AttackFlow {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            // Waits in the host (wasi:io/poll), where no epoch tick reaches.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                "slept an hour".to_string()
+            }
             _ => "nothing tried".to_string(),
         };
         let _ = std::io::stdout().flush();
