@@ -30,6 +30,14 @@ fn metaflow_forms_give_metaflow_results() {
     assert_eq!(artifacts["config_depth"], 3, "{artifacts}");
     assert_eq!(artifacts["doubled"], 8, "{artifacts}");
 
+    // Deploy-time defaults (functions of Metaflow's ParameterContext) are
+    // computed when the run starts, with who starts it.
+    assert_eq!(
+        artifacts["computed"],
+        serde_json::json!(["carol@CompatFlow/owner/local", 50]),
+        "{artifacts}"
+    );
+
     // frozenset and bytearray come back as themselves.
     assert_eq!(
         artifacts["types"],
@@ -93,7 +101,7 @@ fn metaflow_forms_give_metaflow_results() {
     assert_eq!(artifacts["origin"], serde_json::Value::Null);
     assert_eq!(
         artifacts["parameter_names"],
-        serde_json::json!(["config", "typed_int"])
+        serde_json::json!(["batch", "config", "owner", "typed_int"])
     );
     assert_eq!(
         artifacts["project"],
@@ -226,6 +234,82 @@ fn runs_have_tags_and_users_namespaces() {
     // What the client tagged, mfw sees.
     let runs = scratch.mfw(["runs", "HelloFlow"]).ok();
     assert!(runs.stdout.contains("from-notebook"), "{}", runs.stdout);
+}
+
+#[test]
+fn deploy_time_defaults_are_computed_at_run_start_unless_given() {
+    let scratch = Scratch::new();
+    let file = scratch.write(
+        "stamped/flow.py",
+        "\
+from mfw import FlowSpec, Parameter, step
+
+
+def fail(ctx):
+    return {}['no ' + ctx.parameter_name]
+
+
+class StampedFlow(FlowSpec):
+    owner = Parameter('owner', default=lambda ctx: ctx.user_name.upper())
+    size = Parameter('size', default=lambda ctx: str(len(ctx.flow_name)), type=int)
+    broken = Parameter('broken', default=fail, help='Fails unless given.')
+
+    @step
+    def start(self):
+        self.seen = [self.owner, self.size, self.broken]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == '__main__':
+    StampedFlow()
+",
+    );
+    let env = [("MFW_USER", "dora".to_string())];
+    // `run --help` says which defaults are computed.
+    let help = python_flow(&scratch, &file, &["run", "--help"]);
+    assert!(
+        help.stdout
+            .contains("--broken STR  Fails unless given.  [default: computed when the run starts]"),
+        "{}",
+        help.stdout
+    );
+    // A default whose code fails stops the run before any task, with its
+    // traceback.
+    let failed = scratch
+        .mfw_env(["run".as_ref(), file.as_os_str()], &env)
+        .failed();
+    assert!(
+        failed.stderr.contains(
+            "the run of StampedFlow did not start: the default of parameter 'broken' failed: \
+             'no broken'"
+        ),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("in fail"), "{}", failed.stderr);
+    assert!(!failed.stderr.contains("start/0"), "{}", failed.stderr);
+    // Given on the command line, it is not computed; the others are, and a
+    // text result is read as the parameter's type.
+    let ran = scratch
+        .mfw_env(
+            [
+                "run".as_ref(),
+                file.as_os_str(),
+                "--broken".as_ref(),
+                "fixed".as_ref(),
+            ],
+            &env,
+        )
+        .ok();
+    let start = scratch.dump(&format!("StampedFlow/{}/start/0", ran.run_id()));
+    assert_eq!(
+        start["artifacts"]["seen"],
+        serde_json::json!(["DORA", 11, "fixed"])
+    );
 }
 
 /// `python <flow file> args...` in the scratch directory, with the mfw

@@ -24,11 +24,18 @@ class Point:
         self.x, self.y = x, y
 
 
+def owner_default(ctx):
+    """A deploy-time default: computed when the run starts."""
+    return f"{ctx.user_name}@{ctx.flow_name}/{ctx.parameter_name}/{ctx.ds_type}"
+
+
 @project(name="compat")
 @trigger_on_finish(flow="UpstreamFlow")
 class CompatFlow(FlowSpec):
     config = Parameter("config", type=JSONType, default='{"depth": 3, "tags": ["a"]}')
     typed_int = Parameter("typed-int", type=int, default=7)
+    owner = Parameter("owner", default=owner_default)
+    batch = Parameter("batch", default=lambda ctx: len(ctx.user_name) * 10, type=int)
 
     @card(type="blank")
     @step
@@ -99,6 +106,7 @@ class CompatFlow(FlowSpec):
         self.types = [type(self.frozen).__name__, type(self.buffer).__name__]
         self.config_depth = self.config["depth"]
         self.doubled = self.typed_int * 2
+        self.computed = [self.owner, self.batch]
         self.who = [current.username, current.namespace, sorted(current.tags)]
         self.origin = current.origin_run_id
         self.parameter_names = current.parameter_names

@@ -425,7 +425,30 @@ async fn execute(
                 }
             }
             let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            (resolve_parameters(&graph, &given, &base)?, None)
+            let mut values = resolve_parameters(&graph, &given, &base)?;
+            // Deploy-time defaults: computed now, by the flow's own code, in
+            // a sandbox that grants nothing.
+            let unset: Vec<String> = graph
+                .parameters
+                .iter()
+                .filter(|p| !values.contains_key(&p.name))
+                .map(|p| p.name.clone())
+                .collect();
+            if !unset.is_empty() {
+                let start = mfw_host::RunStart {
+                    flow: graph.name.clone(),
+                    user: username(),
+                    datastore: store.kind().to_string(),
+                };
+                let computed = plan
+                    .computed_defaults(unset, start)
+                    .await
+                    .map_err(|e| anyhow!("the run of {} did not start: {e}", graph.name))?;
+                for (name, value) in computed {
+                    values.insert(name, value.into());
+                }
+            }
+            (values, None)
         }
         Launch::Resume { run_id, from_step } => {
             let origin = match run_id {

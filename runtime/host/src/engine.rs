@@ -141,6 +141,7 @@ impl Host {
             .map_err(instantiate_error)?;
         let pre = FlowComponentPre::new(pre).map_err(instantiate_error)?;
         let graph = read_graph(&self.engine, &pre, name)?;
+        let parameter_defaults = crate::defaults::find_export(&component);
         Ok(LoadedFlow {
             inner: Arc::new(Inner {
                 hash,
@@ -149,6 +150,7 @@ impl Host {
                 bytes: bytes::Bytes::copy_from_slice(bytes),
                 pre,
                 graph,
+                parameter_defaults,
                 engine: self.engine.clone(),
                 config: self.config.clone(),
             }),
@@ -313,6 +315,8 @@ pub(crate) struct Inner {
     pub(crate) bytes: bytes::Bytes,
     pub(crate) pre: FlowComponentPre<TaskState>,
     pub(crate) graph: Arc<FlowGraph>,
+    /// The `parameter-defaults` export's `compute`, if the component has it.
+    pub(crate) parameter_defaults: Option<wasmtime::component::ComponentExportIndex>,
     pub(crate) engine: Engine,
     pub(crate) config: Arc<HostConfig>,
 }

@@ -20,6 +20,7 @@
 
 mod bindings;
 mod contract;
+mod defaults;
 mod engine;
 mod files;
 mod imports;
@@ -29,6 +30,7 @@ mod task;
 mod waits;
 
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
+pub use defaults::{DefaultsError, RunStart};
 pub use engine::{Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};
 pub use output::{OutputSink, OutputStream};

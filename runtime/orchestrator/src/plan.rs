@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mfw_graph::{FlowGraph, GraphError, Topology};
-use mfw_host::LoadedFlow;
+use mfw_host::{DefaultsError, LoadedFlow, RunStart};
 use mfw_store::ComponentRecord;
 
 use crate::OrchestratorError;
@@ -158,6 +158,37 @@ impl FlowPlan {
     /// The components and the steps each provides.
     pub fn components(&self) -> impl Iterator<Item = &ComponentRecord> {
         self.components.iter().map(|(_, record)| record)
+    }
+
+    /// The defaults computed at run start (Metaflow's deploy-time defaults)
+    /// of those of `names` the flow's components compute, each encoded.
+    /// Runs the components' `parameter-defaults` export off the async
+    /// runtime; a parameter two components compute keeps the first's.
+    pub async fn computed_defaults(
+        &self,
+        names: Vec<String>,
+        start: RunStart,
+    ) -> Result<Vec<(String, Vec<u8>)>, DefaultsError> {
+        let flows: Vec<LoadedFlow> = self.components.iter().map(|(f, _)| f.clone()).collect();
+        let computed = tokio::task::spawn_blocking(move || {
+            let mut values: Vec<(String, Vec<u8>)> = Vec::new();
+            for flow in &flows {
+                let pending: Vec<String> = names
+                    .iter()
+                    .filter(|n| !values.iter().any(|(done, _)| done == *n))
+                    .cloned()
+                    .collect();
+                values.extend(flow.compute_parameter_defaults(&pending, &start)?);
+            }
+            Ok(values)
+        })
+        .await;
+        computed.unwrap_or_else(|e| {
+            Err(DefaultsError::Trapped {
+                source_name: self.graph.name.clone(),
+                reason: format!("the computation stopped: {e}"),
+            })
+        })
     }
 
     /// The component that runs `step`.

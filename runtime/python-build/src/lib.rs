@@ -53,8 +53,10 @@ pub const RECIPE: &str = "componentize-py 0.25.1, pinned start-up v1";
 /// from: the app directory must hold `mfw_app.py`.
 pub const APP_MODULE: &str = "mfw_app";
 
-/// The contract's world a flow component targets.
-pub const WORLD: &str = "flow-component";
+/// The contract's world a Python flow component targets: a flow that may
+/// also compute parameter defaults at run start (Metaflow's deploy-time
+/// defaults, `Parameter("n", default=lambda ctx: ...)`).
+pub const WORLD: &str = "flow-component-with-defaults";
 
 /// Why a Python component could not be built.
 #[derive(Debug, thiserror::Error)]

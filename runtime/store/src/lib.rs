@@ -259,6 +259,25 @@ impl Datastore {
         self.local_root.is_none()
     }
 
+    /// The kind of datastore, as Metaflow names it (`ds_type`): `local`,
+    /// `s3`, `gs` or `azure`.
+    ///
+    /// ```
+    /// let store = mfw_store::Datastore::open("/tmp/mfw-doc-kind").unwrap();
+    /// assert_eq!(store.kind(), "local");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        if !self.is_remote() {
+            "local"
+        } else if self.location.starts_with("gs://") {
+            "gs"
+        } else if self.location.starts_with("az://") || self.location.starts_with("abfs") {
+            "azure"
+        } else {
+            "s3"
+        }
+    }
+
     /// Checks that the store can be reached and read, so a wrong bucket or
     /// wrong credentials fail at once with a message that says so.
     pub async fn check(&self) -> Result<(), StoreError> {

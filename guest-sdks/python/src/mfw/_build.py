@@ -329,6 +329,11 @@ class Flow(exports.Flow):
 
     def run_step(self, step):
         _mfw_runtime.run_step(_mfw_flow_module.{cls}, step)
+
+
+class ParameterDefaults(exports.ParameterDefaults):
+    def compute(self, names, start):
+        return _mfw_runtime.compute_defaults(_mfw_flow_module.{cls}, names, start)
 """
 
 

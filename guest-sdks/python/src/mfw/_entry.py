@@ -88,7 +88,12 @@ def _parameters_help(flow_cls: type, path: str) -> None:
     if params:
         print("Parameters:")
     for p in params:
-        default = "" if p.default is None or not p.show_default else f"  [default: {p.default!r}]"
+        if p.computed:
+            default = "  [default: computed when the run starts]"
+        elif p.default is None or not p.show_default:
+            default = ""
+        else:
+            default = f"  [default: {p.default!r}]"
         required = "  [required]" if p.required else ""
         print(f"  --{p.name} {p.kind.upper()}  {p.help}{default}{required}")
     print("\nRun options (--tag, --with, --max-workers, ...): mfw run --help")

@@ -223,6 +223,13 @@ def derive(path: str, partial: bool = False) -> dict:
             continue
         default = value.default
         encoded = None
+        help_text = value.help
+        if value.computed:
+            # Computed when a run starts (the component's parameter-defaults
+            # export): the graph has no default for it, and says so.
+            default = None
+            note = "default computed when the run starts"
+            help_text = f"{help_text} ({note})" if help_text else note
         if default is not None:
             try:
                 encoded = _encoding.encode(default, allow_pickle=False).hex()
@@ -238,7 +245,7 @@ def derive(path: str, partial: bool = False) -> dict:
                 "kind": value.kind,
                 "default": encoded,
                 "required": value.required,
-                "help": value.help,
+                "help": help_text,
             }
         )
     parameters.sort(key=lambda p: p["name"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._errors import FlowDefinitionError
+from ._errors import FlowDefinitionError, MfwError
 
 
 class JSONType:
@@ -13,6 +13,9 @@ class JSONType:
 
 
 _KINDS = {str: "str", int: "int", float: "float", bool: "bool", JSONType: "json"}
+
+# A class is callable but is not a function default.
+_CLASSES = (type,)
 
 
 class Parameter:
@@ -49,6 +52,12 @@ class Parameter:
                 f"Parameter {name!r} has no option {sorted(kwargs)[0]!r}; its options are: "
                 "default, type, help, required, show_default"
             )
+        # A function default is Metaflow's deploy-time default: computed
+        # when a run starts, from a ParameterContext. Its type is str unless
+        # `type` says otherwise, as in Metaflow.
+        self.computed = callable(default) and not isinstance(default, _CLASSES)
+        if self.computed and type is None:
+            type = str
         if type is None and default is not None:
             # bool is an int: check it first.
             type = next((t for t in (bool, int, float, str) if isinstance(default, t)), JSONType)
@@ -58,7 +67,7 @@ class Parameter:
             )
         if type is not None:
             self.kind = _KINDS[type]
-        if type is JSONType and isinstance(default, str):
+        if type is JSONType and isinstance(default, str) and not self.computed:
             # Metaflow parses a JSONType default given as text.
             try:
                 self.default = json.loads(default)
@@ -82,6 +91,75 @@ class Parameter:
     def convert(self, raw: Any) -> Any:
         """The step's view of the run's value (the host sends it encoded)."""
         return raw
+
+    def compute_default(self, context: ParameterContext) -> Any:
+        """Runs a function default with `context` and checks what it gives
+        against the parameter's type (a text result is read as the command
+        line would read it, since Metaflow passes it on as text).
+
+        >>> p = Parameter("n", default=lambda ctx: len(ctx.user_name), type=int)
+        >>> p.compute_default(ParameterContext("F", "ana", "n", print, "local", None))
+        3
+        """
+        value = self.default(context)
+        kind = self.kind
+        try:
+            if kind == "str":
+                return value if isinstance(value, str) else str(value)
+            if isinstance(value, str) and kind != "json":
+                return _read_text(kind, value)
+            if kind == "json" and isinstance(value, str):
+                return json.loads(value)
+            if kind == "bool" and isinstance(value, bool):
+                return value
+            if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+            if kind == "json":
+                json.dumps(value)
+                return value
+        except (TypeError, ValueError) as e:
+            raise MfwError(
+                f"the default function of parameter {self.name!r} returned {value!r}, "
+                f"which is not a {kind} value ({e})"
+            ) from None
+        raise MfwError(
+            f"the default function of parameter {self.name!r} returned {value!r} "
+            f"({type(value).__name__}); parameter {self.name!r} is a {kind}: return one, "
+            "or give the Parameter the type=... of what the function returns"
+        )
+
+
+class ParameterContext(NamedTuple):
+    """What a function default is given: Metaflow's ParameterContext.
+
+    >>> ParameterContext("TrainFlow", "ana", "n", print, "local", None).user_name
+    'ana'
+    """
+
+    flow_name: str
+    user_name: str
+    parameter_name: str
+    logger: Any
+    ds_type: str
+    configs: Any
+
+
+def _read_text(kind: str, text: str) -> Any:
+    """A value given as text, read as `--name text` would be."""
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("true", "1", "yes", "y", "on"):
+            return True
+        if lowered in ("false", "0", "no", "n", "off"):
+            return False
+        raise ValueError(f"{text!r} is not a boolean")
+    return text
 
 
 class IncludeFile(Parameter):

@@ -279,6 +279,36 @@ def run_step(flow_cls: type, step: str) -> None:
         raise Err(types.StepError(kind, message, _traceback(e))) from None
 
 
+def compute_defaults(flow_cls: type, names: list[str], start: Any) -> list[tuple[str, bytes]]:
+    """The parameter-defaults export: runs the function defaults among
+    `names` with Metaflow's ParameterContext, before any task of the run."""
+    from ._parameters import Parameter, ParameterContext
+
+    wanted = set(names)
+    computed = []
+    for _attribute, parameter in inspect.getmembers(flow_cls):
+        if not isinstance(parameter, Parameter) or not parameter.computed:
+            continue
+        if parameter.name not in wanted:
+            continue
+        context = ParameterContext(
+            flow_name=start.flow,
+            user_name=start.user,
+            parameter_name=parameter.name,
+            logger=lambda *args, **_kw: print(*args, file=sys.stderr),
+            ds_type=start.datastore,
+            configs=None,
+        )
+        try:
+            value = parameter.compute_default(context)
+            computed.append((parameter.name, _encoding.encode(value, allow_pickle=False)))
+        except Exception as e:  # noqa: BLE001 - the host reports it and does not start the run
+            kind = getattr(e, "kind", None) or type(e).__name__
+            message = f"the default of parameter {parameter.name!r} failed: {e}"
+            raise Err(types.StepError(kind, message, _traceback(e))) from None
+    return computed
+
+
 def _note_cards() -> None:
     """Says that the card components the step added are not kept: cards
     render with `mfw ui`, which is not there yet."""
