@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Scratch;
@@ -14,11 +15,11 @@ fn native_dir(name: &str) -> std::path::PathBuf {
     common::repo().join("tests/native").join(name)
 }
 
-/// Runs `module.compute()` from tests/native/<dir> in the build machine's
-/// Python (numpy and pandas from PyPI, which scripts/setup installs) and
-/// returns its JSON.
-fn natively(dir: &str, module: &str) -> serde_json::Value {
-    let output = Command::new("python3")
+/// Runs `module.compute()` from tests/native/<dir> in the Python at `python`
+/// (the build machine's `python3`, with numpy and pandas from PyPI, or a
+/// virtualenv: scripts/setup makes both) and returns its JSON.
+fn natively_in(python: &Path, dir: &str, module: &str) -> serde_json::Value {
+    let output = Command::new(python)
         .arg("-c")
         .arg(format!(
             "import json, {module}; print(json.dumps({module}.compute()))"
@@ -29,7 +30,9 @@ fn natively(dir: &str, module: &str) -> serde_json::Value {
         .expect("python3 runs");
     assert!(
         output.status.success(),
-        "the native run failed (scripts/setup installs numpy and pandas): {}",
+        "the native run in {} failed (scripts/setup installs numpy and pandas, and \
+         scikit-learn in a virtualenv of its own): {}",
+        python.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON from the native run")
@@ -39,16 +42,34 @@ fn natively(dir: &str, module: &str) -> serde_json::Value {
 /// and compares the `results` its start step stored with `module.compute()`
 /// run natively.
 fn compare_with_native(dir: &str, module: &str, flow_name: &str, printed: &str) -> Scratch {
+    compare_with_native_in(Path::new("python3"), dir, module, flow_name, printed).scratch
+}
+
+/// A compared run: its scratch directory, and its start step's artifacts
+/// (`mfw dump --json`).
+struct Compared {
+    scratch: Scratch,
+    start: serde_json::Value,
+}
+
+/// [`compare_with_native`], natively in the Python at `python`.
+fn compare_with_native_in(
+    python: &Path,
+    dir: &str,
+    module: &str,
+    flow_name: &str,
+    printed: &str,
+) -> Compared {
     let scratch = Scratch::new();
     let flow = native_dir(dir).join("flow.py");
     let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
     assert!(ran.stdout.contains(printed), "{}", ran.stdout);
     let run = ran.run_id();
-    let dumped = scratch.dump(&format!("{flow_name}/{run}/start"));
+    let start = scratch.dump(&format!("{flow_name}/{run}/start"));
     let results =
-        find_key(&dumped, "results").unwrap_or_else(|| panic!("no results artifact in {dumped}"));
-    assert_close("results", results, &natively(dir, module));
-    scratch
+        find_key(&start, "results").unwrap_or_else(|| panic!("no results artifact in {start}"));
+    assert_close("results", results, &natively_in(python, dir, module));
+    Compared { scratch, start }
 }
 
 /// `mfw show --env` of tests/native/<dir>/flow.py: its lock.
@@ -144,6 +165,96 @@ fn scipy_in_a_step_computes_what_numpy_and_math_compute() {
         "numpy 2.3.5",
         "scipy 1.18.1",
         "built from source sha256:52c4b742",
+    ] {
+        assert!(env.contains(package), "{package}: {env}");
+    }
+}
+
+/// The Python of the virtualenv scripts/setup makes with scikit-learn 1.9.1
+/// from PyPI (with numpy 2.3.5 and the newest scipy for the build machine's
+/// Python), apart from the user's Python.
+fn sklearn_python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    cache.join("mfw/native/scikit-learn-1.9.1/bin/python")
+}
+
+#[test]
+fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
+    let python = sklearn_python();
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/setup makes it (native scikit-learn 1.9.1)",
+        python.display()
+    );
+    // A random forest, linear and logistic regression, a scaler, a split and
+    // KMeans, compared with the same code run by native scikit-learn.
+    // The end step unpickled the forest, which predicted the same there.
+    let Compared { scratch, start } = compare_with_native_in(
+        &python,
+        "sklearn",
+        "models",
+        "SklearnModelsFlow",
+        "end/0: scikit-learn 1.9.1 unpickled forest predicts the same: True",
+    );
+
+    // Every scikit-learn module that imports natively is in the snapshot.
+    let snapshot = find_key(&start, "sklearn_modules").expect("sklearn_modules in start");
+    let native = natively_in(&python, "sklearn", "modules");
+    let missing: Vec<&serde_json::Value> = native
+        .as_array()
+        .expect("a list of modules")
+        .iter()
+        .filter(|m| !snapshot.as_array().unwrap().contains(m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules that import natively but not in the component: {missing:?}"
+    );
+
+    // The pickled forest loads in native CPython with scikit-learn and
+    // predicts what it predicted in the step.
+    let output = Command::new(&python)
+        .arg("-c")
+        .arg(
+            "import json, models\n\
+             from mfw import Flow\n\
+             model = Flow('SklearnModelsFlow').latest_run['start'].task.data.model\n\
+             x_test, _ = models.test_split()\n\
+             print(json.dumps(model.predict(x_test).tolist()))",
+        )
+        .current_dir(scratch.path())
+        .env(
+            "PYTHONPATH",
+            std::env::join_paths([
+                common::repo().join("guest-sdks/python/src"),
+                native_dir("sklearn"),
+            ])
+            .unwrap(),
+        )
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("MFW_DATASTORE", scratch.path().join(".mfw"))
+        .output()
+        .expect("the virtualenv's python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let predicted: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stored = find_key(&start, "forest_predictions").expect("forest_predictions in start");
+    assert_close("pickled forest", &predicted, stored);
+    // scikit-learn brings numpy and scipy (built) and its pure dependencies.
+    let env = show_env(&scratch, "sklearn");
+    for package in [
+        "numpy 2.3.5",
+        "scipy 1.18.1",
+        "scikit-learn 1.9.1",
+        "built from source sha256:629cada3",
+        "joblib 1.6.0",
+        "threadpoolctl 3.8.0",
+        "narwhals 2.29.0",
     ] {
         assert!(env.contains(package), "{package}: {env}");
     }

@@ -43,6 +43,10 @@ pub const RECIPE_FILES: &[(&str, &str)] = &[
         include_str!("../wheels/patches/scipy-1.18.1.patch"),
     ),
     (
+        "patches/scikit-learn-1.9.1.patch",
+        include_str!("../wheels/patches/scikit-learn-1.9.1.patch"),
+    ),
+    (
         "patches/cython-3.2.9.patch",
         include_str!("../wheels/patches/cython-3.2.9.patch"),
     ),

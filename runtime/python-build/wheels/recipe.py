@@ -704,9 +704,13 @@ def _stub_package(stubs: str, name: str, version: str, site: str) -> None:
     which are the wasm32 build's, and Cython reads its declarations
     (`cimport numpy`), which are copied."""
     os.makedirs(os.path.join(stubs, name), exist_ok=True)
-    for pxd in os.listdir(os.path.join(site, name)):
-        if pxd.endswith(".pxd"):
-            shutil.copyfile(os.path.join(site, name, pxd), os.path.join(stubs, name, pxd))
+    # Subpackages' too (scikit-learn cimports scipy.linalg.cython_blas).
+    for root, _dirs, files in os.walk(os.path.join(site, name)):
+        into = os.path.join(stubs, os.path.relpath(root, site))
+        for pxd in files:
+            if pxd.endswith(".pxd"):
+                os.makedirs(into, exist_ok=True)
+                shutil.copyfile(os.path.join(root, pxd), os.path.join(into, pxd))
     include = os.path.join(site, name, "_core", "include") if name == "numpy" else site
     with open(os.path.join(stubs, name, "__init__.py"), "w") as f:
         f.write(
