@@ -260,6 +260,84 @@ fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
     }
 }
 
+/// Runs `code` in the native scikit-learn virtualenv, in `scratch` (its
+/// datastore) with the SDK and `dir` importable; returns its JSON.
+fn sklearn_natively(scratch: &Scratch, dir: &Path, code: &str) -> serde_json::Value {
+    let python = sklearn_python();
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/setup makes it (native scikit-learn 1.9.1)",
+        python.display()
+    );
+    let output = Command::new(&python)
+        .arg("-c")
+        .arg(code)
+        .current_dir(scratch.path())
+        .env(
+            "PYTHONPATH",
+            std::env::join_paths([common::repo().join("guest-sdks/python/src"), dir.into()])
+                .unwrap(),
+        )
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("MFW_DATASTORE", scratch.path().join(".mfw"))
+        .output()
+        .expect("the virtualenv's python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the native run")
+}
+
+#[test]
+fn the_train_example_keeps_the_forest_native_scikit_learn_scores_best() {
+    // Metaflow's train flow (examples/train/python): a forest per size in a
+    // foreach, the join keeps the lowest rmse.
+    let scratch = Scratch::new();
+    let example = common::repo().join("examples/train/python");
+    let ran = scratch
+        .mfw(["run".as_ref(), example.join("train.py").as_os_str()])
+        .ok();
+    let run = ran.run_id();
+    let join = scratch.dump(&format!("TrainFlow/{run}/join/0"));
+    let rmses = &join["artifacts"]["rmses"];
+    let best = &join["artifacts"]["best_rmse"];
+    // The same forests, fitted natively on the same data, score the same.
+    let native = sklearn_natively(
+        &scratch,
+        &example,
+        "import json, data\n\
+         from sklearn.ensemble import RandomForestRegressor\n\
+         X, y, X_test, y_test = data.make_data()\n\
+         fit = lambda n: RandomForestRegressor(n_estimators=n, random_state=0).fit(X, y)\n\
+         rmses = [data.rmse(fit(n), X_test, y_test) for n in (16, 32, 64)]\n\
+         print(json.dumps({'rmses': rmses, 'best': min(rmses)}))",
+    );
+    assert_close("rmses", rmses, &native["rmses"]);
+    assert_close("best rmse", best, &native["best"]);
+    assert!(
+        ran.stdout.contains(&format!(
+            "end/0: best rmse: {:.6}",
+            native["best"].as_f64().unwrap()
+        )),
+        "{}",
+        ran.stdout
+    );
+    // The forests are artifacts: a notebook with scikit-learn loads them
+    // through the client and they score what they scored in the step.
+    let loaded = sklearn_natively(
+        &scratch,
+        &example,
+        "import json, data\n\
+         from mfw import Flow\n\
+         _, _, X_test, y_test = data.make_data()\n\
+         tasks = sorted(Flow('TrainFlow').latest_run['train'], key=lambda t: t.data.model.n_estimators)\n\
+         print(json.dumps([data.rmse(t.data.model, X_test, y_test) for t in tasks]))",
+    );
+    assert_close("loaded forests", &loaded, &native["rmses"]);
+}
+
 /// What `mfw build` says of a flow pinning `name==version`.
 fn build_error_pinning(name: &str, version: &str) -> String {
     let scratch = Scratch::new();

@@ -48,19 +48,6 @@ fn the_kubernetes_decorator_is_recorded_and_ignored_locally() {
 }
 
 #[test]
-fn train_py_keeps_the_lowest_rmse() {
-    let scratch = Scratch::new();
-    run(&scratch, &[python_example("train").to_str().unwrap()]).ok();
-    let got = scratch.client(
-        "from mfw import Flow\n\
-         run = Flow('TrainFlow').latest_run\n\
-         rmses = [t.data.rmse for t in run['train']]\n\
-         print(len(rmses), run.data.best_rmse == min(rmses), [len(t.data.model['stumps']) for t in run['train']])",
-    );
-    assert_eq!(got, "3 True [16, 32, 64]");
-}
-
-#[test]
 fn branch_py_joins_with_inputs_and_merge_artifacts() {
     let scratch = Scratch::new();
     let ran = run(&scratch, &[python_example("branch").to_str().unwrap()]).ok();
