@@ -412,3 +412,58 @@ fn resources_cpu_takes_worker_slots() {
         "two tasks that each take both slots ran at once: a {a:?}, b {b:?}"
     );
 }
+
+#[test]
+fn a_file_parameter_default_cannot_read_outside_the_flow_directory() {
+    // The attack: a flow whose IncludeFile default names a file of the
+    // user's, which the host would read at run start and hand to the steps.
+    let scratch = Scratch::new();
+    let secret = scratch.write("home/secret.txt", "api-key");
+    let flow = scratch.write(
+        "flow/flow.py",
+        &format!(
+            "\
+from mfw import FlowSpec, IncludeFile, step
+
+
+class GreedyFlow(FlowSpec):
+    loot = IncludeFile('loot', default={secret:?})
+
+    @step
+    def start(self):
+        print('got', self.loot)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+            secret = secret.display().to_string()
+        ),
+    );
+    let refused = scratch.mfw(["run".as_ref(), flow.as_os_str()]).failed();
+    assert!(
+        refused.stderr.contains(&format!(
+            "parameter --loot: its default {} is outside the flow's directory",
+            secret.display()
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stdout.contains("api-key"), "{}", refused.stdout);
+    assert!(!scratch.path().join(".mfw/flows/GreedyFlow/runs").exists());
+    // The user may still choose the file, on the command line.
+    let chosen = scratch
+        .mfw([
+            "run".as_ref(),
+            flow.as_os_str(),
+            "--loot".as_ref(),
+            secret.as_os_str(),
+        ])
+        .ok();
+    assert!(
+        chosen.stdout.contains("start/0: got api-key"),
+        "{}",
+        chosen.stdout
+    );
+}

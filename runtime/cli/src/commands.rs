@@ -425,7 +425,13 @@ async fn execute(
                 }
             }
             let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            let mut values = resolve_parameters(&graph, &given, &base)?;
+            // A file parameter's default is read only from the flow's own
+            // directory or one the user allows.
+            let default_roots: Vec<PathBuf> = flow_dir(flow_path)
+                .into_iter()
+                .chain(exec.allow_dirs.iter().cloned())
+                .collect();
+            let mut values = resolve_parameters(&graph, &given, &base, &default_roots)?;
             // Deploy-time defaults: computed now, by the flow's own code, in
             // a sandbox that grants nothing.
             let unset: Vec<String> = graph

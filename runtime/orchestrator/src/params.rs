@@ -2,7 +2,7 @@
 //! defaults filled in and required ones checked.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use mfw_encoding::Value;
@@ -40,6 +40,22 @@ pub enum ParameterError {
         expected: String,
         /// What was given.
         value: String,
+    },
+    /// A `file` parameter's default naming a file outside the directories
+    /// the run may read defaults from: a flow could otherwise read any file
+    /// of the user's (`~/.aws/credentials`) without being granted it.
+    #[error(
+        "parameter --{name}: its default {path} is outside the flow's directory{roots}: a default \
+         may only name a file there; pass the file on the command line (--{name} {path}) or \
+         allow its directory with --allow-dir"
+    )]
+    DefaultOutside {
+        /// The parameter.
+        name: String,
+        /// The default's path.
+        path: String,
+        /// The directories allowed, as ` (A, B)`, or empty.
+        roots: String,
     },
     /// A `file` parameter naming a file that cannot be read.
     #[error("parameter --{name}: cannot read {path}: {reason}")]
@@ -130,11 +146,15 @@ pub fn encode_parameter(
 
 /// The run's parameter values: those `given` as `(name, text)`, read by
 /// kind, and the defaults of the rest. Fails on an unknown name or a
-/// missing required parameter.
+/// missing required parameter. A `file` parameter's default is read only
+/// if it names a file inside one of `default_roots` (the flow's directory
+/// and the run's `--allow-dir`s); a path given on the command line is the
+/// user's choice and is read wherever it is.
 pub fn resolve_parameters(
     graph: &FlowGraph,
     given: &[(String, String)],
     base: &Path,
+    default_roots: &[PathBuf],
 ) -> Result<BTreeMap<String, Bytes>, ParameterError> {
     let mut values = BTreeMap::new();
     for (name, text) in given {
@@ -174,6 +194,7 @@ pub fn resolve_parameters(
                             .map(|v| v.to_string())
                             .unwrap_or_default(),
                     })?;
+                check_default_inside(&parameter.name, &base.join(&path), default_roots)?;
                 encode_parameter(&parameter.name, ParamKind::File, &path, base)?
             } else {
                 Bytes::from(default.clone())
@@ -192,6 +213,30 @@ pub fn resolve_parameters(
         }
     }
     Ok(values)
+}
+
+/// Fails unless `path` (symbolic links resolved) is inside one of `roots`.
+fn check_default_inside(name: &str, path: &Path, roots: &[PathBuf]) -> Result<(), ParameterError> {
+    // A path that does not resolve fails later, when it is read, saying so.
+    let Ok(resolved) = std::fs::canonicalize(path) else {
+        return Ok(());
+    };
+    let inside = roots
+        .iter()
+        .any(|root| std::fs::canonicalize(root).is_ok_and(|root| resolved.starts_with(root)));
+    if inside {
+        return Ok(());
+    }
+    let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    Err(ParameterError::DefaultOutside {
+        name: name.to_string(),
+        path: path.display().to_string(),
+        roots: if shown.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", shown.join(", "))
+        },
+    })
 }
 
 #[cfg(test)]
@@ -216,8 +261,13 @@ mod tests {
 
     #[test]
     fn given_values_are_read_by_kind_and_defaults_fill_the_rest() {
-        let values =
-            resolve_parameters(&graph(), &[("name".into(), "ada".into())], Path::new(".")).unwrap();
+        let values = resolve_parameters(
+            &graph(),
+            &[("name".into(), "ada".into())],
+            Path::new("."),
+            &[],
+        )
+        .unwrap();
         assert_eq!(mfw_encoding::from_slice::<i64>(&values["n"]).unwrap(), 100);
         assert_eq!(
             mfw_encoding::from_slice::<String>(&values["name"]).unwrap(),
@@ -227,14 +277,51 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_parameters_are_named() {
-        let err =
-            resolve_parameters(&graph(), &[("m".into(), "1".into())], Path::new(".")).unwrap_err();
+        let err = resolve_parameters(&graph(), &[("m".into(), "1".into())], Path::new("."), &[])
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "flow `WideFlow` has no parameter --m; its parameters: --n, --name"
         );
-        let err = resolve_parameters(&graph(), &[], Path::new(".")).unwrap_err();
+        let err = resolve_parameters(&graph(), &[], Path::new("."), &[]).unwrap_err();
         assert_eq!(err.to_string(), "flow `WideFlow` needs --name (who)");
+    }
+
+    #[test]
+    fn a_file_default_outside_the_flow_directory_is_refused_unless_given() {
+        let dir = std::env::temp_dir().join(format!("mfw-params-{}", std::process::id()));
+        let flow_dir = dir.join("flow");
+        std::fs::create_dir_all(&flow_dir).unwrap();
+        std::fs::write(flow_dir.join("inside.csv"), "a").unwrap();
+        std::fs::write(dir.join("secret.txt"), "s").unwrap();
+        let with_default = |path: &Path| {
+            FlowGraph::new("F")
+                .with_step(Step::linear("start", ["end"]))
+                .with_step(Step::end())
+                .with_parameter(
+                    Parameter::new("data", ParamKind::File)
+                        .with_default(mfw_encoding::to_vec(&path.display().to_string()).unwrap()),
+                )
+        };
+        let roots = [flow_dir.clone()];
+        let inside = with_default(&flow_dir.join("inside.csv"));
+        assert!(resolve_parameters(&inside, &[], &dir, &roots).is_ok());
+        // `..` and absolute paths out of the flow's directory are refused.
+        for outside in [flow_dir.join("../secret.txt"), dir.join("secret.txt")] {
+            let err = resolve_parameters(&with_default(&outside), &[], &dir, &roots).unwrap_err();
+            assert!(
+                matches!(err, ParameterError::DefaultOutside { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("--allow-dir"), "{err}");
+            // Given on the command line, the same file is the user's choice.
+            let given = [("data".to_string(), outside.display().to_string())];
+            assert!(resolve_parameters(&with_default(&outside), &given, &dir, &roots).is_ok());
+            // So is a default inside a directory the run allows.
+            let allowed = [flow_dir.clone(), dir.clone()];
+            assert!(resolve_parameters(&with_default(&outside), &[], &dir, &allowed).is_ok());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
