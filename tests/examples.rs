@@ -137,6 +137,56 @@ fn wide_takes_n_from_the_command_line() {
 }
 
 #[test]
+fn max_workers_after_the_flow_sizes_the_engine_too() {
+    // More workers than cores, given after the flow path, and tasks that
+    // overlap (each sleeps): every worker needs an instance slot, and the
+    // engine is made before the flow's parameters are read.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 4;
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "overlap/flow.py",
+        "\
+from mfw import FlowSpec, step
+
+
+class OverlapFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = list(range(12))
+        self.next(self.nap, foreach='items')
+
+    @step
+    def nap(self):
+        import time
+        time.sleep(0.5)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.count = len(inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+",
+    );
+    let ran = scratch
+        .mfw([
+            "run".as_ref(),
+            flow.as_os_str(),
+            "--max-workers".as_ref(),
+            workers.to_string().as_ref(),
+        ])
+        .ok();
+    let run = ran.run_id();
+    assert_eq!(
+        artifacts(&scratch, &format!("OverlapFlow/{run}/join/0"))["count"],
+        12
+    );
+}
+
+#[test]
 fn branch_joins_both_branches_and_merges_the_rest() {
     let scratch = Scratch::new();
     let ran = scratch

@@ -344,6 +344,20 @@ pub async fn resume(context: &Context, args: ResumeArgs) -> anyhow::Result<ExitC
     .await
 }
 
+/// The value of `--name VALUE` or `--name=VALUE` among `args`, if any.
+fn option_value(args: &[String], name: &str) -> Option<String> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == name {
+            return args.next().cloned();
+        }
+        if let Some(value) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
 /// A new run with these command-line parameters, or a resumed one.
 enum Launch {
     Fresh(Vec<String>),
@@ -359,7 +373,18 @@ async fn execute(
     mut exec: ExecArgs,
     launch: Launch,
 ) -> anyhow::Result<ExitCode> {
-    let max_workers = exec.max_workers.unwrap_or_else(default_workers);
+    // The engine's instance pool is sized by the workers, so a
+    // `--max-workers` given after the flow (read with the parameters below)
+    // must be known first too; if it turns out to be the flow's own
+    // parameter, the pool is only larger than needed.
+    let workers_after_parameters = match &launch {
+        Launch::Fresh(raw) => option_value(raw, "--max-workers").and_then(|v| v.parse().ok()),
+        Launch::Resume { .. } => None,
+    };
+    let max_workers = exec
+        .max_workers
+        .or(workers_after_parameters)
+        .unwrap_or_else(default_workers);
     // Fuel changes how components compile, so the engine must know first.
     let fuel_after_parameters = matches!(&launch, Launch::Fresh(raw)
         if raw.iter().any(|a| a == "--fuel" || a.starts_with("--fuel=")));
