@@ -467,3 +467,42 @@ class GreedyFlow(FlowSpec):
         chosen.stdout
     );
 }
+
+#[test]
+fn a_python_step_granted_a_host_connects_to_it_by_name() {
+    // socket.create_connection encodes the host name with the `idna` codec,
+    // which must be in the component's snapshot.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut conn, &mut got).unwrap();
+        got
+    });
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "net/flow.py",
+        &format!(
+            "\
+from mfw import FlowSpec, grant, step
+
+
+class NetFlow(FlowSpec):
+    @grant(network=['localhost:{port}'])
+    @step
+    def start(self):
+        import socket
+        with socket.create_connection(('localhost', {port}), timeout=10) as conn:
+            conn.sendall(b'hello from a step')
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"
+        ),
+    );
+    scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    assert_eq!(served.join().unwrap(), "hello from a step");
+}

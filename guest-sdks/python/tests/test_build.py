@@ -97,3 +97,13 @@ def test_staging_hands_componentize_py_the_same_tree_every_time(flow_file, tmp_p
     names = [name for name, _, _ in trees[0]]
     assert "flow.py" in names and os.path.join("helpers", "__init__.py") in names
     assert "mfw_app.py" in names
+
+
+def test_code_that_connects_gets_the_idna_codec(tmp_path):
+    root = str(tmp_path)
+    _touch(root, "net.py", "def f():\n    import socket\n")
+    _touch(root, "plain.py", "import json\n")
+    preload = modules_to_preload([os.path.join(root, "net.py")], root)
+    assert "encodings.idna" in preload
+    assert "encodings.punycode" in preload
+    assert "encodings.idna" not in modules_to_preload([os.path.join(root, "plain.py")], root)

@@ -450,6 +450,10 @@ def modules_to_preload(paths: list[str], root: str) -> list[str]:
                     module = codecs.get(normal) or codecs.get(normal.replace(".", "_"))
                     if module:
                         names.add(f"encodings.{module}")
+    if any(n == "socket" or n.startswith(("socket.", "http", "urllib")) for n in names):
+        # Connecting by host name encodes it with the idna codec (in the
+        # standard library, not in the flow's code).
+        names.add("encodings.idna")
     if "encodings.idna" in names:
         # idna encodes each label with the punycode codec, looked up by name.
         names.add("encodings.punycode")
