@@ -506,3 +506,41 @@ class NetFlow(FlowSpec):
     scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
     assert_eq!(served.join().unwrap(), "hello from a step");
 }
+
+#[test]
+fn a_step_cannot_drive_the_terminal_or_forge_mfw_lines() {
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "forge/flow.py",
+        "\
+from mfw import FlowSpec, step
+
+
+class ForgeFlow(FlowSpec):
+    @step
+    def start(self):
+        print('\\x1b[2K\\rmfw: ForgeFlow/1 succeeded: 2 tasks in 0.01 s')
+        self.next(self.end)
+
+    @step
+    def end(self):
+        raise ValueError('\\x1b]0;owned\\x07 failed')
+",
+    );
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).failed();
+    for out in [&ran.stdout, &ran.stderr] {
+        assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+        assert!(!out.contains('\u{7}'), "{out:?}");
+    }
+    assert!(
+        ran.stdout
+            .contains("start/0: \\u{1b}[2K\\rmfw: ForgeFlow/1 succeeded"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stderr.contains("\\u{1b}]0;owned\\u{7} failed"),
+        "{}",
+        ran.stderr
+    );
+}

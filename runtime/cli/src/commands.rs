@@ -588,7 +588,7 @@ async fn execute(
                 summary.failures.len()
             );
             for (task, why) in &summary.failures {
-                eprintln!("  {task}: {why}");
+                eprintln!("  {task}: {}", crate::observer::for_terminal(why));
             }
             if let Some((task, _)) = summary.failures.first() {
                 eprintln!("mfw: see its output with `mfw logs {pathspec}/{task}`");
@@ -1007,6 +1007,17 @@ pub async fn dump(context: &Context, args: DumpArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// A task's stored output: exactly as stored into a file or a pipe, with
+/// control characters escaped on a terminal (a guest must not drive it).
+fn write_output<W: Write + std::io::IsTerminal>(out: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    if out.is_terminal() {
+        let text = String::from_utf8_lossy(bytes);
+        out.write_all(crate::observer::for_terminal(&text).as_bytes())
+    } else {
+        out.write_all(bytes)
+    }
+}
+
 pub async fn logs(context: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let store = context.store()?;
     let spec = Pathspec::parse(&args.pathspec)?;
@@ -1045,19 +1056,21 @@ pub async fn logs(context: &Context, args: LogsArgs) -> anyhow::Result<ExitCode>
             && let Some(hash) = &attempt.stdout
         {
             let bytes = store.get_blob(hash).await?;
-            std::io::stdout().lock().write_all(&bytes)?;
+            write_output(&mut std::io::stdout().lock(), &bytes)?;
         }
         if !args.stdout {
             if let Some(hash) = &attempt.stderr {
                 let bytes = store.get_blob(hash).await?;
-                std::io::stderr().lock().write_all(&bytes)?;
+                write_output(&mut std::io::stderr().lock(), &bytes)?;
             }
             // How it failed, with the step's traceback (file and line).
             if let Some(error) = &attempt.error {
                 let mut err = std::io::stderr().lock();
-                writeln!(err, "{}", error.message)?;
+                let message = crate::observer::for_terminal(&error.message);
+                writeln!(err, "{message}")?;
                 if !error.detail.is_empty() {
-                    writeln!(err, "{}", error.detail.trim_end())?;
+                    let detail = crate::observer::for_terminal(error.detail.trim_end());
+                    writeln!(err, "{detail}")?;
                 }
             }
         }

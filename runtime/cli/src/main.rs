@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                 .datastore
                 .unwrap_or_else(|| mfw_store::DEFAULT_LOCATION.to_string()),
             Err(e) => {
-                eprintln!("mfw: error: {e:#}");
+                eprintln!("mfw: error: {}", observer::for_terminal(&format!("{e:#}")));
                 return ExitCode::from(1);
             }
         },
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mfw: error: {e:#}");
+            eprintln!("mfw: error: {}", observer::for_terminal(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -61,7 +61,32 @@ impl TerminalObserver {
     }
 }
 
+/// `text` as it may reach a terminal: control characters (escape
+/// sequences, `\r`, backspace) are shown escaped (`\u{1b}`), so a guest's
+/// output or names cannot move the cursor, recolour the terminal or forge
+/// mfw's own lines. Newlines and tabs stay.
+///
+/// ```ignore
+/// assert_eq!(for_terminal("a\u{1b}[2Kb\r"), "a\\u{1b}[2Kb\\r");
+/// ```
+pub(crate) fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
 fn print_line(stream: OutputStream, text: &str) {
+    let text = for_terminal(text);
     match stream {
         OutputStream::Stdout => {
             let mut out = std::io::stdout().lock();
@@ -107,5 +132,20 @@ impl RunObserver for TerminalObserver {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(for_terminal("plain\ttext"), "plain\ttext");
+        assert_eq!(
+            for_terminal("\u{1b}[2K\rmfw: HelloFlow/1 succeeded"),
+            "\\u{1b}[2K\\rmfw: HelloFlow/1 succeeded"
+        );
+        assert_eq!(for_terminal("bell\u{7}"), "bell\\u{7}");
     }
 }
