@@ -285,6 +285,15 @@ fn an_endless_loop_times_out() {
 }
 
 #[test]
+fn unbounded_recursion_is_reported_as_a_stack_overflow() {
+    contained(
+        "recurse",
+        "attack",
+        "step `attack` crashed: stack overflow: the step recursed too deeply",
+    );
+}
+
+#[test]
 fn an_hour_long_sleep_times_out_at_the_deadline() {
     contained("sleep", "attack", "step `attack` timed out after 2 s");
 }

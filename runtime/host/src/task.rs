@@ -636,8 +636,31 @@ fn missing_next(task: &Running) -> Option<TaskFailure> {
 /// Room for a call's other arguments beside one artifact value.
 const HOSTCALL_MARGIN: u64 = 64 << 20;
 
+/// How many of the backtrace's frames (wasmtime keeps the top 20) must be
+/// the trapping function for an out-of-bounds access to be taken for a
+/// stack overflow: all of them, a function deep in itself.
+const DEEP_RECURSION: usize = 20;
+
 fn describe_trap(step: &str, error: &wasmtime::Error) -> TaskFailure {
+    // How many frames down from the top are the top frame's function.
+    let recursion = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|b| {
+            let top = b.frames().first()?.func_index();
+            Some(b.frames().iter().filter(|f| f.func_index() == top).count())
+        })
+        .unwrap_or(0);
     let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => {
+            "stack overflow: the step recursed too deeply (wasm call stack exhausted)".to_string()
+        }
+        // Rust and C keep locals on a stack in linear memory, below the
+        // data: running past its bottom reads out of bounds. A trap that
+        // deep in calls is that, not a stray pointer.
+        Some(trap @ wasmtime::Trap::MemoryOutOfBounds) if recursion >= DEEP_RECURSION => format!(
+            "stack overflow: the step recursed too deeply ({trap} in a function at least \
+             {recursion} calls deep in itself, past the bottom of its stack)"
+        ),
         Some(trap) => trap.to_string(),
         // Not a wasm trap: say what went wrong, not where in the backtrace.
         None => error.root_cause().to_string(),

@@ -81,6 +81,9 @@ impl AttackFlow {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            // Recursion with large frames: runs off the bottom of the stack
+            // in linear memory.
+            "recurse" => format!("depth {}", recurse(0)),
             // Waits in the host (wasi:io/poll), where no epoch tick reaches.
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
@@ -132,4 +135,11 @@ impl AttackFlow {
     fn end(&self, _cx: &mut Context) -> StepResult {
         Ok(())
     }
+}
+
+/// Recurses forever, each call keeping 4 KiB on the stack.
+#[allow(unconditional_recursion)] // the attack: it never returns
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 4096]);
+    recurse(depth + 1) + u64::from(frame[std::hint::black_box(7)])
 }
