@@ -35,6 +35,7 @@ from ._client import (
     set_datastore,
 )
 from ._current import current
+from ._datatools import S3
 from ._decorators import (
     card,
     catch,
@@ -71,6 +72,7 @@ __all__ = [
     "MfwError",
     "Parameter",
     "Run",
+    "S3",
     "Runner",
     "ExecutingRun",
     "Step",
