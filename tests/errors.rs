@@ -173,7 +173,8 @@ fn a_trap_is_contained() {
 fn unbounded_recursion_is_contained() {
     faulty(
         "stack",
-        "step `fail` crashed: wasm trap: call stack exhausted",
+        "step `fail` crashed: stack overflow: the step recursed too deeply \
+         (wasm trap: call stack exhausted)",
     );
 }
 

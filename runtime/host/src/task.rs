@@ -651,8 +651,8 @@ fn describe_trap(step: &str, error: &wasmtime::Error) -> TaskFailure {
         })
         .unwrap_or(0);
     let message = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::StackOverflow) => {
-            "stack overflow: the step recursed too deeply (wasm call stack exhausted)".to_string()
+        Some(trap @ wasmtime::Trap::StackOverflow) => {
+            format!("stack overflow: the step recursed too deeply ({trap})")
         }
         // Rust and C keep locals on a stack in linear memory, below the
         // data: running past its bottom reads out of bounds. A trap that
