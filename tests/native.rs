@@ -177,17 +177,18 @@ fn sklearn_python() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    cache.join("mfw/native/scikit-learn-1.9.1/bin/python")
-}
-
-#[test]
-fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
-    let python = sklearn_python();
+    let python = cache.join("mfw/native/scikit-learn-1.9.1/bin/python");
     assert!(
         python.exists(),
         "{} is missing: scripts/setup makes it (native scikit-learn 1.9.1)",
         python.display()
     );
+    python
+}
+
+#[test]
+fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
+    let python = sklearn_python();
     // A random forest, linear and logistic regression, a scaler, a split and
     // KMeans, compared with the same code run by native scikit-learn.
     // The end step unpickled the forest, which predicted the same there.
@@ -215,34 +216,15 @@ fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
 
     // The pickled forest loads in native CPython with scikit-learn and
     // predicts what it predicted in the step.
-    let output = Command::new(&python)
-        .arg("-c")
-        .arg(
-            "import json, models\n\
-             from mfw import Flow\n\
-             model = Flow('SklearnModelsFlow').latest_run['start'].task.data.model\n\
-             x_test, _ = models.test_split()\n\
-             print(json.dumps(model.predict(x_test).tolist()))",
-        )
-        .current_dir(scratch.path())
-        .env(
-            "PYTHONPATH",
-            std::env::join_paths([
-                common::repo().join("guest-sdks/python/src"),
-                native_dir("sklearn"),
-            ])
-            .unwrap(),
-        )
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("MFW_DATASTORE", scratch.path().join(".mfw"))
-        .output()
-        .expect("the virtualenv's python runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let predicted = sklearn_natively(
+        &scratch,
+        &native_dir("sklearn"),
+        "import json, models\n\
+         from mfw import Flow\n\
+         model = Flow('SklearnModelsFlow').latest_run['start'].task.data.model\n\
+         x_test, _ = models.test_split()\n\
+         print(json.dumps(model.predict(x_test).tolist()))",
     );
-    let predicted: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let stored = find_key(&start, "forest_predictions").expect("forest_predictions in start");
     assert_close("pickled forest", &predicted, stored);
     // scikit-learn brings numpy and scipy (built) and its pure dependencies.
@@ -264,11 +246,6 @@ fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
 /// datastore) with the SDK and `dir` importable; returns its JSON.
 fn sklearn_natively(scratch: &Scratch, dir: &Path, code: &str) -> serde_json::Value {
     let python = sklearn_python();
-    assert!(
-        python.exists(),
-        "{} is missing: scripts/setup makes it (native scikit-learn 1.9.1)",
-        python.display()
-    );
     let output = Command::new(&python)
         .arg("-c")
         .arg(code)

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use mfw_graph::{FlowGraph, ParamKind, StepKind};
 use mfw_host::{Host, HostConfig, LoadedFlow};
-use mfw_orchestrator::{FlowPlan, RunDefaults, RunOptions, Sandbox, resolve_parameters, run_flow};
+use mfw_orchestrator::{
+    FlowPlan, RunDefaults, RunOptions, Sandbox, read_computed_default, resolve_parameters, run_flow,
+};
 use mfw_store::{Datastore, RunRecord, RunStatus, TaskRecord};
 
 use crate::observer::TerminalObserver;
@@ -476,7 +478,9 @@ async fn execute(
                     .await
                     .map_err(|e| anyhow!("the run of {} did not start: {e}", graph.name))?;
                 for (name, value) in computed {
-                    values.insert(name, value.into());
+                    let kind = graph.parameter(&name).map_or(ParamKind::Str, |p| p.kind);
+                    let value = read_computed_default(&name, kind, &value)?;
+                    values.insert(name, value);
                 }
             }
             (values, None)

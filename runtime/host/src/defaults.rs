@@ -15,7 +15,7 @@ use wasmtime::component::{ComponentExportIndex, ComponentType, Lower};
 use crate::bindings::mfw::flow::types::StepError;
 use crate::engine::LoadedFlow;
 use crate::task::TaskState;
-use crate::waits::Stop;
+use crate::waits::{Stop, stop_store_at};
 
 /// The exported interface, at the version this host implements.
 const INTERFACE: &str = "mfw:flow/parameter-defaults@0.1.2";
@@ -108,18 +108,8 @@ impl LoadedFlow {
             source_name: inner.name.clone(),
             reason: format!("{e:#}"),
         };
-        let mut state = TaskState::without_task();
-        state.stop = Stop::new(Some(TIME_LIMIT), None);
-        let stop = state.stop.clone();
-        let mut store = Store::new(&inner.engine, state);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if stop.now() {
-                wasmtime::UpdateDeadline::Interrupt
-            } else {
-                wasmtime::UpdateDeadline::Continue(1)
-            })
-        });
-        store.set_epoch_deadline(1);
+        let mut store = Store::new(&inner.engine, TaskState::without_task());
+        stop_store_at(&mut store, Stop::new(Some(TIME_LIMIT), None));
         // With fuel metering on, the call needs some.
         let _ = store.set_fuel(u64::MAX);
         let instance = inner

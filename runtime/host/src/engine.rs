@@ -226,15 +226,10 @@ fn read_graph(
         reason,
     };
     let mut store = Store::new(engine, TaskState::without_task());
-    // Exporting a graph is quick; a component that loops here is stopped.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    store.epoch_deadline_callback(move |_| {
-        if std::time::Instant::now() >= deadline {
-            return Ok(wasmtime::UpdateDeadline::Interrupt);
-        }
-        Ok(wasmtime::UpdateDeadline::Continue(1))
-    });
-    store.set_epoch_deadline(1);
+    // Exporting a graph is quick; a component that loops or waits here is
+    // stopped.
+    let limit = std::time::Duration::from_secs(60);
+    crate::waits::stop_store_at(&mut store, crate::waits::Stop::new(Some(limit), None));
     // With fuel metering on, exporting the graph needs some (an error
     // here only means metering is off).
     let _ = store.set_fuel(u64::MAX);

@@ -16,7 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::engine::LoadedFlow;
 use crate::output::{Capture, OutputSink, OutputStream};
 use crate::sandbox;
-use crate::waits::Stop;
+use crate::waits::{Stop, stop_store_at};
 
 /// Where a task's inherited artifact values come from: the datastore, in
 /// the orchestrator. Called from the thread running the task.
@@ -502,7 +502,7 @@ impl LoadedFlow {
             wasi,
             table: ResourceTable::new(),
             task: Some(running),
-            stop: Stop::new(limits.timeout, cancel),
+            stop: Stop::default(),
             stderr: Some(stderr.clone()),
             limiter: Limiter {
                 memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
@@ -522,17 +522,8 @@ impl LoadedFlow {
             // Without a fuel limit a task still needs some to run at all.
             let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
         }
-        // Checked on every epoch tick while the guest runs (and by its
-        // waits while it waits): the timeout, and Ctrl-C.
-        let stop = store.data().stop.clone();
-        store.epoch_deadline_callback(move |_| {
-            Ok(if stop.now() {
-                wasmtime::UpdateDeadline::Interrupt
-            } else {
-                wasmtime::UpdateDeadline::Continue(1)
-            })
-        });
-        store.set_epoch_deadline(1);
+        // The timeout and Ctrl-C, while the guest runs and while it waits.
+        stop_store_at(&mut store, Stop::new(limits.timeout, cancel));
         let result = match inner.pre.instantiate(&mut store) {
             Ok(instance) => instance
                 .mfw_flow_flow()

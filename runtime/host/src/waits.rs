@@ -72,6 +72,20 @@ impl Stop {
     }
 }
 
+/// Makes `stop` the store's: checked on every epoch tick while the guest
+/// runs code, and by the waits below while it waits.
+pub(crate) fn stop_store_at(store: &mut wasmtime::Store<TaskState>, stop: Stop) {
+    store.data_mut().stop = stop.clone();
+    store.epoch_deadline_callback(move |_| {
+        Ok(if stop.now() {
+            wasmtime::UpdateDeadline::Interrupt
+        } else {
+            wasmtime::UpdateDeadline::Continue(1)
+        })
+    });
+    store.set_epoch_deadline(1);
+}
+
 /// The trap a stopped wait ends in: the same `Interrupt` an epoch deadline
 /// gives, so a task stopped while waiting is reported as one stopped while
 /// running.

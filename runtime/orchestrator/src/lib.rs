@@ -22,7 +22,7 @@ mod remote;
 mod run;
 
 pub use blobs::StoreBlobs;
-pub use params::{ParameterError, encode_parameter, resolve_parameters};
+pub use params::{ParameterError, encode_parameter, read_computed_default, resolve_parameters};
 pub use plan::{AssemblyError, FlowPlan};
 pub use policy::{RunDefaults, Sandbox};
 pub use remote::{Executor, RemoteBatch, WorkerOptions, WorkerReport, run_worker};

@@ -215,6 +215,30 @@ pub fn resolve_parameters(
     Ok(values)
 }
 
+/// A computed (deploy-time) default of parameter `name`, as its code
+/// returned it: text for a parameter that is not `str` is read as the
+/// command line would read it (Metaflow passes computed defaults on as
+/// text); any other value is kept.
+///
+/// ```
+/// use mfw_graph::ParamKind;
+/// let text = mfw_encoding::to_vec(&"11").unwrap();
+/// let read = mfw_orchestrator::read_computed_default("n", ParamKind::Int, &text).unwrap();
+/// assert_eq!(mfw_encoding::from_slice::<u64>(&read).unwrap(), 11);
+/// ```
+pub fn read_computed_default(
+    name: &str,
+    kind: ParamKind,
+    encoded: &[u8],
+) -> Result<Bytes, ParameterError> {
+    match mfw_encoding::decode(encoded) {
+        Ok(Value::Text(text)) if kind != ParamKind::Str && kind != ParamKind::File => {
+            encode_parameter(name, kind, &text, Path::new("."))
+        }
+        _ => Ok(Bytes::copy_from_slice(encoded)),
+    }
+}
+
 /// Fails unless `path` (symbolic links resolved) is inside one of `roots`.
 fn check_default_inside(name: &str, path: &Path, roots: &[PathBuf]) -> Result<(), ParameterError> {
     // A path that does not resolve fails later, when it is read, saying so.

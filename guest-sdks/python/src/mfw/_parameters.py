@@ -94,8 +94,9 @@ class Parameter:
 
     def compute_default(self, context: ParameterContext) -> Any:
         """Runs a function default with `context` and checks what it gives
-        against the parameter's type (a text result is read as the command
-        line would read it, since Metaflow passes it on as text).
+        against the parameter's type. Text is passed on as it is: the host
+        reads it as it reads the command line, since Metaflow passes a
+        computed default on as text.
 
         >>> p = Parameter("n", default=lambda ctx: len(ctx.user_name), type=int)
         >>> p.compute_default(ParameterContext("F", "ana", "n", print, "local", None))
@@ -103,27 +104,25 @@ class Parameter:
         """
         value = self.default(context)
         kind = self.kind
-        try:
-            if kind == "str":
-                return value if isinstance(value, str) else str(value)
-            if isinstance(value, str) and kind != "json":
-                return _read_text(kind, value)
-            if kind == "json" and isinstance(value, str):
-                return json.loads(value)
-            if kind == "bool" and isinstance(value, bool):
-                return value
-            if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-            if kind == "json":
+        if isinstance(value, str):
+            return value
+        if kind == "str":
+            return str(value)
+        if kind == "bool" and isinstance(value, bool):
+            return value
+        if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if kind == "json":
+            try:
                 json.dumps(value)
-                return value
-        except (TypeError, ValueError) as e:
-            raise MfwError(
-                f"the default function of parameter {self.name!r} returned {value!r}, "
-                f"which is not a {kind} value ({e})"
-            ) from None
+            except (TypeError, ValueError) as e:
+                raise MfwError(
+                    f"the default function of parameter {self.name!r} returned {value!r}, "
+                    f"which is not JSON ({e})"
+                ) from None
+            return value
         raise MfwError(
             f"the default function of parameter {self.name!r} returned {value!r} "
             f"({type(value).__name__}); parameter {self.name!r} is a {kind}: return one, "
@@ -144,22 +143,6 @@ class ParameterContext(NamedTuple):
     logger: Any
     ds_type: str
     configs: Any
-
-
-def _read_text(kind: str, text: str) -> Any:
-    """A value given as text, read as `--name text` would be."""
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "bool":
-        lowered = text.strip().lower()
-        if lowered in ("true", "1", "yes", "y", "on"):
-            return True
-        if lowered in ("false", "0", "no", "n", "off"):
-            return False
-        raise ValueError(f"{text!r} is not a boolean")
-    return text
 
 
 class IncludeFile(Parameter):
