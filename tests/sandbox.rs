@@ -112,9 +112,11 @@ fn attack_scene() -> Scratch {
 }
 
 /// Runs the attack `mode`; returns (what mfw printed, the attack's stored
-/// outcome if it got that far). The bystander always finishes.
+/// outcome if it got that far). The bystander always finishes: the three
+/// branches get a worker each, because after a failure nothing new starts
+/// and a fast attack could otherwise end the run before the bystander ran.
 fn attack(scratch: &Scratch, mode: &str) -> (common::Ran, Option<String>) {
-    let ran = scratch.mfw(["run", "attacker.wasm", "--mode", mode]);
+    let ran = scratch.mfw(["run", "--max-workers", "3", "attacker.wasm", "--mode", mode]);
     let run = ran.run_id();
     let bystander = scratch.dump(&format!("AttackFlow/{run}/bystander/0"));
     assert_eq!(
