@@ -867,8 +867,9 @@ def _build_cross_file(
     """The second cross file of one build, over the toolchain's: the build
     virtualenv's Python and Cython, pkg-config limited to the .pc files of
     the wasm32 builds it builds with (never the build machine's), and the
-    entry's extra compile flags (`c-args`, `cpp-args`; `include-shims`
-    puts shims/ first on the include path)."""
+    entry's extra compile and link flags (`c-args`, `cpp-args`,
+    `c-link-args`, `cpp-link-args`; `include-shims` puts shims/ first on
+    the include path)."""
 
     def quoted(items: list[str]) -> str:
         return "[" + ", ".join(repr(i) for i in items) + "]"
@@ -888,9 +889,11 @@ def _build_cross_file(
     shims = [f"-I{os.path.join(HERE, 'shims')}"] if e.get("include-shims") else []
     c_args = shims + e.get("c-args", [])
     cpp_args = shims + e.get("cpp-args", [])
-    if c_args or cpp_args:
+    link_args = {k: e.get(k.replace("_", "-"), []) for k in ("c_link_args", "cpp_link_args")}
+    if c_args or cpp_args or any(link_args.values()):
         lines += ["", "[built-in options]", f"c_args = {quoted(c_args)}"]
         lines.append(f"cpp_args = {quoted(cpp_args)}")
+        lines += [f"{k} = {quoted(v)}" for k, v in link_args.items() if v]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
