@@ -431,3 +431,118 @@ fn the_runner_runs_a_flow_from_python_and_gives_its_run() {
     let out = client(&scratch, &code, &[("MFW_BIN", env!("CARGO_BIN_EXE_mfw"))]);
     assert_eq!(out, "successful 6 ['nb']\nfailed 1 False", "{out}");
 }
+
+#[test]
+fn s3_run_objects_pass_to_later_steps_and_to_the_client() {
+    let scratch = Scratch::new();
+    let path = flow("s3_flow.py");
+    let ran = scratch.mfw(["run", path.to_str().unwrap()]).ok();
+    let run = ran.run_id();
+    assert!(
+        ran.stdout.contains(&format!(
+            "Message saved at mfw://S3DemoFlow/{run}/example_object"
+        )),
+        "{}",
+        ran.stdout
+    );
+    let join = scratch.dump(&format!("S3DemoFlow/{run}/join/0"));
+    let artifacts = &join["artifacts"];
+    // Each foreach task's objects reach the join, with start's.
+    assert_eq!(
+        artifacts["parts"],
+        serde_json::json!(["A", "B"]),
+        "{artifacts}"
+    );
+    assert_eq!(artifacts["message"], "hello world!", "{artifacts}");
+    assert_eq!(
+        artifacts["listing"],
+        serde_json::json!(["clash", "example_object", "parts/"]),
+        "{artifacts}"
+    );
+    // Two inputs that put different objects under one key: reading it
+    // names them, and the join's own put settles it.
+    let clash = artifacts["clash"].as_str().unwrap_or_default();
+    assert!(
+        clash.contains("put different objects under `clash` (fan/0, fan/1)"),
+        "{clash}"
+    );
+    assert_eq!(artifacts["settled"], "settled");
+    assert_eq!(artifacts["missing"], false);
+    assert_eq!(artifacts["not_found"], "MetaflowS3NotFound");
+    assert!(
+        artifacts["no_path"]
+            .as_str()
+            .is_some_and(|m| m.contains("no file system; read .blob or .text")),
+        "{artifacts}"
+    );
+    let end = scratch.dump(&format!("S3DemoFlow/{run}/end/0"));
+    assert_eq!(
+        end["artifacts"]["urls"],
+        serde_json::json!([
+            format!("mfw://S3DemoFlow/{run}/example_object"),
+            format!("mfw://S3DemoFlow/{run}/clash"),
+        ])
+    );
+    assert!(
+        end["objects"]["parts/b.bin"].is_string(),
+        "the record keeps the objects: {end}"
+    );
+
+    // Resuming from the join: the cloned fan tasks hand it their objects.
+    let resumed = scratch
+        .mfw([
+            "resume",
+            path.to_str().unwrap(),
+            &run,
+            "--from-step",
+            "join",
+        ])
+        .ok();
+    let again = scratch.dump(&format!("S3DemoFlow/{}/join/0", resumed.run_id()));
+    assert_eq!(again["artifacts"]["parts"], artifacts["parts"]);
+    assert_eq!(again["objects"], join["objects"]);
+
+    // A notebook reads the run's objects, as bytes, text and a local file.
+    let read = client(
+        &scratch,
+        &format!(
+            "from mfw import S3, Run, namespace\n\
+             namespace(None)\n\
+             with S3(run=Run('S3DemoFlow/{run}')) as s3:\n\
+             \x20   obj = s3.get('example_object')\n\
+             \x20   print(obj.text)\n\
+             \x20   print(open(obj.path).read() == obj.text, s3.get('parts/a.bin').blob)\n\
+             \x20   print(s3.get('clash').text, [o.key for o in s3.list_recursive(['parts'])])\n\
+             \x20   try:\n\
+             \x20       s3.put('x', 'y')\n\
+             \x20   except Exception as e:\n\
+             \x20       print('put:', e)\n"
+        ),
+        &[],
+    );
+    let lines: Vec<&str> = read.lines().collect();
+    assert_eq!(lines[0], r#"{"message": "hello world!"}"#, "{read}");
+    assert_eq!(lines[1], "True b'aa'", "{read}");
+    assert_eq!(
+        lines[2], "settled ['parts/a.bin', 'parts/a.txt', 'parts/b.bin', 'parts/b.txt']",
+        "{read}"
+    );
+    assert!(lines[3].starts_with("put: S3(run='S3DemoFlow/"), "{read}");
+    assert!(
+        lines[3].contains("is read-only outside the run's steps"),
+        "{read}"
+    );
+
+    // Buckets of one's own are refused with what to do instead.
+    let refused = client(
+        &scratch,
+        "from mfw import S3\n\
+         try:\n\
+         \x20   S3(s3root='s3://bucket/data')\n\
+         except Exception as e:\n\
+         \x20   print(e)\n",
+        &[],
+    );
+    assert!(refused.contains("use S3(run=self) in a step"), "{refused}");
+    assert!(refused.contains("@grant(network="), "{refused}");
+}

@@ -874,6 +874,9 @@ async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde
         "attempts": task.attempts.len(),
         "artifacts": artifacts,
     });
+    if !task.objects.is_empty() {
+        json["objects"] = serde_json::json!(task.objects);
+    }
     if let Some(image) = &task.image {
         json["image"] = serde_json::json!(image);
     }
@@ -912,6 +915,10 @@ async fn print_task(
         )
         .await?;
         writeln!(out, "  {name} = {value}")?;
+    }
+    // Objects are raw bytes of any size: their keys and hashes only.
+    for (key, hash) in &task.objects {
+        writeln!(out, "  object {} (blake3 {hash})", key.escape_debug())?;
     }
     if let Some(error) = task.last_attempt().and_then(|a| a.error.as_ref()) {
         writeln!(out, "  error: {}", error.message)?;

@@ -15,7 +15,7 @@ const RESERVED_PREFIX: &str = "_mfw";
 const NO_TASK: &str = "no task is running: `graph` must not call the task imports";
 
 impl TaskState {
-    fn running(&mut self) -> Result<&mut Running, ArtifactError> {
+    pub(crate) fn running(&mut self) -> Result<&mut Running, ArtifactError> {
         self.task
             .as_mut()
             .ok_or_else(|| ArtifactError::Storage(NO_TASK.to_string()))

@@ -24,6 +24,7 @@ mod defaults;
 mod engine;
 mod files;
 mod imports;
+mod objects;
 mod output;
 mod sandbox;
 mod task;
@@ -33,6 +34,7 @@ pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_sec
 pub use defaults::{DefaultsError, RunStart};
 pub use engine::{Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};
+pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
 pub use task::{
     BlobSource, DirGrant, Grants, JoinInput, RunInfo, TaskFailure, TaskLimits, TaskOutcome,

@@ -47,6 +47,8 @@ pub struct JoinInput {
     pub task_id: String,
     /// Its final artifacts.
     pub artifacts: BTreeMap<String, BlobHash>,
+    /// The objects it ended with (`S3(run=self)`), by key.
+    pub objects: BTreeMap<String, BlobHash>,
 }
 
 /// What one task may consume. Exceeding a limit fails the task with a
@@ -157,6 +159,9 @@ pub struct TaskSpec {
     pub attempt: u32,
     /// What the task inherits from the step before it.
     pub artifacts: BTreeMap<String, BlobHash>,
+    /// The objects it inherits from the step before it (a join's come
+    /// with its inputs).
+    pub objects: BTreeMap<String, BlobHash>,
     /// A join's inputs, in order.
     pub inputs: Vec<JoinInput>,
     /// The item of the innermost foreach, encoded.
@@ -203,6 +208,7 @@ impl TaskSpec {
             task_id: task_id.to_string(),
             attempt: 0,
             artifacts: BTreeMap::new(),
+            objects: BTreeMap::new(),
             inputs: Vec::new(),
             foreach_input: None,
             foreach_stack: Vec::new(),
@@ -301,7 +307,9 @@ pub struct TaskOutcome {
     pub failure: Option<TaskFailure>,
     /// Every artifact it ended with, inherited ones keeping their hash.
     pub artifacts: BTreeMap<String, BlobHash>,
-    /// The values it set that must be stored, once each.
+    /// Every object it ended with, inherited ones keeping their hash.
+    pub objects: BTreeMap<String, BlobHash>,
+    /// The values and objects it set that must be stored, once each.
     pub new_values: Vec<(BlobHash, Bytes)>,
     /// The `next` it took.
     pub transition: Option<Transition>,
@@ -336,6 +344,8 @@ pub(crate) struct Running {
     pub(crate) graph: Arc<FlowGraph>,
     pub(crate) blobs: Arc<dyn BlobSource>,
     pub(crate) artifacts: BTreeMap<String, Slot>,
+    /// The objects it sees, and the keys a join's inputs disagree on.
+    pub(crate) objects: crate::objects::Objects,
     pub(crate) transition: Option<Transition>,
     pub(crate) foreach_count: Option<u32>,
     /// A failure the guest cannot talk its way out of (a bad `next`, an
@@ -463,6 +473,7 @@ impl LoadedFlow {
         let failed = |failure: TaskFailure, stdout: &Capture, stderr: &Capture| TaskOutcome {
             failure: Some(failure),
             artifacts: BTreeMap::new(),
+            objects: BTreeMap::new(),
             new_values: Vec::new(),
             transition: None,
             foreach_count: None,
@@ -487,11 +498,13 @@ impl LoadedFlow {
             .iter()
             .map(|(k, v)| (k.clone(), Slot::Stored(*v)))
             .collect();
+        let objects = crate::objects::Objects::inherited(&spec);
         let running = Running {
             spec,
             graph: inner.graph.clone(),
             blobs,
             artifacts,
+            objects,
             transition: None,
             foreach_count: None,
             failure: None,
@@ -589,20 +602,29 @@ impl LoadedFlow {
             },
             Err(None) => task.failure.take(),
         };
-        let mut new_values = Vec::new();
-        let mut final_artifacts = BTreeMap::new();
-        for (name, slot) in task.artifacts {
-            if let Slot::Set(hash, bytes) = &slot
+        let mut new_values: Vec<(BlobHash, Bytes)> = Vec::new();
+        let mut add_new = |slot: &Slot| {
+            if let Slot::Set(hash, bytes) = slot
                 && !task.spec.artifacts.values().any(|h| h == hash)
                 && !new_values.iter().any(|(h, _)| h == hash)
             {
                 new_values.push((*hash, bytes.clone()));
             }
+        };
+        let mut final_artifacts = BTreeMap::new();
+        for (name, slot) in task.artifacts {
+            add_new(&slot);
             final_artifacts.insert(name, slot.hash());
+        }
+        let mut final_objects = BTreeMap::new();
+        for (key, slot) in task.objects.seen {
+            add_new(&slot);
+            final_objects.insert(key, slot.hash());
         }
         TaskOutcome {
             failure,
             artifacts: final_artifacts,
+            objects: final_objects,
             new_values,
             transition: task.transition,
             foreach_count: task.foreach_count,

@@ -237,6 +237,7 @@ fn batch_task(pending: &Pending) -> BatchTask {
     BatchTask {
         path: pending.path.clone(),
         artifacts: pending.artifacts.clone(),
+        objects: pending.objects.clone(),
         inputs: pending
             .inputs
             .iter()
@@ -244,6 +245,7 @@ fn batch_task(pending: &Pending) -> BatchTask {
                 step: input.step.clone(),
                 task_id: input.task_id.clone(),
                 artifacts: input.artifacts.clone(),
+                objects: input.objects.clone(),
             })
             .collect(),
         foreach: pending.foreach.clone(),
@@ -636,6 +638,7 @@ async fn run_batch_task(
         step,
         path: task.path,
         artifacts: task.artifacts,
+        objects: task.objects,
         inputs: task
             .inputs
             .into_iter()
@@ -643,6 +646,7 @@ async fn run_batch_task(
                 step: input.step,
                 task_id: input.task_id,
                 artifacts: input.artifacts,
+                objects: input.objects,
             })
             .collect(),
         foreach: task.foreach,

@@ -145,6 +145,7 @@ pub(crate) struct Pending {
     pub(crate) step: String,
     pub(crate) path: Vec<u32>,
     pub(crate) artifacts: BTreeMap<String, BlobHash>,
+    pub(crate) objects: BTreeMap<String, BlobHash>,
     pub(crate) inputs: Vec<JoinInput>,
     pub(crate) foreach: Vec<ForeachFrame>,
     pub(crate) foreach_inputs: Vec<Bytes>,
@@ -419,6 +420,7 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
         step: "start".to_string(),
         path: Vec::new(),
         artifacts: BTreeMap::new(),
+        objects: BTreeMap::new(),
         inputs: Vec::new(),
         foreach: Vec::new(),
         foreach_inputs: Vec::new(),
@@ -622,6 +624,7 @@ pub(crate) fn run_one(shared: &Shared, pending: Pending) -> Finished {
             task_id: key.task_id.clone(),
             attempt,
             artifacts: pending.artifacts.clone(),
+            objects: pending.objects.clone(),
             inputs: pending.inputs.clone(),
             foreach_input: pending.foreach_inputs.last().cloned(),
             foreach_stack: pending.foreach.clone(),
@@ -671,6 +674,7 @@ pub(crate) fn run_one(shared: &Shared, pending: Pending) -> Finished {
             None => {
                 record.status = TaskStatus::Succeeded;
                 record.artifacts = outcome.artifacts;
+                record.objects = outcome.objects;
                 record.next = outcome.transition;
                 record.splits = outcome.foreach_count;
                 return finish(shared, pending, record, None, false);
@@ -820,6 +824,8 @@ pub(crate) fn caught(
         artifacts.insert(var, hash);
     }
     record.artifacts = artifacts;
+    // What the failed attempt put is dropped with its artifacts.
+    record.objects = mfw_host::inherited_objects(&pending.objects, &pending.inputs);
     record.status = TaskStatus::Succeeded;
     record.next = shared
         .plan
@@ -976,6 +982,7 @@ async fn successors(
             child.foreach_items.push((*hash, index));
             child.earlier = Vec::new();
             child.artifacts = record.artifacts.clone();
+            child.objects = record.objects.clone();
             child.parents = vec![me.clone()];
             ready.push(child);
         }
@@ -1039,6 +1046,7 @@ async fn successors(
                             step: pending.step.clone(),
                             task_id: pending.task_id(),
                             artifacts: record.artifacts.clone(),
+                            objects: record.objects.clone(),
                         },
                         me.clone(),
                     ));
@@ -1052,6 +1060,7 @@ async fn successors(
                         step: target.to_string(),
                         path: join_path,
                         artifacts: BTreeMap::new(),
+                        objects: BTreeMap::new(),
                         inputs,
                         foreach: wait.foreach,
                         foreach_inputs: wait.foreach_inputs,
@@ -1066,6 +1075,7 @@ async fn successors(
                 child.step = target.to_string();
                 child.inputs = Vec::new();
                 child.artifacts = record.artifacts.clone();
+                child.objects = record.objects.clone();
                 child.parents = vec![me.clone()];
                 child.earlier = Vec::new();
                 ready.push(child);

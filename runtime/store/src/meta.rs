@@ -222,6 +222,11 @@ pub struct TaskRecord {
     /// blob hash; an inherited value keeps its parent's hash.
     #[serde(default)]
     pub artifacts: BTreeMap<String, BlobHash>,
+    /// The objects it saw when it ended (Metaflow's `S3(run=self)`): those
+    /// it put and those it inherited, by key, as blob hashes. They pass to
+    /// the next steps with the artifacts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, BlobHash>,
     /// The tasks it came from, as `step/task`.
     #[serde(default)]
     pub parents: Vec<String>,
@@ -261,6 +266,7 @@ impl TaskRecord {
             status: TaskStatus::Succeeded,
             attempts: Vec::new(),
             artifacts: BTreeMap::new(),
+            objects: BTreeMap::new(),
             parents: Vec::new(),
             foreach: Vec::new(),
             next: None,
@@ -305,6 +311,9 @@ pub struct BatchInput {
     pub task_id: String,
     /// Its artifacts.
     pub artifacts: BTreeMap<String, BlobHash>,
+    /// Its objects.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, BlobHash>,
 }
 
 /// One task of a batch: everything a worker needs to run it.
@@ -314,6 +323,9 @@ pub struct BatchTask {
     pub path: Vec<u32>,
     /// What it inherits.
     pub artifacts: BTreeMap<String, BlobHash>,
+    /// The objects it inherits.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, BlobHash>,
     /// A join's inputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<BatchInput>,

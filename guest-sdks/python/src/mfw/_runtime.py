@@ -21,6 +21,7 @@ from wit_world.imports import (  # type: ignore[import-not-found]
     artifacts,
     control,
     logging,  # noqa: F401
+    objects,
     task_info,  # noqa: F401
     types,
 )
@@ -53,6 +54,27 @@ class ArtifactError(MfwError):
 
 def _host_error(e: Err) -> ArtifactError:
     return ArtifactError(e.value)
+
+
+def object_put(key: str, data: bytes) -> None:
+    """Keeps `data` under `key` with the run (`S3(run=self).put`)."""
+    try:
+        objects.put(key, data)
+    except Err as e:
+        raise _host_error(e) from None
+
+
+def object_get(key: str) -> bytes | None:
+    """The object `key` this task sees, or None."""
+    try:
+        return objects.get(key)
+    except Err as e:
+        raise _host_error(e) from None
+
+
+def object_keys(prefix: str) -> list[str]:
+    """The keys this task sees starting with `prefix`, sorted."""
+    return list(objects.keys(prefix))
 
 
 class StepRef:
