@@ -205,3 +205,56 @@ fn a_go_compile_error_is_reported() {
     );
     assert!(ran.stderr.contains("go build failed"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_go_panic_shows_its_message_and_stack_with_file_and_line() {
+    let scratch = Scratch::new();
+    let dir = scratch.path().join("panics");
+    std::fs::create_dir_all(&dir).unwrap();
+    let go_mod = std::fs::read_to_string(go_example("hello").join("go.mod"))
+        .unwrap()
+        .replace(
+            "../../../guest-sdks/go",
+            &repo().join("guest-sdks/go").display().to_string(),
+        );
+    scratch.write("panics/go.mod", &go_mod);
+    std::fs::copy(go_example("hello").join("go.sum"), dir.join("go.sum")).unwrap();
+    scratch.write(
+        "panics/main.go",
+        "package main\n\
+         \n\
+         import \"mfw.dev/sdk\"\n\
+         \n\
+         var flow = mfw.NewFlow(\"PanicFlow\").\n\
+         \tStep(\"start\", start, mfw.Next(\"end\")).\n\
+         \tStep(\"end\", end)\n\
+         \n\
+         func start(ctx *mfw.Context) error { return ctx.Next(\"end\") }\n\
+         \n\
+         func end(ctx *mfw.Context) error {\n\
+         \tdivide(0)\n\
+         \treturn nil\n\
+         }\n\
+         \n\
+         func divide(by int) { panic(\"boom: cannot divide\") }\n\
+         \n\
+         func init() { mfw.Export(flow) }\n\
+         \n\
+         func main() {}\n",
+    );
+    let ran = scratch.mfw(["run".as_ref(), dir.as_os_str()]).failed();
+    // The console names the panic and, from its stack, where it happened.
+    assert!(
+        ran.stderr
+            .contains("end/0: step `end` panicked: boom: cannot divide"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("main.divide("), "{}", ran.stderr);
+    assert!(ran.stderr.contains("main.go:16"), "{}", ran.stderr);
+    let run = ran.run_id();
+    let logs = scratch
+        .mfw(["logs", &format!("PanicFlow/{run}/end/0")])
+        .ok();
+    assert!(logs.stderr.contains("main.go:16") || logs.stdout.contains("main.go:16"));
+}
