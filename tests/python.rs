@@ -691,3 +691,31 @@ class BrokenFlow(FlowSpec):
         ran.stderr
     );
 }
+
+#[test]
+fn a_flow_whose_imported_memory_outgrows_the_snapshot_says_what_to_do() {
+    // 200 MB allocated when the flow's module is imported: more than the
+    // build's snapshot can copy out of the component.
+    let stderr = build_error(
+        "from mfw import FlowSpec, step\n\
+         \n\
+         TABLE = bytearray(200 * 1024 * 1024)\n\
+         \n\
+         \n\
+         class BigFlow(FlowSpec):\n\
+         \x20   @step\n\
+         \x20   def start(self):\n\
+         \x20       self.next(self.end)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def end(self):\n\
+         \x20       pass\n",
+    );
+    assert!(
+        stderr.contains(
+            "the flow's memory after importing its code and packages is larger than the 128 MiB"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pin fewer native packages"), "{stderr}");
+}

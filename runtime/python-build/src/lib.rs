@@ -71,6 +71,15 @@ pub enum BuildError {
     /// printed while it was imported (a traceback, usually).
     #[error("componentize-py failed:\n{0}")]
     Componentize(String),
+    /// The memory the flow had after importing its code and packages is
+    /// larger than componentize-py's snapshot can copy out (128 MiB).
+    #[error(
+        "the flow's memory after importing its code and packages is larger than the 128 MiB \
+         the build's snapshot can hold: pin fewer native packages in this component (split \
+         steps that need different ones into components of their own, as in a polyglot \
+         manifest), or keep large data out of module-level code\n({0})"
+    )]
+    SnapshotTooLarge(String),
     /// The build's own thread or async runtime could not start.
     #[error("cannot start the build: {0}")]
     Runtime(#[from] std::io::Error),
@@ -132,9 +141,19 @@ pub fn componentize(wit: &Path, app: &Path, out: &Path) -> Result<(), BuildError
                 full_names: false,
                 intersect_world: None,
             };
-            runtime
-                .block_on(generator.generate())
-                .map_err(|e| BuildError::Componentize(format!("{e:#}")))
+            runtime.block_on(generator.generate()).map_err(|e| {
+                let message = format!("{e:#}");
+                // componentize-py's wasmtime store copies the whole memory
+                // out in one call, which wasmtime caps (hostcall fuel); the
+                // error has no type of its own to match.
+                if message.contains("component-init-get-memory")
+                    && message.contains("fuel allocated for hostcalls")
+                {
+                    BuildError::SnapshotTooLarge(message)
+                } else {
+                    BuildError::Componentize(message)
+                }
+            })
         });
         build.join().unwrap_or_else(|panic| {
             let message = panic
