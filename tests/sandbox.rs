@@ -97,6 +97,45 @@ fn compiled_components_are_cached_by_hash() {
     assert!(cached, "no {hash}-*.cwasm in {}", compiled.display());
 }
 
+#[test]
+fn a_tampered_compiled_component_is_compiled_again_not_run() {
+    let scratch = Scratch::new();
+    let cache = scratch.path().join("cache");
+    let env = [("MFW_CACHE_DIR", cache.display().to_string())];
+    let probe = guest("probe");
+    scratch
+        .mfw_env(["run".as_ref(), probe.as_os_str()], &env)
+        .ok();
+    let compiled: Vec<_> = std::fs::read_dir(cache.join("compiled"))
+        .expect("the compile cache exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(compiled.len(), 1, "{compiled:?}");
+    let cwasm = &compiled[0];
+    let original = std::fs::read(cwasm).unwrap();
+    // The attack: overwrite a stretch in the middle of the native code (a
+    // trap instruction pattern, as a planted file would carry).
+    let mut planted = original.clone();
+    let middle = planted.len() / 2;
+    planted[middle..middle + 4096].fill(0xcc);
+    std::fs::write(cwasm, &planted).unwrap();
+
+    // Contained: the run succeeds on freshly compiled code, and the cache
+    // holds a valid file again.
+    let ran = scratch.mfw_env(["run".as_ref(), probe.as_os_str()], &env);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(std::fs::read(cwasm).unwrap(), original);
+    // A MAC planted with the code does not help without the cache's key.
+    let forged = blake3::hash(&planted).to_hex().to_string();
+    std::fs::write(cwasm, &planted).unwrap();
+    std::fs::write(cwasm.with_extension("cwasm.mac"), forged).unwrap();
+    let ran = scratch.mfw_env(["run".as_ref(), probe.as_os_str()], &env);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(std::fs::read(cwasm).unwrap(), original);
+}
+
 /// A scratch flow directory holding the attacker component, the
 /// directories its attack step is granted, and things it must not reach.
 fn attack_scene() -> Scratch {

@@ -170,21 +170,73 @@ impl Host {
             return Component::new(&self.engine, bytes).map_err(compile_error);
         };
         let path = dir.join(format!("{}-{:016x}.cwasm", hash.to_hex(), self.fingerprint));
-        if path.exists() {
-            // SAFETY: the file is one this host wrote with `serialize` for an
-            // engine with the same fingerprint, renamed into place whole.
-            // A damaged or foreign file fails to deserialize and is replaced.
-            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
-                return Ok(component);
-            }
+        let key = cache_key(dir);
+        if let Some(key) = &key
+            && let Some(component) = self.load_compiled(&path, key)
+        {
+            return Ok(component);
         }
         let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
-        if let Ok(serialized) = component.serialize() {
-            // The cache is an optimisation: failing to write it is not an error.
-            let _ = write_atomically(dir, &path, &serialized);
+        if let (Some(key), Ok(serialized)) = (&key, component.serialize()) {
+            // The cache is an optimisation: failing to write it is not an
+            // error. The code first, then its MAC: a file without a valid
+            // MAC is never loaded.
+            let mac = blake3::keyed_hash(key, &serialized);
+            let _ = write_atomically(dir, &path, &serialized)
+                .and_then(|()| write_atomically(dir, &mac_path(&path), mac.to_hex().as_bytes()));
         }
         Ok(component)
     }
+
+    /// A compiled component from the cache, if its MAC (keyed with this
+    /// cache's key) matches its bytes. Native code is trusted only then: a
+    /// damaged or planted `.cwasm` is compiled again, never run.
+    fn load_compiled(&self, path: &Path, key: &[u8; 32]) -> Option<Component> {
+        let recorded = std::fs::read_to_string(mac_path(path)).ok()?;
+        let recorded = blake3::Hash::from_hex(recorded.trim()).ok()?;
+        let code = std::fs::read(path).ok()?;
+        // blake3's Hash compares in constant time.
+        if blake3::keyed_hash(key, &code) != recorded {
+            return None;
+        }
+        // SAFETY: these bytes are, as the MAC proves, what this host's
+        // `serialize` wrote for an engine with the same fingerprint (the
+        // file name); they were read once, so they cannot change between
+        // the check and the load.
+        unsafe { Component::deserialize(&self.engine, &code) }.ok()
+    }
+}
+
+/// Where the MAC of the compiled component at `path` is kept.
+fn mac_path(path: &Path) -> PathBuf {
+    path.with_extension("cwasm.mac")
+}
+
+/// The secret key of the compiled-component cache in `dir` (made on first
+/// use, readable by its owner only), or `None` if it cannot be had: then
+/// nothing is cached.
+fn cache_key(dir: &Path) -> Option<[u8; 32]> {
+    let path = dir.join("compiled.key");
+    if let Ok(key) = std::fs::read(&path) {
+        return key.try_into().ok();
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).ok()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .ok()?;
+    }
+    file.write_all(&key).ok()?;
+    // Another process may have made it first: theirs is the key.
+    if file.persist_noclobber(&path).is_err() {
+        return std::fs::read(&path).ok()?.try_into().ok();
+    }
+    Some(key)
 }
 
 /// How often running guests check their deadlines.
