@@ -345,6 +345,38 @@ fn a_corrupt_blob_is_named_never_read_as_a_value() {
 }
 
 #[test]
+fn a_run_that_stores_a_corrupted_value_again_repairs_its_blob() {
+    let scratch = scene();
+    let first = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
+    let run = first.run_id();
+    let hash = record(&scratch, &run, "start", "0")["artifacts"]["items"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = scratch
+        .path()
+        .join(format!(".mfw/blobs/{}/{hash}", &hash[..2]));
+    // The attack: flip bytes, keeping the size, so only the content lies.
+    let mut bytes = std::fs::read(&blob).unwrap();
+    for b in bytes.iter_mut() {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&blob, &bytes).unwrap();
+    // A new run computes the same value: it is stored again, not trusted.
+    let second = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
+    for run in [run, second.run_id()] {
+        let start = scratch.dump(&format!("ResilientFlow/{run}/start/0"));
+        assert_eq!(start["artifacts"]["items"], serde_json::json!([0, 1, 2]));
+    }
+    assert_eq!(
+        blake3::hash(&std::fs::read(&blob).unwrap())
+            .to_hex()
+            .to_string(),
+        hash
+    );
+}
+
+#[test]
 fn the_default_timeout_comes_from_the_config_file() {
     let scratch = Scratch::new();
     let config = scratch.write("config.toml", "[defaults]\ntimeout_seconds = 0.5\n");

@@ -159,6 +159,9 @@ pub struct Datastore {
 const MULTIPART_THRESHOLD: usize = 32 << 20;
 const PART_SIZE: usize = 32 << 20;
 const PART_CONCURRENCY: usize = 8;
+/// The largest existing remote blob read back to check it before a write
+/// of the same value is skipped.
+const VERIFY_REMOTE_LIMIT: usize = 64 << 20;
 
 /// Where a remote store's blobs are cached locally, and how much: the
 /// `MFW_BLOB_CACHE` directory (default `~/.cache/mfw/blobs`) and
@@ -360,22 +363,48 @@ impl Datastore {
             return Ok(());
         }
         let path = Self::blob_path(&hash);
-        match self.backend.head(&path).await {
-            Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => {
-                if let Some(cache) = &self.cache {
-                    cache.put(&hash, &bytes);
-                }
-                if bytes.len() > MULTIPART_THRESHOLD && self.is_remote() {
-                    self.put_in_parts(&path, bytes).await?;
-                } else {
-                    self.put_content(&path, bytes).await?;
-                }
+        let (stored, damaged) = match self.backend.head(&path).await {
+            Ok(meta) => {
+                let intact = self.holds_intact(&hash, &meta, bytes.len()).await;
+                (intact, !intact)
             }
+            Err(object_store::Error::NotFound { .. }) => (false, false),
             Err(e) => return Err(self.explain(e)),
+        };
+        if !stored {
+            if let Some(cache) = &self.cache {
+                cache.put(&hash, &bytes);
+            }
+            if bytes.len() > MULTIPART_THRESHOLD && self.is_remote() {
+                self.put_in_parts(&path, bytes).await?;
+            } else if damaged {
+                // The right bytes replace the damaged ones whole (a write
+                // to a temporary name, then a rename, or one S3 PUT).
+                self.backend
+                    .put(&path, PutPayload::from(bytes))
+                    .await
+                    .map_err(|e| self.explain(e))?;
+            } else {
+                self.put_content(&path, bytes).await?;
+            }
         }
         self.remember(hash);
         Ok(())
+    }
+
+    /// Whether the blob already at `meta` is the value `hash` names, so
+    /// storing it again can be skipped. A damaged blob is written again
+    /// whole, never trusted: a wrong size always shows it; the content is
+    /// read back and hashed too, for a local store always and for a remote
+    /// one up to [`VERIFY_REMOTE_LIMIT`] (beyond, reads still verify).
+    async fn holds_intact(&self, hash: &BlobHash, meta: &ObjectMeta, len: usize) -> bool {
+        if meta.size != len as u64 {
+            return false;
+        }
+        if self.is_remote() && len > VERIFY_REMOTE_LIMIT {
+            return true;
+        }
+        self.fetch_blob(hash).await.is_ok()
     }
 
     /// A multipart upload, parts in parallel. The object appears whole when
