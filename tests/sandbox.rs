@@ -98,6 +98,39 @@ fn compiled_components_are_cached_by_hash() {
 }
 
 #[test]
+fn a_flow_named_to_climb_out_of_the_store_is_refused() {
+    let scratch = Scratch::new();
+    let evil = guest("evil_name");
+    // Where `.mfw/flows/../../victim` would land, with a staging-like file
+    // that a resume of such a run would have deleted.
+    let victim = scratch.write("victim/runs/1/keep#me", "mine");
+    for command in ["run", "resume"] {
+        let ran = scratch.mfw([command.as_ref(), evil.as_os_str()]).failed();
+        assert!(
+            ran.stderr
+                .contains("`../../victim` is not a valid flow name: use letters, digits and `_`"),
+            "{command}: {}",
+            ran.stderr
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+    let entries: Vec<_> = std::fs::read_dir(scratch.path().join("victim"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        ["runs"],
+        "nothing written beside the victim's files"
+    );
+    let flows = std::fs::read_dir(scratch.path().join(".mfw/flows"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(flows, 0, "no flow directory was made");
+}
+
+#[test]
 fn a_tampered_compiled_component_is_compiled_again_not_run() {
     let scratch = Scratch::new();
     let cache = scratch.path().join("cache");

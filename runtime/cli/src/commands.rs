@@ -404,7 +404,12 @@ async fn execute(
     let plan = match flows.plan() {
         Ok(plan) => plan,
         Err(message) => {
-            let recorded = record_failed_run(&store, &graph.name, &message).await;
+            // A run is recorded under the flow's name: only a valid one.
+            let recorded = if mfw_graph::is_identifier(&graph.name) {
+                record_failed_run(&store, &graph.name, &message).await
+            } else {
+                None
+            };
             eprintln!("mfw: {message}");
             if let Some(run_id) = recorded {
                 eprintln!("mfw: recorded as failed run {}/{run_id}", graph.name);

@@ -17,6 +17,14 @@ pub enum GraphProblem {
     /// Two steps share a name.
     #[error("step `{0}` is defined more than once")]
     DuplicateStep(String),
+    /// The flow's name is not an identifier (it names directories in the
+    /// datastore, so it may hold no `/` or `..`).
+    #[error(
+        "`{}` is not a valid flow name: use letters, digits and `_`, starting with a letter \
+         (a class name such as `TrainFlow`)",
+        .0.escape_debug()
+    )]
+    InvalidFlowName(String),
     /// A step name is not an identifier.
     #[error("`{0}` is not a valid step name: use letters, digits and `_`, starting with a letter")]
     InvalidStepName(String),
@@ -161,7 +169,8 @@ impl GraphProblem {
             | GraphProblem::MissingEnd
             | GraphProblem::Cycle(_)
             | GraphProblem::DuplicateParameter(_)
-            | GraphProblem::InvalidParameterName(_) => None,
+            | GraphProblem::InvalidParameterName(_)
+            | GraphProblem::InvalidFlowName(_) => None,
         }
     }
 }
@@ -329,6 +338,9 @@ impl FlowGraph {
     /// cannot run meaningfully.
     fn check_structure(&self, problems: &mut Vec<GraphProblem>) -> bool {
         let before = problems.len();
+        if !is_identifier(&self.name) {
+            problems.push(GraphProblem::InvalidFlowName(self.name.clone()));
+        }
         let mut seen = BTreeSet::new();
         for step in &self.steps {
             if !is_identifier(&step.name) {

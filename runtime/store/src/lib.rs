@@ -773,15 +773,34 @@ impl Datastore {
         let Some(root) = &self.local_root else {
             return Ok(0);
         };
+        // Both name one directory under the root: nothing that could climb
+        // out of it or name another.
+        let plain =
+            |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']);
+        if !plain(flow) || !plain(run_id) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "`{}/{}` is not a flow and run id",
+                    flow.escape_debug(),
+                    run_id.escape_debug()
+                ),
+            ));
+        }
         fn walk(dir: &FsPath, removed: &mut usize) -> std::io::Result<()> {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 return Ok(());
             };
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.is_dir() {
+                // The entry itself, never what a symbolic link points at:
+                // a link is neither walked into nor removed.
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
                     walk(&path, removed)?;
-                } else if entry.file_name().to_string_lossy().contains('#') {
+                } else if kind.is_file() && entry.file_name().to_string_lossy().contains('#') {
                     std::fs::remove_file(&path)?;
                     *removed += 1;
                 }
@@ -962,6 +981,24 @@ mod tests {
         let again = Datastore::open(store.location()).unwrap();
         again.put_blob(Bytes::from_static(b"abc")).await.unwrap();
         assert_eq!(store.count_blobs().await.unwrap(), 1);
+    }
+
+    #[test]
+    fn removing_staging_files_stays_inside_the_run() {
+        let (dir, store) = store();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep#me"), b"x").unwrap();
+        let run = dir.path().join("flows/F/runs/1/tasks");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("a.json#tmp"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), run.join("link")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("keep#me"), run.join("b#link")).unwrap();
+        assert_eq!(store.remove_staging("F", "1").unwrap(), 1);
+        assert!(outside.path().join("keep#me").exists());
+        assert!(run.join("b#link").exists());
+        for (flow, run) in [("..", "1"), ("F", "../.."), ("a/b", "1"), ("", "1")] {
+            assert!(store.remove_staging(flow, run).is_err(), "{flow}/{run}");
+        }
     }
 
     #[tokio::test]
