@@ -354,6 +354,27 @@ fn allocating_past_the_memory_limit_fails_the_task() {
 }
 
 #[test]
+fn one_value_under_many_names_is_held_once() {
+    // 50 names for one 4 MB value, in a step limited to 64 MB: the host
+    // keeps one copy, so the task succeeds within its limit (a copy per
+    // name would be 200 MB).
+    let scratch = attack_scene();
+    let (ran, outcome) = attack(&scratch, "one-value-many-names");
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(outcome.as_deref(), Some("stored under 50 names"));
+}
+
+#[test]
+fn distinct_values_past_the_memory_limit_fail_the_task() {
+    contained(
+        "many-values",
+        "attack",
+        "step `attack` handed the host more artifact and object data than its memory limit of \
+         64 MB",
+    );
+}
+
+#[test]
 fn an_endless_loop_times_out() {
     contained("loop", "attack", "step `attack` timed out after 2 s");
 }

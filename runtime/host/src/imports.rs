@@ -133,8 +133,8 @@ impl artifacts::Host for TaskState {
             ))
         })?;
         let hash = BlobHash::of(&value);
-        task.artifacts
-            .insert(name, Slot::Set(hash, Bytes::from(value)));
+        let bytes = task.hold(hash, value).map_err(ArtifactError::Storage)?;
+        task.artifacts.insert(name, Slot::Set(hash, bytes));
         Ok(())
     }
 

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use mfw_graph::BlobHash;
 
 use crate::bindings::mfw::flow::objects;
@@ -113,10 +112,9 @@ impl objects::Host for TaskState {
             return Err(ArtifactError::TooLarge(task.max_artifact_bytes));
         }
         let hash = BlobHash::of(&value);
+        let bytes = task.hold(hash, value).map_err(ArtifactError::Storage)?;
         task.objects.conflicts.remove(&key);
-        task.objects
-            .seen
-            .insert(key, Slot::Set(hash, Bytes::from(value)));
+        task.objects.seen.insert(key, Slot::Set(hash, bytes));
         Ok(())
     }
 

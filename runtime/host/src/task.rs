@@ -353,9 +353,41 @@ pub(crate) struct Running {
     pub(crate) failure: Option<TaskFailure>,
     pub(crate) panic_message: Option<String>,
     pub(crate) max_artifact_bytes: u64,
+    /// Every distinct value the task set or put, once per hash: a value set
+    /// under many names is held once.
+    pub(crate) held: std::collections::HashMap<BlobHash, Bytes>,
+    /// Their total size, counted against the task's memory limit.
+    pub(crate) held_bytes: u64,
 }
 
 impl Running {
+    /// Takes `value` (hashing to `hash`) into the host's keeping, sharing
+    /// the copy of an equal value already held. Fails, and fails the task,
+    /// when the distinct values held would exceed the task's memory limit:
+    /// what a step hands the host counts against its limit too.
+    pub(crate) fn hold(&mut self, hash: BlobHash, value: Vec<u8>) -> Result<Bytes, String> {
+        if let Some(bytes) = self.held.get(&hash) {
+            return Ok(bytes.clone());
+        }
+        let total = self.held_bytes.saturating_add(value.len() as u64);
+        let limit = self.spec.limits.memory_bytes;
+        if total > limit {
+            let message = format!(
+                "step `{}` handed the host more artifact and object data than its memory limit \
+                 of {} MB ({} MB in distinct values)",
+                self.spec.step,
+                limit >> 20,
+                total >> 20
+            );
+            self.fail(TaskFailure::Limit(message.clone()));
+            return Err(message);
+        }
+        let bytes = Bytes::from(value);
+        self.held_bytes = total;
+        self.held.insert(hash, bytes.clone());
+        Ok(bytes)
+    }
+
     /// Records the first failure; later ones are consequences.
     pub(crate) fn fail(&mut self, failure: TaskFailure) {
         if self.failure.is_none() {
@@ -510,6 +542,8 @@ impl LoadedFlow {
             failure: None,
             panic_message: None,
             max_artifact_bytes: inner.config.max_artifact_bytes,
+            held: std::collections::HashMap::new(),
+            held_bytes: 0,
         };
         let state = TaskState {
             wasi,

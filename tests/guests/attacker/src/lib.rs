@@ -15,6 +15,16 @@ pub struct AttackFlow {
     mode: String,
 }
 
+/// An encoded byte string of `len` bytes, built by hand: a head (0x5a and
+/// a 4-byte length), then the bytes.
+fn byte_string(len: u32) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(len as usize + 5);
+    blob.push(0x5a);
+    blob.extend_from_slice(&len.to_be_bytes());
+    blob.resize(len as usize + 5, 7);
+    blob
+}
+
 fn describe<T>(result: std::io::Result<T>) -> String {
     match result {
         Ok(_) => "allowed".to_string(),
@@ -88,6 +98,32 @@ impl AttackFlow {
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 "slept an hour".to_string()
+            }
+            // One 4 MB value under 50 names: 200 MB if the host kept a
+            // copy per name, three times the step's limit.
+            "one-value-many-names" => {
+                let blob = byte_string(4 << 20);
+                let mut stored = 0;
+                for i in 0..50 {
+                    if mfw::__bindings::mfw::flow::artifacts::set(&format!("v{i}"), &blob).is_ok() {
+                        stored += 1;
+                    }
+                }
+                format!("stored under {stored} names")
+            }
+            // 400 distinct 1 MB values, made one after another in the same
+            // buffer: the guest holds 1 MB, the host would hold 400.
+            "many-values" => {
+                let mut blob = byte_string(1 << 20);
+                for i in 0..400u32 {
+                    blob[5..9].copy_from_slice(&i.to_be_bytes());
+                    if let Err(e) =
+                        mfw::__bindings::mfw::flow::artifacts::set(&format!("v{i}"), &blob)
+                    {
+                        return Err(mfw::Error::msg(format!("refused at value {i}: {e:?}")));
+                    }
+                }
+                "stored 400 values".to_string()
             }
             _ => "nothing tried".to_string(),
         };
