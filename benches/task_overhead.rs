@@ -97,7 +97,7 @@ fn bench_component(c: &mut Criterion, host: &Host, language: &str, bytes: &[u8])
     let x_hash = BlobHash::of(&x);
     let blobs: Arc<dyn BlobSource> = Arc::new(InMemory(HashMap::from([(x_hash, x)])));
     let mut spec = TaskSpec::new("HelloFlow", "bench", "end", "0");
-    spec.artifacts = BTreeMap::from([("x".to_string(), x_hash)]);
+    spec.artifacts = BTreeMap::from([("x".to_string(), x_hash)]).into();
     // The `end` step: get x, set x + 1, print one line.
     let outcome = flow.run_task(spec.clone(), blobs.clone(), None);
     assert!(outcome.failure.is_none(), "{:?}", outcome.failure);

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{Scratch, example, guest};
 
 fn probe(scratch: &Scratch) -> (String, serde_json::Value) {
@@ -128,6 +130,86 @@ fn a_flow_named_to_climb_out_of_the_store_is_refused() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(flows, 0, "no flow directory was made");
+}
+
+/// Runs `mfw run` on `flow` with `args` and returns its exit code and its
+/// peak resident memory in MB (the kernel's high-water mark, read until the
+/// process exits).
+fn peak_mb_of_run(scratch: &Scratch, flow: &Path, args: &[&str]) -> (i32, u64) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .arg("run")
+        .arg(flow)
+        .args(args)
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", common::cache_dir())
+        .env_remove("MFW_DATASTORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mfw starts");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kb: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(code) = child.try_wait().expect("mfw runs") {
+            return (code.code().unwrap_or(-1), peak_kb >> 10);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_wide_fan_out_of_a_step_with_many_artifacts_shares_their_map() {
+    // 1,000 artifacts, then a foreach: a copy of the map per task and per
+    // join input would grow the host by about 200 MB more per 1,000 tasks.
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "wide/flow.py",
+        "from mfw import FlowSpec, Parameter, step\n\
+         \n\
+         \n\
+         class ManyFlow(FlowSpec):\n\
+         \x20   n = Parameter('n', default=10)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def start(self):\n\
+         \x20       for i in range(1000):\n\
+         \x20           setattr(self, f'a{i}', i)\n\
+         \x20       self.items = list(range(self.n))\n\
+         \x20       self.next(self.each, foreach='items')\n\
+         \n\
+         \x20   @step\n\
+         \x20   def each(self):\n\
+         \x20       self.next(self.join)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def join(self, inputs):\n\
+         \x20       self.next(self.end)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def end(self):\n\
+         \x20       pass\n",
+    );
+    // Compiled first, so neither measured run includes Cranelift.
+    let (code, _) = peak_mb_of_run(&scratch, &flow, &["--n", "1"]);
+    assert_eq!(code, 0);
+    let (code, few) = peak_mb_of_run(&scratch, &flow, &["--n", "100"]);
+    assert_eq!(code, 0);
+    let (code, many) = peak_mb_of_run(&scratch, &flow, &["--n", "2000"]);
+    assert_eq!(code, 0);
+    assert!(
+        many < few + 80,
+        "1,900 more tasks took the host from {few} MB to {many} MB"
+    );
 }
 
 #[test]

@@ -194,7 +194,7 @@ impl artifacts::Host for TaskState {
         let mut merged: std::collections::BTreeMap<String, BlobHash> = Default::default();
         let mut conflicts = Vec::new();
         for input in &task.spec.inputs {
-            for (name, hash) in &input.artifacts {
+            for (name, hash) in input.artifacts.iter() {
                 if exclude.contains(name)
                     || task.artifacts.contains_key(name)
                     || name.starts_with(RESERVED_PREFIX)

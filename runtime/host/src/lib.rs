@@ -37,8 +37,8 @@ pub use files::{FILES_SECTION, FilesError};
 pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
 pub use task::{
-    BlobSource, DirGrant, Grants, JoinInput, RunInfo, TaskFailure, TaskLimits, TaskOutcome,
-    TaskSpec,
+    BlobSource, DirGrant, Grants, JoinInput, NameMap, RunInfo, TaskFailure, TaskLimits,
+    TaskOutcome, TaskSpec,
 };
 
 /// What can stop a component from loading. Task failures are not errors of

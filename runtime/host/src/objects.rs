@@ -38,7 +38,7 @@ pub fn inherited_objects(
     inputs: &[JoinInput],
 ) -> BTreeMap<String, BlobHash> {
     let spec = TaskSpec {
-        objects: objects.clone(),
+        objects: std::sync::Arc::new(objects.clone()),
         inputs: inputs.to_vec(),
         ..TaskSpec::new("", "", "", "")
     };
@@ -60,7 +60,7 @@ impl Objects {
             .collect();
         let mut owners: BTreeMap<&str, Vec<(String, BlobHash)>> = BTreeMap::new();
         for input in &spec.inputs {
-            for (key, hash) in &input.objects {
+            for (key, hash) in input.objects.iter() {
                 owners
                     .entry(key)
                     .or_default()
@@ -164,11 +164,13 @@ mod tests {
         JoinInput {
             step: step.to_string(),
             task_id: "0".to_string(),
-            artifacts: BTreeMap::new(),
-            objects: objects
-                .iter()
-                .map(|(k, v)| (k.to_string(), BlobHash::of(v)))
-                .collect(),
+            artifacts: Default::default(),
+            objects: std::sync::Arc::new(
+                objects
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), BlobHash::of(v)))
+                    .collect(),
+            ),
         }
     }
 

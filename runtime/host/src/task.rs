@@ -46,10 +46,15 @@ pub struct JoinInput {
     /// Its task id.
     pub task_id: String,
     /// Its final artifacts.
-    pub artifacts: BTreeMap<String, BlobHash>,
+    pub artifacts: NameMap,
     /// The objects it ended with (`S3(run=self)`), by key.
-    pub objects: BTreeMap<String, BlobHash>,
+    pub objects: NameMap,
 }
+
+/// Names (artifacts, object keys) and the hashes of their values, shared:
+/// the tasks of a foreach, and the inputs a join waits for, hold one map
+/// each parent made, never a copy per task.
+pub type NameMap = Arc<BTreeMap<String, BlobHash>>;
 
 /// What one task may consume. Exceeding a limit fails the task with a
 /// message naming the limit; the host is never at risk.
@@ -158,10 +163,10 @@ pub struct TaskSpec {
     /// 0 for the first attempt.
     pub attempt: u32,
     /// What the task inherits from the step before it.
-    pub artifacts: BTreeMap<String, BlobHash>,
+    pub artifacts: NameMap,
     /// The objects it inherits from the step before it (a join's come
     /// with its inputs).
-    pub objects: BTreeMap<String, BlobHash>,
+    pub objects: NameMap,
     /// A join's inputs, in order.
     pub inputs: Vec<JoinInput>,
     /// The item of the innermost foreach, encoded.
@@ -207,8 +212,8 @@ impl TaskSpec {
             step: step.to_string(),
             task_id: task_id.to_string(),
             attempt: 0,
-            artifacts: BTreeMap::new(),
-            objects: BTreeMap::new(),
+            artifacts: NameMap::default(),
+            objects: NameMap::default(),
             inputs: Vec::new(),
             foreach_input: None,
             foreach_stack: Vec::new(),
@@ -636,11 +641,15 @@ impl LoadedFlow {
             },
             Err(None) => task.failure.take(),
         };
+        // Each distinct value set, once, unless the task inherited it.
+        let inherited: std::collections::HashSet<&BlobHash> =
+            task.spec.artifacts.values().collect();
         let mut new_values: Vec<(BlobHash, Bytes)> = Vec::new();
+        let mut queued = std::collections::HashSet::new();
         let mut add_new = |slot: &Slot| {
             if let Slot::Set(hash, bytes) = slot
-                && !task.spec.artifacts.values().any(|h| h == hash)
-                && !new_values.iter().any(|(h, _)| h == hash)
+                && !inherited.contains(hash)
+                && queued.insert(*hash)
             {
                 new_values.push((*hash, bytes.clone()));
             }

@@ -236,16 +236,16 @@ async fn submit(shared: &Shared, step: &str, todo: &[Pending]) -> Result<RemoteB
 fn batch_task(pending: &Pending) -> BatchTask {
     BatchTask {
         path: pending.path.clone(),
-        artifacts: pending.artifacts.clone(),
-        objects: pending.objects.clone(),
+        artifacts: (*pending.artifacts).clone(),
+        objects: (*pending.objects).clone(),
         inputs: pending
             .inputs
             .iter()
             .map(|input| BatchInput {
                 step: input.step.clone(),
                 task_id: input.task_id.clone(),
-                artifacts: input.artifacts.clone(),
-                objects: input.objects.clone(),
+                artifacts: (*input.artifacts).clone(),
+                objects: (*input.objects).clone(),
             })
             .collect(),
         foreach: pending.foreach.clone(),
@@ -637,16 +637,16 @@ async fn run_batch_task(
     let pending = Pending {
         step,
         path: task.path,
-        artifacts: task.artifacts,
-        objects: task.objects,
+        artifacts: Arc::new(task.artifacts),
+        objects: Arc::new(task.objects),
         inputs: task
             .inputs
             .into_iter()
             .map(|input| JoinInput {
                 step: input.step,
                 task_id: input.task_id,
-                artifacts: input.artifacts,
-                objects: input.objects,
+                artifacts: Arc::new(input.artifacts),
+                objects: Arc::new(input.objects),
             })
             .collect(),
         foreach: task.foreach,

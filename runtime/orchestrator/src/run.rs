@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use bytes::Bytes;
 use mfw_graph::{BlobHash, ForeachFrame, StepKind, Transition};
-use mfw_host::{JoinInput, OutputSink, OutputStream, TaskFailure, TaskSpec};
+use mfw_host::{JoinInput, NameMap, OutputSink, OutputStream, TaskFailure, TaskSpec};
 use mfw_store::{
     Attempt, Datastore, RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
 };
@@ -144,8 +144,9 @@ pub struct RunSummary {
 pub(crate) struct Pending {
     pub(crate) step: String,
     pub(crate) path: Vec<u32>,
-    pub(crate) artifacts: BTreeMap<String, BlobHash>,
-    pub(crate) objects: BTreeMap<String, BlobHash>,
+    /// Shared with its siblings: a foreach's tasks hold one map.
+    pub(crate) artifacts: NameMap,
+    pub(crate) objects: NameMap,
     pub(crate) inputs: Vec<JoinInput>,
     pub(crate) foreach: Vec<ForeachFrame>,
     pub(crate) foreach_inputs: Vec<Bytes>,
@@ -419,8 +420,8 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
     let mut queue = VecDeque::from([Pending {
         step: "start".to_string(),
         path: Vec::new(),
-        artifacts: BTreeMap::new(),
-        objects: BTreeMap::new(),
+        artifacts: NameMap::default(),
+        objects: NameMap::default(),
         inputs: Vec::new(),
         foreach: Vec::new(),
         foreach_inputs: Vec::new(),
@@ -784,7 +785,7 @@ pub(crate) fn caught(
     failure: &TaskError,
     var: Option<String>,
 ) -> Finished {
-    let mut artifacts = pending.artifacts.clone();
+    let mut artifacts = (*pending.artifacts).clone();
     if let Some(var) = var {
         // Metaflow's wrapper: the exception's type and message when the
         // step raised one, else what kind of failure it was.
@@ -840,6 +841,16 @@ pub(crate) fn caught(
         );
     }
     finish(shared, pending, record, None, false)
+}
+
+/// The map successors inherit: `inherited` itself when the task ended with
+/// the same names and values, else one new map.
+fn passed_on(inherited: &NameMap, ended: &BTreeMap<String, BlobHash>) -> NameMap {
+    if **inherited == *ended {
+        inherited.clone()
+    } else {
+        Arc::new(ended.clone())
+    }
 }
 
 /// When resuming: the origin run's record of this task, if it succeeded
@@ -953,6 +964,10 @@ async fn successors(
     };
     let me = format!("{}/{}", pending.step, pending.task_id());
     let mut ready = Vec::new();
+    // One map for every successor (a foreach's thousands of tasks, a
+    // join's inputs), the parent's own when this task changed nothing.
+    let artifacts = passed_on(&pending.artifacts, &record.artifacts);
+    let objects = passed_on(&pending.objects, &record.objects);
     if let Transition::Foreach { step, over } = transition {
         let hash = record
             .artifacts
@@ -981,8 +996,8 @@ async fn successors(
             child.foreach_inputs.push(list.slice_ref(item));
             child.foreach_items.push((*hash, index));
             child.earlier = Vec::new();
-            child.artifacts = record.artifacts.clone();
-            child.objects = record.objects.clone();
+            child.artifacts = artifacts.clone();
+            child.objects = objects.clone();
             child.parents = vec![me.clone()];
             ready.push(child);
         }
@@ -1045,8 +1060,8 @@ async fn successors(
                         JoinInput {
                             step: pending.step.clone(),
                             task_id: pending.task_id(),
-                            artifacts: record.artifacts.clone(),
-                            objects: record.objects.clone(),
+                            artifacts: artifacts.clone(),
+                            objects: objects.clone(),
                         },
                         me.clone(),
                     ));
@@ -1059,8 +1074,8 @@ async fn successors(
                     ready.push(Pending {
                         step: target.to_string(),
                         path: join_path,
-                        artifacts: BTreeMap::new(),
-                        objects: BTreeMap::new(),
+                        artifacts: NameMap::default(),
+                        objects: NameMap::default(),
                         inputs,
                         foreach: wait.foreach,
                         foreach_inputs: wait.foreach_inputs,
@@ -1074,8 +1089,8 @@ async fn successors(
                 let mut child = pending.clone();
                 child.step = target.to_string();
                 child.inputs = Vec::new();
-                child.artifacts = record.artifacts.clone();
-                child.objects = record.objects.clone();
+                child.artifacts = artifacts.clone();
+                child.objects = objects.clone();
                 child.parents = vec![me.clone()];
                 child.earlier = Vec::new();
                 ready.push(child);
