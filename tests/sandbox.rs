@@ -457,6 +457,35 @@ fn distinct_values_past_the_memory_limit_fail_the_task() {
 }
 
 #[test]
+fn a_huge_panic_message_is_cut_on_the_console_and_in_the_run_record() {
+    let scratch = attack_scene();
+    let (ran, _) = attack(&scratch, "huge-panic");
+    assert_ne!(ran.code, 0);
+    assert!(
+        ran.stderr.len() < 256 << 10,
+        "{} bytes on the console",
+        ran.stderr.len()
+    );
+    assert!(
+        ran.stderr.contains("step `attack` panicked: xxx"),
+        "cut: {}",
+        &ran.stderr[..2000.min(ran.stderr.len())]
+    );
+    assert!(ran.stderr.contains("bytes more"));
+    let run = ran.run_id();
+    let record = scratch
+        .path()
+        .join(format!(".mfw/flows/AttackFlow/runs/{run}/run.json"));
+    let size = std::fs::metadata(record).unwrap().len();
+    assert!(size < 256 << 10, "run.json is {size} bytes");
+    // The log keeps the whole message.
+    let logs = scratch
+        .mfw(["logs", &format!("AttackFlow/{run}/attack/0")])
+        .ok();
+    assert!(logs.stdout.len() + logs.stderr.len() > 8 << 20);
+}
+
+#[test]
 fn an_endless_loop_times_out() {
     contained("loop", "attack", "step `attack` timed out after 2 s");
 }

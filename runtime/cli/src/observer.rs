@@ -85,6 +85,9 @@ pub(crate) fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(shown)
 }
 
+/// The most characters of one line of a task's output the console shows.
+const MAX_SHOWN_LINE: usize = 16 << 10;
+
 fn print_line(stream: OutputStream, text: &str) {
     let text = for_terminal(text);
     match stream {
@@ -116,7 +119,17 @@ impl RunObserver for TerminalObserver {
 
     fn task_output(&self, task: &TaskKey, stream: OutputStream, line: &str) {
         if !self.quiet {
-            self.say(stream, &format!("{task}: {line}"));
+            // The console shows the start of a huge line; the task's log
+            // keeps all of it.
+            let shown = match line.char_indices().nth(MAX_SHOWN_LINE) {
+                Some((cut, _)) => format!(
+                    "{} ... ({} bytes more: `mfw logs` has the whole line)",
+                    &line[..cut],
+                    line.len() - cut
+                ),
+                None => line.to_string(),
+            };
+            self.say(stream, &format!("{task}: {shown}"));
         }
     }
 

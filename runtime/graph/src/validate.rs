@@ -1,7 +1,7 @@
 //! The checks every graph passes before any task runs, and what the
 //! scheduler learns from them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::{FlowGraph, Step, is_identifier};
 
@@ -25,6 +25,9 @@ pub enum GraphProblem {
         .0.escape_debug()
     )]
     InvalidFlowName(String),
+    /// The graph is larger than a flow may be.
+    #[error("the graph is too large: {0}")]
+    TooLarge(String),
     /// A step name is not an identifier.
     #[error("`{0}` is not a valid step name: use letters, digits and `_`, starting with a letter")]
     InvalidStepName(String),
@@ -170,7 +173,8 @@ impl GraphProblem {
             | GraphProblem::Cycle(_)
             | GraphProblem::DuplicateParameter(_)
             | GraphProblem::InvalidParameterName(_)
-            | GraphProblem::InvalidFlowName(_) => None,
+            | GraphProblem::InvalidFlowName(_)
+            | GraphProblem::TooLarge(_) => None,
         }
     }
 }
@@ -228,9 +232,29 @@ pub struct GraphError {
     pub problems: Vec<GraphProblem>,
 }
 
+/// The problems, one per line; past [`MAX_LISTED`], how many more.
 fn list(problems: &[GraphProblem]) -> String {
-    problems.iter().map(|p| format!("\n  - {p}")).collect()
+    let mut text: String = problems
+        .iter()
+        .take(MAX_LISTED)
+        .map(|p| format!("\n  - {p}"))
+        .collect();
+    if problems.len() > MAX_LISTED {
+        text.push_str(&format!(
+            "\n  - ... and {} more",
+            problems.len() - MAX_LISTED
+        ));
+    }
+    text
 }
+
+/// The most steps, and transitions, a flow may have: far more than any
+/// flow is written with, and few enough that checking stays instant.
+pub const MAX_STEPS: usize = 10_000;
+/// The most docstring text (the flow's and its steps') a graph may carry.
+pub const MAX_DOC_BYTES: usize = 1 << 20;
+/// How many problems an error lists before saying how many more there are.
+const MAX_LISTED: usize = 50;
 
 /// The role a step plays, derived from the graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,7 +365,22 @@ impl FlowGraph {
         if !is_identifier(&self.name) {
             problems.push(GraphProblem::InvalidFlowName(self.name.clone()));
         }
-        let mut seen = BTreeSet::new();
+        let transitions: usize = self.steps.iter().map(|s| s.next.len()).sum();
+        let doc_bytes: usize =
+            self.doc.len() + self.steps.iter().map(|s| s.doc.len()).sum::<usize>();
+        if self.steps.len() > MAX_STEPS || transitions > MAX_STEPS {
+            problems.push(GraphProblem::TooLarge(format!(
+                "{} steps and {transitions} transitions, more than the {MAX_STEPS} a flow may have",
+                self.steps.len()
+            )));
+            return false;
+        }
+        if doc_bytes > MAX_DOC_BYTES {
+            problems.push(GraphProblem::TooLarge(format!(
+                "{doc_bytes} bytes of docstrings, more than the {MAX_DOC_BYTES} a flow may have"
+            )));
+        }
+        let mut seen = HashSet::new();
         for step in &self.steps {
             if !is_identifier(&step.name) {
                 problems.push(GraphProblem::InvalidStepName(step.name.clone()));
@@ -350,15 +389,15 @@ impl FlowGraph {
                 problems.push(GraphProblem::DuplicateStep(step.name.clone()));
             }
         }
-        if self.step("start").is_none() {
+        if !seen.contains("start") {
             problems.push(GraphProblem::MissingStart);
         }
-        if self.step("end").is_none() {
+        if !seen.contains("end") {
             problems.push(GraphProblem::MissingEnd);
         }
         for step in &self.steps {
             for target in &step.next {
-                if self.step(target).is_none() {
+                if !seen.contains(target.as_str()) {
                     problems.push(GraphProblem::UnknownTarget {
                         step: step.name.clone(),
                         target: target.clone(),
@@ -634,20 +673,31 @@ fn topological_order(
             )
         })
         .collect();
+    // Ready steps by declaration position: the first declared goes first.
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        if remaining.contains_key(step.name.as_str()) {
+            position.entry(step.name.as_str()).or_insert(i);
+        }
+    }
+    let mut ready: BTreeSet<usize> = remaining
+        .iter()
+        .filter(|(_, count)| **count == 0)
+        .filter_map(|(name, _)| position.get(name).copied())
+        .collect();
     let mut order = Vec::new();
-    while order.len() < remaining.len() {
-        let Some(next) = steps
-            .iter()
-            .map(|s| s.name.as_str())
-            .find(|n| remaining.get(n) == Some(&0) && !order.iter().any(|o: &String| o == n))
-        else {
-            break;
-        };
-        order.push(next.to_string());
-        if let Some(step) = steps.iter().find(|s| s.name == next) {
-            for target in &step.next {
-                if let Some(count) = remaining.get_mut(target.as_str()) {
-                    *count = count.saturating_sub(1);
+    while let Some(i) = ready.pop_first() {
+        let step = &steps[i];
+        order.push(step.name.clone());
+        for target in &step.next {
+            if let Some(count) = remaining.get_mut(target.as_str())
+                && *count > 0
+            {
+                *count -= 1;
+                if *count == 0
+                    && let Some(&at) = position.get(target.as_str())
+                {
+                    ready.insert(at);
                 }
             }
         }
@@ -671,6 +721,40 @@ mod tests {
         steps
             .into_iter()
             .fold(FlowGraph::new("F"), FlowGraph::with_step)
+    }
+
+    #[test]
+    fn a_huge_graph_is_refused_at_once_and_a_large_one_checks_in_linear_time() {
+        // A chain of MAX_STEPS steps validates (the checks are linear: a
+        // quadratic one took hours for 200,000); one more is refused.
+        let chain = |n: usize| {
+            let mut steps = vec![Step::linear("start", ["s0"])];
+            for i in 0..n - 3 {
+                steps.push(Step::linear(&format!("s{i}"), [format!("s{}", i + 1)]));
+            }
+            steps.push(Step::linear(&format!("s{}", n - 3), ["end"]));
+            steps.push(Step::end());
+            flow(steps)
+        };
+        let topology = chain(MAX_STEPS).validate().unwrap();
+        assert_eq!(topology.order().len(), MAX_STEPS);
+        let err = chain(MAX_STEPS + 1).validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the graph is too large: 10001 steps and 10000 transitions"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_error_lists_fifty_problems_and_counts_the_rest() {
+        let mut steps = vec![Step::linear("start", ["end"]), Step::end()];
+        for i in 0..80 {
+            steps.push(Step::linear(&format!("orphan{i}"), ["end"]));
+        }
+        let text = flow(steps).validate().unwrap_err().to_string();
+        assert_eq!(text.matches("\n  - ").count(), 51, "{text}");
+        assert!(text.ends_with("\n  - ... and 30 more"), "{text}");
     }
 
     #[test]

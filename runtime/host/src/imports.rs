@@ -332,7 +332,10 @@ impl logging::Host for TaskState {
 
     fn fatal(&mut self, message: String) {
         if let Some(task) = self.task.as_mut() {
-            task.panic_message = Some(message);
+            task.panic_message = Some(crate::task::bounded(
+                message,
+                crate::task::MAX_MESSAGE_BYTES,
+            ));
         }
     }
 }

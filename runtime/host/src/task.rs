@@ -609,9 +609,9 @@ impl LoadedFlow {
             Ok(Err(_)) if memory_exceeded.is_some() => limit(memory_message(())),
             Ok(Err(e)) => task.failure.take().or(Some(TaskFailure::StepError {
                 step: step.clone(),
-                kind: e.kind,
-                message: e.message,
-                detail: e.detail,
+                kind: bounded(e.kind, MAX_KIND_BYTES),
+                message: bounded(e.message, MAX_MESSAGE_BYTES),
+                detail: bounded(e.detail, MAX_DETAIL_BYTES),
             })),
             Err(Some(trap)) => match trap.downcast_ref::<wasmtime::Trap>() {
                 Some(wasmtime::Trap::Interrupt) if timed_out => limit(format!(
@@ -675,6 +675,29 @@ impl LoadedFlow {
             stderr: stderr.finish(),
         }
     }
+}
+
+/// The longest error kind, message and detail (traceback) a failure keeps:
+/// a step's error is shown on the terminal and stored in the run's record,
+/// and a guest decides its size.
+const MAX_KIND_BYTES: usize = 256;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 16 << 10;
+const MAX_DETAIL_BYTES: usize = 256 << 10;
+
+/// `text` cut to at most `limit` bytes (at a character boundary), saying how
+/// much was left out; the whole of what the step wrote is in its log.
+pub(crate) fn bounded(mut text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let left_out = text.len() - cut;
+    text.truncate(cut);
+    text.push_str(&format!(" ... ({left_out} bytes more)"));
+    text
 }
 
 fn missing_next(task: &Running) -> Option<TaskFailure> {

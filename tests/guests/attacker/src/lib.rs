@@ -125,6 +125,8 @@ impl AttackFlow {
                 }
                 "stored 400 values".to_string()
             }
+            // An 8 MB panic message, on one line.
+            "huge-panic" => panic!("{}", "x".repeat(8 << 20)),
             _ => "nothing tried".to_string(),
         };
         let _ = std::io::stdout().flush();
