@@ -212,6 +212,89 @@ fn a_wide_fan_out_of_a_step_with_many_artifacts_shares_their_map() {
     );
 }
 
+/// The (start, end) of every `nap` task of NapFlow's run `run`, in ms.
+fn nap_spans(scratch: &Scratch, run: &str) -> Vec<(u64, u64)> {
+    let dir = scratch
+        .path()
+        .join(format!(".mfw/flows/NapFlow/runs/{run}/tasks/nap"));
+    let mut spans: Vec<(u64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let record: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+            let attempt = &record["attempts"][0];
+            (
+                attempt["started_at"].as_u64().unwrap(),
+                attempt["finished_at"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    spans.sort();
+    spans
+}
+
+#[test]
+fn tasks_wait_when_their_memory_limits_would_pass_the_runs_budget() {
+    // Four workers, 64 MB per task: with 100 MB in flight the tasks run one
+    // at a time; with 300 MB they overlap.
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "nap/flow.py",
+        "from mfw import FlowSpec, step\n\
+         \n\
+         \n\
+         class NapFlow(FlowSpec):\n\
+         \x20   @step\n\
+         \x20   def start(self):\n\
+         \x20       self.items = list(range(4))\n\
+         \x20       self.next(self.nap, foreach='items')\n\
+         \n\
+         \x20   @step\n\
+         \x20   def nap(self):\n\
+         \x20       import time\n\
+         \x20       time.sleep(0.3)\n\
+         \x20       self.next(self.join)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def join(self, inputs):\n\
+         \x20       self.next(self.end)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def end(self):\n\
+         \x20       pass\n",
+    );
+    let overlapping = |budget_mb: u32| {
+        let config = scratch.write(
+            &format!("config-{budget_mb}.toml"),
+            &format!("[defaults]\nin_flight_mb = {budget_mb}\n"),
+        );
+        let ran = scratch
+            .mfw_env(
+                [
+                    "run".as_ref(),
+                    flow.as_os_str(),
+                    "--max-workers".as_ref(),
+                    "4".as_ref(),
+                    "--memory".as_ref(),
+                    "64".as_ref(),
+                ],
+                &[("MFW_CONFIG", config.display().to_string())],
+            )
+            .ok();
+        let spans = nap_spans(&scratch, &ran.run_id());
+        spans.windows(2).any(|w| w[1].0 < w[0].1)
+    };
+    assert!(
+        !overlapping(100),
+        "a task started while another held the budget"
+    );
+    assert!(
+        overlapping(300),
+        "with room for all four, they ran together"
+    );
+}
+
 #[test]
 fn a_tampered_compiled_component_is_compiled_again_not_run() {
     let scratch = Scratch::new();

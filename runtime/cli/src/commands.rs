@@ -541,6 +541,10 @@ async fn execute(
             .or(config.defaults.memory_mb)
             .unwrap_or(RunDefaults::default().memory_mb),
         fuel: exec.fuel,
+        in_flight_mb: config
+            .defaults
+            .in_flight_mb
+            .unwrap_or(RunDefaults::default().in_flight_mb),
     };
     for tag in &exec.tags {
         crate::tag::check_tag(tag)?;

@@ -6,6 +6,9 @@
 //! [defaults]
 //! timeout_seconds = 3600         # per task attempt, for steps without @timeout
 //! memory_mb = 4096               # per task, for steps without @resources(memory)
+//!                                # (default: 4096 or half the machine's memory)
+//! in_flight_mb = 12288           # the tasks running at once, together
+//!                                # (default: three quarters of the machine's)
 //!
 //! [kubernetes]
 //! steps = "decorated"            # off | decorated (@kubernetes steps) | all
@@ -64,6 +67,8 @@ pub struct Defaults {
     pub timeout_seconds: Option<f64>,
     /// Linear memory per task.
     pub memory_mb: Option<u64>,
+    /// The sum of the memory limits of the tasks running at once.
+    pub in_flight_mb: Option<u64>,
 }
 
 fn path() -> Option<PathBuf> {

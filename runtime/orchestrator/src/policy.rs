@@ -8,11 +8,15 @@ use std::time::Duration;
 use mfw_graph::{Decorator, Step};
 use mfw_host::{DirGrant, Grants, TaskLimits};
 
-/// Limits every task gets unless its decorators say otherwise.
+/// Limits every task gets unless its decorators say otherwise, and what
+/// the tasks running at once may take together. The defaults come from the
+/// machine: a task may use 4 GiB or half the machine's memory, whichever is
+/// less, and the tasks in flight three quarters of it.
 ///
 /// ```
 /// let defaults = mfw_orchestrator::RunDefaults::default();
-/// assert_eq!(defaults.memory_mb, 4096);
+/// assert!(defaults.memory_mb <= 4096);
+/// assert!(defaults.in_flight_mb >= defaults.memory_mb);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDefaults {
@@ -22,16 +26,29 @@ pub struct RunDefaults {
     pub memory_mb: u64,
     /// Fuel per task attempt (deterministic), when fuel metering is on.
     pub fuel: Option<u64>,
+    /// The sum of the memory limits of the tasks running at once, in MB: a
+    /// task that would pass it waits (one task alone always runs).
+    pub in_flight_mb: u64,
 }
 
 impl Default for RunDefaults {
     fn default() -> Self {
+        let machine = machine_memory_mb().unwrap_or(8192);
         Self {
             timeout: None,
-            memory_mb: 4096,
+            memory_mb: (machine / 2).clamp(256, 4096),
             fuel: None,
+            in_flight_mb: (machine / 4 * 3).max(256),
         }
     }
+}
+
+/// The machine's memory in MB (Linux's `MemTotal`), if it can be read.
+pub fn machine_memory_mb() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb >> 10)
 }
 
 /// Where grants may point: the flow's directory, and what `--allow-dir`

@@ -492,6 +492,7 @@ pub async fn run_worker(
         timeout: batch.timeout_ms.map(Duration::from_millis),
         memory_mb: batch.memory_mb,
         fuel: batch.fuel,
+        ..RunDefaults::default()
     };
     let sandbox = Sandbox {
         flow_dir: std::env::current_dir().ok(),

@@ -451,7 +451,17 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
             .map_or(1, |p| p.cpu)
             .clamp(1, workers)
     };
-    let mut held: HashMap<tokio::task::Id, usize> = HashMap::new();
+    // Memory: the sum of the limits of the tasks running here stays within
+    // the run's budget, so defaults never add up past the machine.
+    let mut memory_busy = 0u64;
+    let budget = shared.defaults.in_flight_mb;
+    let memory = |step: &str| {
+        shared
+            .policies
+            .get(step)
+            .map_or(shared.defaults.memory_mb, |p| p.limits.memory_bytes >> 20)
+    };
+    let mut held: HashMap<tokio::task::Id, (usize, u64)> = HashMap::new();
     let remote = |step: &str| {
         shared.executor.as_ref().is_some_and(|executor| {
             shared
@@ -490,7 +500,8 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
         while outcome.failures.is_empty() && !outcome.interrupted {
             let Some(front) = queue.front() else { break };
             let need = slots(&front.step);
-            if busy + need > workers {
+            let need_memory = memory(&front.step);
+            if busy + need > workers || (busy > 0 && memory_busy + need_memory > budget) {
                 break;
             }
             let Some(pending) = queue.pop_front() else {
@@ -498,8 +509,9 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
             };
             let shared = shared.clone();
             let handle = running.spawn_blocking(move || vec![run_one(&shared, pending)]);
-            held.insert(handle.id(), need);
+            held.insert(handle.id(), (need, need_memory));
             busy += need;
+            memory_busy += need_memory;
         }
         if running.is_empty() {
             break;
@@ -517,11 +529,15 @@ async fn schedule(shared: &Arc<Shared>, options: &RunOptions) -> ScheduleOutcome
         };
         let batch = match finished {
             Some(Ok((id, finished))) => {
-                busy = busy.saturating_sub(held.remove(&id).unwrap_or(1));
+                let (slots, mb) = held.remove(&id).unwrap_or_default();
+                busy = busy.saturating_sub(slots);
+                memory_busy = memory_busy.saturating_sub(mb);
                 finished
             }
             Some(Err(e)) => {
-                busy = busy.saturating_sub(held.remove(&e.id()).unwrap_or(1));
+                let (slots, mb) = held.remove(&e.id()).unwrap_or_default();
+                busy = busy.saturating_sub(slots);
+                memory_busy = memory_busy.saturating_sub(mb);
                 // A worker thread panicked: a host bug, reported as one.
                 outcome.failures.push((
                     TaskKey {
