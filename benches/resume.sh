@@ -22,9 +22,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 times=()
 for i in $(seq "$repeat"); do
     store="$scratch/store$i"
-    MFW_TEST_FAIL_JOIN=1 "$mfw" --datastore "$store" run resilient.wasm --n "$n" -q >/dev/null 2>&1 || true
+    MFW_TEST_FAIL_JOIN=1 "$mfw" --datastore "$store" run --allow-grants resilient.wasm --n "$n" -q >/dev/null 2>&1 || true
     start=$(date +%s.%N)
-    "$mfw" --datastore "$store" resume resilient.wasm -q >"$scratch/log" 2>&1
+    "$mfw" --datastore "$store" resume --allow-grants resilient.wasm -q >"$scratch/log" 2>&1
     end=$(date +%s.%N)
     grep -q "($((n + 1)) reused from the earlier run)" "$scratch/log" || { cat "$scratch/log"; exit 1; }
     times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')")

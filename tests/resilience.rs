@@ -99,7 +99,7 @@ fn catch_stores_the_failure_and_the_flow_continues() {
 fn resume_reuses_successful_tasks_and_reruns_from_the_failed_step() {
     let scratch = scene();
     let failing = Command::new(env!("CARGO_BIN_EXE_mfw"))
-        .args(["run", "resilient.wasm"])
+        .args(["run", "--allow-grants", "resilient.wasm"])
         .current_dir(scratch.path())
         .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
         .env("MFW_TEST_FAIL_JOIN", "1")
@@ -179,7 +179,7 @@ fn ctrl_c_interrupts(mode: &str) {
         std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
     }
     let child = Command::new(env!("CARGO_BIN_EXE_mfw"))
-        .args(["run", "attacker.wasm", "--mode", mode])
+        .args(["run", "--allow-grants", "attacker.wasm", "--mode", mode])
         .current_dir(scratch.path())
         .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
         .stdout(Stdio::null())
@@ -270,7 +270,15 @@ fn resume_completes_a_run_killed_at_any_moment() {
             .lines()
             .count();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
-            .args(["run", "resilient.wasm", "--n", "120", "--max-workers", "2"])
+            .args([
+                "run",
+                "--allow-grants",
+                "resilient.wasm",
+                "--n",
+                "120",
+                "--max-workers",
+                "2",
+            ])
             .current_dir(scratch.path())
             .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
             .stdout(Stdio::null())

@@ -296,6 +296,78 @@ fn tasks_wait_when_their_memory_limits_would_pass_the_runs_budget() {
 }
 
 #[test]
+fn a_prebuilt_components_grants_need_consent() {
+    // The attacker component grants itself the directories beside it, an
+    // environment variable and a socket: named as a .wasm (not built here),
+    // it does not run until the user accepts them.
+    let scratch = attack_scene();
+    let refused = scratch
+        .mfw_env(
+            ["run", "attacker.wasm"],
+            &[("MFW_ALLOW_GRANTS", "false".to_string())],
+        )
+        .failed();
+    for expected in [
+        "this component was not built here, and asks for:",
+        "step `attack` of attacker.wasm: read",
+        "write",
+        "env [\"MFW_TEST_VISIBLE\"]",
+        "network [\"localhost:47123\"]",
+        "run it with --allow-grants",
+    ] {
+        assert!(
+            refused.stderr.contains(expected),
+            "{expected}: {}",
+            refused.stderr
+        );
+    }
+    assert!(!scratch.path().join(".mfw/flows/AttackFlow/runs").exists());
+    // Accepted after the flow's path too, like other run options.
+    let accepted = scratch.mfw_env(
+        ["run", "attacker.wasm", "--allow-grants"],
+        &[("MFW_ALLOW_GRANTS", "false".to_string())],
+    );
+    assert_eq!(accepted.code, 0, "{}", accepted.stderr);
+}
+
+#[test]
+fn a_step_never_gets_the_datastores_credentials() {
+    let scratch = Scratch::new();
+    let flow = scratch.write(
+        "creds/flow.py",
+        "from mfw import FlowSpec, grant, step\n\
+         \n\
+         \n\
+         class LootFlow(FlowSpec):\n\
+         \x20   @grant(env=['AWS_SECRET_ACCESS_KEY'])\n\
+         \x20   @step\n\
+         \x20   def start(self):\n\
+         \x20       import os\n\
+         \x20       self.loot = os.environ.get('AWS_SECRET_ACCESS_KEY')\n\
+         \x20       self.next(self.end)\n\
+         \n\
+         \x20   @step\n\
+         \x20   def end(self):\n\
+         \x20       pass\n",
+    );
+    let ran = scratch.mfw_env(
+        ["run".as_ref(), flow.as_os_str()],
+        &[("AWS_SECRET_ACCESS_KEY", "the-datastore-secret".to_string())],
+    );
+    assert_ne!(ran.code, 0);
+    assert!(
+        ran.stderr.contains(
+            "step `start` is granted the environment variable AWS_SECRET_ACCESS_KEY, which may \
+             hold mfw's own datastore credentials"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stdout.contains("the-datastore-secret"));
+    assert!(!scratch.path().join(".mfw/flows/LootFlow/runs").exists());
+}
+
+#[test]
 fn a_tampered_compiled_component_is_compiled_again_not_run() {
     let scratch = Scratch::new();
     let cache = scratch.path().join("cache");
@@ -353,7 +425,15 @@ fn attack_scene() -> Scratch {
 /// branches get a worker each, because after a failure nothing new starts
 /// and a fast attack could otherwise end the run before the bystander ran.
 fn attack(scratch: &Scratch, mode: &str) -> (common::Ran, Option<String>) {
-    let ran = scratch.mfw(["run", "--max-workers", "3", "attacker.wasm", "--mode", mode]);
+    let ran = scratch.mfw([
+        "run",
+        "--allow-grants",
+        "--max-workers",
+        "3",
+        "attacker.wasm",
+        "--mode",
+        mode,
+    ]);
     let run = ran.run_id();
     let bystander = scratch.dump(&format!("AttackFlow/{run}/bystander/0"));
     assert_eq!(
@@ -423,7 +503,7 @@ fn writing_a_read_only_grant_is_denied_and_a_writable_one_works() {
 fn only_granted_environment_variables_are_visible() {
     let scratch = attack_scene();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mfw"))
-        .args(["run", "attacker.wasm", "--mode", "env"])
+        .args(["run", "--allow-grants", "attacker.wasm", "--mode", "env"])
         .current_dir(scratch.path())
         .env(
             "MFW_CACHE_DIR",
@@ -608,7 +688,9 @@ fn a_grant_outside_the_flow_directory_needs_allow_dir() {
     let elsewhere = scratch.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, flow_dir.join("data")).unwrap();
-    let ran = scratch.mfw(["run", "flow/attacker.wasm"]).failed();
+    let ran = scratch
+        .mfw(["run", "--allow-grants", "flow/attacker.wasm"])
+        .failed();
     assert!(
         ran.stderr.contains("outside the flow's directory"),
         "{}",
@@ -619,6 +701,7 @@ fn a_grant_outside_the_flow_directory_needs_allow_dir() {
         .mfw([
             "run".as_ref(),
             "flow/attacker.wasm".as_ref(),
+            "--allow-grants".as_ref(),
             "--allow-dir".as_ref(),
             elsewhere.as_os_str(),
         ])
@@ -629,7 +712,7 @@ fn a_grant_outside_the_flow_directory_needs_allow_dir() {
 #[test]
 fn grants_are_recorded_in_the_task_metadata() {
     let scratch = attack_scene();
-    let ran = scratch.mfw(["run", "attacker.wasm"]).ok();
+    let ran = scratch.mfw(["run", "--allow-grants", "attacker.wasm"]).ok();
     let run = ran.run_id();
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(scratch.path().join(format!(

@@ -208,6 +208,7 @@ impl Cluster {
             .args(args)
             .current_dir(scratch.path())
             .env("MFW_CACHE_DIR", cache_dir())
+            .env("MFW_ALLOW_GRANTS", "true")
             .env_remove("MFW_DATASTORE")
             .stdout(Stdio::null())
             .stderr(

@@ -116,6 +116,9 @@ impl Scratch {
             .current_dir(self.path())
             .env("MFW_CACHE_DIR", cache_dir())
             .env("MFW_WHEEL_CACHE", wheel_cache())
+            // The test components' grants are accepted, as a user who
+            // wrote them would (tests/sandbox.rs checks consent itself).
+            .env("MFW_ALLOW_GRANTS", "true")
             .env_remove("MFW_DATASTORE")
             .output()
             .expect("mfw runs");
@@ -134,6 +137,9 @@ impl Scratch {
             .current_dir(self.path())
             .env("MFW_CACHE_DIR", cache_dir())
             .env("MFW_WHEEL_CACHE", wheel_cache())
+            // The test components' grants are accepted, as a user who
+            // wrote them would (tests/sandbox.rs checks consent itself).
+            .env("MFW_ALLOW_GRANTS", "true")
             .env_remove("MFW_DATASTORE");
         for (key, value) in env {
             command.env(key, value);

@@ -377,9 +377,12 @@ pub async fn load_package(store: &Datastore, host: &Host, hash: &str) -> anyhow:
         let flow = tokio::task::spawn_blocking(move || loader.load(&bytes, &source)).await??;
         components.push((flow, component.source));
     }
+    // A package is what a user deployed from source (a schedule): they saw
+    // its grants then, and its pods run unattended.
     Ok(FlowSet {
         components,
         name: package.name,
+        prebuilt: Vec::new(),
     })
 }
 

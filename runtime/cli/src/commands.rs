@@ -60,13 +60,18 @@ impl Context {
     pub(crate) fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
         let resolved = source::resolve(path, &self.build_options(false))?;
         let mut components = Vec::new();
+        let mut prebuilt = Vec::new();
         for component in resolved.components {
             let flow = host.load(&component.bytes, &component.name)?;
+            if component.prebuilt {
+                prebuilt.push(component.name.clone());
+            }
             components.push((flow, component.name));
         }
         Ok(FlowSet {
             components,
             name: resolved.name,
+            prebuilt,
         })
     }
 }
@@ -75,6 +80,9 @@ impl Context {
 pub(crate) struct FlowSet {
     pub(crate) components: Vec<(LoadedFlow, String)>,
     pub(crate) name: Option<String>,
+    /// The components (by name) not built from local source here: the
+    /// user named a `.wasm`, or a package from the datastore.
+    pub(crate) prebuilt: Vec<String>,
 }
 
 impl FlowSet {
@@ -93,6 +101,37 @@ impl FlowSet {
         )?)
     }
 
+    /// What the prebuilt components' steps are granted beyond their
+    /// artifacts (files, environment, network), one line per step: what a
+    /// user must accept before a component from elsewhere runs.
+    pub(crate) fn grants_to_accept(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (flow, name) in &self.components {
+            if !self.prebuilt.contains(name) {
+                continue;
+            }
+            for step in &flow.graph().steps {
+                let granted: Vec<String> = step
+                    .decorators
+                    .iter()
+                    .filter(|d| d.name == "grant")
+                    .flat_map(|d| d.options.iter())
+                    .filter(|(key, _)| matches!(key.as_str(), "read" | "write" | "env" | "network"))
+                    .map(|(key, value)| format!("{key} {value}"))
+                    .collect();
+                if !granted.is_empty() {
+                    lines.push(format!(
+                        "step `{}` of {}: {}",
+                        step.name,
+                        name,
+                        granted.join("; ")
+                    ));
+                }
+            }
+        }
+        lines
+    }
+
     /// The validated plan, or the located message saying why not.
     pub(crate) fn plan(&self) -> Result<FlowPlan, String> {
         if self.is_single() {
@@ -104,6 +143,35 @@ impl FlowSet {
         }
         FlowPlan::assemble(self.components.clone(), self.name.as_deref()).map_err(|e| e.to_string())
     }
+}
+
+/// A component not built here may reach only what the user accepts: its
+/// grants are shown, and asked about on a terminal; elsewhere the run stops
+/// unless `--allow-grants` was given.
+fn accept_grants(grants: &[String]) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if grants.is_empty() {
+        return Ok(());
+    }
+    let listed: String = grants
+        .iter()
+        .map(|g| format!("\n  {}", crate::observer::for_terminal(g)))
+        .collect();
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        eprint!(
+            "mfw: this component was not built here, and asks for:{listed}\nRun it with these grants? [y/N] "
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+        bail!("not run: its grants were not accepted");
+    }
+    bail!(
+        "this component was not built here, and asks for:{listed}\nrun it with --allow-grants \
+         to accept them, or build it from its source"
+    )
 }
 
 fn default_workers() -> usize {
@@ -125,6 +193,11 @@ pub struct ExecArgs {
     /// Let steps' grants use this directory outside the flow's (repeatable).
     #[arg(long = "allow-dir", value_name = "DIR")]
     allow_dirs: Vec<PathBuf>,
+    /// Accept the grants (files, environment, network) of a component you
+    /// name as a .wasm, not built here from source; without it mfw shows
+    /// them and asks (on a terminal) or refuses.
+    #[arg(long, env = "MFW_ALLOW_GRANTS")]
+    allow_grants: bool,
     /// Wall-time limit per task attempt, in seconds, for steps without
     /// @timeout (default: the config's, else none).
     #[arg(long, value_name = "SECONDS")]
@@ -425,6 +498,8 @@ async fn execute(
             for arg in raw {
                 if (arg == "-q" || arg == "--quiet") && graph.parameter("quiet").is_none() {
                     exec.quiet = true;
+                } else if arg == "--allow-grants" && graph.parameter("allow_grants").is_none() {
+                    exec.allow_grants = true;
                 } else {
                     rest.push(arg);
                 }
@@ -527,6 +602,9 @@ async fn execute(
         }
     });
     let config = crate::config::Config::load()?;
+    if !exec.allow_grants {
+        accept_grants(&flows.grants_to_accept())?;
+    }
     let executor =
         crate::cluster::executor(&exec.kube, &config.kubernetes, &store, &graph, exec.quiet)
             .await?;

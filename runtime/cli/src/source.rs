@@ -18,6 +18,9 @@ pub struct Component {
     pub name: String,
     /// Where the wasm file is.
     pub wasm: PathBuf,
+    /// Whether the user named a component (`.wasm`) rather than source that
+    /// was built here: its grants need the user's consent.
+    pub prebuilt: bool,
 }
 
 /// What kind of source a path is.
@@ -166,14 +169,21 @@ pub fn resolve(path: &Path, options: &BuildOptions) -> anyhow::Result<Resolved> 
 fn component(path: &Path, options: &BuildOptions, partial: bool) -> anyhow::Result<Component> {
     let name = path.display().to_string();
     let (cache_dir, force) = (options.cache_dir, options.force);
-    let wasm = match classify(path)? {
+    let source = classify(path)?;
+    let prebuilt = matches!(source, Source::Wasm(_));
+    let wasm = match source {
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
         Source::Python(file) => crate::python::build(&file, options, partial)?,
         Source::Go(dir) => crate::go::build(&dir, cache_dir, force)?,
     };
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    Ok(Component { bytes, name, wasm })
+    Ok(Component {
+        bytes,
+        name,
+        wasm,
+        prebuilt,
+    })
 }
 
 /// Remembers where a crate's last build put its component.

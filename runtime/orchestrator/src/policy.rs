@@ -184,6 +184,31 @@ fn resolve_dir(step: &str, host: &str, sandbox: &Sandbox) -> Result<PathBuf, Str
     Ok(path)
 }
 
+/// The variables mfw's datastores read their credentials from (on a
+/// Kubernetes worker they hold the pod's): never granted to a step.
+const CREDENTIAL_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+];
+
 fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> Result<(), String> {
     for (key, writable) in [("read", false), ("write", true)] {
         if let Some(value) = json(step, d, key)? {
@@ -198,6 +223,13 @@ fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> 
     }
     if let Some(value) = json(step, d, "env")? {
         for name in strings(step, "env", value)? {
+            if CREDENTIAL_VARIABLES.contains(&name.as_str()) {
+                return Err(format!(
+                    "step `{step}` is granted the environment variable {name}, which may hold \
+                     mfw's own datastore credentials; a step never gets those: give it its own \
+                     credentials under another name (@grant(env=['MY_{name}']))"
+                ));
+            }
             if let Ok(v) = std::env::var(&name) {
                 grants.env.push((name, v));
             }
