@@ -694,12 +694,12 @@ class BrokenFlow(FlowSpec):
 
 #[test]
 fn a_flow_whose_imported_memory_outgrows_the_snapshot_says_what_to_do() {
-    // 200 MB allocated when the flow's module is imported: more than the
-    // build's snapshot can copy out of the component.
+    // 1.2 GB allocated when the flow's module is imported: more than the
+    // build's snapshot may copy out of the component.
     let stderr = build_error(
         "from mfw import FlowSpec, step\n\
          \n\
-         TABLE = bytearray(200 * 1024 * 1024)\n\
+         TABLE = bytearray(1200 * 1024 * 1024)\n\
          \n\
          \n\
          class BigFlow(FlowSpec):\n\
@@ -713,7 +713,7 @@ fn a_flow_whose_imported_memory_outgrows_the_snapshot_says_what_to_do() {
     );
     assert!(
         stderr.contains(
-            "the flow's memory after importing its code and packages is larger than the 128 MiB"
+            "the flow's memory after importing its code and packages is larger than the 1 GiB"
         ),
         "{stderr}"
     );

@@ -58,6 +58,11 @@ pub const APP_MODULE: &str = "mfw_app";
 /// defaults, `Parameter("n", default=lambda ctx: ...)`).
 pub const WORLD: &str = "flow-component-with-defaults";
 
+/// The most memory a component may have once its code and packages are
+/// imported: the build's snapshot copies it out whole, in one call.
+/// numpy, pandas, scipy and scikit-learn together take about 150 MiB.
+pub const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
+
 /// Why a Python component could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -72,10 +77,10 @@ pub enum BuildError {
     #[error("componentize-py failed:\n{0}")]
     Componentize(String),
     /// The memory the flow had after importing its code and packages is
-    /// larger than componentize-py's snapshot can copy out (128 MiB).
+    /// larger than the build's snapshot may hold ([`MAX_SNAPSHOT_BYTES`]).
     #[error(
-        "the flow's memory after importing its code and packages is larger than the 128 MiB \
-         the build's snapshot can hold: pin fewer native packages in this component (split \
+        "the flow's memory after importing its code and packages is larger than the 1 GiB \
+         the build's snapshot may hold: pin fewer native packages in this component (split \
          steps that need different ones into components of their own, as in a polyglot \
          manifest), or keep large data out of module-level code\n({0})"
     )]

@@ -180,6 +180,10 @@ pub(crate) fn add_to_linker(
     cli.func_wrap(
         "get-environment",
         |mut store: StoreContextMut<'_, Ctx>, (): ()| {
+            // CPython reads its environment as it starts, before the
+            // snapshot copies the memory out in one call: that call may
+            // carry up to the snapshot limit, not wasmtime's 128 MiB.
+            store.set_hostcall_fuel(crate::MAX_SNAPSHOT_BYTES);
             let mut variables = environment::Host::get_environment(&mut store.data_mut().cli())?;
             variables.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
             Ok((variables,))
