@@ -197,7 +197,7 @@ fn sklearn_in_a_step_fits_what_native_sklearn_fits() {
         "sklearn",
         "models",
         "SklearnModelsFlow",
-        "end/0: scikit-learn 1.9.1 unpickled forest predicts the same: True",
+        "end/0: scikit-learn 1.9.1 unpickled forest predicts the same: True in a pandas 2.3.3 frame",
     );
 
     // Every scikit-learn module that imports natively is in the snapshot.
