@@ -487,6 +487,13 @@ fn s3_run_objects_pass_to_later_steps_and_to_the_client() {
         end["objects"]["parts/b.bin"].is_string(),
         "the record keeps the objects: {end}"
     );
+    // Another run's objects are not read from a step (yet), and it says so.
+    assert!(
+        end["artifacts"]["other_run"]
+            .as_str()
+            .is_some_and(|m| m.contains("takes the running flow (S3(run=self))")),
+        "{end}"
+    );
 
     // Resuming from the join: the cloned fan tasks hand it their objects.
     let resumed = scratch

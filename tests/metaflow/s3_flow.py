@@ -54,6 +54,10 @@ class S3DemoFlow(FlowSpec):
     def end(self):
         with S3(run=self) as s3:
             self.urls = [o.url for o in s3.get_many(["example_object", "clash"])]
+        try:
+            S3(run="S3DemoFlow/1")
+        except Exception as e:
+            self.other_run = str(e)
         print("end sees", len(self.urls), "objects")
 
 

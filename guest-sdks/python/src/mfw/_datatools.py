@@ -271,6 +271,14 @@ class S3:
         self._tmpdir: str | None = None
         if _in_step():
             from ._current import current
+            from ._flowspec import FlowSpec
+
+            if not isinstance(run, FlowSpec):
+                raise MfwError(
+                    "in a step, S3(run=...) takes the running flow (S3(run=self)); reading "
+                    "another run's objects is not available in a sandboxed step yet: pass what "
+                    "the step needs as a Parameter or read it in a notebook"
+                )
 
             self._root = f"mfw://{current.flow_name}/{current.run_id}"
             self._objects: Any = _StepObjects()
