@@ -180,21 +180,29 @@ fn a_component_built_against_another_contract_is_named_in_a_manifest() {
     );
 }
 
-#[test]
-fn a_go_compile_error_is_reported() {
-    let scratch = Scratch::new();
-    let dir = scratch.path().join("broken");
-    std::fs::create_dir_all(&dir).unwrap();
+/// A Go flow in `scratch/name` whose `main.go` is `main_go`, using the SDK
+/// in this checkout (the hello example's module, with its path made
+/// absolute).
+fn go_flow(scratch: &Scratch, name: &str, main_go: &str) -> std::path::PathBuf {
     let go_mod = std::fs::read_to_string(go_example("hello").join("go.mod"))
         .unwrap()
         .replace(
             "../../../guest-sdks/go",
             &repo().join("guest-sdks/go").display().to_string(),
         );
-    scratch.write("broken/go.mod", &go_mod);
+    scratch.write(&format!("{name}/go.mod"), &go_mod);
+    let dir = scratch.path().join(name);
     std::fs::copy(go_example("hello").join("go.sum"), dir.join("go.sum")).unwrap();
-    scratch.write(
-        "broken/main.go",
+    scratch.write(&format!("{name}/main.go"), main_go);
+    dir
+}
+
+#[test]
+fn a_go_compile_error_is_reported() {
+    let scratch = Scratch::new();
+    let dir = go_flow(
+        &scratch,
+        "broken",
         "package main\n\nfunc main() { undefined() }\n",
     );
     let ran = scratch.mfw(["build".as_ref(), dir.as_os_str()]).failed();
@@ -209,18 +217,9 @@ fn a_go_compile_error_is_reported() {
 #[test]
 fn a_go_panic_shows_its_message_and_stack_with_file_and_line() {
     let scratch = Scratch::new();
-    let dir = scratch.path().join("panics");
-    std::fs::create_dir_all(&dir).unwrap();
-    let go_mod = std::fs::read_to_string(go_example("hello").join("go.mod"))
-        .unwrap()
-        .replace(
-            "../../../guest-sdks/go",
-            &repo().join("guest-sdks/go").display().to_string(),
-        );
-    scratch.write("panics/go.mod", &go_mod);
-    std::fs::copy(go_example("hello").join("go.sum"), dir.join("go.sum")).unwrap();
-    scratch.write(
-        "panics/main.go",
+    let dir = go_flow(
+        &scratch,
+        "panics",
         "package main\n\
          \n\
          import \"mfw.dev/sdk\"\n\

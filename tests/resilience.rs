@@ -318,18 +318,27 @@ fn resume_completes_a_run_killed_at_any_moment() {
     );
 }
 
-#[test]
-fn a_corrupt_blob_is_named_never_read_as_a_value() {
-    let scratch = scene();
-    let first = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
-    let run = first.run_id();
-    let hash = record(&scratch, &run, "start", "0")["artifacts"]["items"]
+/// Runs the resilient flow; returns the run, and the hash and file of the
+/// blob holding start's `items`.
+fn run_and_find_items_blob(scratch: &Scratch) -> (String, String, std::path::PathBuf) {
+    let run = scratch
+        .mfw(["run", "resilient.wasm", "--n", "3"])
+        .ok()
+        .run_id();
+    let hash = record(scratch, &run, "start", "0")["artifacts"]["items"]
         .as_str()
         .unwrap()
         .to_string();
     let blob = scratch
         .path()
         .join(format!(".mfw/blobs/{}/{hash}", &hash[..2]));
+    (run, hash, blob)
+}
+
+#[test]
+fn a_corrupt_blob_is_named_never_read_as_a_value() {
+    let scratch = scene();
+    let (run, hash, blob) = run_and_find_items_blob(&scratch);
     std::fs::write(&blob, b"\x83\x01\x02\x09").unwrap();
     let dumped = scratch
         .mfw(["dump", &format!("ResilientFlow/{run}/start/0")])
@@ -355,15 +364,7 @@ fn a_corrupt_blob_is_named_never_read_as_a_value() {
 #[test]
 fn a_run_that_stores_a_corrupted_value_again_repairs_its_blob() {
     let scratch = scene();
-    let first = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
-    let run = first.run_id();
-    let hash = record(&scratch, &run, "start", "0")["artifacts"]["items"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let blob = scratch
-        .path()
-        .join(format!(".mfw/blobs/{}/{hash}", &hash[..2]));
+    let (run, hash, blob) = run_and_find_items_blob(&scratch);
     // The attack: flip bytes, keeping the size, so only the content lies.
     let mut bytes = std::fs::read(&blob).unwrap();
     for b in bytes.iter_mut() {

@@ -157,10 +157,9 @@ fn accept_grants(grants: &[String]) -> anyhow::Result<()> {
         .iter()
         .map(|g| format!("\n  {}", crate::observer::for_terminal(g)))
         .collect();
+    let asks = format!("this component was not built here, and asks for:{listed}");
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        eprint!(
-            "mfw: this component was not built here, and asks for:{listed}\nRun it with these grants? [y/N] "
-        );
+        eprint!("mfw: {asks}\nRun it with these grants? [y/N] ");
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -168,10 +167,7 @@ fn accept_grants(grants: &[String]) -> anyhow::Result<()> {
         }
         bail!("not run: its grants were not accepted");
     }
-    bail!(
-        "this component was not built here, and asks for:{listed}\nrun it with --allow-grants \
-         to accept them, or build it from its source"
-    )
+    bail!("{asks}\nrun it with --allow-grants to accept them, or build it from its source")
 }
 
 fn default_workers() -> usize {
@@ -477,12 +473,8 @@ async fn execute(
     let plan = match flows.plan() {
         Ok(plan) => plan,
         Err(message) => {
-            // A run is recorded under the flow's name: only a valid one.
-            let recorded = if mfw_graph::is_identifier(&graph.name) {
-                record_failed_run(&store, &graph.name, &message).await
-            } else {
-                None
-            };
+            // Not recorded when the flow's name is itself invalid.
+            let recorded = record_failed_run(&store, &graph.name, &message).await;
             eprintln!("mfw: {message}");
             if let Some(run_id) = recorded {
                 eprintln!("mfw: recorded as failed run {}/{run_id}", graph.name);

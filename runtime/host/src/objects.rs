@@ -37,48 +37,47 @@ pub fn inherited_objects(
     objects: &BTreeMap<String, BlobHash>,
     inputs: &[JoinInput],
 ) -> BTreeMap<String, BlobHash> {
-    let spec = TaskSpec {
-        objects: std::sync::Arc::new(objects.clone()),
-        inputs: inputs.to_vec(),
-        ..TaskSpec::new("", "", "", "")
-    };
-    Objects::inherited(&spec)
-        .seen
-        .into_iter()
-        .map(|(k, slot)| (k, slot.hash()))
-        .collect()
+    union(objects, inputs).0
+}
+
+/// `objects` with the objects of `inputs` added, and the keys the inputs
+/// disagree on, each with the inputs (`step/task`) that put it.
+fn union(
+    objects: &BTreeMap<String, BlobHash>,
+    inputs: &[JoinInput],
+) -> (BTreeMap<String, BlobHash>, BTreeMap<String, Vec<String>>) {
+    let mut seen = objects.clone();
+    let mut owners: BTreeMap<&str, Vec<(&JoinInput, BlobHash)>> = BTreeMap::new();
+    for input in inputs {
+        for (key, hash) in input.objects.iter() {
+            owners.entry(key).or_default().push((input, *hash));
+        }
+    }
+    let mut conflicts = BTreeMap::new();
+    for (key, held) in owners {
+        let first = held[0].1;
+        if held.iter().all(|(_, h)| *h == first) {
+            seen.insert(key.to_string(), first);
+        } else {
+            let who = held
+                .iter()
+                .map(|(input, _)| format!("{}/{}", input.step, input.task_id))
+                .collect();
+            conflicts.insert(key.to_string(), who);
+        }
+    }
+    (seen, conflicts)
 }
 
 impl Objects {
     /// What a task starts with: its parent's objects, or the union of a
     /// join's inputs' objects, keys they disagree on set aside.
     pub(crate) fn inherited(spec: &TaskSpec) -> Self {
-        let mut seen: BTreeMap<String, Slot> = spec
-            .objects
-            .iter()
-            .map(|(k, h)| (k.clone(), Slot::Stored(*h)))
+        let (seen, conflicts) = union(&spec.objects, &spec.inputs);
+        let seen = seen
+            .into_iter()
+            .map(|(k, h)| (k, Slot::Stored(h)))
             .collect();
-        let mut owners: BTreeMap<&str, Vec<(String, BlobHash)>> = BTreeMap::new();
-        for input in &spec.inputs {
-            for (key, hash) in input.objects.iter() {
-                owners
-                    .entry(key)
-                    .or_default()
-                    .push((format!("{}/{}", input.step, input.task_id), *hash));
-            }
-        }
-        let mut conflicts = BTreeMap::new();
-        for (key, held) in owners {
-            let first = held[0].1;
-            if held.iter().all(|(_, h)| *h == first) {
-                seen.insert(key.to_string(), Slot::Stored(first));
-            } else {
-                conflicts.insert(
-                    key.to_string(),
-                    held.into_iter().map(|(input, _)| input).collect(),
-                );
-            }
-        }
         Self { seen, conflicts }
     }
 }

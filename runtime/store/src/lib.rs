@@ -84,6 +84,12 @@ pub enum StoreError {
         /// The datastore's location.
         store: String,
     },
+    /// A flow name that may not name a flow's directory in the store.
+    #[error(
+        "`{}` is not a valid flow name: use letters, digits and `_`, starting with a letter",
+        .0.escape_debug()
+    )]
+    InvalidFlowName(String),
     /// A run that does not exist.
     #[error("run {flow}/{run_id} not found in datastore {store}")]
     RunNotFound {
@@ -363,29 +369,22 @@ impl Datastore {
             return Ok(());
         }
         let path = Self::blob_path(&hash);
-        let (stored, damaged) = match self.backend.head(&path).await {
-            Ok(meta) => {
-                let intact = self.holds_intact(&hash, &meta, bytes.len()).await;
-                (intact, !intact)
-            }
-            Err(object_store::Error::NotFound { .. }) => (false, false),
+        // A damaged blob is replaced whole (a write to a temporary name,
+        // then a rename, or one S3 PUT); a missing one is created.
+        let mode = match self.backend.head(&path).await {
+            Ok(meta) if self.holds_intact(&hash, &meta, bytes.len()).await => None,
+            Ok(_) => Some(PutMode::Overwrite),
+            Err(object_store::Error::NotFound { .. }) => Some(PutMode::Create),
             Err(e) => return Err(self.explain(e)),
         };
-        if !stored {
+        if let Some(mode) = mode {
             if let Some(cache) = &self.cache {
                 cache.put(&hash, &bytes);
             }
             if bytes.len() > MULTIPART_THRESHOLD && self.is_remote() {
                 self.put_in_parts(&path, bytes).await?;
-            } else if damaged {
-                // The right bytes replace the damaged ones whole (a write
-                // to a temporary name, then a rename, or one S3 PUT).
-                self.backend
-                    .put(&path, PutPayload::from(bytes))
-                    .await
-                    .map_err(|e| self.explain(e))?;
             } else {
-                self.put_content(&path, bytes).await?;
+                self.put_content(&path, bytes, mode).await?;
             }
         }
         self.remember(hash);
@@ -519,16 +518,22 @@ impl Datastore {
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(self.explain(e)),
         }
-        self.put_content(&path, bytes).await?;
+        self.put_content(&path, bytes, PutMode::Create).await?;
         Ok(hash)
     }
 
-    /// Stores content-addressed bytes at `path` unless they are there: a
-    /// create-only put, where losing the race to another writer is success
-    /// (it stored the same bytes).
-    async fn put_content(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
+    /// Stores content-addressed bytes at `path`: with `PutMode::Create`
+    /// unless they are there, where losing the race to another writer is
+    /// success (it stored the same bytes); `PutMode::Overwrite` replaces a
+    /// damaged object.
+    async fn put_content(
+        &self,
+        path: &Path,
+        bytes: Bytes,
+        mode: PutMode,
+    ) -> Result<(), StoreError> {
         let options = PutOptions {
-            mode: PutMode::Create,
+            mode,
             ..PutOptions::default()
         };
         match self
@@ -622,6 +627,10 @@ impl Datastore {
     /// bumped if another run took it) with a conditional put, so two runs
     /// started at once never share an id. Sets `record.run_id`.
     pub async fn create_run(&self, record: &mut RunRecord) -> Result<(), StoreError> {
+        // Runs are only ever made under a flow name a graph may have.
+        if !mfw_graph::is_identifier(&record.flow) {
+            return Err(StoreError::InvalidFlowName(record.flow.clone()));
+        }
         let mut candidate = now_micros();
         loop {
             record.run_id = candidate.to_string();
