@@ -368,6 +368,82 @@ fn an_unknown_decorator_option_is_a_build_error() {
     );
 }
 
+#[test]
+fn pins_mfw_cannot_read_without_running_the_flow_are_refused() {
+    // Computed by a call: the source does not say what it pins.
+    let stderr = build_error(
+        &MISSING_START
+            .replace("def begin", "def start")
+            .replace("import FlowSpec, step", "import FlowSpec, pypi_base, step")
+            .replace(
+                "class F(FlowSpec):",
+                "@pypi_base(packages=dict(six='1.16.0'))\nclass F(FlowSpec):",
+            ),
+    );
+    assert!(
+        stderr.contains(
+            "flow.py:4: @pypi_base(packages=...) is not a literal: write it as one (a dict of \
+             package names and versions) or as a module-level constant"
+        ),
+        "{stderr}"
+    );
+    // Applied by code after the class: caught when the flow is loaded.
+    let stderr = build_error(&format!(
+        "{}\nF = pypi_base(packages={{'six': '1.16.0'}})(F)\n",
+        MISSING_START
+            .replace("def begin", "def start")
+            .replace("import FlowSpec, step", "import FlowSpec, pypi_base, step")
+    ));
+    assert!(
+        stderr.contains(
+            "flow.py: the flow's decorators pin six==1.16.0 when the flow is loaded, but its \
+             source reads as pinning nothing"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_module_constant_pins_like_a_literal() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "pinned/flow.py",
+        &PINNED
+            .replace(
+                "@pypi_base(packages={'six': '1.16.0'})",
+                "@pypi_base(packages=PACKAGES)",
+            )
+            .replace(
+                "\n\n@pypi_base",
+                "\nPACKAGES = {'six': '1.16.0'}\n\n\n@pypi_base",
+            ),
+    );
+    let ran = run(&scratch, &[path.to_str().unwrap()]).ok();
+    assert!(ran.stdout.contains("six 1.16.0"), "{}", ran.stdout);
+}
+
+#[test]
+fn a_flow_reading_a_file_when_loaded_is_told_it_runs_sandboxed() {
+    let scratch = Scratch::new();
+    scratch.write("reads/config.txt", "x");
+    let path = scratch.write(
+        "reads/flow.py",
+        &MISSING_START.replace("def begin", "def start").replace(
+            "\n\nclass F",
+            "import os\nCONFIG = open(os.path.join(os.path.dirname(__file__), 'config.txt')).read()\n\n\nclass F",
+        ),
+    );
+    let stderr = scratch
+        .mfw(["build".as_ref(), path.as_os_str()])
+        .failed()
+        .stderr;
+    assert!(
+        stderr.contains("flow.py:3: loading the flow failed: FileNotFoundError")
+            && stderr.contains("module-level code runs sandboxed when the flow is built"),
+        "{stderr}"
+    );
+}
+
 const PINNED: &str = "\
 from mfw import FlowSpec, pypi_base, step
 

@@ -367,6 +367,92 @@ fn a_step_never_gets_the_datastores_credentials() {
     assert!(!scratch.path().join(".mfw/flows/LootFlow/runs").exists());
 }
 
+/// A flow whose module-level code, run when the flow is built, tries to
+/// read a file beside the store, read a variable, write a file and open a
+/// socket on the machine that builds it.
+const BUILD_TIME_ATTACK: &str = "\
+import os
+import socket
+
+from mfw import FlowSpec, step
+
+FOUND = {}
+try:
+    with open('SECRET') as f:
+        FOUND['file'] = f.read()
+except Exception as e:
+    FOUND['file'] = 'denied: ' + type(e).__name__
+FOUND['env'] = os.environ.get('MFW_BUILD_SECRET', 'absent')
+try:
+    with open('PLANTED', 'w') as f:
+        f.write('planted')
+    FOUND['write'] = 'written'
+except Exception as e:
+    FOUND['write'] = 'denied: ' + type(e).__name__
+try:
+    socket.create_connection(('127.0.0.1', PORT), timeout=1)
+    FOUND['socket'] = 'connected'
+except Exception as e:
+    FOUND['socket'] = 'denied: ' + type(e).__name__
+
+
+class BuildTimeFlow(FlowSpec):
+    @step
+    def start(self):
+        self.found = FOUND
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('found', sorted(self.found.items()))
+";
+
+#[test]
+fn building_a_python_flow_runs_its_module_code_in_the_sandbox() {
+    let scratch = Scratch::new();
+    let secret = scratch.write("outside/secret.txt", "the-build-machines-secret");
+    let planted = scratch.path().join("outside/planted.txt");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let port = listener.local_addr().expect("its address").port();
+    let flow = scratch.write(
+        "flow/attack.py",
+        &BUILD_TIME_ATTACK
+            .replace("SECRET", &secret.to_string_lossy())
+            .replace("PLANTED", &planted.to_string_lossy())
+            .replace("PORT", &port.to_string()),
+    );
+    let ran = scratch
+        .mfw_env(
+            ["run".as_ref(), flow.as_os_str()],
+            &[("MFW_BUILD_SECRET", "the-variables-secret".to_string())],
+        )
+        .ok();
+    let found = ran
+        .stdout
+        .lines()
+        .find(|l| l.contains("found ["))
+        .unwrap_or_else(|| panic!("no findings printed: {}", ran.stdout));
+    assert!(
+        found.contains("('file', 'denied: FileNotFoundError')"),
+        "{found}"
+    );
+    assert!(found.contains("('env', 'absent')"), "{found}");
+    assert!(
+        found.contains("('write', 'denied: FileNotFoundError')"),
+        "{found}"
+    );
+    assert!(found.contains("('socket', 'denied: "), "{found}");
+    assert!(!ran.stdout.contains("secret"), "{}", ran.stdout);
+    assert!(!planted.exists(), "the build wrote outside the sandbox");
+    assert!(
+        listener.accept().is_err(),
+        "the build connected to a local port"
+    );
+}
+
 #[test]
 fn a_tampered_compiled_component_is_compiled_again_not_run() {
     let scratch = Scratch::new();

@@ -65,8 +65,6 @@ def _tree(root):
 
 
 def test_staging_hands_componentize_py_the_same_tree_every_time(flow_file, tmp_path_factory):
-    from mfw._graph import derive
-
     path = flow_file(
         """
         from mfw import FlowSpec, step
@@ -84,13 +82,12 @@ def test_staging_hands_componentize_py_the_same_tree_every_time(flow_file, tmp_p
         """
     )
     _touch(str(path.parent), "helpers/__init__.py", "def twice(x):\n    return 2 * x\n")
-    graph = derive(str(path))
     sdk = os.path.join(os.path.dirname(__file__), "..", "src")
     trees = []
     for _ in range(2):
         work = str(tmp_path_factory.mktemp("work"))
         code = ["flow.py", os.path.join("helpers", "__init__.py")]
-        app, lock = stage(str(path), graph, sdk, work, code)
+        app, lock = stage(str(path), sdk, work, code)
         assert lock == []
         trees.append(_tree(app))
     assert trees[0] == trees[1]

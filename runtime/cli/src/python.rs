@@ -1,6 +1,8 @@
-//! Python flows: derive the graph in the host's CPython, check it, and
-//! turn the flow into a component with componentize-py, cached by the hash
-//! of everything that goes in.
+//! Python flows: stage the flow with the host's CPython (which reads its
+//! source and resolves its pinned packages, but never runs it), turn it into
+//! a component with componentize-py, whose sandboxed start-up derives the
+//! graph, and check that graph; cached by the hash of everything that goes
+//! in.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +23,7 @@ use mfw_python_build::COMPONENTIZE_PY;
 
 /// The Python side of the toolchain.
 pub struct Tools {
-    /// The host's Python, which derives graphs and stages builds.
+    /// The host's Python, which stages builds (never running a flow's code).
     python: PathBuf,
     /// Holds `mfw/` (the SDK), `wit/flow.wit` and `wheels/` (the recipe
     /// for native packages, with the target CPython's data in
@@ -404,17 +406,59 @@ fn build_key(
     Ok(hasher.finalize().to_hex()[..32].to_string())
 }
 
-/// Derives the graph of the flow in `flow` with the host's CPython.
-fn derive_graph(tools: &Tools, flow: &Path, partial: bool) -> anyhow::Result<(FlowGraph, String)> {
-    let mut command = build_script(tools);
-    command.arg("graph");
-    if partial {
-        command.arg("--partial");
-    }
-    let text = run_build_script(tools, flow, command.arg(flow))?;
+/// Where the component's start-up leaves the graph it derived, or why it
+/// could not, in the staged app (`GRAPH_FILE`, `ERROR_FILE` in the SDK's
+/// `_build.py`).
+const GRAPH_FILE: &str = ".mfw-graph.json";
+const ERROR_FILE: &str = ".mfw-build-error.txt";
+
+/// The most bytes of a derived graph (or build error) the host reads: the
+/// guest wrote them.
+const MAX_DERIVED_BYTES: u64 = 64 << 20;
+
+/// Reads a file the component's start-up wrote in `app`, if it did.
+fn read_derived(app: &Path, name: &str) -> anyhow::Result<Option<String>> {
+    use std::io::Read as _;
+    let path = app.join(name);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut text = String::new();
+    file.take(MAX_DERIVED_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    anyhow::ensure!(
+        text.len() as u64 <= MAX_DERIVED_BYTES,
+        "the flow's graph is larger than {} MiB",
+        MAX_DERIVED_BYTES >> 20
+    );
+    Ok(Some(text))
+}
+
+/// The graph the component's start-up derived in `app`, checked unless the
+/// flow is `partial` (a part of a flow is checked when it is assembled).
+fn derived_graph(flow: &Path, app: &Path, partial: bool) -> anyhow::Result<FlowGraph> {
+    let text = read_derived(app, GRAPH_FILE)?.ok_or_else(|| {
+        anyhow!(
+            "cannot build {}: the component's start-up left no graph",
+            flow.display()
+        )
+    })?;
     let json: GraphJson = serde_json::from_str(&text)
-        .with_context(|| format!("the SDK printed an unexpected graph: {text}"))?;
-    Ok((to_graph(json)?, text))
+        .with_context(|| format!("the SDK derived an unexpected graph for {}", flow.display()))?;
+    let graph = to_graph(json)?;
+    if !partial && let Err(e) = graph.validate() {
+        let lines: Vec<String> = e.located(&graph).iter().map(|l| format!("  {l}")).collect();
+        bail!(
+            "cannot build {}: flow `{}` has an invalid graph:\n{}",
+            flow.display(),
+            graph.name,
+            lines.join("\n")
+        );
+    }
+    Ok(graph)
 }
 
 /// What `python -m mfw._build stage` prints.
@@ -447,17 +491,6 @@ pub fn build(
     if out.exists() && !force {
         return Ok(out);
     }
-    let (graph, graph_json) = derive_graph(&tools, &flow, partial)?;
-    // A part of a flow is checked when the flow is assembled.
-    if !partial && let Err(e) = graph.validate() {
-        let lines: Vec<String> = e.located(&graph).iter().map(|l| format!("  {l}")).collect();
-        bail!(
-            "cannot build {}: flow `{}` has an invalid graph:\n{}",
-            flow.display(),
-            graph.name,
-            lines.join("\n")
-        );
-    }
     eprintln!(
         "mfw: building {} with componentize-py {COMPONENTIZE_PY}",
         flow.display()
@@ -468,8 +501,6 @@ pub fn build(
         .join(format!("{key}.{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     std::fs::create_dir_all(&builds)?;
-    let graph_file = work.join("graph.json");
-    std::fs::write(&graph_file, graph_json)?;
     // The files the key covers are the ones bundled: one walk decides both.
     let code_file = work.join("code-package.json");
     let code: Vec<String> = code
@@ -484,8 +515,6 @@ pub fn build(
             .arg("stage")
             .arg("--flow")
             .arg(&flow)
-            .arg("--graph")
-            .arg(&graph_file)
             .arg("--code-package")
             .arg(&code_file)
             .arg("--sdk")
@@ -494,6 +523,7 @@ pub fn build(
             .arg(&work)
             .arg("--wheel-cache")
             .arg(&tools.wheel_cache)
+            .args(partial.then_some("--partial"))
             .args(
                 wheel_share(&tools)
                     .map(|share| ["--wheel-share".to_string(), share])
@@ -505,7 +535,17 @@ pub fn build(
         .with_context(|| format!("the SDK's build script printed {staged}"))?;
     let staging = builds.join(format!("{key}.{}.wasm", std::process::id()));
     let built = mfw_python_build::componentize(&tools.sdk.join("wit"), &staged.app, &staging)
-        .with_context(|| format!("cannot build {}", flow.display()))
+        .map_err(|e| {
+            // The flow's own error (a bad decorator, a failing import),
+            // as the SDK worded it, rather than componentize-py's trace.
+            match read_derived(&staged.app, ERROR_FILE) {
+                Ok(Some(message)) => {
+                    anyhow!("cannot build {}:\nmfw: error: {message}", flow.display())
+                }
+                _ => anyhow::Error::new(e).context(format!("cannot build {}", flow.display())),
+            }
+        })
+        .and_then(|()| derived_graph(&flow, &staged.app, partial).map(drop))
         .and_then(|()| {
             // Top-level custom sections: the lock, which `mfw show --env`
             // reads, and the data files the host unpacks for each task.

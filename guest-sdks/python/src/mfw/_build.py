@@ -1,10 +1,12 @@
-"""Build time, run by `mfw build` in the host's CPython: derive a flow's
-graph, resolve its pinned packages, and stage what componentize-py turns
-into a component (mfw runs componentize-py itself, as a library).
+"""Build time, run by `mfw build` in the host's CPython: read a flow's
+pinned packages from its source (without running it), resolve them, and
+stage what componentize-py turns into a component (mfw runs
+componentize-py itself, as a library). The flow's graph is derived inside
+the component while it is snapshotted (see `APP`): the flow's own code
+never runs here.
 
-    python -m mfw._build graph FLOW.py
-    python -m mfw._build stage --flow FLOW.py --graph G.json \\
-        --code-package FILES.json --sdk DIR --work DIR
+    python -m mfw._build stage --flow FLOW.py --code-package FILES.json \\
+        --sdk DIR --work DIR [--partial]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import zipfile
 
 from ._errors import FlowDefinitionError
+from ._graph import decorator_pins, pin, shown_path, source_pins
 
 # Inside the component runs componentize-py 0.25.1's CPython 3.14, so wheels
 # are resolved for it (pure-Python ones only). tests/python.rs checks this
@@ -32,35 +35,10 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _requirements(graph: dict, flow_path: str) -> dict[str, str]:
-    """Pinned packages: @pypi_base, every @pypi, and requirements.txt."""
-    wanted: dict[str, tuple[str, str]] = {}
-
-    def add(name: str, spec: str, origin: str) -> None:
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in wanted and wanted[key][0] != spec:
-            _fail(
-                f"package {name} is pinned twice, to {wanted[key][0]!r} ({wanted[key][1]}) "
-                f"and {spec!r} ({origin}); one component holds one version"
-            )
-        wanted[key] = (spec, origin)
-
-    def from_decorator(options: list, origin: str) -> None:
-        # @conda's `libraries` is its older name for `packages`.
-        if any(key == "disabled" and value == "true" for key, value in options):
-            return
-        for key, value in options:
-            if key in ("packages", "libraries"):
-                for name, version in json.loads(value).items():
-                    add(name, str(version), origin)
-
-    for d in graph["decorators"]:
-        if d["name"] in ("pypi_base", "conda_base"):
-            from_decorator(d["options"], f"@{d['name']}")
-    for step in graph["steps"]:
-        for d in step["decorators"]:
-            if d["name"] in ("pypi", "conda"):
-                from_decorator(d["options"], f"@{d['name']} on step {step['name']}")
+def _requirements(pins: dict, flow_path: str) -> dict[str, str]:
+    """Pinned packages: those the flow's decorators pin (`pins`, read from
+    its source) and requirements.txt's."""
+    wanted = decorator_pins(pins)
     req = os.path.join(os.path.dirname(os.path.abspath(flow_path)), "requirements.txt")
     if os.path.exists(req):
         with open(req, encoding="utf-8") as f:
@@ -74,7 +52,7 @@ def _requirements(graph: dict, flow_path: str) -> dict[str, str]:
                         f"requirements.txt: {line!r} is not pinned; write name==version so the "
                         "component is reproducible"
                     )
-                add(m.group(1), m.group(2), "requirements.txt")
+                pin(wanted, m.group(1), m.group(2), "requirements.txt")
     return {name: spec for name, (spec, _) in sorted(wanted.items())}
 
 
@@ -314,13 +292,45 @@ for _name in {preload!r}:
 
 _mfw_preload_whole({whole!r}, _mfw_runtime.BUILD_IMPORT_ERRORS)
 
-# By name, not `import` syntax: a flow file may be named hello-cloud.py.
-_mfw_flow_module = importlib.import_module({module!r})
+# The flow's graph, derived here, in the sandbox componentize-py snapshots
+# in: the flow's module-level code sees only the code package, no file,
+# variable or socket of the machine that builds it. The host reads the
+# graph (or the error) from a file beside the flow, in the staging copy.
+def _mfw_derive(name, file, shown, partial, pins, code):
+    import importlib.util
+    import json
+    import os
 
-# The flow's own source lines, for its tracebacks: a task cannot read files.
-_mfw_runtime.keep_source(_mfw_flow_module, {code!r})
+    from mfw import _graph
+    from mfw._errors import FlowDefinitionError
 
-_GRAPH = _mfw_runtime.graph_from_json({graph!r})
+    inside = importlib.util.find_spec(name).origin
+    root = os.path.dirname(inside)
+    shown_root = os.path.dirname(shown)
+    try:
+        module = _graph.load_module(inside, file=file)
+        graph = _graph.derive_flow(module, inside, shown, partial)
+        _graph.check_pins(graph, pins, shown)
+    except FlowDefinitionError as error:
+        # Name the user's file, not the mount it is read from here.
+        where = error.path or ""
+        if where == root or where.startswith(root + "/"):
+            where = os.path.join(shown_root, os.path.relpath(where, root))
+        message = str(FlowDefinitionError(error.message, where or None, error.line))
+        with open(os.path.join(root, {error_file!r}), "w", encoding="utf-8") as f:
+            f.write(message)
+        raise
+    with open(os.path.join(root, {graph_file!r}), "w", encoding="utf-8") as f:
+        json.dump(graph, f, sort_keys=True)
+    # The flow's own source lines, for its tracebacks: a task cannot read files.
+    _mfw_runtime.keep_source(root, code)
+    return getattr(module, graph["class"]), json.dumps(graph, sort_keys=True)
+
+
+_mfw_flow_class, _mfw_graph_json = _mfw_derive(
+    {module!r}, {file!r}, {shown!r}, {partial!r}, {pins!r}, {code!r}
+)
+_GRAPH = _mfw_runtime.graph_from_json(_mfw_graph_json)
 
 
 class Flow(exports.Flow):
@@ -328,12 +338,12 @@ class Flow(exports.Flow):
         return _GRAPH
 
     def run_step(self, step):
-        _mfw_runtime.run_step(_mfw_flow_module.{cls}, step)
+        _mfw_runtime.run_step(_mfw_flow_class, step)
 
 
 class ParameterDefaults(exports.ParameterDefaults):
     def compute(self, names, start):
-        return _mfw_runtime.compute_defaults(_mfw_flow_module.{cls}, names, start)
+        return _mfw_runtime.compute_defaults(_mfw_flow_class, names, start)
 """
 
 
@@ -523,30 +533,41 @@ def _installed_by(work: str, package: dict) -> set[str]:
     return {name for name in names if name.isidentifier()}
 
 
+# Where the component's start-up leaves the graph it derived, or why it
+# could not, in the staged app (the host reads them after componentize-py).
+GRAPH_FILE = ".mfw-graph.json"
+ERROR_FILE = ".mfw-build-error.txt"
+
+
 def stage(
     flow: str,
-    graph: dict,
     sdk: str,
     work: str,
     code: list[str],
     wheel_cache: str | None = None,
     wheel_share: list[str] | None = None,
+    partial: bool = False,
 ) -> tuple[str, list[dict]]:
     """Lays out what componentize-py snapshots, in `work`/app: the pinned
     wheels, the SDK, the flow's code package (`code`: paths relative to the
     flow's directory, as mfw found them) and the generated entry point that
-    preloads what steps import. Returns the directory and the lock.
+    derives the graph and preloads what steps import. Returns the directory
+    and the lock. The flow is read here, never run.
+
+    `partial`: the flow's other steps live in other components (a manifest).
 
     Everything here is a function of the sources and the lock, down to file
     times, so two builds hand componentize-py the same tree.
     """
     flow_path = os.path.abspath(flow)
+    shown = shown_path(flow_path)
+    pins = source_pins(flow_path, shown)
     app = os.path.join(work, "app")
     if os.path.exists(app):
         shutil.rmtree(app)
     os.makedirs(app)
     native = (sdk, wheel_cache, wheel_share) if wheel_cache else None
-    lock = resolve(_requirements(graph, flow_path), os.path.join(work, "wheels"), native)
+    lock = resolve(_requirements(pins, flow_path), os.path.join(work, "wheels"), native)
     for package in lock:
         kind = "native" if "recipe" in package else "pure"
         with zipfile.ZipFile(os.path.join(work, "wheels", kind, package["file"])) as wheel:
@@ -568,10 +589,6 @@ def stage(
     ]
     files = data_files(work, lock)
     preload = sorted(set(COMMON_MODULES) | set(modules_to_preload(sorted(scanned), app)))
-    graph_json = json.dumps(
-        {k: graph[k] for k in ("name", "steps", "parameters", "decorators", "doc", "sdk")},
-        sort_keys=True,
-    )
     if any("recipe" in package for package in lock):
         _write_shims(app)
     # Bundled packages import their own modules lazily, inside functions,
@@ -584,9 +601,13 @@ def stage(
     with open(os.path.join(app, "mfw_app.py"), "w", encoding="utf-8") as f:
         f.write(
             APP.format(
-                module=graph["module"],
-                cls=graph["class"],
-                graph=graph_json,
+                module=os.path.splitext(os.path.basename(flow_path))[0],
+                file=flow_path,
+                shown=shown,
+                partial=partial,
+                pins={key: spec for key, (spec, _) in decorator_pins(pins).items()},
+                graph_file=GRAPH_FILE,
+                error_file=ERROR_FILE,
                 preload=preload,
                 whole=whole,
                 code=sorted(p for p in code if p.endswith(".py")),
@@ -602,12 +623,12 @@ def stage(
 
 
 def stage_command(args: argparse.Namespace) -> None:
-    with open(args.graph, encoding="utf-8") as f:
-        graph = json.load(f)
     with open(args.code_package, encoding="utf-8") as f:
         code = json.load(f)
     share = json.loads(args.wheel_share) if args.wheel_share else None
-    app, lock = stage(args.flow, graph, args.sdk, args.work, code, args.wheel_cache, share)
+    app, lock = stage(
+        args.flow, args.sdk, args.work, code, args.wheel_cache, share, partial=args.partial
+    )
     files = os.path.join(args.work, "files.cbor")
     print(json.dumps({"app": app, "lock": lock, "files": files if os.path.exists(files) else None}))
 
@@ -615,16 +636,14 @@ def stage_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mfw._build")
     sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("graph")
-    g.add_argument("flow")
-    g.add_argument(
+    c = sub.add_parser("stage")
+    for name in ("flow", "code-package", "sdk", "work"):
+        c.add_argument(f"--{name}", required=True)
+    c.add_argument(
         "--partial",
         action="store_true",
         help="the flow's other steps live in other components (a manifest)",
     )
-    c = sub.add_parser("stage")
-    for name in ("flow", "graph", "code-package", "sdk", "work"):
-        c.add_argument(f"--{name}", required=True)
     c.add_argument("--wheel-cache", help="where native wheels are built and cached")
     c.add_argument(
         "--wheel-share",
@@ -632,12 +651,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        if args.command == "graph":
-            from ._graph import derive
-
-            print(json.dumps(derive(args.flow, partial=args.partial)))
-        else:
-            stage_command(args)
+        stage_command(args)
     except FlowDefinitionError as e:
         _fail(str(e))
 

@@ -15,6 +15,7 @@ class FlowDefinitionError(MfwError):
     """
 
     def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.message = message
         self.path = path
         self.line = line
         where = path if path else ""

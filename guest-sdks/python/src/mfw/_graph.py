@@ -1,4 +1,9 @@
-"""Build time: load a flow file in the host's CPython and derive its graph.
+"""Build time: load a flow file and derive its graph.
+
+This runs inside the component while componentize-py snapshots it, in a
+sandbox that sees only the flow's code package: a flow's module-level code
+never runs in the host's Python (see docs/security.md). The host's Python
+only reads the source (`source_pins`), never runs it.
 
 As in Metaflow, the class says which methods are steps, which decorators
 they carry and which parameters the flow takes; the source says where each
@@ -9,9 +14,12 @@ second parameter, `inputs`).
 from __future__ import annotations
 
 import ast
+import copy
 import importlib.util
 import inspect
+import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -23,10 +31,12 @@ from ._parameters import Parameter
 SDK = "mfw-python/0.1.0"
 
 
-def load_module(path: str) -> Any:
-    """Imports the flow file as a module named after it, so defaults that
-    use `__file__` see where it lives and `python flow.py` code does not
-    run."""
+def load_module(path: str, file: str | None = None) -> Any:
+    """Imports the flow file as a module named after it, so `python flow.py`
+    code does not run. `file` is what the module sees as `__file__`: where
+    the flow lives on the machine that builds it (inside the component the
+    file is read from a mount), so defaults computed from `__file__` name
+    the user's files."""
     path = os.path.abspath(path)
     name = os.path.splitext(os.path.basename(path))[0]
     directory = os.path.dirname(path)
@@ -36,6 +46,8 @@ def load_module(path: str) -> Any:
     if spec is None or spec.loader is None:
         raise FlowDefinitionError("cannot load this file as Python", path)
     module = importlib.util.module_from_spec(spec)
+    if file is not None:
+        module.__file__ = file
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
@@ -50,8 +62,15 @@ def load_module(path: str) -> Any:
             if os.path.abspath(tb.tb_frame.f_code.co_filename) == path:
                 line = tb.tb_lineno
             tb = tb.tb_next
+        hint = ""
+        if isinstance(e, OSError):
+            hint = (
+                " (a flow's module-level code runs sandboxed when the flow is built and sees "
+                "only its code package: read files in a step, with IncludeFile or "
+                "@grant(read=...))"
+            )
         raise FlowDefinitionError(
-            f"loading the flow failed: {type(e).__name__}: {e}", path, line
+            f"loading the flow failed: {type(e).__name__}: {e}{hint}", path, line
         ) from None
     return module
 
@@ -135,16 +154,28 @@ def _decorators(items: list) -> list[dict]:
     return [{"name": name, "options": [list(o) for o in options]} for name, options in items]
 
 
+def shown_path(path: str) -> str:
+    """How errors name `path`: relative to the working directory when it is
+    under it."""
+    path = os.path.abspath(path)
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def derive(path: str, partial: bool = False) -> dict:
-    """The graph of the flow in `path`, as the host's JSON.
+    """The graph of the flow in `path`, as the host's JSON (imports it
+    here: for tests of the SDK; a build derives it in the component).
 
     `partial`: the flow's other steps are defined in other components (a
     flow manifest), so `self.next` may name steps this class lacks, and
     `start` may be elsewhere; the assembled flow is checked as a whole.
     """
-    path = os.path.abspath(path)
-    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
-    module = load_module(path)
+    return derive_flow(load_module(path), path, shown_path(path), partial)
+
+
+def derive_flow(module: Any, path: str, shown: str, partial: bool = False) -> dict:
+    """The graph of the flow defined in `module`, whose source is `path`;
+    errors name the file `shown`."""
     flow = find_flow(module, shown)
     with open(path, encoding="utf-8") as f:
         source = f.read()
@@ -262,3 +293,157 @@ def derive(path: str, partial: bool = False) -> dict:
         "module": module.__name__,
         "class": flow.__name__,
     }
+
+
+def pin(wanted: dict[str, tuple[str, str]], name: str, spec: str, origin: str) -> None:
+    """Adds package `name` pinned to `spec` by `origin` to `wanted` (keyed by
+    the package's normalized name); one component holds one version."""
+    key = re.sub(r"[-_.]+", "-", name).lower()
+    if key in wanted and wanted[key][0] != spec:
+        raise FlowDefinitionError(
+            f"package {name} is pinned twice, to {wanted[key][0]!r} ({wanted[key][1]}) "
+            f"and {spec!r} ({origin}); one component holds one version"
+        )
+    wanted[key] = (spec, origin)
+
+
+def decorator_pins(graph: dict) -> dict[str, tuple[str, str]]:
+    """The packages the flow's decorators pin (`@pypi_base` and
+    `@conda_base` on the class, `@pypi` and `@conda` on steps): by
+    normalized name, the version and which decorator pinned it.
+
+    >>> decorator_pins({"decorators": [{"name": "pypi_base",
+    ...     "options": [["packages", '{"Six": "1.17.0"}']]}], "steps": []})
+    {'six': ('1.17.0', '@pypi_base')}
+    """
+    wanted: dict[str, tuple[str, str]] = {}
+
+    def from_decorator(options: list, origin: str) -> None:
+        # @conda's `libraries` is its older name for `packages`.
+        if any(key == "disabled" and value == "true" for key, value in options):
+            return
+        for key, value in options:
+            if key in ("packages", "libraries"):
+                for name, version in json.loads(value).items():
+                    pin(wanted, name, str(version), origin)
+
+    for d in graph["decorators"]:
+        if d["name"] in ("pypi_base", "conda_base"):
+            from_decorator(d["options"], f"@{d['name']}")
+    for step in graph["steps"]:
+        for d in step["decorators"]:
+            if d["name"] in ("pypi", "conda"):
+                from_decorator(d["options"], f"@{d['name']} on step {step['name']}")
+    return wanted
+
+
+def check_pins(graph: dict, read: dict[str, str], shown: str) -> None:
+    """Fails unless the derived `graph` pins exactly the packages the build
+    `read` from the flow's source (`source_pins`) and bundled: a pin made by
+    running code would otherwise name a package the component lacks."""
+    found = {key: spec for key, (spec, _) in decorator_pins(graph).items()}
+    if found != read:
+
+        def listed(pins: dict[str, str]) -> str:
+            return ", ".join(f"{k}=={v}" for k, v in sorted(pins.items())) or "nothing"
+
+        raise FlowDefinitionError(
+            f"the flow's decorators pin {listed(found)} when the flow is loaded, but its "
+            f"source reads as pinning {listed(read)}: mfw reads pinned packages without "
+            "running the flow, so write the options of @pypi, @pypi_base, @conda and "
+            "@conda_base as literals or module-level constants, on the flow class and its "
+            "steps",
+            shown,
+        )
+
+
+# The decorators that pin packages and the options that say which.
+PIN_DECORATORS = {"pypi", "pypi_base", "conda", "conda_base"}
+PIN_OPTIONS = {"packages", "libraries", "disabled"}
+
+
+def source_pins(path: str, shown: str) -> dict:
+    """The pinning decorators of the flow in `path`, read from its source
+    without running it (the host's Python runs this): a graph-shaped dict
+    with the flow classes' decorators and their methods', each option as
+    the JSON the decorators record. Options must be literals or module-level
+    constants; `check_pins` later checks the loaded flow agrees.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+    ...     _ = f.write("P = {'six': '1.17.0'}\\n@pypi_base(packages=P)\\nclass F: pass\\n")
+    >>> source_pins(f.name, "flow.py")["decorators"]
+    [{'name': 'pypi_base', 'options': [['packages', '{"six":"1.17.0"}']]}]
+    """
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    try:
+        tree = ast.parse(source, path)
+    except SyntaxError as e:
+        raise FlowDefinitionError(f"syntax error: {e.msg}", shown, e.lineno) from None
+    # Module-level names bound once to a literal.
+    bound: dict[str, list[ast.expr]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                bound.setdefault(target.id, []).append(value)
+    constants = {name: values[0] for name, values in bound.items() if len(values) == 1}
+
+    class Inline(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return constants.get(node.id, node)
+
+    def decorators(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> list:
+        found = []
+        for d in node.decorator_list:
+            call = d if isinstance(d, ast.Call) else None
+            func = call.func if call else d
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name not in PIN_DECORATORS:
+                continue
+            options = []
+            for keyword in call.keywords if call else []:
+                if keyword.arg is None:
+                    raise FlowDefinitionError(
+                        f"@{name}(**...): write the options of @{name} out, as literals or "
+                        "module-level constants, so mfw can read the pinned packages without "
+                        "running the flow",
+                        shown,
+                        d.lineno,
+                    )
+                if keyword.arg not in PIN_OPTIONS:
+                    continue
+                try:
+                    value = ast.literal_eval(Inline().visit(copy.deepcopy(keyword.value)))
+                except (ValueError, TypeError, SyntaxError, RecursionError):
+                    raise FlowDefinitionError(
+                        f"@{name}({keyword.arg}=...) is not a literal: write it as one (a dict "
+                        "of package names and versions) or as a module-level constant, so mfw "
+                        "can read the pinned packages without running the flow",
+                        shown,
+                        keyword.value.lineno,
+                    ) from None
+                options.append(
+                    [keyword.arg, json.dumps(value, sort_keys=True, separators=(",", ":"))]
+                )
+            found.append({"name": name, "options": options})
+        return found
+
+    flow_decorators: list = []
+    steps: list = []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        flow_decorators.extend(decorators(node))
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                own = decorators(item)
+                if own:
+                    steps.append({"name": item.name, "decorators": own})
+    return {"decorators": flow_decorators, "steps": steps}

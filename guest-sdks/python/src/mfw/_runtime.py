@@ -355,12 +355,11 @@ def _traceback(e: BaseException) -> str:
     return "".join(traceback.format_exception(type(e), e, tb))
 
 
-def keep_source(flow_module: Any, code: list[str]) -> None:
+def keep_source(root: str, code: list[str]) -> None:
     """Keeps the source lines of the flow's code package (paths relative to
-    the flow's directory) where tracebacks look for them. Called when the
-    component is built; the entries have no time stamp, so the cache keeps
-    them though the files are gone when a task runs."""
-    root = os.path.dirname(os.path.abspath(flow_module.__file__))
+    its directory, `root` in the component) where tracebacks look for them.
+    Called when the component is built; the entries have no time stamp, so
+    the cache keeps them though the files are gone when a task runs."""
     for relative in code:
         path = os.path.join(root, relative)
         try:
