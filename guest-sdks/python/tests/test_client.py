@@ -3,14 +3,14 @@
 import json
 
 import pytest
+from blake3 import blake3
 
 from mfw import Flow, MfwError, Run, _encoding, set_datastore
 
 
 def blob(store, value):
     data = _encoding.encode(value)
-    # The client trusts the name; the host verifies blake3 when it reads.
-    name = f"{abs(hash(data)):064x}"[:64]
+    name = blake3(data).hexdigest()
     path = store / "blobs" / name[:2] / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -66,6 +66,13 @@ def test_latest_run_and_its_data(store):
     assert flow["9"].data.x == 2
     assert [s.id for s in flow["9"].steps()] == ["start", "end"]
     assert flow["9"].parameters == {"n": 5}
+
+
+def test_a_corrupt_blob_is_named_never_read_as_a_value(store):
+    sha = blob(store, 1)
+    (store / "blobs" / sha[:2] / sha).write_bytes(_encoding.encode(7))
+    with pytest.raises(MfwError, match=f"blob {sha} .* is corrupt: its content hashes to"):
+        _ = Run("HelloFlow/9")["start"].task.data.x
 
 
 def test_artifacts_and_missing_things_are_clear(store):

@@ -560,11 +560,12 @@ async fn execute(
         Launch::Resume { run_id, from_step } => {
             let origin = match run_id {
                 Some(id) => store.read_run(&graph.name, &id).await?,
-                None => store
-                    .list_runs(&graph.name)
-                    .await?
-                    .pop()
-                    .ok_or_else(|| anyhow!("flow `{}` has no run to resume", graph.name))?,
+                None => {
+                    let (mut runs, damaged) = store.list_runs_checked(&graph.name).await?;
+                    warn_damaged(&damaged);
+                    runs.pop()
+                        .ok_or_else(|| anyhow!("flow `{}` has no run to resume", graph.name))?
+                }
             };
             // A resumed run keeps the parameters of the run it resumes.
             let mut parameters = BTreeMap::new();
@@ -904,7 +905,9 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
         "FLOW", "RUN", "STATUS", "DURATION", "TASKS"
     )?;
     for flow in flows {
-        for run in store.list_runs(&flow).await? {
+        let (runs, damaged) = store.list_runs_checked(&flow).await?;
+        warn_damaged(&damaged);
+        for run in runs {
             let tags = store.run_tags(&run).await.unwrap_or_default();
             writeln!(
                 out,
@@ -919,6 +922,18 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr which objects a listing left out because they cannot be
+/// read, and where to look further.
+fn warn_damaged(damaged: &[mfw_store::Damaged]) {
+    for object in damaged {
+        eprintln!(
+            "mfw: warning: left out {}, which is damaged ({}); `mfw doctor` lists every \
+             damaged object and `mfw doctor --repair` sets them aside",
+            object.path, object.reason
+        );
+    }
 }
 
 /// Reads and decodes a stored value for display.
@@ -1028,7 +1043,8 @@ pub async fn dump(context: &Context, args: DumpArgs) -> anyhow::Result<ExitCode>
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let all = store.list_tasks(&spec.flow, &spec.run_id).await?;
+    let (all, damaged) = store.list_tasks_checked(&spec.flow, &spec.run_id).await?;
+    warn_damaged(&damaged);
     let order: Vec<String> = match &run.graph {
         Some(graph) => graph.steps.iter().map(|s| s.name.clone()).collect(),
         None => all.keys().cloned().collect(),

@@ -4,6 +4,7 @@
 mod cluster;
 mod commands;
 mod config;
+mod doctor;
 mod go;
 mod observer;
 mod pathspec;
@@ -53,6 +54,8 @@ enum Command {
     Dump(commands::DumpArgs),
     /// Print a task's output.
     Logs(commands::LogsArgs),
+    /// Find damaged records and blobs in the datastore (and set them aside).
+    Doctor(doctor::DoctorArgs),
     /// Schedule flows in Kubernetes and manage them.
     #[command(subcommand)]
     Kubernetes(cluster::KubeCommand),
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs(&context, args).await,
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
+            Command::Doctor(args) => doctor::doctor(&context, args).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
             Command::Wheels(command) => wheels::wheels(&context, command).await,
             Command::Tag(command) => tag::tag(&context, command).await,

@@ -24,6 +24,7 @@
 //! ```
 
 mod cache;
+mod doctor;
 mod meta;
 mod remote;
 
@@ -39,6 +40,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 pub use cache::BlobCache;
+pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, ComponentRecord, RunRecord, RunStatus, TaskError,
     TaskRecord, TaskStatus, now_millis,
@@ -115,7 +117,10 @@ pub enum StoreError {
         store: String,
     },
     /// A record that does not parse.
-    #[error("{path} in datastore {store} is not a valid mfw record ({reason})")]
+    #[error(
+        "{path} in datastore {store} is not a valid mfw record ({reason}); `mfw doctor` lists \
+         every damaged object"
+    )]
     BadRecord {
         /// The object.
         path: String,
@@ -125,6 +130,31 @@ pub enum StoreError {
         reason: String,
     },
 }
+
+/// An object in the store that cannot be read as what it should be (a
+/// truncated record, say). Listings leave such objects out and name them,
+/// so one damaged object never blocks the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// The object's path in the store.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Damaged {
+    /// The damaged object a [`StoreError::BadRecord`] names; any other
+    /// error (the store itself failing) is passed on.
+    fn from_error(error: StoreError) -> Result<Self, StoreError> {
+        match error {
+            StoreError::BadRecord { path, reason, .. } => Ok(Damaged { path, reason }),
+            other => Err(other),
+        }
+    }
+}
+
+/// A run's task records by step, and the records that cannot be read.
+pub type TaskListing = (BTreeMap<String, Vec<TaskRecord>>, Vec<Damaged>);
 
 /// `tags.json` beside a run's record: its user tags as changed after it
 /// started.
@@ -442,6 +472,13 @@ impl Datastore {
         }
     }
 
+    /// Stops trusting that `hash` is stored (it was set aside).
+    fn forget_blob(&self, hash: &BlobHash) {
+        if let Ok(mut set) = self.known_blobs.lock() {
+            set.remove(hash);
+        }
+    }
+
     /// Reads the blob `hash` and verifies that its content hashes to it.
     pub async fn get_blob(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
         if let Some(cache) = &self.cache
@@ -722,9 +759,34 @@ impl Datastore {
         Ok(flows)
     }
 
-    /// Every run of `flow`, oldest first. A record that cannot be read is
-    /// reported, not skipped silently.
+    /// Every run of `flow` whose record can be read, oldest first: one
+    /// damaged record never hides the others. [`Datastore::list_runs_checked`]
+    /// also names the damaged ones.
     pub async fn list_runs(&self, flow: &str) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(self.list_runs_checked(flow).await?.0)
+    }
+
+    /// Every run of `flow`, oldest first, and the run records that cannot be
+    /// read (truncated, not JSON), which are left out of the list.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let mut run = mfw_store::RunRecord::new("F");
+    /// store.create_run(&mut run).await.unwrap();
+    /// let broken = dir.path().join("flows/F/runs/2/run.json");
+    /// std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    /// std::fs::write(&broken, b"{\"flow\": \"F\", \"ru").unwrap();
+    /// let (runs, damaged) = store.list_runs_checked("F").await.unwrap();
+    /// assert_eq!(runs.len(), 1);
+    /// assert_eq!(damaged[0].path, "flows/F/runs/2/run.json");
+    /// # });
+    /// ```
+    pub async fn list_runs_checked(
+        &self,
+        flow: &str,
+    ) -> Result<(Vec<RunRecord>, Vec<Damaged>), StoreError> {
         let prefix = Path::from(format!("flows/{flow}/runs"));
         let listing = self
             .backend
@@ -738,13 +800,16 @@ impl Datastore {
             .collect();
         ids.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
         let mut runs = Vec::with_capacity(ids.len());
+        let mut damaged = Vec::new();
         for id in ids {
             // A run directory without run.json can only be a foreign file.
-            if let Some(run) = self.get_json(&Self::run_path(flow, &id)).await? {
-                runs.push(run);
+            match self.get_json(&Self::run_path(flow, &id)).await {
+                Ok(Some(run)) => runs.push(run),
+                Ok(None) => {}
+                Err(e) => damaged.push(Damaged::from_error(e)?),
             }
         }
-        Ok(runs)
+        Ok((runs, damaged))
     }
 
     /// Writes a task's record, replacing any earlier attempt's, atomically.
@@ -939,27 +1004,42 @@ impl Datastore {
             .collect())
     }
 
-    /// Every task record of a run, grouped by step name.
+    /// Every task record of a run that can be read, grouped by step name. A
+    /// damaged record is left out, as if the task had not run (so a resume
+    /// runs it again); [`Datastore::list_tasks_checked`] also names them.
     pub async fn list_tasks(
         &self,
         flow: &str,
         run_id: &str,
     ) -> Result<BTreeMap<String, Vec<TaskRecord>>, StoreError> {
+        Ok(self.list_tasks_checked(flow, run_id).await?.0)
+    }
+
+    /// Every task record of a run, grouped by step name, and the records
+    /// that cannot be read, which are left out.
+    pub async fn list_tasks_checked(
+        &self,
+        flow: &str,
+        run_id: &str,
+    ) -> Result<TaskListing, StoreError> {
         let prefix = Path::from(format!("{}/tasks", Self::run_prefix(flow, run_id)));
         let objects = self.list_all(&prefix).await?;
         let mut tasks: BTreeMap<String, Vec<TaskRecord>> = BTreeMap::new();
+        let mut damaged = Vec::new();
         for object in objects {
             if object.location.extension() != Some("json") {
                 continue; // a staging file of an interrupted write
             }
-            if let Some(task) = self.get_json::<TaskRecord>(&object.location).await? {
-                tasks.entry(task.step.clone()).or_default().push(task);
+            match self.get_json::<TaskRecord>(&object.location).await {
+                Ok(Some(task)) => tasks.entry(task.step.clone()).or_default().push(task),
+                Ok(None) => {}
+                Err(e) => damaged.push(Damaged::from_error(e)?),
             }
         }
         for list in tasks.values_mut() {
             list.sort_by(|a, b| meta::task_order(&a.task_id, &b.task_id));
         }
-        Ok(tasks)
+        Ok((tasks, damaged))
     }
 }
 

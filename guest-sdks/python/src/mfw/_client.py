@@ -141,9 +141,24 @@ def _read_json(path: str, what: str) -> dict:
 
 
 def _blob(sha: str) -> bytes:
+    """The bytes of blob `sha`, checked against their name: a damaged blob
+    is an error naming it, never a wrong value."""
     data = _store().read(f"blobs/{sha[:2]}/{sha}")
     if data is None:
         raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
+    try:
+        from blake3 import blake3
+    except ImportError:
+        raise MfwError(
+            "reading a run needs the blake3 package, which checks every value against its "
+            "name: pip install blake3"
+        ) from None
+    actual = blake3(data).hexdigest()
+    if actual != sha:
+        raise MfwError(
+            f"blob {sha} in datastore {get_datastore()} is corrupt: its content hashes to "
+            f"{actual}; `mfw doctor` lists every damaged object"
+        )
     return data
 
 
