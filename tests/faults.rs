@@ -7,6 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::minio::Minio;
 use common::{Scratch, guest};
 
 fn scene() -> Scratch {
@@ -176,4 +177,39 @@ fn doctor_lists_damage_with_what_it_affects_and_repair_sets_it_aside() {
         scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()))["artifacts"],
         scratch.dump(&format!("ResilientFlow/{reference}/end/0"))["artifacts"]
     );
+}
+
+#[test]
+fn a_frozen_s3_endpoint_fails_the_run_within_the_bound_naming_it() {
+    let Some(minio) = Minio::start() else { return };
+    minio.create_bucket("frozen");
+    let scratch = scene();
+    let mut env = minio.env();
+    env.push(("MFW_DATASTORE", "s3://frozen/store".to_string()));
+    env.push(("MFW_STORE_TIMEOUT", "6".to_string()));
+    // Reachable first: the run is recorded.
+    scratch
+        .mfw_env(["run", "resilient.wasm", "--n", "2"], &env)
+        .ok();
+    minio.freeze();
+    let started = std::time::Instant::now();
+    let frozen = scratch.mfw_env(["run", "resilient.wasm", "--n", "2"], &env);
+    let elapsed = started.elapsed();
+    minio.thaw();
+    assert_ne!(frozen.code, 0, "{}", frozen.stdout);
+    assert!(
+        frozen.stderr.contains(&format!(
+            "the store at {} did not answer within 6 s",
+            minio.endpoint()
+        )),
+        "{}",
+        frozen.stderr
+    );
+    // The bound holds with room for a busy machine; minutes would fail.
+    assert!(
+        elapsed < std::time::Duration::from_secs(20),
+        "took {elapsed:?}"
+    );
+    // Thawed, the store works again.
+    scratch.mfw_env(["runs"], &env).ok();
 }

@@ -82,6 +82,24 @@ fn default_cache_dir() -> PathBuf {
     }
 }
 
+/// An error and its causes on one line, each cause once: many errors
+/// (the store's, the file system's) already include their cause's text, and
+/// printing it again made a full disk say so four times.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let datastore = match cli.datastore {
@@ -91,7 +109,7 @@ fn main() -> ExitCode {
                 .datastore
                 .unwrap_or_else(|| mfw_store::DEFAULT_LOCATION.to_string()),
             Err(e) => {
-                eprintln!("mfw: error: {}", observer::for_terminal(&format!("{e:#}")));
+                eprintln!("mfw: error: {}", observer::for_terminal(&error_text(&e)));
                 return ExitCode::from(1);
             }
         },
@@ -130,8 +148,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mfw: error: {}", observer::for_terminal(&format!("{e:#}")));
+            eprintln!("mfw: error: {}", observer::for_terminal(&error_text(&e)));
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let disk = std::io::Error::other("No space left on device (os error 28)");
+        let error = anyhow::Error::new(disk)
+            .context("Generic LocalFileSystem error: No space left on device (os error 28)")
+            .context("cannot store task start/0");
+        assert_eq!(
+            error_text(&error),
+            "cannot store task start/0: Generic LocalFileSystem error: No space left on device \
+             (os error 28)"
+        );
     }
 }

@@ -326,38 +326,77 @@ impl Datastore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.explain(e)),
+            Err(e) => {
+                let explained = self.explain(e);
+                if !self.is_remote() || !matches!(explained, StoreError::Backend { .. }) {
+                    return Err(explained);
+                }
+                // A failed listing does not say why by type; a read of the
+                // same name does: refused credentials, or "not found",
+                // which after a failed listing (a listing of an empty
+                // prefix succeeds) means the bucket is missing.
+                match self.backend.head(&Path::from("flows")).await {
+                    Err(object_store::Error::NotFound { .. }) => Err(StoreError::Open {
+                        location: self.location.to_string(),
+                        reason: "the bucket does not exist: create it, or fix the name in \
+                                 --datastore"
+                            .to_string(),
+                    }),
+                    Err(
+                        denied @ (object_store::Error::PermissionDenied { .. }
+                        | object_store::Error::Unauthenticated { .. }),
+                    ) => Err(self.explain(denied)),
+                    _ => Err(explained),
+                }
+            }
         }
     }
 
-    /// Turns a backend error into one that says what to do.
+    /// Turns a backend error into one that says what to do, by its kind:
+    /// refused credentials, an endpoint that cannot be reached, or one that
+    /// does not answer in time.
     fn explain(&self, error: object_store::Error) -> StoreError {
-        let text = format!("{error}");
-        let reason = if text.contains("NoSuchBucket") || text.contains("bucket does not exist") {
-            Some("the bucket does not exist: create it, or fix the name in --datastore".to_string())
-        } else if text.contains("InvalidAccessKeyId")
-            || text.contains("SignatureDoesNotMatch")
-            || text.contains("AccessDenied")
-            || matches!(
-                error,
-                object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-            )
-        {
+        use object_store::client::{HttpError, HttpErrorKind};
+
+        let endpoint = || {
+            remote::s3_endpoint()
+                .map(|e| format!(" at {e}"))
+                .unwrap_or_default()
+        };
+        let http = {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            let mut found = None;
+            while let Some(e) = cause {
+                if let Some(http) = e.downcast_ref::<HttpError>() {
+                    found = Some(http.kind());
+                }
+                cause = e.source();
+            }
+            found
+        };
+        let reason = if matches!(
+            error,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ) {
             Some(
                 "access denied: check the credentials (AWS_ACCESS_KEY_ID and \
                  AWS_SECRET_ACCESS_KEY, or your cloud's credential chain)"
                     .to_string(),
             )
-        } else if text.contains("error sending request") || text.contains("Connection refused") {
-            Some(format!(
-                "cannot reach the store{}: {text}",
-                remote::s3_endpoint()
-                    .map(|e| format!(" at {e}"))
-                    .unwrap_or_default()
-            ))
         } else {
-            None
+            match http {
+                Some(HttpErrorKind::Connect) => {
+                    Some(format!("cannot reach the store{}: {error}", endpoint()))
+                }
+                Some(HttpErrorKind::Timeout) => Some(format!(
+                    "the store{} did not answer within {} s (raise MFW_STORE_TIMEOUT for a slow \
+                     link): {error}",
+                    endpoint(),
+                    remote::request_bound().as_secs()
+                )),
+                _ => None,
+            }
         };
         match reason {
             Some(reason) => StoreError::Open {

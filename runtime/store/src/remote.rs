@@ -14,8 +14,21 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::StoreError;
 
-/// Fail in seconds, not minutes, when the store is down: a run reports a
-/// clear error and `mfw resume` finishes it later.
+/// The longest a store request may take, retries included, before the run
+/// fails with a message naming the endpoint: `MFW_STORE_TIMEOUT` seconds
+/// (default 30). A frozen endpoint must not hold a run for minutes; raise
+/// it to move large artifacts over a slow link.
+pub(crate) fn request_bound() -> Duration {
+    let seconds = std::env::var("MFW_STORE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(30);
+    Duration::from_secs(seconds)
+}
+
+/// Retries within half the bound, so that with the last attempt's own
+/// limit (the other half) a failing request ends within the bound.
 fn retry() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
@@ -24,14 +37,18 @@ fn retry() -> RetryConfig {
             base: 2.0,
         },
         max_retries: 3,
-        retry_timeout: Duration::from_secs(15),
+        retry_timeout: request_bound() / 2,
     }
 }
 
 fn client(allow_http: bool) -> ClientOptions {
+    let bound = request_bound();
     ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(120))
+        .with_connect_timeout(bound.min(Duration::from_secs(5)))
+        // An endpoint that stops answering mid-response is noticed between
+        // reads, not only at the end of the request.
+        .with_read_timeout(bound / 3)
+        .with_timeout(bound / 2)
         .with_allow_http(allow_http)
 }
 
