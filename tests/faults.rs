@@ -213,3 +213,68 @@ fn a_frozen_s3_endpoint_fails_the_run_within_the_bound_naming_it() {
     // Thawed, the store works again.
     scratch.mfw_env(["runs"], &env).ok();
 }
+
+#[test]
+fn a_run_whose_heartbeat_stopped_is_shown_stale_not_running() {
+    let scratch = scene();
+    let run_id = run(&scratch, "2");
+    let dir = run_dir(&scratch, &run_id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // As a killed process leaves it: running, last seen two minutes ago.
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    record["status"] = "running".into();
+    record["started_at"] = (now - 180_000).into();
+    record.as_object_mut().unwrap().remove("finished_at");
+    std::fs::write(dir.join("run.json"), record.to_string()).unwrap();
+    let beat = |at: u64| {
+        std::fs::write(
+            dir.join("heartbeat.json"),
+            serde_json::json!({ "at": at }).to_string(),
+        )
+        .unwrap()
+    };
+    beat(now - 120_000);
+    let runs = scratch.mfw(["runs"]).ok();
+    let line = runs
+        .stdout
+        .lines()
+        .find(|l| l.contains(&run_id))
+        .unwrap()
+        .to_string();
+    assert!(line.contains(" stale "), "{line}");
+    assert!(
+        line.contains("1m0"),
+        "the time it was last seen alive: {line}"
+    );
+    // Still beating: running.
+    beat(now);
+    let runs = scratch.mfw(["runs"]).ok();
+    let line = runs.stdout.lines().find(|l| l.contains(&run_id)).unwrap();
+    assert!(line.contains(" running "), "{line}");
+}
+
+#[test]
+fn staging_files_killed_writers_left_are_swept_once_stale() {
+    let scratch = scene();
+    let first = run(&scratch, "2");
+    let tasks = run_dir(&scratch, &first).join("tasks/start");
+    let old = tasks.join("0.json#7");
+    let fresh = tasks.join("0.json#8");
+    std::fs::write(&old, b"half a record").unwrap();
+    std::fs::write(&fresh, b"a write in progress").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    // Any later run sweeps the whole store.
+    run(&scratch, "2");
+    assert!(!old.exists(), "a stale staging file is removed");
+    assert!(fresh.exists(), "a recent one may be a write in progress");
+}

@@ -296,7 +296,9 @@ pub async fn worker(context: &Context, args: WorkerArgs) -> anyhow::Result<ExitC
         threads,
         observer: Some(observer.clone()),
     };
-    let report = run_worker(&store, &host, &args.batch, options).await?;
+    let report = run_worker(&store, &host, &args.batch, options).await;
+    store.sync().await?;
+    let report = report?;
     observer.finish();
     eprintln!(
         "mfw worker: {} succeeded, {} already done, {} failed, {} to retry",

@@ -644,7 +644,39 @@ async fn execute(
         tags: exec.tags.clone(),
         user: username(),
     };
-    let summary = run_flow(&store, &plan, options).await?;
+    // What killed writers left (of any run) goes, once it is surely stale.
+    let sweeper = store.clone();
+    let sweep = tokio::task::spawn_blocking(move || sweeper.remove_stale_staging(STALE_STAGING));
+    // What the run writes reaches the disk in batches while it goes on,
+    // and all of it before mfw says how the run ended.
+    // A heartbeat beside the run's record says the run is alive: `mfw
+    // runs` shows a running run whose beats stopped as stale.
+    let flusher = {
+        let store = store.clone();
+        let observer = observer.clone();
+        tokio::spawn(async move {
+            let mut last_beat = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(SYNC_INTERVAL).await;
+                if let Err(e) = store.sync().await {
+                    eprintln!("mfw: warning: {e}");
+                }
+                if last_beat.elapsed() >= HEARTBEAT_INTERVAL
+                    && let Some((flow, run_id)) = observer.run()
+                {
+                    last_beat = std::time::Instant::now();
+                    if let Err(e) = store.beat(&flow, &run_id).await {
+                        eprintln!("mfw: warning: {e}");
+                    }
+                }
+            }
+        })
+    };
+    let summary = run_flow(&store, &plan, options).await;
+    flusher.abort();
+    store.sync().await?;
+    let _ = sweep.await;
+    let summary = summary?;
     observer.finish();
     let seconds = summary.duration_ms as f64 / 1000.0;
     let pathspec = format!("{}/{}", summary.flow, summary.run_id);
@@ -909,13 +941,26 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
         warn_damaged(&damaged);
         for run in runs {
             let tags = store.run_tags(&run).await.unwrap_or_default();
+            // A running run whose process stopped beating is not running:
+            // show it as stale, with the time it was last seen alive.
+            let (status, duration) = if run.status == RunStatus::Running {
+                let last = store.last_beat(&run).await;
+                let silent = mfw_store::now_millis().saturating_sub(last);
+                if silent > STALE_AFTER.as_millis() as u64 {
+                    ("stale".to_string(), last.saturating_sub(run.started_at))
+                } else {
+                    (run.status.to_string(), run.duration_millis())
+                }
+            } else {
+                (run.status.to_string(), run.duration_millis())
+            };
             writeln!(
                 out,
                 "{:<24} {:<18} {:<11} {:>9} {:>7}  {}",
                 run.flow,
                 run.run_id,
-                run.status.to_string(),
-                format_duration(run.duration_millis()),
+                status,
+                format_duration(duration),
                 run.tasks_succeeded + run.tasks_failed,
                 tags.join(",")
             )?;
@@ -923,6 +968,19 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Staging files older than this, anywhere in a local store, are removed
+/// when a run starts: no write takes that long.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How often a running run says it is alive, and after how long without a
+/// beat `mfw runs` shows it as stale (its process was killed, or lost its
+/// store).
+const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often a run's writes to a local store are flushed to disk.
+const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Says on stderr which objects a listing left out because they cannot be
 /// read, and where to look further.

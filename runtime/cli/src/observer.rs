@@ -19,6 +19,8 @@ pub struct TerminalObserver {
     // Keeps lines from different tasks whole.
     lock: Mutex<()>,
     quiet: bool,
+    /// The run, once it started: `(flow, run id)`.
+    started: Mutex<Option<(String, String)>>,
 }
 
 impl TerminalObserver {
@@ -42,6 +44,7 @@ impl TerminalObserver {
             failed: AtomicU64::new(0),
             lock: Mutex::new(()),
             quiet,
+            started: Mutex::new(None),
         }
     }
 
@@ -51,6 +54,11 @@ impl TerminalObserver {
             Some(bar) => bar.suspend(|| print_line(stream, text)),
             None => print_line(stream, text),
         }
+    }
+
+    /// The run's flow and id, once it started.
+    pub fn run(&self) -> Option<(String, String)> {
+        self.started.lock().ok().and_then(|run| run.clone())
     }
 
     /// Removes the progress line before the summary is printed.
@@ -104,6 +112,9 @@ fn print_line(stream: OutputStream, text: &str) {
 
 impl RunObserver for TerminalObserver {
     fn run_started(&self, flow: &str, run_id: &str) {
+        if let Ok(mut started) = self.started.lock() {
+            *started = Some((flow.to_string(), run_id.to_string()));
+        }
         self.say(
             OutputStream::Stderr,
             &format!("mfw: {flow} run {run_id} started"),

@@ -25,6 +25,7 @@
 
 mod cache;
 mod doctor;
+mod durable;
 mod meta;
 mod remote;
 
@@ -116,6 +117,17 @@ pub enum StoreError {
         /// The datastore's location.
         store: String,
     },
+    /// Written data could not be flushed to disk.
+    #[error("cannot flush {path} in datastore {store} to disk")]
+    Sync {
+        /// The file or directory.
+        path: String,
+        /// The datastore's location.
+        store: String,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A record that does not parse.
     #[error(
         "{path} in datastore {store} is not a valid mfw record ({reason}); `mfw doctor` lists \
@@ -156,6 +168,13 @@ impl Damaged {
 /// A run's task records by step, and the records that cannot be read.
 pub type TaskListing = (BTreeMap<String, Vec<TaskRecord>>, Vec<Damaged>);
 
+/// `heartbeat.json` beside a running run's record: when the process running
+/// it last said it was alive.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Heartbeat {
+    at: u64,
+}
+
 /// `tags.json` beside a run's record: its user tags as changed after it
 /// started.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -189,6 +208,8 @@ pub struct Datastore {
     local_root: Option<Arc<FsPath>>,
     /// Local copies of a remote store's blobs.
     cache: Option<Arc<BlobCache>>,
+    /// What a local store wrote and has not flushed to disk yet.
+    unsynced: Option<Arc<durable::Unsynced>>,
 }
 
 /// Blobs larger than this are uploaded in parts, several at once.
@@ -270,6 +291,7 @@ impl Datastore {
         store.local_root = std::fs::canonicalize(dir)
             .ok()
             .map(|p| Arc::from(p.as_path()));
+        store.unsynced = Some(Arc::default());
         Ok(store)
     }
 
@@ -288,6 +310,7 @@ impl Datastore {
             backend,
             location: Arc::from(location),
             known_blobs: Arc::default(),
+            unsynced: None,
             local_root: None,
             cache: None,
         }
@@ -617,7 +640,11 @@ impl Datastore {
             .put_opts(path, PutPayload::from(bytes), options)
             .await
         {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Ok(_) => {
+                self.written(path);
+                Ok(())
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(self.explain(e)),
         }
     }
@@ -677,8 +704,9 @@ impl Datastore {
         };
         self.backend
             .put_opts(path, PutPayload::from(json), options)
-            .await
-            .map(|_| ())
+            .await?;
+        self.written(path);
+        Ok(())
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -750,6 +778,30 @@ impl Datastore {
             .get_json::<RunTags>(&path)
             .await?
             .map_or_else(|| record.tags.clone(), |t| t.tags))
+    }
+
+    /// Records that the process running `flow/run_id` is alive (in
+    /// `heartbeat.json` beside the run's record, so a beat never races the
+    /// run's own updates of its record).
+    pub async fn beat(&self, flow: &str, run_id: &str) -> Result<(), StoreError> {
+        let path = Path::from(format!("{}/heartbeat.json", Self::run_prefix(flow, run_id)));
+        let beat = Heartbeat { at: now_millis() };
+        self.put_json(&path, &beat, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.explain(e))
+    }
+
+    /// When the process running `record`'s run last said it was alive
+    /// (ms since the epoch), else when the run started.
+    pub async fn last_beat(&self, record: &RunRecord) -> u64 {
+        let path = Path::from(format!(
+            "{}/heartbeat.json",
+            Self::run_prefix(&record.flow, &record.run_id)
+        ));
+        match self.get_json::<Heartbeat>(&path).await {
+            Ok(Some(beat)) => beat.at.max(record.started_at),
+            _ => record.started_at,
+        }
     }
 
     /// Replaces a run's user tags (sorted, without duplicates).
