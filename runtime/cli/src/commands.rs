@@ -137,7 +137,7 @@ impl FlowSet {
         if self.is_single() {
             let (flow, source) = &self.components[0];
             return FlowPlan::single(flow.clone(), source).map_err(|e| match &e {
-                mfw_orchestrator::OrchestratorError::Graph(g) => located(flow.graph(), g),
+                mfw_orchestrator::OrchestratorError::Graph(g) => g.report(flow.graph()),
                 other => other.to_string(),
             });
         }
@@ -762,24 +762,10 @@ pub fn check(context: &Context, args: FlowArg) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("{}", located(&graph, &e));
+            println!("{}", e.report(&graph));
             Ok(ExitCode::from(1))
         }
     }
-}
-
-/// A graph error with each problem prefixed by where its step is defined.
-fn located(graph: &FlowGraph, error: &mfw_graph::GraphError) -> String {
-    let lines: Vec<String> = error
-        .located(graph)
-        .iter()
-        .map(|l| format!("\n  - {l}"))
-        .collect();
-    format!(
-        "flow `{}` has an invalid graph:{}",
-        graph.name,
-        lines.concat()
-    )
 }
 
 fn describe_kind(graph: &FlowGraph, step: &str, kind: Option<&StepKind>) -> String {
@@ -908,7 +894,7 @@ pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(e) = graph.validate() {
-        writeln!(out, "\n{}", located(graph, &e))?;
+        writeln!(out, "\n{}", e.report(graph))?;
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

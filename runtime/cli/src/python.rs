@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, anyhow, bail};
-use mfw_graph::{Decorator, FlowGraph, ParamKind, Parameter, Step};
+use mfw_graph::FlowGraph;
 use serde::Deserialize;
 use wasm_encoder::ComponentSection as _;
 
@@ -216,105 +216,6 @@ fn output_showing_wheel_progress(command: &mut Command) -> std::io::Result<std::
     })
 }
 
-/// The graph as `python -m mfw._build graph` prints it.
-#[derive(Deserialize)]
-struct GraphJson {
-    name: String,
-    steps: Vec<StepJson>,
-    parameters: Vec<ParameterJson>,
-    decorators: Vec<DecoratorJson>,
-    doc: String,
-    sdk: String,
-}
-
-#[derive(Deserialize)]
-struct StepJson {
-    name: String,
-    next: Vec<String>,
-    foreach: Option<String>,
-    join: bool,
-    decorators: Vec<DecoratorJson>,
-    doc: String,
-    source: String,
-}
-
-#[derive(Deserialize)]
-struct ParameterJson {
-    name: String,
-    kind: String,
-    default: Option<String>,
-    required: bool,
-    help: String,
-}
-
-#[derive(Deserialize)]
-struct DecoratorJson {
-    name: String,
-    options: Vec<(String, String)>,
-}
-
-fn decorators(list: Vec<DecoratorJson>) -> Vec<Decorator> {
-    list.into_iter()
-        .map(|d| Decorator {
-            name: d.name,
-            options: d.options,
-        })
-        .collect()
-}
-
-fn to_graph(json: GraphJson) -> anyhow::Result<FlowGraph> {
-    let mut parameters = Vec::new();
-    for p in json.parameters {
-        let kind: ParamKind = p
-            .kind
-            .parse()
-            .map_err(|e| anyhow!("parameter {}: {e}", p.name))?;
-        let default = match p.default {
-            Some(hex) => {
-                Some(decode_hex(&hex).ok_or_else(|| anyhow!("bad default for {}", p.name))?)
-            }
-            None => None,
-        };
-        parameters.push(Parameter {
-            name: p.name,
-            kind,
-            default,
-            required: p.required,
-            help: p.help,
-        });
-    }
-    Ok(FlowGraph {
-        name: json.name,
-        steps: json
-            .steps
-            .into_iter()
-            .map(|s| Step {
-                name: s.name,
-                next: s.next,
-                foreach: s.foreach,
-                join: s.join,
-                decorators: decorators(s.decorators),
-                doc: s.doc,
-                source: s.source,
-            })
-            .collect(),
-        parameters,
-        decorators: decorators(json.decorators),
-        doc: json.doc,
-        sdk: json.sdk,
-    })
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Directories under a flow's that are never part of its code package.
 const NOT_CODE: [&str; 3] = ["__pycache__", "node_modules", "site-packages"];
 
@@ -446,17 +347,10 @@ fn derived_graph(flow: &Path, app: &Path, partial: bool) -> anyhow::Result<FlowG
             flow.display()
         )
     })?;
-    let json: GraphJson = serde_json::from_str(&text)
+    let graph: FlowGraph = serde_json::from_str(&text)
         .with_context(|| format!("the SDK derived an unexpected graph for {}", flow.display()))?;
-    let graph = to_graph(json)?;
     if !partial && let Err(e) = graph.validate() {
-        let lines: Vec<String> = e.located(&graph).iter().map(|l| format!("  {l}")).collect();
-        bail!(
-            "cannot build {}: flow `{}` has an invalid graph:\n{}",
-            flow.display(),
-            graph.name,
-            lines.join("\n")
-        );
+        bail!("cannot build {}: {}", flow.display(), e.report(&graph));
     }
     Ok(graph)
 }

@@ -180,6 +180,29 @@ impl GraphProblem {
 }
 
 impl GraphError {
+    /// The report `mfw check`, builds and runs print: the flow, then every
+    /// problem on its own line, located as by [`GraphError::located`].
+    ///
+    /// ```
+    /// use mfw_graph::{FlowGraph, Step};
+    /// let mut start = Step::linear("start", ["ned"]);
+    /// start.source = "hello.py:5".into();
+    /// let graph = FlowGraph::new("F").with_step(start).with_step(Step::end());
+    /// let err = graph.validate().unwrap_err();
+    /// assert_eq!(
+    ///     err.report(&graph),
+    ///     "flow `F` has an invalid graph:\n  - hello.py:5: step `start` goes to `ned`, which \
+    ///      is not a step of this flow"
+    /// );
+    /// ```
+    pub fn report(&self, graph: &FlowGraph) -> String {
+        format!(
+            "flow `{}` has an invalid graph:{}",
+            self.flow,
+            list(&self.located(graph))
+        )
+    }
+
     /// Every problem on its own line, prefixed with where its step is
     /// defined (`src/lib.rs:14: ...`) when the graph says.
     ///
@@ -233,7 +256,7 @@ pub struct GraphError {
 }
 
 /// The problems, one per line; past [`MAX_LISTED`], how many more.
-fn list(problems: &[GraphProblem]) -> String {
+fn list<T: std::fmt::Display>(problems: &[T]) -> String {
     let mut text: String = problems
         .iter()
         .take(MAX_LISTED)

@@ -321,7 +321,7 @@ def _mfw_derive(name, file, shown, partial, pins, code):
             f.write(message)
         raise
     with open(os.path.join(root, {graph_file!r}), "w", encoding="utf-8") as f:
-        json.dump(graph, f, sort_keys=True)
+        json.dump(_graph.host_json(graph), f, sort_keys=True)
     # The flow's own source lines, for its tracebacks: a task cannot read files.
     _mfw_runtime.keep_source(root, code)
     return getattr(module, graph["class"]), json.dumps(graph, sort_keys=True)

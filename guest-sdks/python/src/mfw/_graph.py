@@ -295,6 +295,21 @@ def derive_flow(module: Any, path: str, shown: str, partial: bool = False) -> di
     }
 
 
+def host_json(graph: dict) -> dict:
+    """`graph` in the host's own JSON form of a graph (mfw_graph's
+    `FlowGraph`, as in `run.json`): parameter defaults as lists of bytes
+    rather than hex.
+
+    >>> host_json({"parameters": [{"name": "n", "default": "0a01"}], "steps": []})
+    {'parameters': [{'name': 'n', 'default': [10, 1]}], 'steps': []}
+    """
+    parameters = [
+        {**p, "default": None if p.get("default") is None else list(bytes.fromhex(p["default"]))}
+        for p in graph.get("parameters", [])
+    ]
+    return {**graph, "parameters": parameters}
+
+
 def pin(wanted: dict[str, tuple[str, str]], name: str, spec: str, origin: str) -> None:
     """Adds package `name` pinned to `spec` by `origin` to `wanted` (keyed by
     the package's normalized name); one component holds one version."""
