@@ -556,8 +556,14 @@ impl Datastore {
     }
 
     async fn fetch_blob(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
-        let path = Self::blob_path(hash);
-        let bytes = match self.backend.get(&path).await {
+        self.get_verified(&Self::blob_path(hash), hash).await
+    }
+
+    /// Reads the object at `path`, which must hash to `hash`: the one read
+    /// of content-addressed objects (blobs and components), so none is ever
+    /// returned damaged.
+    async fn get_verified(&self, path: &Path, hash: &BlobHash) -> Result<Bytes, StoreError> {
+        let bytes = match self.backend.get(path).await {
             Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(StoreError::MissingBlob {
@@ -651,26 +657,7 @@ impl Datastore {
 
     /// Fetches a component by hash and verifies it.
     pub async fn get_component(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
-        let path = Self::component_path(hash);
-        let bytes = match self.backend.get(&path).await {
-            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(StoreError::MissingBlob {
-                    hash: *hash,
-                    store: self.location.to_string(),
-                });
-            }
-            Err(e) => return Err(self.explain(e)),
-        };
-        let actual = BlobHash::of(&bytes);
-        if actual != *hash {
-            return Err(StoreError::CorruptBlob {
-                hash: *hash,
-                actual,
-                store: self.location.to_string(),
-            });
-        }
-        Ok(bytes)
+        self.get_verified(&Self::component_path(hash), hash).await
     }
 
     fn run_prefix(flow: &str, run_id: &str) -> String {
