@@ -16,7 +16,6 @@ use mfw_store::{Datastore, RunRecord, RunStatus, TaskRecord};
 
 use crate::observer::TerminalObserver;
 use crate::pathspec::Pathspec;
-use crate::source;
 
 /// Settings every command shares.
 pub struct Context {
@@ -31,8 +30,8 @@ impl Context {
 
     /// How this command builds components; a remote datastore shares the
     /// native wheels Python builds make.
-    pub(crate) fn build_options(&self, force: bool) -> source::BuildOptions<'_> {
-        source::BuildOptions {
+    pub(crate) fn build_options(&self, force: bool) -> mfw_build::BuildOptions<'_> {
+        mfw_build::BuildOptions {
             cache_dir: &self.cache_dir,
             force,
             shared_store: self.shared_store(),
@@ -58,7 +57,7 @@ impl Context {
     /// Builds what needs building and loads the flow at `path`: one
     /// component, or every component a manifest names.
     pub(crate) fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
-        let resolved = source::resolve(path, &self.build_options(false))?;
+        let resolved = mfw_build::resolve(path, &self.build_options(false))?;
         let mut components = Vec::new();
         let mut prebuilt = Vec::new();
         for component in resolved.components {
@@ -720,7 +719,7 @@ async fn execute(
 }
 
 pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let resolved = source::resolve(&args.flow, &context.build_options(args.force))?;
+    let resolved = mfw_build::resolve(&args.flow, &context.build_options(args.force))?;
     if args.output.is_some() && resolved.components.len() != 1 {
         bail!(
             "-o takes one component, but {} has {}",

@@ -5,11 +5,8 @@ mod cluster;
 mod commands;
 mod config;
 mod doctor;
-mod go;
 mod observer;
 mod pathspec;
-mod python;
-mod source;
 mod tag;
 mod wheels;
 

@@ -10,7 +10,6 @@ use mfw_store::Datastore;
 use serde::Deserialize;
 
 use crate::commands::Context;
-use crate::python;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum WheelsCommand {
@@ -68,7 +67,7 @@ struct Cached {
 }
 
 pub async fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result<ExitCode> {
-    let tools = python::tools(&context.cache_dir, context.shared_store())?;
+    let tools = mfw_build::python::tools(&context.cache_dir, context.shared_store())?;
     match command {
         WheelsCommand::Share {
             direction,
@@ -84,7 +83,7 @@ pub async fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
         WheelsCommand::Build { packages, jobs } => {
-            let mut recipe = python::wheel_recipe(&tools, "build");
+            let mut recipe = mfw_build::python::wheel_recipe(&tools, "build");
             recipe.args(&packages);
             if let Some(jobs) = jobs {
                 recipe.arg("--jobs").arg(jobs.to_string());
@@ -100,7 +99,7 @@ pub async fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result
             })
         }
         WheelsCommand::List => {
-            let output = python::wheel_recipe(&tools, "list")
+            let output = mfw_build::python::wheel_recipe(&tools, "list")
                 .output()
                 .context("cannot run the host's Python (set MFW_PYTHON to choose one)")?;
             anyhow::ensure!(
@@ -110,7 +109,7 @@ pub async fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result
             );
             let cached: Vec<Cached> = serde_json::from_slice(&output.stdout)
                 .context("the wheel recipe printed an unexpected list")?;
-            let known = python::wheel_recipe_known(&tools)?;
+            let known = mfw_build::python::wheel_recipe_known(&tools)?;
             if cached.is_empty() {
                 println!("no native wheels cached in {}", tools_cache(context));
             }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
-use anyhow::{Context as _, anyhow, bail};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{BuildError, io};
 
 /// A flow's component, ready to load.
 pub struct Component {
@@ -42,9 +43,9 @@ fn single_python_file(dir: &Path) -> Option<PathBuf> {
     found.next().is_none().then_some(first)
 }
 
-fn classify(path: &Path) -> anyhow::Result<Source> {
-    let metadata =
-        std::fs::metadata(path).map_err(|e| anyhow!("flow not found: {} ({e})", path.display()))?;
+fn classify(path: &Path) -> Result<Source, BuildError> {
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| BuildError::Flow(format!("flow not found: {} ({e})", path.display())))?;
     if metadata.is_dir() {
         if path.join("Cargo.toml").is_file() {
             return Ok(Source::Rust(path.to_path_buf()));
@@ -55,20 +56,20 @@ fn classify(path: &Path) -> anyhow::Result<Source> {
         if let Some(file) = single_python_file(path) {
             return Ok(Source::Python(file));
         }
-        bail!(
+        return Err(BuildError::Flow(format!(
             "{} is not a flow: expected a Cargo.toml (Rust), a go.mod (Go) or a single .py file in it; \
              or name a flow file (.py) or a component (.wasm)",
             path.display()
-        );
+        )));
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some("wasm") => Ok(Source::Wasm(path.to_path_buf())),
         Some("py") => Ok(Source::Python(path.to_path_buf())),
-        _ => bail!(
+        _ => Err(BuildError::Flow(format!(
             "{} is not a flow: give a flow file (.py), a flow directory (with Cargo.toml) or a \
              .wasm component",
             path.display()
-        ),
+        ))),
     }
 }
 
@@ -122,38 +123,37 @@ pub struct BuildOptions<'a> {
 }
 
 /// Finds the components for `path`, building each whose sources changed.
-pub fn resolve(path: &Path, options: &BuildOptions) -> anyhow::Result<Resolved> {
+pub fn resolve(path: &Path, options: &BuildOptions) -> Result<Resolved, BuildError> {
     let Some(manifest_file) = manifest_path(path) else {
         return Ok(Resolved {
             components: vec![component(path, options, false)?],
             name: None,
         });
     };
-    let text = std::fs::read_to_string(&manifest_file)
-        .with_context(|| format!("cannot read {}", manifest_file.display()))?;
+    let text = std::fs::read_to_string(&manifest_file).map_err(io("read", &manifest_file))?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-        anyhow!(
+        BuildError::Flow(format!(
             "{} is not a valid flow manifest: {e}",
             manifest_file.display()
-        )
+        ))
     })?;
     if manifest.components.is_empty() {
-        bail!(
+        return Err(BuildError::Flow(format!(
             "{} lists no components: add [[component]] entries with a path",
             manifest_file.display()
-        );
+        )));
     }
     let base = manifest_file.parent().unwrap_or(Path::new("."));
     let mut components = Vec::new();
     for entry in &manifest.components {
         let path = base.join(&entry.path);
         if !path.exists() {
-            bail!(
+            return Err(BuildError::Flow(format!(
                 "{} names {}, which does not exist ({})",
                 manifest_file.display(),
                 entry.path.display(),
                 path.display()
-            );
+            )));
         }
         components.push(component(&path, options, true)?);
     }
@@ -166,7 +166,7 @@ pub fn resolve(path: &Path, options: &BuildOptions) -> anyhow::Result<Resolved> 
 /// Finds the component for `path`, building it if it is a source tree whose
 /// sources are newer than the last build. `partial`: the flow's other steps
 /// live in other components (a manifest).
-fn component(path: &Path, options: &BuildOptions, partial: bool) -> anyhow::Result<Component> {
+fn component(path: &Path, options: &BuildOptions, partial: bool) -> Result<Component, BuildError> {
     let name = path.display().to_string();
     let (cache_dir, force) = (options.cache_dir, options.force);
     let source = classify(path)?;
@@ -177,7 +177,7 @@ fn component(path: &Path, options: &BuildOptions, partial: bool) -> anyhow::Resu
         Source::Python(file) => crate::python::build(&file, options, partial)?,
         Source::Go(dir) => crate::go::build(&dir, cache_dir, force)?,
     };
-    let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let bytes = std::fs::read(&wasm).map_err(io("read", &wasm))?;
     Ok(Component {
         bytes,
         name,
@@ -250,9 +250,8 @@ fn up_to_date(dir: &Path, record: &BuildRecord) -> bool {
 
 /// Builds the Rust flow crate in `dir` for wasm32-wasip2, unless the last
 /// build is up to date. Cargo's own output goes to the terminal.
-fn build_rust(dir: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<PathBuf> {
-    let dir =
-        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+fn build_rust(dir: &Path, cache_dir: &Path, force: bool) -> Result<PathBuf, BuildError> {
+    let dir = std::fs::canonicalize(dir).map_err(io("resolve", dir))?;
     let record_file = record_path(&dir, cache_dir);
     if !force
         && let Ok(text) = std::fs::read_to_string(&record_file)
@@ -276,11 +275,13 @@ fn build_rust(dir: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<PathB
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| {
-            format!(
-                "cannot run cargo to build {} (is Rust installed? see https://rustup.rs)",
+        .map_err(|source| BuildError::Launch {
+            tool: cargo.to_string_lossy().into_owned(),
+            hint: format!(
+                "to build {} (is Rust installed? see https://rustup.rs)",
                 dir.display()
-            )
+            ),
+            source,
         })?;
     // Cargo's progress and diagnostics go to stderr: pass them on, and keep
     // them to explain a failure.
@@ -322,28 +323,28 @@ fn build_rust(dir: &Path, cache_dir: &Path, force: bool) -> anyhow::Result<PathB
             }
         }
     }
-    let status = child.wait().context("cargo did not finish")?;
+    let status = child.wait().map_err(io("wait for cargo building", &dir))?;
     let diagnostics = relay.join().unwrap_or_default();
     if !status.success() {
         if diagnostics.contains("wasm32-wasip2")
             && diagnostics.contains("target may not be installed")
         {
-            bail!(
+            return Err(BuildError::Flow(format!(
                 "cannot build {}: the wasm32-wasip2 target is not installed; run \
                  `rustup target add wasm32-wasip2`",
                 dir.display()
-            );
+            )));
         }
-        bail!(
+        return Err(BuildError::Flow(format!(
             "cannot build {}: cargo failed (its messages are above)",
             dir.display()
-        );
+        )));
     }
     let Some(wasm) = wasm else {
-        bail!(
+        return Err(BuildError::Flow(format!(
             "building {} produced no component: its Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`",
             dir.display()
-        );
+        )));
     };
     let record = BuildRecord {
         depinfo: wasm.with_extension("d"),

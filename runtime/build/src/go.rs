@@ -8,13 +8,13 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context as _, anyhow, bail};
 use wasi_preview1_component_adapter_provider::{
     WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
 };
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
 
+use crate::error::{BuildError, io};
 use crate::python::WIT;
 
 /// Every source file of a Go module tree that affects its build.
@@ -61,11 +61,11 @@ fn local_replacements(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn build_key(dir: &Path) -> anyhow::Result<String> {
+fn build_key(dir: &Path) -> Result<String, BuildError> {
     let mut files = Vec::new();
-    sources(dir, &mut files)?;
+    sources(dir, &mut files).map_err(io("list", dir))?;
     for replaced in local_replacements(dir) {
-        sources(&replaced, &mut files)?;
+        sources(&replaced, &mut files).map_err(io("list", &replaced))?;
     }
     let mut hasher = blake3::Hasher::new();
     hasher.update(WIT.as_bytes());
@@ -73,20 +73,19 @@ fn build_key(dir: &Path) -> anyhow::Result<String> {
     for file in files {
         hasher.update(file.to_string_lossy().as_bytes());
         hasher.update(&[0]);
-        hasher.update(
-            &std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
-        );
+        hasher.update(&std::fs::read(&file).map_err(io("read", &file))?);
         hasher.update(&[0]);
     }
     Ok(hasher.finalize().to_hex()[..32].to_string())
 }
 
+/// What wit-component and wit-parser fail with.
+type ComponentError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Turns the wasip1 reactor module `core` into a flow component.
-fn componentize(mut core: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+fn componentize(mut core: Vec<u8>) -> Result<Vec<u8>, ComponentError> {
     let mut resolve = Resolve::default();
-    let package = resolve
-        .push_str("flow.wit", WIT)
-        .context("the embedded contract does not parse")?;
+    let package = resolve.push_str("flow.wit", WIT)?;
     let world = resolve.select_world(&[package], Some("flow-component"))?;
     wit_component::embed_component_metadata(&mut core, &resolve, world, StringEncoding::UTF8)?;
     ComponentEncoder::default()
@@ -97,20 +96,20 @@ fn componentize(mut core: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         )?
         .validate(true)
         .encode()
+        .map_err(Into::into)
 }
 
 /// Builds the Go flow module in `dir`, unless the same sources were built
 /// before; returns the component's path.
-pub fn build(dir: &Path, cache: &Path, force: bool) -> anyhow::Result<PathBuf> {
-    let dir =
-        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+pub fn build(dir: &Path, cache: &Path, force: bool) -> Result<PathBuf, BuildError> {
+    let dir = std::fs::canonicalize(dir).map_err(io("resolve", dir))?;
     let key = build_key(&dir)?;
     let builds = cache.join("go/builds");
     let out = builds.join(format!("{key}.wasm"));
     if out.exists() && !force {
         return Ok(out);
     }
-    std::fs::create_dir_all(&builds)?;
+    std::fs::create_dir_all(&builds).map_err(io("create", &builds))?;
     let core_path = builds.join(format!("{key}.{}.core.wasm", std::process::id()));
     let go = std::env::var_os("GO").unwrap_or_else(|| "go".into());
     eprintln!("mfw: building {} with go (wasip1)", dir.display());
@@ -132,11 +131,10 @@ pub fn build(dir: &Path, cache: &Path, force: bool) -> anyhow::Result<PathBuf> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| {
-            format!(
-                "cannot run go to build {} (is Go 1.24+ installed?)",
-                dir.display()
-            )
+        .map_err(|source| BuildError::Launch {
+            tool: go.to_string_lossy().into_owned(),
+            hint: format!("to build {} (is Go 1.24+ installed?)", dir.display()),
+            source,
         })?;
     if let Some(stderr) = child.stderr.take() {
         for line in std::io::BufReader::new(stderr)
@@ -146,20 +144,22 @@ pub fn build(dir: &Path, cache: &Path, force: bool) -> anyhow::Result<PathBuf> {
             eprintln!("{line}");
         }
     }
-    let status = child.wait().context("go did not finish")?;
+    let status = child.wait().map_err(io("wait for go building", &dir))?;
     if !status.success() {
         let _ = std::fs::remove_file(&core_path);
-        bail!(
+        return Err(BuildError::Flow(format!(
             "cannot build {}: go build failed (its messages are above)",
             dir.display()
-        );
+        )));
     }
-    let core = std::fs::read(&core_path)?;
+    let core = std::fs::read(&core_path).map_err(io("read", &core_path))?;
     let _ = std::fs::remove_file(&core_path);
-    let component = componentize(core)
-        .map_err(|e| anyhow!("cannot make a component of {}: {e:#}", dir.display()))?;
+    let component = componentize(core).map_err(|source| BuildError::Component {
+        dir: dir.clone(),
+        source,
+    })?;
     let staging = builds.join(format!("{key}.{}.wasm", std::process::id()));
-    std::fs::write(&staging, component)?;
-    std::fs::rename(&staging, &out)?;
+    std::fs::write(&staging, component).map_err(io("write", &staging))?;
+    std::fs::rename(&staging, &out).map_err(io("store the component in", &out))?;
     Ok(out)
 }

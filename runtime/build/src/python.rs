@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context as _, anyhow, bail};
 use mfw_graph::FlowGraph;
 use serde::Deserialize;
 use wasm_encoder::ComponentSection as _;
@@ -20,6 +19,8 @@ mod embedded {
 pub use embedded::WIT;
 
 use mfw_python_build::COMPONENTIZE_PY;
+
+use crate::error::{BuildError, io};
 
 /// The Python side of the toolchain.
 pub struct Tools {
@@ -39,7 +40,7 @@ pub struct Tools {
 
 /// The host's Python (`MFW_PYTHON`, or `python3`), and the embedded SDK and
 /// contract written under the cache, once per version.
-pub fn tools(cache: &Path, shared_store: Option<&str>) -> anyhow::Result<Tools> {
+pub fn tools(cache: &Path, shared_store: Option<&str>) -> Result<Tools, BuildError> {
     let mut hasher = blake3::Hasher::new();
     for (name, content) in embedded::PYTHON_SDK {
         hasher.update(name.as_bytes());
@@ -55,14 +56,17 @@ pub fn tools(cache: &Path, shared_store: Option<&str>) -> anyhow::Result<Tools> 
     let sdk = root.join(format!("sdk-{hash}"));
     if !sdk.join(".complete").exists() {
         let staging = root.join(format!("sdk-{hash}.{}", std::process::id()));
-        std::fs::create_dir_all(staging.join("mfw"))?;
-        std::fs::create_dir_all(staging.join("wit"))?;
-        for (name, content) in embedded::PYTHON_SDK {
-            std::fs::write(staging.join("mfw").join(name), content)?;
-        }
-        std::fs::write(staging.join("wit/flow.wit"), embedded::WIT)?;
-        mfw_python_build::wheels::write_recipe(&staging.join("wheels"))?;
-        std::fs::write(staging.join(".complete"), "")?;
+        let write = |staging: &Path| -> std::io::Result<()> {
+            std::fs::create_dir_all(staging.join("mfw"))?;
+            std::fs::create_dir_all(staging.join("wit"))?;
+            for (name, content) in embedded::PYTHON_SDK {
+                std::fs::write(staging.join("mfw").join(name), content)?;
+            }
+            std::fs::write(staging.join("wit/flow.wit"), embedded::WIT)?;
+            mfw_python_build::wheels::write_recipe(&staging.join("wheels"))?;
+            std::fs::write(staging.join(".complete"), "")
+        };
+        write(&staging).map_err(io("write the Python SDK to", &staging))?;
         // Another build may have won the race: theirs is identical.
         if std::fs::rename(&staging, &sdk).is_err() {
             let _ = std::fs::remove_dir_all(&staging);
@@ -131,31 +135,39 @@ fn wheel_share(tools: &Tools) -> Option<String> {
 }
 
 /// The packages the recipe builds, with their versions.
-pub fn wheel_recipe_known(tools: &Tools) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+pub fn wheel_recipe_known(tools: &Tools) -> Result<Vec<(String, Vec<String>)>, BuildError> {
     let mut command = Command::new(&tools.python);
     command.arg(tools.sdk.join("wheels/recipe.py")).arg("known");
-    let output = command
-        .output()
-        .context("cannot run the host's Python (set MFW_PYTHON to choose one)")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "cannot read the wheel recipe: {}",
-        String::from_utf8_lossy(&output.stderr).trim_end()
-    );
+    let output = command.output().map_err(|source| BuildError::Launch {
+        tool: tools.python.display().to_string(),
+        hint: "to read the wheel recipe (set MFW_PYTHON to choose a Python)".to_string(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(BuildError::Flow(format!(
+            "cannot read the wheel recipe: {}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        )));
+    }
     let known: std::collections::BTreeMap<String, Vec<String>> =
-        serde_json::from_slice(&output.stdout)
-            .context("the wheel recipe printed something unexpected")?;
+        serde_json::from_slice(&output.stdout).map_err(|source| BuildError::Output {
+            what: "the wheel recipe printed something unexpected".to_string(),
+            source,
+        })?;
     Ok(known.into_iter().collect())
 }
 
 /// Runs `command` (a [`build_script`] for `flow`); returns what it printed.
-fn run_build_script(tools: &Tools, flow: &Path, command: &mut Command) -> anyhow::Result<String> {
-    let output = output_showing_wheel_progress(command).with_context(|| {
-        format!(
-            "cannot run {}: Python 3.11 or newer builds Python flows (set MFW_PYTHON to \
-             choose one)",
-            tools.python.display()
-        )
+fn run_build_script(
+    tools: &Tools,
+    flow: &Path,
+    command: &mut Command,
+) -> Result<String, BuildError> {
+    let output = output_showing_wheel_progress(command).map_err(|source| BuildError::Launch {
+        tool: tools.python.display().to_string(),
+        hint: "(Python 3.11 or newer builds Python flows; set MFW_PYTHON to choose one)"
+            .to_string(),
+        source,
     })?;
     if !output.status.success() {
         // The SDK itself needs 3.11: say so rather than show its SyntaxError.
@@ -164,17 +176,26 @@ fn run_build_script(tools: &Tools, flow: &Path, command: &mut Command) -> anyhow
             .status()
             .is_ok_and(|status| !status.success());
         if too_old {
-            bail!(
+            return Err(BuildError::Flow(format!(
                 "cannot build {}: Python flows are read with Python 3.11 or newer, and {} is \
                  older (set MFW_PYTHON to a newer one)",
                 flow.display(),
                 tools.python.display()
-            );
+            )));
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        bail!("cannot build {}:\n{}", flow.display(), stderr.trim_end());
+        return Err(BuildError::Flow(format!(
+            "cannot build {}:\n{}",
+            flow.display(),
+            stderr.trim_end()
+        )));
     }
-    String::from_utf8(output.stdout).context("the build script printed something not UTF-8")
+    String::from_utf8(output.stdout).map_err(|_| {
+        BuildError::Flow(format!(
+            "cannot build {}: the SDK's build script printed something not UTF-8",
+            flow.display()
+        ))
+    })
 }
 
 /// Runs `command` for its output, passing on at once the lines the wheel
@@ -228,24 +249,23 @@ const MAX_CODE_PACKAGE_ENTRIES: usize = 20_000;
 /// and virtualenv directories, without following symlinked directories;
 /// paths relative to `dir`. The build bundles exactly these files and its
 /// cache key covers them.
-fn code_package(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn code_package(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
     let mut seen = 0usize;
     while let Some(relative) = pending.pop() {
         let listed = dir.join(&relative);
-        let entries = std::fs::read_dir(&listed)
-            .with_context(|| format!("cannot list {}", listed.display()))?;
+        let entries = std::fs::read_dir(&listed).map_err(io("list", &listed))?;
         for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", listed.display()))?;
+            let entry = entry.map_err(io("list", &listed))?;
             seen += 1;
             if seen > MAX_CODE_PACKAGE_ENTRIES {
-                bail!(
+                return Err(BuildError::Flow(format!(
                     "{} holds more than {MAX_CODE_PACKAGE_ENTRIES} files and directories: a \
                      Python flow's code package is every .py under its directory, so give \
                      the flow a directory of its own",
                     dir.display()
-                );
+                )));
             }
             let file_name = entry.file_name();
             let name = file_name.to_string_lossy();
@@ -278,7 +298,7 @@ fn build_key(
     flow: &Path,
     partial: bool,
     code: &[PathBuf],
-) -> anyhow::Result<String> {
+) -> Result<String, BuildError> {
     let dir = flow.parent().unwrap_or(Path::new("."));
     let mut hasher = blake3::Hasher::new();
     hasher.update(tools.hash.as_bytes());
@@ -299,9 +319,7 @@ fn build_key(
         let path = dir.join(&name);
         hasher.update(name.as_os_str().as_encoded_bytes());
         hasher.update(&[0]);
-        hasher.update(
-            &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
-        );
+        hasher.update(&std::fs::read(&path).map_err(io("read", &path))?);
         hasher.update(&[0]);
     }
     Ok(hasher.finalize().to_hex()[..32].to_string())
@@ -318,39 +336,46 @@ const ERROR_FILE: &str = ".mfw-build-error.txt";
 const MAX_DERIVED_BYTES: u64 = 64 << 20;
 
 /// Reads a file the component's start-up wrote in `app`, if it did.
-fn read_derived(app: &Path, name: &str) -> anyhow::Result<Option<String>> {
+fn read_derived(app: &Path, name: &str) -> Result<Option<String>, BuildError> {
     use std::io::Read as _;
     let path = app.join(name);
     let file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(io("read", &path)(e)),
     };
     let mut text = String::new();
     file.take(MAX_DERIVED_BYTES + 1)
         .read_to_string(&mut text)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    anyhow::ensure!(
-        text.len() as u64 <= MAX_DERIVED_BYTES,
-        "the flow's graph is larger than {} MiB",
-        MAX_DERIVED_BYTES >> 20
-    );
+        .map_err(io("read", &path))?;
+    if text.len() as u64 > MAX_DERIVED_BYTES {
+        return Err(BuildError::Flow(format!(
+            "the flow's graph is larger than {} MiB",
+            MAX_DERIVED_BYTES >> 20
+        )));
+    }
     Ok(Some(text))
 }
 
 /// The graph the component's start-up derived in `app`, checked unless the
 /// flow is `partial` (a part of a flow is checked when it is assembled).
-fn derived_graph(flow: &Path, app: &Path, partial: bool) -> anyhow::Result<FlowGraph> {
+fn derived_graph(flow: &Path, app: &Path, partial: bool) -> Result<FlowGraph, BuildError> {
     let text = read_derived(app, GRAPH_FILE)?.ok_or_else(|| {
-        anyhow!(
+        BuildError::Flow(format!(
             "cannot build {}: the component's start-up left no graph",
             flow.display()
-        )
+        ))
     })?;
-    let graph: FlowGraph = serde_json::from_str(&text)
-        .with_context(|| format!("the SDK derived an unexpected graph for {}", flow.display()))?;
+    let graph: FlowGraph = serde_json::from_str(&text).map_err(|source| BuildError::Output {
+        what: format!("the SDK derived an unexpected graph for {}", flow.display()),
+        source,
+    })?;
     if !partial && let Err(e) = graph.validate() {
-        bail!("cannot build {}: {}", flow.display(), e.report(&graph));
+        return Err(BuildError::Flow(format!(
+            "cannot build {}: {}",
+            flow.display(),
+            e.report(&graph)
+        )));
     }
     Ok(graph)
 }
@@ -373,10 +398,9 @@ pub fn build(
     flow: &Path,
     options: &crate::source::BuildOptions,
     partial: bool,
-) -> anyhow::Result<PathBuf> {
+) -> Result<PathBuf, BuildError> {
     let (cache, force) = (options.cache_dir, options.force);
-    let flow = std::fs::canonicalize(flow)
-        .with_context(|| format!("cannot resolve {}", flow.display()))?;
+    let flow = std::fs::canonicalize(flow).map_err(io("resolve", flow))?;
     let tools = tools(cache, options.shared_store)?;
     let code = code_package(flow.parent().unwrap_or(Path::new(".")))?;
     let key = build_key(&tools, &flow, partial, &code)?;
@@ -393,15 +417,19 @@ pub fn build(
     let work = cache
         .join("python/work")
         .join(format!("{key}.{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    std::fs::create_dir_all(&builds)?;
+    std::fs::create_dir_all(&work).map_err(io("create", &work))?;
+    std::fs::create_dir_all(&builds).map_err(io("create", &builds))?;
     // The files the key covers are the ones bundled: one walk decides both.
     let code_file = work.join("code-package.json");
     let code: Vec<String> = code
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    std::fs::write(&code_file, serde_json::to_vec(&code)?)?;
+    let listed = serde_json::to_vec(&code).map_err(|source| BuildError::Output {
+        what: "the code package does not serialize".to_string(),
+        source,
+    })?;
+    std::fs::write(&code_file, listed).map_err(io("write", &code_file))?;
     let staged = run_build_script(
         &tools,
         &flow,
@@ -425,18 +453,24 @@ pub fn build(
                     .flatten(),
             ),
     )?;
-    let staged: Staged = serde_json::from_str(&staged)
-        .with_context(|| format!("the SDK's build script printed {staged}"))?;
+    let staged: Staged = serde_json::from_str(&staged).map_err(|source| BuildError::Output {
+        what: format!("the SDK's build script printed {staged}"),
+        source,
+    })?;
     let staging = builds.join(format!("{key}.{}.wasm", std::process::id()));
     let built = mfw_python_build::componentize(&tools.sdk.join("wit"), &staged.app, &staging)
-        .map_err(|e| {
+        .map_err(|source| {
             // The flow's own error (a bad decorator, a failing import),
             // as the SDK worded it, rather than componentize-py's trace.
             match read_derived(&staged.app, ERROR_FILE) {
-                Ok(Some(message)) => {
-                    anyhow!("cannot build {}:\nmfw: error: {message}", flow.display())
-                }
-                _ => anyhow::Error::new(e).context(format!("cannot build {}", flow.display())),
+                Ok(Some(message)) => BuildError::Flow(format!(
+                    "cannot build {}:\nmfw: error: {message}",
+                    flow.display()
+                )),
+                _ => BuildError::Python {
+                    flow: flow.clone(),
+                    source,
+                },
             }
         })
         .and_then(|()| derived_graph(&flow, &staged.app, partial).map(drop))
@@ -445,31 +479,36 @@ pub fn build(
             // reads, and the data files the host unpacks for each task.
             let mut sections = Vec::new();
             if !staged.lock.is_empty() {
+                let lock =
+                    serde_json::to_vec(&staged.lock).map_err(|source| BuildError::Output {
+                        what: "the lock does not serialize".to_string(),
+                        source,
+                    })?;
                 wasm_encoder::CustomSection {
                     name: "mfw-lock".into(),
-                    data: serde_json::to_vec(&staged.lock)?.into(),
+                    data: lock.into(),
                 }
                 .append_to_component(&mut sections);
             }
             if let Some(files) = &staged.files {
-                let data = std::fs::read(files)
-                    .with_context(|| format!("cannot read {}", files.display()))?;
+                let data = std::fs::read(files).map_err(io("read", files))?;
                 wasm_encoder::CustomSection {
                     name: mfw_host::FILES_SECTION.into(),
                     data: data.into(),
                 }
                 .append_to_component(&mut sections);
             }
-            let mut file = std::fs::OpenOptions::new().append(true).open(&staging)?;
-            std::io::Write::write_all(&mut file, &sections)?;
-            Ok(())
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&staging)
+                .and_then(|mut file| std::io::Write::write_all(&mut file, &sections))
+                .map_err(io("write", &staging))
         });
     if let Err(e) = built {
         let _ = std::fs::remove_file(&staging);
         return Err(e);
     }
-    std::fs::rename(&staging, &out)
-        .with_context(|| format!("cannot store the component in {}", out.display()))?;
+    std::fs::rename(&staging, &out).map_err(io("store the component in", &out))?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(out)
 }

@@ -1,0 +1,74 @@
+//! Why a flow could not be built.
+
+use std::path::{Path, PathBuf};
+
+/// Why a flow's sources could not be turned into a component. Each message
+/// names the file or tool at fault and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A file or directory could not be read, written or listed.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done: `read`, `list`, ...
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool the build runs (cargo, go, the host's Python) could not be
+    /// started.
+    #[error("cannot run {tool} {hint}")]
+    Launch {
+        /// The tool, as it was looked for.
+        tool: String,
+        /// What it was for and how to get it.
+        hint: String,
+        /// Why it did not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// What the user named is not a flow, or its sources do not build: the
+    /// message says which file and what to do (a tool's own messages were
+    /// shown above it, or are quoted in it).
+    #[error("{0}")]
+    Flow(String),
+    /// A tool printed something the build does not understand.
+    #[error("{what}")]
+    Output {
+        /// Which tool and what it printed.
+        what: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// componentize-py could not make the Python flow a component.
+    #[error("cannot build {}", flow.display())]
+    Python {
+        /// The flow file.
+        flow: PathBuf,
+        /// componentize-py's error.
+        #[source]
+        source: mfw_python_build::BuildError,
+    },
+    /// A Go module's build could not be made a component.
+    #[error("cannot make a component of {}", dir.display())]
+    Component {
+        /// The Go module.
+        dir: PathBuf,
+        /// What wit-component said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// `BuildError::Io` for `action` on `path`, for `map_err`.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_path_buf();
+    move |source| BuildError::Io {
+        action,
+        path,
+        source,
+    }
+}
