@@ -38,6 +38,19 @@ fn truncate(path: &Path) {
     std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
 }
 
+/// Writes `bytes` to `path`, last modified `seconds` ago: what a writer
+/// killed that long ago left.
+fn write_aged(path: &Path, bytes: &[u8], seconds: u64) {
+    std::fs::write(path, bytes).unwrap();
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(seconds);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+}
+
 fn blob_file(scratch: &Scratch, hash: &str) -> PathBuf {
     scratch
         .path()
@@ -124,14 +137,7 @@ fn doctor_lists_damage_with_what_it_affects_and_repair_sets_it_aside() {
     truncate(&run_dir(&scratch, &first).join("tasks/work/2.json"));
     let staging = scratch.path().join(".mfw/blobs/ab/left#1");
     std::fs::create_dir_all(staging.parent().unwrap()).unwrap();
-    std::fs::write(&staging, b"half").unwrap();
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&staging)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    write_aged(&staging, b"half", 3600);
 
     let found = scratch.mfw(["doctor"]).failed();
     let out = &found.stdout;
@@ -264,15 +270,8 @@ fn staging_files_killed_writers_left_are_swept_once_stale() {
     let tasks = run_dir(&scratch, &first).join("tasks/start");
     let old = tasks.join("0.json#7");
     let fresh = tasks.join("0.json#8");
-    std::fs::write(&old, b"half a record").unwrap();
+    write_aged(&old, b"half a record", 7200);
     std::fs::write(&fresh, b"a write in progress").unwrap();
-    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    std::fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
     // Any later run sweeps the whole store.
     run(&scratch, "2");
     assert!(!old.exists(), "a stale staging file is removed");
