@@ -26,6 +26,9 @@ mod scheduler;
 mod task;
 mod worker;
 
+#[cfg(test)]
+mod tests;
+
 pub use batch::{LaunchError, RemoteBatch};
 pub use blobs::StoreBlobs;
 pub use executor::{Claim, Executor, ReadyTasks, TaskEnds};
