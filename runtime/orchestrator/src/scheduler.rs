@@ -33,9 +33,9 @@ pub(crate) enum SchedulerError {
     ForeachUnreadable {
         /// The artifact.
         over: String,
-        /// Why.
+        /// Why (boxed: the store's errors are large).
         #[source]
-        source: mfw_store::StoreError,
+        source: Box<mfw_store::StoreError>,
     },
     /// The foreach artifact is not a list.
     #[error("`{over}` is not a list")]
@@ -247,7 +247,7 @@ impl Scheduler {
         let list = self.ctx.blobs.load_async(hash).await.map_err(|source| {
             SchedulerError::ForeachUnreadable {
                 over: over_name(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let items =
@@ -418,8 +418,7 @@ impl Scheduler {
             }
             // After a failure or an interrupt nothing new starts; what runs
             // ends.
-            while !halted {
-                let Some(front) = queue.front() else { break };
+            while let Some(front) = queue.front().filter(|_| !halted) {
                 let need = self.claim(&front.step).unwrap_or_default();
                 let need = Claim {
                     slots: need.slots.clamp(1, workers),

@@ -182,6 +182,15 @@ async fn run(
     run_with_code(store, plan, options, script.clone()).await
 }
 
+/// The tasks that failed the run.
+fn failed(summary: &RunSummary) -> Vec<String> {
+    summary
+        .failures
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .collect()
+}
+
 async fn record(store: &Datastore, summary: &RunSummary, task: &str) -> TaskRecord {
     let (step, id) = task.split_once('/').unwrap();
     store
@@ -314,6 +323,31 @@ async fn finished(
     record
 }
 
+/// A scheduler over `graph` that only plans, and its `start/0` finished
+/// having set `set`.
+async fn started(
+    graph: &FlowGraph,
+    set: &[(&str, Value)],
+) -> (Datastore, Scheduler, ReadyTask, TaskRecord) {
+    let store = memory_store();
+    let scheduler = planner(&store, graph.clone());
+    let start = ReadyTask::start();
+    let record = finished(&store, graph, &start, set).await;
+    (store, scheduler, start, record)
+}
+
+/// What becomes ready when `task` finishes having set `set`.
+async fn end(
+    store: &Datastore,
+    graph: &FlowGraph,
+    scheduler: &mut Scheduler,
+    task: &ReadyTask,
+    set: &[(&str, Value)],
+) -> Vec<ReadyTask> {
+    let record = finished(store, graph, task, set).await;
+    scheduler.successors(task, &record).await.unwrap()
+}
+
 fn names(tasks: &[ReadyTask]) -> Vec<String> {
     tasks
         .iter()
@@ -323,26 +357,17 @@ fn names(tasks: &[ReadyTask]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_readies_each_branch_and_its_join_once_both_are_in() {
-    let store = memory_store();
     let graph = split_graph();
-    let mut scheduler = planner(&store, graph.clone());
-    let start = ReadyTask::start();
-    let record = finished(&store, &graph, &start, &[("x", Value::Integer(1))]).await;
+    let (store, mut scheduler, start, record) = started(&graph, &[("x", Value::Integer(1))]).await;
     let branches = scheduler.successors(&start, &record).await.unwrap();
     assert_eq!(names(&branches), ["a/0", "b/0"]);
     assert!(branches.iter().all(|b| b.parents == ["start/0"]));
     assert!(branches.iter().all(|b| b.artifacts.contains_key("x")));
     // `b` ends first: the join still waits for `a`.
-    let b = finished(&store, &graph, &branches[1], &[("y", Value::Integer(2))]).await;
-    assert!(
-        scheduler
-            .successors(&branches[1], &b)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let a = finished(&store, &graph, &branches[0], &[]).await;
-    let join = scheduler.successors(&branches[0], &a).await.unwrap();
+    let set_y = [("y", Value::Integer(2))];
+    let after_b = end(&store, &graph, &mut scheduler, &branches[1], &set_y).await;
+    assert!(after_b.is_empty());
+    let join = end(&store, &graph, &mut scheduler, &branches[0], &[]).await;
     assert_eq!(names(&join), ["join/0"]);
     // Inputs in the order the graph lists the join's predecessors.
     let inputs: Vec<&str> = join[0].inputs.iter().map(|i| i.step.as_str()).collect();
@@ -354,11 +379,9 @@ async fn a_split_readies_each_branch_and_its_join_once_both_are_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreach_readies_one_task_per_item_and_its_join_after_the_last() {
-    let store = memory_store();
     let graph = foreach_graph();
-    let mut scheduler = planner(&store, graph.clone());
-    let start = ReadyTask::start();
-    let record = finished(&store, &graph, &start, &[("xs", ints([10, 20, 30]))]).await;
+    let (store, mut scheduler, start, record) =
+        started(&graph, &[("xs", ints([10, 20, 30]))]).await;
     let body = scheduler.successors(&start, &record).await.unwrap();
     assert_eq!(names(&body), ["body/0", "body/1", "body/2"]);
     for (index, task) in body.iter().enumerate() {
@@ -374,17 +397,13 @@ async fn a_foreach_readies_one_task_per_item_and_its_join_after_the_last() {
     }
     // The items end out of order; the join comes after the last, once.
     for index in [2, 0] {
-        let done = finished(&store, &graph, &body[index], &[]).await;
         assert!(
-            scheduler
-                .successors(&body[index], &done)
+            end(&store, &graph, &mut scheduler, &body[index], &[])
                 .await
-                .unwrap()
                 .is_empty()
         );
     }
-    let done = finished(&store, &graph, &body[1], &[]).await;
-    let join = scheduler.successors(&body[1], &done).await.unwrap();
+    let join = end(&store, &graph, &mut scheduler, &body[1], &[]).await;
     assert_eq!(names(&join), ["join/0"]);
     assert_eq!(join[0].parents, ["body/0", "body/1", "body/2"]);
     assert!(join[0].foreach.is_empty(), "the join closes the loop");
@@ -392,11 +411,8 @@ async fn a_foreach_readies_one_task_per_item_and_its_join_after_the_last() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreach_over_something_else_than_a_list_fails_its_task() {
-    let store = memory_store();
     let graph = foreach_graph();
-    let mut scheduler = planner(&store, graph.clone());
-    let start = ReadyTask::start();
-    let record = finished(&store, &graph, &start, &[("xs", Value::Integer(3))]).await;
+    let (store, mut scheduler, start, record) = started(&graph, &[("xs", Value::Integer(3))]).await;
     let Err(error) = scheduler.successors(&start, &record).await else {
         panic!("a foreach over a number readied tasks");
     };
@@ -518,8 +534,7 @@ async fn retries_that_run_out_fail_the_run_and_nothing_after_runs() {
     let script = Arc::new(Script::new(&plan.graph).step("a", |_| Act::Fail("always")));
     let summary = run(&store, &plan, &script, options(2)).await.unwrap();
     assert_eq!(summary.status, RunStatus::Failed);
-    assert_eq!(summary.failures.len(), 1);
-    assert_eq!(summary.failures[0].0.to_string(), "a/0");
+    assert_eq!(failed(&summary), ["a/0"]);
     assert!(
         summary.failures[0].1.contains("always"),
         "{}",
@@ -587,12 +602,7 @@ async fn a_task_failing_mid_foreach_stops_new_tasks_and_fails_the_run() {
     let summary = run(&store, &plan, &script, options(1)).await.unwrap();
     assert_eq!(summary.status, RunStatus::Failed);
     assert_eq!(script.order(), ["start/0", "body/0", "body/1"]);
-    let keys: Vec<String> = summary
-        .failures
-        .iter()
-        .map(|(k, _)| k.to_string())
-        .collect();
-    assert_eq!(keys, ["body/1"]);
+    assert_eq!(failed(&summary), ["body/1"]);
     assert_eq!(summary.tasks_succeeded, 2);
     assert_eq!(
         recorded(&store, &summary).await,
@@ -625,14 +635,9 @@ async fn resume_clones_what_succeeded_and_reruns_from_the_failed_step() {
     assert_eq!(first.status, RunStatus::Failed);
     fail_item_2.store(false, std::sync::atomic::Ordering::Relaxed);
     let ran_before = script.seen().len();
-    let resume = RunOptions {
-        resume: Some(Resume {
-            origin_run_id: first.run_id.clone(),
-            from_step: None,
-        }),
-        ..options(1)
-    };
-    let second = run(&store, &plan, &script, resume).await.unwrap();
+    let second = run(&store, &plan, &script, resuming(&first.run_id, None))
+        .await
+        .unwrap();
     assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
     assert_ne!(second.run_id, first.run_id);
     // `body` failed first, so it and everything after it run again; `start`
@@ -649,34 +654,28 @@ async fn resume_clones_what_succeeded_and_reruns_from_the_failed_step() {
     let run = store.read_run(&second.flow, &second.run_id).await.unwrap();
     assert_eq!(run.origin_run_id.as_deref(), Some(first.run_id.as_str()));
     // A run that succeeded has nothing to resume unless a step is named.
-    let again = RunOptions {
+    for (from_step, refused) in [(None, "nothing to resume"), (Some("nope"), "has no step")] {
+        let options = resuming(&second.run_id, from_step);
+        let Err(error) = run_with_code(&store, &plan, options, script.clone()).await else {
+            panic!("resuming {from_step:?} was not refused");
+        };
+        let expected = match from_step {
+            None => matches!(error, OrchestratorError::NothingToResume { .. }),
+            Some(_) => matches!(error, OrchestratorError::NoStepToResumeFrom { .. }),
+        };
+        assert!(expected && error.to_string().contains(refused), "{error}");
+    }
+}
+
+/// Options resuming `run_id`, from `from_step` or the first failed step.
+fn resuming(run_id: &str, from_step: Option<&str>) -> RunOptions {
+    RunOptions {
         resume: Some(Resume {
-            origin_run_id: second.run_id.clone(),
-            from_step: None,
+            origin_run_id: run_id.to_string(),
+            from_step: from_step.map(str::to_string),
         }),
         ..options(1)
-    };
-    let error = run_with_code(&store, &plan, again, script.clone())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, OrchestratorError::NothingToResume { .. }),
-        "{error}"
-    );
-    let unknown = RunOptions {
-        resume: Some(Resume {
-            origin_run_id: second.run_id.clone(),
-            from_step: Some("nope".to_string()),
-        }),
-        ..options(1)
-    };
-    let error = run_with_code(&store, &plan, unknown, script.clone())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, OrchestratorError::NoStepToResumeFrom { .. }),
-        "{error}"
-    );
+    }
 }
 
 /// Takes the steps decorated `@elsewhere` in batches and "runs" them as a
@@ -742,12 +741,7 @@ async fn an_executor_elsewhere_gets_a_foreach_as_one_batch_and_its_records_are_r
     // Nothing of `body` ran here; its failed item fails the run.
     assert_eq!(script.order(), ["start/0"]);
     assert_eq!(summary.status, RunStatus::Failed);
-    let keys: Vec<String> = summary
-        .failures
-        .iter()
-        .map(|(k, _)| k.to_string())
-        .collect();
-    assert_eq!(keys, ["body/1"]);
+    assert_eq!(failed(&summary), ["body/1"]);
     assert_eq!(summary.tasks_succeeded, 3);
     let stored: HashSet<String> = recorded(&store, &summary).await.into_iter().collect();
     assert!(stored.contains("body/2") && !stored.contains("join/0"));
