@@ -20,11 +20,11 @@ use mfw_host::{BlobSource, Host, HostConfig, TaskSpec};
 struct InMemory(HashMap<BlobHash, Bytes>);
 
 impl BlobSource for InMemory {
-    fn load(&self, hash: &BlobHash) -> Result<Bytes, String> {
+    fn load(&self, hash: &BlobHash) -> Result<Bytes, mfw_host::BlobError> {
         self.0
             .get(hash)
             .cloned()
-            .ok_or_else(|| format!("no blob {hash}"))
+            .ok_or_else(|| mfw_host::BlobError::new(format!("no blob {hash}")))
     }
 }
 

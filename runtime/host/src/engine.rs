@@ -67,7 +67,7 @@ impl Host {
     /// `max_concurrent_tasks`, and copy-on-write memory images, so a fresh
     /// instance per task costs microseconds.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
-        let engine_error = |e: wasmtime::Error| HostError::Engine(format!("{e:#}"));
+        let engine_error = HostError::Engine;
         // One slot per running task, plus one to read graphs while tasks run.
         let slots = config.max_concurrent_tasks.max(1) + 1;
         let mut pool = PoolingAllocationConfig::new();
@@ -131,9 +131,9 @@ impl Host {
             source_name: name.to_string(),
             source,
         })?;
-        let instantiate_error = |e: wasmtime::Error| HostError::Instantiate {
+        let instantiate_error = |source| HostError::Instantiate {
             source_name: name.to_string(),
-            reason: format!("{e:#}"),
+            source,
         };
         let pre = self
             .linker
@@ -162,9 +162,9 @@ impl Host {
     /// (wasmtime version and settings): a `.cwasm` only loads in an engine
     /// configured like the one that wrote it.
     fn compile(&self, bytes: &[u8], hash: &BlobHash, name: &str) -> Result<Component, HostError> {
-        let compile_error = |e: wasmtime::Error| HostError::Compile {
+        let compile_error = |source| HostError::Compile {
             source_name: name.to_string(),
-            reason: format!("{e:#}"),
+            source,
         };
         let Some(dir) = &self.config.cache_dir else {
             return Component::new(&self.engine, bytes).map_err(compile_error);
@@ -273,9 +273,9 @@ fn read_graph(
     pre: &FlowComponentPre<TaskState>,
     name: &str,
 ) -> Result<Arc<FlowGraph>, HostError> {
-    let graph_error = |reason: String| HostError::Graph {
+    let graph_error = |source| HostError::Graph {
         source_name: name.to_string(),
-        reason,
+        source,
     };
     let mut store = Store::new(engine, TaskState::without_task());
     // Exporting a graph is quick; a component that loops or waits here is
@@ -287,14 +287,14 @@ fn read_graph(
     let _ = store.set_fuel(u64::MAX);
     let instance = pre
         .instantiate(&mut store)
-        .map_err(|e| HostError::Instantiate {
+        .map_err(|source| HostError::Instantiate {
             source_name: name.to_string(),
-            reason: format!("{e:#}"),
+            source,
         })?;
     let graph = instance
         .mfw_flow_flow()
         .call_graph(&mut store)
-        .map_err(|e| graph_error(format!("{e:#}")))?;
+        .map_err(|e| graph_error(GraphExportError::Call(e)))?;
     convert_graph(graph).map(Arc::new).map_err(graph_error)
 }
 
@@ -308,7 +308,32 @@ fn convert_decorators(decorators: Vec<types::Decorator>) -> Vec<Decorator> {
         .collect()
 }
 
-fn convert_graph(graph: types::FlowGraph) -> Result<FlowGraph, String> {
+/// What is wrong with the graph a component exports.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphExportError {
+    /// The `graph` export trapped or could not be called.
+    #[error(transparent)]
+    Call(wasmtime::Error),
+    /// A parameter of an unknown kind.
+    #[error("parameter `{name}`: {reason}")]
+    Kind {
+        /// The parameter.
+        name: String,
+        /// The kinds there are.
+        reason: String,
+    },
+    /// A parameter default that is not a valid encoded value.
+    #[error("parameter `{name}` has a default that is not a valid value")]
+    Default {
+        /// The parameter.
+        name: String,
+        /// What the decoder said.
+        #[source]
+        source: mfw_encoding::Error,
+    },
+}
+
+fn convert_graph(graph: types::FlowGraph) -> Result<FlowGraph, GraphExportError> {
     let steps = graph
         .steps
         .into_iter()
@@ -324,17 +349,22 @@ fn convert_graph(graph: types::FlowGraph) -> Result<FlowGraph, String> {
         .collect();
     let mut parameters = Vec::new();
     for p in graph.parameters {
-        let kind: ParamKind = p
-            .kind
-            .parse()
-            .map_err(|e| format!("parameter `{}`: {e}", p.name))?;
-        if let Some(default) = &p.default {
-            mfw_encoding::validate(default).map_err(|e| {
-                format!(
-                    "parameter `{}` has a default that is not a valid value: {e}",
-                    p.name
-                )
-            })?;
+        let kind: ParamKind = match p.kind.parse() {
+            Ok(kind) => kind,
+            Err(reason) => {
+                return Err(GraphExportError::Kind {
+                    name: p.name,
+                    reason,
+                });
+            }
+        };
+        if let Some(default) = &p.default
+            && let Err(source) = mfw_encoding::validate(default)
+        {
+            return Err(GraphExportError::Default {
+                name: p.name,
+                source,
+            });
         }
         parameters.push(Parameter {
             name: p.name,

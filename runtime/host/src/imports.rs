@@ -42,9 +42,7 @@ impl Running {
     fn value_of(&mut self, name: &str) -> Result<Bytes, ArtifactError> {
         match self.artifacts.get(name).cloned() {
             Some(Slot::Set(_, bytes)) => Ok(bytes),
-            Some(Slot::Stored(hash)) => self
-                .load(&hash, &format!("artifact `{name}`"))
-                .map_err(ArtifactError::Storage),
+            Some(Slot::Stored(hash)) => self.load(&hash, &format!("artifact `{name}`")),
             None => Err(ArtifactError::NotFound(format!(
                 "step `{}` has no artifact `{name}`",
                 self.spec.step
@@ -133,7 +131,7 @@ impl artifacts::Host for TaskState {
             ))
         })?;
         let hash = BlobHash::of(&value);
-        let bytes = task.hold(hash, value).map_err(ArtifactError::Storage)?;
+        let bytes = task.hold(hash, value)?;
         task.artifacts.insert(name, Slot::Set(hash, bytes));
         Ok(())
     }
@@ -182,9 +180,7 @@ impl artifacts::Host for TaskState {
             "artifact `{name}` of input {}/{}",
             input.step, input.task_id
         );
-        task.load(&hash, &what)
-            .map(|b| b.to_vec())
-            .map_err(ArtifactError::Storage)
+        task.load(&hash, &what).map(|b| b.to_vec())
     }
 
     fn merge_artifacts(&mut self, exclude: Vec<String>) -> Result<(), String> {

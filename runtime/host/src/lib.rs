@@ -32,13 +32,13 @@ mod waits;
 
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
 pub use defaults::{DefaultsError, RunStart};
-pub use engine::{Host, HostConfig, LoadedFlow};
+pub use engine::{GraphExportError, Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};
 pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
 pub use task::{
-    BlobSource, DirGrant, Grants, JoinInput, NameMap, RunInfo, TaskFailure, TaskLimits,
-    TaskOutcome, TaskSpec,
+    BlobError, BlobSource, DirGrant, Grants, JoinInput, NameMap, RunInfo, TaskFailure, TaskLimits,
+    TaskOutcome, TaskSpec, error_chain,
 };
 
 /// What can stop a component from loading. Task failures are not errors of
@@ -46,26 +46,28 @@ pub use task::{
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The engine could not be configured.
-    #[error("cannot start the WebAssembly engine: {0}")]
-    Engine(String),
+    #[error("cannot start the WebAssembly engine")]
+    Engine(#[source] wasmtime::Error),
     /// The file is not a usable mfw component.
     #[error(transparent)]
     Contract(#[from] ContractError),
     /// Compilation failed.
-    #[error("cannot compile {source_name}: {reason}")]
+    #[error("cannot compile {source_name}")]
     Compile {
         /// The component as the user named it.
         source_name: String,
         /// What Cranelift or the validator said.
-        reason: String,
+        #[source]
+        source: wasmtime::Error,
     },
     /// The component needs imports mfw does not provide, or failed to start.
-    #[error("cannot instantiate {source_name}: {reason}")]
+    #[error("cannot instantiate {source_name}")]
     Instantiate {
         /// The component as the user named it.
         source_name: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: wasmtime::Error,
     },
     /// The component's data files cannot be unpacked.
     #[error("cannot load {source_name}: {source}")]
@@ -77,11 +79,12 @@ pub enum HostError {
         source: crate::files::FilesError,
     },
     /// Calling the component's `graph` export failed.
-    #[error("{source_name} failed while exporting its graph: {reason}")]
+    #[error("{source_name} failed while exporting its graph")]
     Graph {
         /// The component as the user named it.
         source_name: String,
-        /// The trap or error.
-        reason: String,
+        /// The trap, or what is wrong with the graph.
+        #[source]
+        source: GraphExportError,
     },
 }

@@ -111,7 +111,7 @@ impl objects::Host for TaskState {
             return Err(ArtifactError::TooLarge(task.max_artifact_bytes));
         }
         let hash = BlobHash::of(&value);
-        let bytes = task.hold(hash, value).map_err(ArtifactError::Storage)?;
+        let bytes = task.hold(hash, value)?;
         task.objects.conflicts.remove(&key);
         task.objects.seen.insert(key, Slot::Set(hash, bytes));
         Ok(())
@@ -133,8 +133,7 @@ impl objects::Host for TaskState {
             Some(Slot::Set(_, bytes)) => Ok(Some(bytes.to_vec())),
             Some(Slot::Stored(hash)) => task
                 .load(&hash, &format!("object `{}`", key.escape_debug()))
-                .map(|b| Some(b.to_vec()))
-                .map_err(ArtifactError::Storage),
+                .map(|b| Some(b.to_vec())),
             None => Ok(None),
         }
     }

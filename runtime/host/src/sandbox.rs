@@ -86,6 +86,22 @@ impl TryRng for SeededRandom {
     }
 }
 
+/// Why a task's sandbox cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SandboxError {
+    /// The component's data files cannot be mapped in.
+    #[error("cannot open the component's data files")]
+    Files(#[source] wasmtime::Error),
+    /// A granted directory cannot be mapped in.
+    #[error("cannot open {} for {guest}", .host.display())]
+    Dir {
+        host: std::path::PathBuf,
+        guest: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
 /// Builds the WASI context of one task. `identity` (flow, step and task id)
 /// seeds its randomness; the attempt and run id deliberately do not, so a
 /// retry or a later run of the same task sees the same numbers. Everything
@@ -96,7 +112,7 @@ pub(crate) fn wasi_for_task(
     stderr: Capture,
     grants: &Grants,
     files: Option<&Path>,
-) -> Result<WasiCtx, String> {
+) -> Result<WasiCtx, SandboxError> {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(stdout).stderr(stderr);
     // The component's own data files, read-only where its code expects
@@ -104,7 +120,7 @@ pub(crate) fn wasi_for_task(
     if let Some(dir) = files {
         builder
             .preopened_dir(dir, crate::files::GUEST_DIR, FsPerms::ReadOnly)
-            .map_err(|e| format!("cannot open the component's data files: {e:#}"))?;
+            .map_err(SandboxError::Files)?;
     }
     if !grants.clock {
         builder
@@ -125,12 +141,10 @@ pub(crate) fn wasi_for_task(
         };
         builder
             .preopened_dir(&dir.host, &dir.guest, perms)
-            .map_err(|e| {
-                format!(
-                    "cannot open {} for {}: {e:#}",
-                    dir.host.display(),
-                    dir.guest
-                )
+            .map_err(|source| SandboxError::Dir {
+                host: dir.host.clone(),
+                guest: dir.guest.clone(),
+                source,
             })?;
     }
     for (name, value) in &grants.env {

@@ -13,6 +13,7 @@ use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::bindings::mfw::flow::types::ArtifactError;
 use crate::engine::LoadedFlow;
 use crate::output::{Capture, OutputSink, OutputStream};
 use crate::sandbox;
@@ -28,14 +29,28 @@ use crate::waits::{Stop, stop_store_at};
 ///
 /// struct InMemory(HashMap<BlobHash, Bytes>);
 /// impl mfw_host::BlobSource for InMemory {
-///     fn load(&self, hash: &BlobHash) -> Result<Bytes, String> {
-///         self.0.get(hash).cloned().ok_or_else(|| format!("blob {hash} is missing"))
+///     fn load(&self, hash: &BlobHash) -> Result<Bytes, mfw_host::BlobError> {
+///         let missing = || mfw_host::BlobError::new(format!("blob {hash} is missing"));
+///         self.0.get(hash).cloned().ok_or_else(missing)
 ///     }
 /// }
 /// ```
 pub trait BlobSource: Send + Sync {
     /// The bytes of blob `hash`, verified; or why they cannot be had.
-    fn load(&self, hash: &BlobHash) -> Result<Bytes, String>;
+    fn load(&self, hash: &BlobHash) -> Result<Bytes, BlobError>;
+}
+
+/// Why a [`BlobSource`] cannot give a blob: its own error (a datastore's),
+/// shown as it is, its causes kept.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BlobError(Box<dyn std::error::Error + Send + Sync>);
+
+impl BlobError {
+    /// Wraps the source's error.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
 }
 
 /// One input of a join task: a task of a step before the join.
@@ -370,7 +385,7 @@ impl Running {
     /// the copy of an equal value already held. Fails, and fails the task,
     /// when the distinct values held would exceed the task's memory limit:
     /// what a step hands the host counts against its limit too.
-    pub(crate) fn hold(&mut self, hash: BlobHash, value: Vec<u8>) -> Result<Bytes, String> {
+    pub(crate) fn hold(&mut self, hash: BlobHash, value: Vec<u8>) -> Result<Bytes, ArtifactError> {
         if let Some(bytes) = self.held.get(&hash) {
             return Ok(bytes.clone());
         }
@@ -385,7 +400,7 @@ impl Running {
                 total >> 20
             );
             self.fail(TaskFailure::Limit(message.clone()));
-            return Err(message);
+            return Err(ArtifactError::Storage(message));
         }
         let bytes = Bytes::from(value);
         self.held_bytes = total;
@@ -401,16 +416,34 @@ impl Running {
     }
 
     /// The bytes of the blob `hash`, which this task knows as `what`.
-    pub(crate) fn load(&mut self, hash: &BlobHash, what: &str) -> Result<Bytes, String> {
+    pub(crate) fn load(&mut self, hash: &BlobHash, what: &str) -> Result<Bytes, ArtifactError> {
         match self.blobs.load(hash) {
             Ok(bytes) => Ok(bytes),
             Err(e) => {
                 let message = format!("cannot read {what} for task {}: {e}", self.spec.pathspec());
                 self.fail(TaskFailure::Host(message.clone()));
-                Err(message)
+                Err(ArtifactError::Storage(message))
             }
         }
     }
+}
+
+/// `error` and its causes, as one line: what a task's failure, or its
+/// record, keeps of an error.
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(mfw_host::error_chain(&io), "disk full");
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Enforces a task's memory limit and remembers that it was hit, so the
@@ -526,7 +559,10 @@ impl LoadedFlow {
         ) {
             Ok(wasi) => wasi,
             Err(e) => {
-                let message = format!("step `{step}` cannot be given its grants: {e}");
+                let message = format!(
+                    "step `{step}` cannot be given its grants: {}",
+                    error_chain(&e)
+                );
                 return failed(TaskFailure::Host(message), &stdout, &stderr);
             }
         };

@@ -10,7 +10,7 @@ use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use kube::Api;
 use kube::api::PostParams;
 use mfw_graph::Step;
-use mfw_orchestrator::{Executor, RemoteBatch};
+use mfw_orchestrator::{Executor, LaunchError, ReadyTasks, RemoteBatch, TaskEnds};
 use serde_json::json;
 
 use crate::jobs::{self, JobSpec};
@@ -345,18 +345,15 @@ fn format_quantity(value: f64, unit: &str) -> String {
     }
 }
 
-impl Executor for KubernetesExecutor {
-    fn runs(&self, step: &Step) -> bool {
-        self.options.steps.includes(step)
-    }
-
-    fn run_batch(&self, batch: RemoteBatch) -> BoxFuture<'static, Result<(), String>> {
+impl KubernetesExecutor {
+    /// Runs `batch` as one Indexed Job and waits for it to end.
+    fn run_job(&self, batch: RemoteBatch) -> BoxFuture<'static, Result<(), LaunchError>> {
         let prepared = job_spec(&self.options, &self.cluster.namespace, &batch);
         let base = self.cluster.clone();
         let created = self.created.clone();
         let notify = self.options.notify.clone();
         Box::pin(async move {
-            let (namespace, spec) = prepared.map_err(|e| e.to_string())?;
+            let (namespace, spec) = prepared?;
             let cluster = Cluster {
                 client: base.client.clone(),
                 namespace,
@@ -366,9 +363,7 @@ impl Executor for KubernetesExecutor {
                     notify(&line);
                 }
             };
-            jobs::create(&cluster, &spec)
-                .await
-                .map_err(|e| e.to_string())?;
+            jobs::create(&cluster, &spec).await?;
             if let Ok(mut created) = created.lock() {
                 created.push((cluster.namespace.clone(), spec.name.clone()));
             }
@@ -382,17 +377,33 @@ impl Executor for KubernetesExecutor {
                     say(format!("job {}: {done}/{pods} pods done", spec.name));
                 }
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             if outcome.succeeded {
                 Ok(())
             } else {
-                Err(format!(
-                    "Kubernetes job {}/{} failed: {} (see `kubectl -n {} logs -l job-name={}`)",
-                    cluster.namespace, spec.name, outcome.message, cluster.namespace, spec.name
-                ))
+                Err(KubeError::JobFailed {
+                    namespace: cluster.namespace.clone(),
+                    name: spec.name.clone(),
+                    message: outcome.message,
+                }
+                .into())
             }
         })
+    }
+}
+
+impl Executor for KubernetesExecutor {
+    fn runs(&self, step: &Step) -> bool {
+        self.options.steps.includes(step)
+    }
+
+    fn run(&self, tasks: ReadyTasks) -> BoxFuture<'static, TaskEnds> {
+        let launcher = Self {
+            cluster: self.cluster.clone(),
+            options: self.options.clone(),
+            created: self.created.clone(),
+        };
+        Box::pin(tasks.run_elsewhere(move |batch| launcher.run_job(batch)))
     }
 
     fn shutdown(&self) -> BoxFuture<'static, ()> {

@@ -47,6 +47,19 @@ pub enum KubeError {
         /// What went wrong.
         message: String,
     },
+    /// A Job's pods failed.
+    #[error(
+        "Kubernetes job {namespace}/{name} failed: {message} (see `kubectl -n {namespace} logs -l \
+         job-name={name}`)"
+    )]
+    JobFailed {
+        /// The Job's namespace.
+        namespace: String,
+        /// The Job.
+        name: String,
+        /// What the Job's status says.
+        message: String,
+    },
     /// Something else.
     #[error("{0}")]
     Other(String),

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use mfw_graph::BlobHash;
-use mfw_host::BlobSource;
+use mfw_host::{BlobError, BlobSource};
 use mfw_store::Datastore;
 use tokio::runtime::Handle;
 
@@ -87,14 +87,14 @@ impl StoreBlobs {
 }
 
 impl BlobSource for StoreBlobs {
-    fn load(&self, hash: &BlobHash) -> Result<Bytes, String> {
+    fn load(&self, hash: &BlobHash) -> Result<Bytes, BlobError> {
         if let Some(hit) = self.cached(hash) {
             return Ok(hit);
         }
         let bytes = self
             .handle
             .block_on(self.store.get_blob(hash))
-            .map_err(|e| e.to_string())?;
+            .map_err(BlobError::new)?;
         self.remember(*hash, bytes.clone());
         Ok(bytes)
     }

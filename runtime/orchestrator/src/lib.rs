@@ -14,19 +14,30 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod blobs;
+mod executor;
+mod observer;
 mod params;
 mod plan;
 mod policy;
-mod remote;
 mod run;
+mod scheduler;
+mod task;
+mod worker;
 
+#[cfg(test)]
+mod tests;
+
+pub use batch::{LaunchError, RemoteBatch};
 pub use blobs::StoreBlobs;
+pub use executor::{Claim, Executor, ReadyTasks, TaskEnds};
+pub use observer::{RunObserver, TaskKey};
 pub use params::{ParameterError, encode_parameter, read_computed_default, resolve_parameters};
 pub use plan::{AssemblyError, FlowPlan};
-pub use policy::{RunDefaults, Sandbox};
-pub use remote::{Executor, RemoteBatch, WorkerOptions, WorkerReport, run_worker};
-pub use run::{Resume, RunObserver, RunOptions, RunSummary, TaskKey, run_flow};
+pub use policy::{PolicyError, RunDefaults, Sandbox};
+pub use run::{Resume, RunOptions, RunSummary, run_flow};
+pub use worker::{WorkerOptions, WorkerReport, run_worker};
 
 /// What stops a run from starting or being recorded. Task failures are not
 /// errors: they end in a failed [`RunSummary`].
@@ -41,7 +52,76 @@ pub enum OrchestratorError {
     /// The datastore failed.
     #[error(transparent)]
     Store(#[from] mfw_store::StoreError),
-    /// Something about the plan is inconsistent.
-    #[error("{0}")]
-    Plan(String),
+    /// A step's decorators ask for limits or grants it cannot have.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A component cannot be loaded (a remote worker's).
+    #[error(transparent)]
+    Load(#[from] mfw_host::HostError),
+    /// `--from-step` names no step of the flow.
+    #[error("flow `{flow}` has no step `{step}` to resume from")]
+    NoStepToResumeFrom {
+        /// The flow.
+        flow: String,
+        /// The step given.
+        step: String,
+    },
+    /// The run to resume succeeded and no step to re-run was given.
+    #[error(
+        "run {flow}/{run_id} succeeded: there is nothing to resume (give --from-step to re-run \
+         from a step)"
+    )]
+    NothingToResume {
+        /// The flow.
+        flow: String,
+        /// The run.
+        run_id: String,
+    },
+    /// A batch's run was recorded without its graph.
+    #[error("run {flow}/{run_id} has no recorded graph")]
+    NoGraph {
+        /// The flow.
+        flow: String,
+        /// The run.
+        run_id: String,
+    },
+    /// A batch names a component its run does not use.
+    #[error("run {flow}/{run_id} does not use component {component}")]
+    UnknownComponent {
+        /// The flow.
+        flow: String,
+        /// The run.
+        run_id: String,
+        /// The component's hash.
+        component: mfw_graph::BlobHash,
+    },
+    /// A batch names a step its flow does not have.
+    #[error("the flow has no step `{0}`")]
+    NoSuchStep(String),
+    /// A foreach list a batch's tasks take their items from is not a list.
+    #[error("foreach list {hash} is not a list")]
+    ForeachList {
+        /// The list's blob.
+        hash: mfw_graph::BlobHash,
+        /// What the decoder said.
+        #[source]
+        source: mfw_encoding::Error,
+    },
+    /// A batch's task takes an item past the end of its foreach list.
+    #[error("foreach list {hash} has no item {index}")]
+    ForeachItem {
+        /// The list's blob.
+        hash: mfw_graph::BlobHash,
+        /// The item.
+        index: u32,
+    },
+    /// A thread of the worker stopped (a panic: a bug in mfw).
+    #[error("{what}")]
+    Thread {
+        /// What failed.
+        what: &'static str,
+        /// How the thread ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }

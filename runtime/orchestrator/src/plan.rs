@@ -196,12 +196,6 @@ impl FlowPlan {
         let index = *self.step_component.get(step)?;
         self.components.get(index).map(|(flow, _)| flow)
     }
-
-    /// The record of the component that runs `step`.
-    pub(crate) fn record_for(&self, step: &str) -> Option<&ComponentRecord> {
-        let index = *self.step_component.get(step)?;
-        self.components.get(index).map(|(_, record)| record)
-    }
 }
 
 type Merged = (FlowGraph, HashMap<String, usize>, Vec<ComponentRecord>);

@@ -61,6 +61,137 @@ pub struct Sandbox {
     pub allowed_dirs: Vec<PathBuf>,
 }
 
+/// Why a step's decorators cannot be turned into its limits and grants.
+/// Each names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A decorator option that must be a number is not.
+    #[error("step `{step}`: @{decorator}({key}={text}) must be a number")]
+    NotANumber {
+        /// The step.
+        step: String,
+        /// The decorator.
+        decorator: String,
+        /// The option.
+        key: String,
+        /// Its text.
+        text: String,
+    },
+    /// A decorator option that must be JSON is not.
+    #[error("step `{step}`: @{decorator}({key}=...) is not valid JSON")]
+    NotJson {
+        /// The step.
+        step: String,
+        /// The decorator.
+        decorator: String,
+        /// The option.
+        key: String,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A granted directory is not given as a path.
+    #[error("step `{step}`: @grant directory {what}")]
+    NotAPath {
+        /// The step.
+        step: String,
+        /// What is wrong (`/data maps to 3, not a path`).
+        what: String,
+    },
+    /// The directories of `@grant(read=...)` or `write` have another shape.
+    #[error(
+        "step `{step}`: @grant directories are {{\"/guest\": \"host\"}} or [\"host:/guest\"], not {value}"
+    )]
+    DirectoriesShape {
+        /// The step.
+        step: String,
+        /// What was given.
+        value: serde_json::Value,
+    },
+    /// `@grant(env=...)` or `network` lists something other than strings.
+    #[error("step `{step}`: @grant({what}=...) {problem}")]
+    NotStrings {
+        /// The step.
+        step: String,
+        /// The option.
+        what: String,
+        /// What is wrong (`lists 3, not a string`).
+        problem: String,
+    },
+    /// A granted directory cannot be opened.
+    #[error("step `{step}` is granted {}, which cannot be opened", .path.display())]
+    DirUnreadable {
+        /// The step.
+        step: String,
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A granted path is not a directory.
+    #[error("step `{step}` is granted {}, which is not a directory", .path.display())]
+    NotADirectory {
+        /// The step.
+        step: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// A granted directory outside the flow's and those `--allow-dir` adds.
+    #[error(
+        "step `{step}` is granted {}, outside the flow's directory {flow}; allow it with \
+         --allow-dir {}",
+        .path.display(),
+        .path.display()
+    )]
+    Outside {
+        /// The step.
+        step: String,
+        /// The directory.
+        path: PathBuf,
+        /// The flow's directory, or `(none)`.
+        flow: String,
+    },
+    /// A granted variable that may hold mfw's own credentials.
+    #[error(
+        "step `{step}` is granted the environment variable {name}, which may hold mfw's own \
+         datastore credentials; a step never gets those: give it its own credentials under \
+         another name (@grant(env=['MY_{name}']))"
+    )]
+    Credentials {
+        /// The step.
+        step: String,
+        /// The variable.
+        name: String,
+    },
+    /// A granted network address that does not resolve.
+    #[error("step `{step}` is granted {target}, which does not resolve")]
+    Unresolved {
+        /// The step.
+        step: String,
+        /// The `host:port` granted.
+        target: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `@environment(vars=...)` is not a dict.
+    #[error("step `{step}`: @environment(vars=...) takes a dict of names to values")]
+    EnvironmentVars {
+        /// The step.
+        step: String,
+    },
+    /// `@catch` on a step that fans out.
+    #[error(
+        "step `{step}` fans out with foreach and cannot use @catch: a caught failure has no list \
+         to fan out over"
+    )]
+    CatchOnForeach {
+        /// The step.
+        step: String,
+    },
+}
+
 /// One step's policy.
 #[derive(Debug, Clone)]
 pub(crate) struct StepPolicy {
@@ -76,38 +207,47 @@ pub(crate) struct StepPolicy {
     pub(crate) cpu: usize,
 }
 
-fn number(step: &str, d: &Decorator, key: &str) -> Result<Option<f64>, String> {
+fn number(step: &str, d: &Decorator, key: &str) -> Result<Option<f64>, PolicyError> {
     match d.option(key) {
         None | Some("null") => Ok(None),
         Some(text) => text
             .parse::<f64>()
             .map(Some)
-            .map_err(|_| format!("step `{step}`: @{}({key}={text}) must be a number", d.name)),
+            .map_err(|_| PolicyError::NotANumber {
+                step: step.to_string(),
+                decorator: d.name.clone(),
+                key: key.to_string(),
+                text: text.to_string(),
+            }),
     }
 }
 
-fn json(step: &str, d: &Decorator, key: &str) -> Result<Option<serde_json::Value>, String> {
+fn json(step: &str, d: &Decorator, key: &str) -> Result<Option<serde_json::Value>, PolicyError> {
     match d.option(key) {
         None => Ok(None),
-        Some(text) => serde_json::from_str(text).map(Some).map_err(|e| {
-            format!(
-                "step `{step}`: @{}({key}=...) is not valid JSON: {e}",
-                d.name
-            )
-        }),
+        Some(text) => serde_json::from_str(text)
+            .map(Some)
+            .map_err(|source| PolicyError::NotJson {
+                step: step.to_string(),
+                decorator: d.name.clone(),
+                key: key.to_string(),
+                source,
+            }),
     }
 }
 
 /// `read`/`write` as `{"/guest": "host"}` or `["host", "host:/guest"]`.
-fn dir_pairs(step: &str, value: serde_json::Value) -> Result<Vec<(String, String)>, String> {
+fn dir_pairs(step: &str, value: serde_json::Value) -> Result<Vec<(String, String)>, PolicyError> {
+    let not_a_path = |what: String| PolicyError::NotAPath {
+        step: step.to_string(),
+        what,
+    };
     match value {
         serde_json::Value::Object(map) => map
             .into_iter()
             .map(|(guest, host)| match host {
                 serde_json::Value::String(host) => Ok((guest, host)),
-                other => Err(format!(
-                    "step `{step}`: @grant directory {guest} maps to {other}, not a path"
-                )),
+                other => Err(not_a_path(format!("{guest} maps to {other}, not a path"))),
             })
             .collect(),
         serde_json::Value::Array(items) => items
@@ -120,52 +260,56 @@ fn dir_pairs(step: &str, value: serde_json::Value) -> Result<Vec<(String, String
                         text,
                     ),
                 }),
-                other => Err(format!(
-                    "step `{step}`: @grant directory {other} is not a path"
-                )),
+                other => Err(not_a_path(format!("{other} is not a path"))),
             })
             .collect(),
-        other => Err(format!(
-            "step `{step}`: @grant directories are {{\"/guest\": \"host\"}} or [\"host:/guest\"], not {other}"
-        )),
+        value => Err(PolicyError::DirectoriesShape {
+            step: step.to_string(),
+            value,
+        }),
     }
 }
 
-fn strings(step: &str, what: &str, value: serde_json::Value) -> Result<Vec<String>, String> {
+fn strings(step: &str, what: &str, value: serde_json::Value) -> Result<Vec<String>, PolicyError> {
+    let wrong = |problem: String| PolicyError::NotStrings {
+        step: step.to_string(),
+        what: what.to_string(),
+        problem,
+    };
     match value {
         serde_json::Value::Array(items) => items
             .into_iter()
             .map(|i| match i {
                 serde_json::Value::String(s) => Ok(s),
-                other => Err(format!(
-                    "step `{step}`: @grant({what}=...) lists {other}, not a string"
-                )),
+                other => Err(wrong(format!("lists {other}, not a string"))),
             })
             .collect(),
         serde_json::Value::String(s) => Ok(vec![s]),
-        other => Err(format!(
-            "step `{step}`: @grant({what}=...) is a list of strings, not {other}"
-        )),
+        other => Err(wrong(format!("is a list of strings, not {other}"))),
     }
 }
 
-fn resolve_dir(step: &str, host: &str, sandbox: &Sandbox) -> Result<PathBuf, String> {
+fn resolve_dir(step: &str, host: &str, sandbox: &Sandbox) -> Result<PathBuf, PolicyError> {
     let base = sandbox
         .flow_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     let path = base.join(host);
-    let path = path.canonicalize().map_err(|e| {
-        format!(
-            "step `{step}` is granted {}, which cannot be opened: {e}",
-            path.display()
-        )
-    })?;
+    let path = match path.canonicalize() {
+        Ok(path) => path,
+        Err(source) => {
+            return Err(PolicyError::DirUnreadable {
+                step: step.to_string(),
+                path,
+                source,
+            });
+        }
+    };
     if !path.is_dir() {
-        return Err(format!(
-            "step `{step}` is granted {}, which is not a directory",
-            path.display()
-        ));
+        return Err(PolicyError::NotADirectory {
+            step: step.to_string(),
+            path,
+        });
     }
     let inside = |root: &Path| root.canonicalize().is_ok_and(|root| path.starts_with(root));
     let in_flow = sandbox.flow_dir.as_deref().is_some_and(inside);
@@ -174,12 +318,11 @@ fn resolve_dir(step: &str, host: &str, sandbox: &Sandbox) -> Result<PathBuf, Str
             .flow_dir
             .as_deref()
             .map_or("(none)".to_string(), |d| d.display().to_string());
-        return Err(format!(
-            "step `{step}` is granted {}, outside the flow's directory {flow}; allow it with \
-             --allow-dir {}",
-            path.display(),
-            path.display()
-        ));
+        return Err(PolicyError::Outside {
+            step: step.to_string(),
+            path,
+            flow,
+        });
     }
     Ok(path)
 }
@@ -209,7 +352,12 @@ const CREDENTIAL_VARIABLES: &[&str] = &[
     "AZURE_FEDERATED_TOKEN_FILE",
 ];
 
-fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> Result<(), String> {
+fn grants(
+    step: &str,
+    d: &Decorator,
+    sandbox: &Sandbox,
+    grants: &mut Grants,
+) -> Result<(), PolicyError> {
     for (key, writable) in [("read", false), ("write", true)] {
         if let Some(value) = json(step, d, key)? {
             for (guest, host) in dir_pairs(step, value)? {
@@ -224,11 +372,10 @@ fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> 
     if let Some(value) = json(step, d, "env")? {
         for name in strings(step, "env", value)? {
             if CREDENTIAL_VARIABLES.contains(&name.as_str()) {
-                return Err(format!(
-                    "step `{step}` is granted the environment variable {name}, which may hold \
-                     mfw's own datastore credentials; a step never gets those: give it its own \
-                     credentials under another name (@grant(env=['MY_{name}']))"
-                ));
+                return Err(PolicyError::Credentials {
+                    step: step.to_string(),
+                    name,
+                });
             }
             if let Ok(v) = std::env::var(&name) {
                 grants.env.push((name, v));
@@ -239,8 +386,10 @@ fn grants(step: &str, d: &Decorator, sandbox: &Sandbox, grants: &mut Grants) -> 
         for target in strings(step, "network", value)? {
             let addrs: Vec<SocketAddr> = target
                 .to_socket_addrs()
-                .map_err(|e| {
-                    format!("step `{step}` is granted {target}, which does not resolve: {e}")
+                .map_err(|source| PolicyError::Unresolved {
+                    step: step.to_string(),
+                    target: target.clone(),
+                    source,
                 })?
                 .collect();
             grants.network.extend(addrs);
@@ -268,7 +417,7 @@ pub(crate) fn step_policy(
     defaults: &RunDefaults,
     sandbox: &Sandbox,
     workers: usize,
-) -> Result<StepPolicy, String> {
+) -> Result<StepPolicy, PolicyError> {
     let name = step.name.as_str();
     let mut policy = StepPolicy {
         limits: TaskLimits {
@@ -316,9 +465,9 @@ pub(crate) fn step_policy(
             "environment" => {
                 if let Some(vars) = json(name, d, "vars")? {
                     let serde_json::Value::Object(vars) = vars else {
-                        return Err(format!(
-                            "step `{name}`: @environment(vars=...) takes a dict of names to values"
-                        ));
+                        return Err(PolicyError::EnvironmentVars {
+                            step: name.to_string(),
+                        });
                     };
                     for (var, value) in vars {
                         let value = match value {
@@ -334,10 +483,9 @@ pub(crate) fn step_policy(
         }
     }
     if policy.catch.is_some() && step.foreach.is_some() {
-        return Err(format!(
-            "step `{name}` fans out with foreach and cannot use @catch: a caught failure has no \
-             list to fan out over"
-        ));
+        return Err(PolicyError::CatchOnForeach {
+            step: name.to_string(),
+        });
     }
     Ok(policy)
 }
@@ -391,7 +539,7 @@ mod tests {
             Decorator::new("environment").with_option("vars", r#"["MODE"]"#),
         ]);
         let err = step_policy(&bad, &RunDefaults::default(), &Sandbox::default(), 4).unwrap_err();
-        assert!(err.contains("takes a dict"), "{err}");
+        assert!(err.to_string().contains("takes a dict"), "{err}");
     }
 
     #[test]
@@ -407,8 +555,11 @@ mod tests {
             allowed_dirs: Vec::new(),
         };
         let err = step_policy(&s, &RunDefaults::default(), &sandbox, 2).unwrap_err();
-        assert!(err.contains("outside the flow's directory"), "{err}");
-        assert!(err.contains("--allow-dir"), "{err}");
+        assert!(
+            err.to_string().contains("outside the flow's directory"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--allow-dir"), "{err}");
         sandbox.allowed_dirs.push(outside.path().to_path_buf());
         let p = step_policy(&s, &RunDefaults::default(), &sandbox, 2).unwrap();
         assert_eq!(p.grants.dirs[0].guest, "/data");

@@ -1,0 +1,526 @@
+//! Running one task: its attempts, `@retry`, `@catch`, and, when resuming,
+//! cloning it from the origin run instead. Knows nothing of the queue: the
+//! scheduler decides what is ready, an executor decides where it runs, and
+//! this module runs it and records it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use mfw_graph::{BlobHash, FlowGraph, ForeachFrame, Transition};
+use mfw_host::{
+    BlobSource, JoinInput, NameMap, OutputSink, OutputStream, RunInfo, TaskFailure, TaskOutcome,
+    TaskSpec,
+};
+use mfw_store::{Attempt, Datastore, TaskError, TaskRecord, TaskStatus, now_millis};
+use tokio::runtime::Handle;
+
+use crate::policy::StepPolicy;
+use crate::{FlowPlan, RunObserver, StoreBlobs, TaskKey};
+
+/// A task ready to run: where it is in the graph and what it inherits.
+#[derive(Clone)]
+pub(crate) struct ReadyTask {
+    pub(crate) step: String,
+    pub(crate) path: Vec<u32>,
+    /// Shared with its siblings: a foreach's tasks hold one map.
+    pub(crate) artifacts: NameMap,
+    pub(crate) objects: NameMap,
+    pub(crate) inputs: Vec<JoinInput>,
+    pub(crate) foreach: Vec<ForeachFrame>,
+    pub(crate) foreach_inputs: Vec<Bytes>,
+    /// Where each of `foreach_inputs` comes from: the list's blob and the
+    /// index in it (what a remote worker is sent instead of the bytes).
+    pub(crate) foreach_items: Vec<(BlobHash, u32)>,
+    pub(crate) parents: Vec<String>,
+    /// Attempts recorded before this one (a remote worker retrying a task
+    /// an earlier pod failed).
+    pub(crate) earlier: Vec<Attempt>,
+}
+
+impl ReadyTask {
+    /// `start/0`, the first task of every run.
+    pub(crate) fn start() -> Self {
+        Self {
+            step: "start".to_string(),
+            path: Vec::new(),
+            artifacts: NameMap::default(),
+            objects: NameMap::default(),
+            inputs: Vec::new(),
+            foreach: Vec::new(),
+            foreach_inputs: Vec::new(),
+            foreach_items: Vec::new(),
+            parents: Vec::new(),
+            earlier: Vec::new(),
+        }
+    }
+
+    pub(crate) fn task_id(&self) -> String {
+        task_id(&self.path)
+    }
+
+    pub(crate) fn key(&self) -> TaskKey {
+        TaskKey {
+            step: self.step.clone(),
+            task_id: self.task_id(),
+        }
+    }
+}
+
+/// The id of the task at foreach `path`: `0` outside any foreach.
+pub(crate) fn task_id(path: &[u32]) -> String {
+    if path.is_empty() {
+        "0".to_string()
+    } else {
+        path.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// How a task ended, as the scheduler continues it.
+pub(crate) struct Finished {
+    pub(crate) task: ReadyTask,
+    pub(crate) record: TaskRecord,
+    pub(crate) failure: Option<String>,
+    pub(crate) cloned: bool,
+    pub(crate) interrupted: bool,
+    /// The attempt failed and `@retry` allows another, which a remote
+    /// worker leaves to its next pod.
+    pub(crate) retry_later: bool,
+}
+
+impl Finished {
+    fn new(task: ReadyTask, record: TaskRecord, failure: Option<String>) -> Self {
+        Self {
+            task,
+            record,
+            failure,
+            cloned: false,
+            interrupted: false,
+            retry_later: false,
+        }
+    }
+
+    /// A task that ended without a record of its own (its workers never
+    /// ran it, or the run was stopped first): nothing is written, and the
+    /// run's error names it.
+    pub(crate) fn unrecorded(ctx: &TaskContext, task: ReadyTask, why: String) -> Self {
+        let record = TaskRecord::new(&ctx.flow, &ctx.run_id, &task.step, &task.task_id());
+        Self::new(task, record, Some(why))
+    }
+
+    /// A task whose record says it succeeded.
+    pub(crate) fn succeeded(task: ReadyTask, record: TaskRecord) -> Self {
+        Self::new(task, record, None)
+    }
+}
+
+/// The code behind the steps: in a run, the flow's components; in unit
+/// tests, scripted outcomes.
+pub(crate) trait StepCode: Send + Sync {
+    /// The hash of the component that runs `step`, if one does.
+    fn component(&self, step: &str) -> Option<BlobHash>;
+
+    /// Runs one attempt of `spec.step`. Called on a blocking thread.
+    fn run(
+        &self,
+        spec: TaskSpec,
+        blobs: Arc<dyn BlobSource>,
+        sink: Option<OutputSink>,
+    ) -> TaskOutcome;
+}
+
+impl StepCode for FlowPlan {
+    fn component(&self, step: &str) -> Option<BlobHash> {
+        self.component_for(step).map(|c| c.hash())
+    }
+
+    fn run(
+        &self,
+        spec: TaskSpec,
+        blobs: Arc<dyn BlobSource>,
+        sink: Option<OutputSink>,
+    ) -> TaskOutcome {
+        match self.component_for(&spec.step) {
+            Some(component) => component.run_task(spec, blobs, sink),
+            // `run` checks `component` first; this is for completeness.
+            None => TaskOutcome {
+                failure: Some(TaskFailure::Host(no_component(&spec.step))),
+                artifacts: BTreeMap::new(),
+                objects: BTreeMap::new(),
+                new_values: Vec::new(),
+                transition: None,
+                foreach_count: None,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            },
+        }
+    }
+}
+
+fn no_component(step: &str) -> String {
+    format!("no component provides step `{step}`")
+}
+
+/// What a resumed run reuses.
+pub(crate) struct Origin {
+    pub(crate) run_id: String,
+    /// Steps that run again; every other step's successful tasks are cloned.
+    pub(crate) rerun: HashSet<String>,
+}
+
+/// What running a task needs, and nothing about the queue it came from:
+/// the scheduler and a remote worker each make one.
+pub(crate) struct TaskContext {
+    pub(crate) code: Arc<dyn StepCode>,
+    /// The run's graph: `@catch` continues along the declared transition.
+    pub(crate) graph: Arc<FlowGraph>,
+    pub(crate) store: Datastore,
+    pub(crate) blobs: Arc<StoreBlobs>,
+    pub(crate) flow: String,
+    pub(crate) run_id: String,
+    pub(crate) parameters: Arc<BTreeMap<String, Bytes>>,
+    pub(crate) max_splits: u32,
+    pub(crate) observer: Option<Arc<dyn RunObserver>>,
+    pub(crate) policies: HashMap<String, StepPolicy>,
+    /// Set on Ctrl-C: running guests stop at their next epoch tick.
+    pub(crate) cancel: Arc<AtomicBool>,
+    /// The run being resumed, if any (never on a remote worker: the
+    /// scheduler clones before it hands tasks over).
+    pub(crate) origin: Option<Origin>,
+    /// Who started the run, its tags and origin, for `current`.
+    pub(crate) run_info: Arc<RunInfo>,
+}
+
+/// Where the attempts after a failed one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retries {
+    /// In this process, at once.
+    Here,
+    /// In the next pod of a remote worker's shard, which Kubernetes
+    /// counts: the task ends with `retry_later`.
+    NextWorker,
+}
+
+/// Runs one task (the attempts `@retry` allows, as `retries` says) and
+/// records it, or clones it from the origin run when resuming. Called on a
+/// blocking thread.
+pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> Finished {
+    let key = task.key();
+    if let Some(finished) = Handle::current().block_on(clone_from_origin(ctx, &task)) {
+        if let Some(observer) = &ctx.observer {
+            observer.task_finished(&key, None);
+        }
+        return finished;
+    }
+    if let Some(observer) = &ctx.observer {
+        observer.task_started(&key);
+    }
+    let mut record = TaskRecord::new(&ctx.flow, &ctx.run_id, &task.step, &key.task_id);
+    record.parents = task.parents.clone();
+    record.foreach = task.foreach.clone();
+    record.attempts = task.earlier.clone();
+    record.image = std::env::var("MFW_WORKER_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty());
+    let Some(component) = ctx.code.component(&task.step) else {
+        let why = no_component(&task.step);
+        return finish_failed(ctx, task, record, now_millis(), why);
+    };
+    record.component = Some(component);
+    let policy = ctx.policies.get(&task.step).cloned();
+    if let Some(policy) = &policy {
+        record.grants = describe_grants(&policy.grants);
+    }
+    let retries = policy.as_ref().map_or(0, |p| p.retries);
+    let handle = Handle::current();
+    let mut attempt = task.earlier.len() as u32;
+    loop {
+        let started_at = now_millis();
+        let spec = TaskSpec {
+            flow: ctx.flow.clone(),
+            run_id: ctx.run_id.clone(),
+            step: task.step.clone(),
+            task_id: key.task_id.clone(),
+            attempt,
+            artifacts: task.artifacts.clone(),
+            objects: task.objects.clone(),
+            inputs: task.inputs.clone(),
+            foreach_input: task.foreach_inputs.last().cloned(),
+            foreach_stack: task.foreach.clone(),
+            parameters: ctx.parameters.clone(),
+            max_splits: ctx.max_splits,
+            limits: policy
+                .as_ref()
+                .map(|p| p.limits.clone())
+                .unwrap_or_default(),
+            grants: policy
+                .as_ref()
+                .map(|p| p.grants.clone())
+                .unwrap_or_default(),
+            cancel: Some(ctx.cancel.clone()),
+            run_info: ctx.run_info.clone(),
+        };
+        let sink: Option<OutputSink> = ctx.observer.clone().map(|observer| {
+            let key = key.clone();
+            Arc::new(move |stream: OutputStream, line: &str| {
+                observer.task_output(&key, stream, line)
+            }) as OutputSink
+        });
+        let outcome = ctx.code.run(spec, ctx.blobs.clone(), sink);
+        let (stdout, stderr) = match handle.block_on(store_outcome(ctx, &outcome)) {
+            Ok(logs) => logs,
+            Err(e) => {
+                let why = format!("cannot store the task's results: {e}");
+                return finish_failed(ctx, task, record, started_at, why);
+            }
+        };
+        let interrupted = matches!(outcome.failure, Some(TaskFailure::Interrupted(_)));
+        record.attempts.push(Attempt {
+            attempt,
+            started_at,
+            finished_at: now_millis(),
+            status: if outcome.failure.is_some() {
+                TaskStatus::Failed
+            } else {
+                TaskStatus::Succeeded
+            },
+            error: outcome.failure.as_ref().map(task_error),
+            stdout,
+            stderr,
+        });
+        let Some(failure) = outcome.failure else {
+            record.status = TaskStatus::Succeeded;
+            record.artifacts = outcome.artifacts;
+            record.objects = outcome.objects;
+            record.next = outcome.transition;
+            record.splits = outcome.foreach_count;
+            return finish(ctx, task, record, None, false);
+        };
+        record.status = TaskStatus::Failed;
+        record.artifacts = outcome.artifacts;
+        if interrupted {
+            return finish(ctx, task, record, Some(failure.to_string()), true);
+        }
+        let more = attempt < retries && !ctx.cancel.load(Ordering::Relaxed);
+        if !more {
+            if let Some(catch) = policy.as_ref().and_then(|p| p.catch.clone()) {
+                return caught(ctx, task, record, &task_error(&failure), catch);
+            }
+            return finish(ctx, task, record, Some(failure.to_string()), false);
+        }
+        if retries_run == Retries::NextWorker {
+            let mut finished = finish(ctx, task, record, Some(failure.to_string()), false);
+            finished.retry_later = true;
+            return finished;
+        }
+        // Each failed attempt is recorded before the next starts.
+        let _ = handle.block_on(ctx.store.write_task(&record));
+        if let Some(observer) = &ctx.observer {
+            observer.task_output(
+                &key,
+                OutputStream::Stderr,
+                &format!("attempt {attempt} failed ({failure}); retrying"),
+            );
+        }
+        // At once: as in Metaflow, `minutes_between_retries` spaces
+        // attempts on remote compute only (worker.rs), not here.
+        attempt += 1;
+    }
+}
+
+/// Stores the values and logs of an attempt; values before the record that
+/// refers to them, so a reader never finds a record whose blobs are missing.
+async fn store_outcome(
+    ctx: &TaskContext,
+    outcome: &TaskOutcome,
+) -> Result<(Option<BlobHash>, Option<BlobHash>), mfw_store::StoreError> {
+    for (hash, bytes) in &outcome.new_values {
+        ctx.blobs.remember(*hash, bytes.clone());
+        ctx.store.put_blob_with_hash(*hash, bytes.clone()).await?;
+    }
+    let mut logs = [None, None];
+    for (slot, log) in logs.iter_mut().zip([&outcome.stdout, &outcome.stderr]) {
+        if !log.is_empty() {
+            *slot = Some(ctx.store.put_blob(Bytes::copy_from_slice(log)).await?);
+        }
+    }
+    let [stdout, stderr] = logs;
+    Ok((stdout, stderr))
+}
+
+/// Writes the record and reports the task's end.
+fn finish(
+    ctx: &TaskContext,
+    task: ReadyTask,
+    record: TaskRecord,
+    failure: Option<String>,
+    interrupted: bool,
+) -> Finished {
+    let key = task.key();
+    let failure = match Handle::current().block_on(ctx.store.write_task(&record)) {
+        Ok(()) => failure,
+        Err(e) => Some(failure.unwrap_or_else(|| format!("cannot record the task: {e}"))),
+    };
+    if let Some(observer) = &ctx.observer {
+        // A failure's traceback (file and line), before its summary line.
+        let detail = record
+            .last_attempt()
+            .and_then(|a| a.error.as_ref())
+            .map(|e| e.detail.trim_end())
+            .filter(|d| failure.is_some() && !d.is_empty());
+        for line in detail.into_iter().flat_map(str::lines) {
+            observer.task_output(&key, OutputStream::Stderr, line);
+        }
+        observer.task_finished(&key, failure.as_deref());
+    }
+    let mut finished = Finished::new(task, record, failure);
+    finished.interrupted = interrupted;
+    finished
+}
+
+/// `@catch`: the failure becomes an artifact (when the decorator names
+/// one) and the task continues along its declared transition with what it
+/// inherited. Called on a blocking thread.
+pub(crate) fn caught(
+    ctx: &TaskContext,
+    task: ReadyTask,
+    mut record: TaskRecord,
+    failure: &TaskError,
+    var: Option<String>,
+) -> Finished {
+    let mut artifacts = (*task.artifacts).clone();
+    if let Some(var) = var {
+        let bytes = caught_value(failure);
+        let hash = BlobHash::of(&bytes);
+        if let Err(e) =
+            Handle::current().block_on(ctx.store.put_blob_with_hash(hash, bytes.clone()))
+        {
+            let why = format!("cannot store the caught error: {e}");
+            return finish(ctx, task, record, Some(why), false);
+        }
+        ctx.blobs.remember(hash, bytes);
+        artifacts.insert(var, hash);
+    }
+    record.artifacts = artifacts;
+    // What the failed attempt put is dropped with its artifacts.
+    record.objects = mfw_host::inherited_objects(&task.objects, &task.inputs);
+    record.status = TaskStatus::Succeeded;
+    record.next = ctx.graph.step(&task.step).and_then(Transition::declared_by);
+    if let Some(observer) = &ctx.observer {
+        observer.task_output(
+            &task.key(),
+            OutputStream::Stderr,
+            &format!("@catch: {}; continuing", failure.message),
+        );
+    }
+    finish(ctx, task, record, None, false)
+}
+
+/// The value `@catch(var=...)` stores, as Metaflow's wrapper has it: the
+/// exception's type and message when the step raised one, else what kind
+/// of failure it was.
+fn caught_value(failure: &TaskError) -> Bytes {
+    use mfw_encoding::Value;
+    let (kind, message) = if failure.step_kind.is_empty() {
+        (&failure.kind, &failure.message)
+    } else {
+        (&failure.step_kind, &failure.step_message)
+    };
+    let field = |name: &str, text: &String| (Value::Text(name.into()), Value::Text(text.clone()));
+    let value = Value::Map(vec![
+        field("type", kind),
+        field("message", message),
+        field("detail", &failure.detail),
+    ]);
+    Bytes::from(mfw_encoding::encode(&value))
+}
+
+/// When resuming: the origin run's record of this task, if it succeeded
+/// and its step is not re-run, copied into this run. Values are shared by
+/// hash; only the small record is written.
+pub(crate) async fn clone_from_origin(ctx: &TaskContext, task: &ReadyTask) -> Option<Finished> {
+    let origin = ctx.origin.as_ref()?;
+    if origin.rerun.contains(&task.step) {
+        return None;
+    }
+    let task_id = task.task_id();
+    // A record that is missing or unreadable (a run killed mid-write leaves
+    // no half records, but a damaged store might) means: run the task.
+    let old = ctx
+        .store
+        .read_task(&ctx.flow, &origin.run_id, &task.step, &task_id)
+        .await
+        .ok()?;
+    if old.status != TaskStatus::Succeeded {
+        return None;
+    }
+    let mut record = old;
+    record.run_id = ctx.run_id.clone();
+    record.cloned_from = Some(origin.run_id.clone());
+    record.parents = task.parents.clone();
+    ctx.store.write_task(&record).await.ok()?;
+    let mut finished = Finished::succeeded(task.clone(), record);
+    finished.cloned = true;
+    Some(finished)
+}
+
+/// The grants as the task record lists them.
+fn describe_grants(grants: &mfw_host::Grants) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in &grants.dirs {
+        let mode = if dir.writable { "write" } else { "read" };
+        out.push(format!("{mode} {}={}", dir.guest, dir.host.display()));
+    }
+    out.extend(grants.env.iter().map(|(name, _)| format!("env {name}")));
+    out.extend(grants.network.iter().map(|addr| format!("connect {addr}")));
+    if grants.clock {
+        out.push("clock".to_string());
+    }
+    if grants.random {
+        out.push("random".to_string());
+    }
+    out
+}
+
+fn task_error(failure: &TaskFailure) -> TaskError {
+    let (step_kind, step_message) = match failure {
+        TaskFailure::StepError { kind, message, .. } => (kind.clone(), message.clone()),
+        _ => (String::new(), String::new()),
+    };
+    TaskError {
+        kind: failure.kind().to_string(),
+        message: failure.to_string(),
+        detail: failure.detail().to_string(),
+        step_kind,
+        step_message,
+    }
+}
+
+/// Records a task that failed before or after its guest ran.
+fn finish_failed(
+    ctx: &TaskContext,
+    task: ReadyTask,
+    mut record: TaskRecord,
+    started_at: u64,
+    why: String,
+) -> Finished {
+    record.status = TaskStatus::Failed;
+    record.attempts.push(Attempt {
+        attempt: record.attempts.len() as u32,
+        started_at,
+        finished_at: now_millis(),
+        status: TaskStatus::Failed,
+        error: Some(TaskError {
+            kind: "host".to_string(),
+            message: why.clone(),
+            ..TaskError::default()
+        }),
+        stdout: None,
+        stderr: None,
+    });
+    finish(ctx, task, record, Some(why), false)
+}

@@ -1,0 +1,329 @@
+//! A remote worker: runs its shard of a stored batch from the datastore
+//! alone, recording each task as the scheduler would. Retries are left to
+//! the next pod of the shard, so Kubernetes counts them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mfw_graph::BlobHash;
+use mfw_host::{Host, JoinInput};
+use mfw_store::{BatchTask, Datastore, TaskStatus};
+use tokio::runtime::Handle;
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+use crate::policy::{RunDefaults, Sandbox, step_policy};
+use crate::run::run_info;
+use crate::task::{self, ReadyTask, Retries, TaskContext};
+use crate::{FlowPlan, OrchestratorError, RunObserver, StoreBlobs};
+
+/// Which part of a batch a worker runs, and how.
+#[derive(Clone, Default)]
+pub struct WorkerOptions {
+    /// This worker's shard: it runs the tasks at positions `shard`,
+    /// `shard + shards`, ...
+    pub shard: u32,
+    /// How many workers share the batch.
+    pub shards: u32,
+    /// Tasks run at once in this process.
+    pub threads: usize,
+    /// Who to tell about progress (task output goes to the pod's log).
+    pub observer: Option<Arc<dyn RunObserver>>,
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Tasks it ran to success.
+    pub succeeded: usize,
+    /// Tasks an earlier worker of its shard had already run.
+    pub skipped: usize,
+    /// Tasks that failed for good (no retries left).
+    pub failed: usize,
+    /// Tasks that failed with retries left: the next pod of this shard
+    /// runs them again, so the worker exits with an error.
+    pub retry_later: usize,
+}
+
+/// What a worker's tasks share: the task context, and what only a worker
+/// needs (the step, what earlier pods recorded, the foreach lists).
+struct Worker {
+    ctx: TaskContext,
+    step: String,
+    /// Task ids earlier pods of this shard recorded.
+    recorded: HashSet<String>,
+    /// `@retry(minutes_between_retries=...)`, counted from the failure.
+    retry_delay: Duration,
+    lists: ItemCache,
+    /// Set after a failure: as locally, nothing new starts then.
+    stop: AtomicBool,
+}
+
+/// Runs this worker's shard of the batch stored as `batch_key`: fetches the
+/// component by hash (verified), compiles it or loads it from the compiled
+/// cache, runs each task not yet done, and records it. A task that failed
+/// in an earlier pod runs again as its next attempt.
+///
+/// ```no_run
+/// # async fn f(store: mfw_store::Datastore, host: mfw_host::Host) -> Result<(), mfw_orchestrator::OrchestratorError> {
+/// let options = mfw_orchestrator::WorkerOptions { shard: 0, shards: 4, threads: 2, observer: None };
+/// let key = "flows/HelloFlow/runs/1/batches/hello/0000.json";
+/// let report = mfw_orchestrator::run_worker(&store, &host, key, options).await?;
+/// println!("{} tasks succeeded", report.succeeded);
+/// # Ok(()) }
+/// ```
+pub async fn run_worker(
+    store: &Datastore,
+    host: &Host,
+    batch_key: &str,
+    options: WorkerOptions,
+) -> Result<WorkerReport, OrchestratorError> {
+    let batch = store.read_batch(batch_key).await?;
+    let run = store.read_run(&batch.flow, &batch.run_id).await?;
+    let graph = run
+        .graph
+        .clone()
+        .ok_or_else(|| OrchestratorError::NoGraph {
+            flow: batch.flow.clone(),
+            run_id: batch.run_id.clone(),
+        })?;
+    let record = run
+        .components
+        .iter()
+        .find(|c| c.hash == batch.component)
+        .cloned()
+        .ok_or_else(|| OrchestratorError::UnknownComponent {
+            flow: batch.flow.clone(),
+            run_id: batch.run_id.clone(),
+            component: batch.component,
+        })?;
+    let bytes = store.get_component(&batch.component).await?;
+    let loader = host.clone();
+    let name = record.source.clone();
+    let component = tokio::task::spawn_blocking(move || loader.load(&bytes, &name))
+        .await
+        .map_err(|source| OrchestratorError::Thread {
+            what: "cannot load the component",
+            source,
+        })??;
+    let plan = FlowPlan::for_worker(graph, component, record)?;
+    let step = plan
+        .graph
+        .step(&batch.step)
+        .cloned()
+        .ok_or_else(|| OrchestratorError::NoSuchStep(batch.step.clone()))?;
+    let mut parameters = BTreeMap::new();
+    for (name, hash) in &run.parameters {
+        parameters.insert(name.clone(), store.get_blob(hash).await?);
+    }
+    let defaults = RunDefaults {
+        timeout: batch.timeout_ms.map(Duration::from_millis),
+        memory_mb: batch.memory_mb,
+        fuel: batch.fuel,
+        ..RunDefaults::default()
+    };
+    let sandbox = Sandbox {
+        flow_dir: std::env::current_dir().ok(),
+        allowed_dirs: Vec::new(),
+    };
+    let threads = options.threads.max(1);
+    let mut policy = step_policy(&step, &defaults, &sandbox, threads)?;
+    // A pod's memory (@kubernetes(memory)) is shared by the tasks it runs
+    // at once; unless @resources says otherwise, each gets its share.
+    let pod_memory = step
+        .decorator("kubernetes")
+        .and_then(|d| d.option("memory"))
+        .and_then(|m| m.parse::<f64>().ok());
+    let task_memory = step.decorator("resources").and_then(|d| d.option("memory"));
+    if let (Some(mb), None) = (pod_memory, task_memory) {
+        let share = ((mb.max(1.0) as u64) << 20) / threads as u64;
+        policy.limits.memory_bytes = policy.limits.memory_bytes.min(share.max(1 << 20));
+    }
+    let retry_delay = policy.retry_delay;
+    // The run's tags as they stand, for `current.tags` in these tasks.
+    let record = store.read_run(&batch.flow, &batch.run_id).await?;
+    let user_tags = store.run_tags(&record).await?;
+    // One listing says which tasks earlier pods of this shard recorded.
+    let recorded = store
+        .list_task_ids(&batch.flow, &batch.run_id, &batch.step)
+        .await?;
+    let worker = Arc::new(Worker {
+        ctx: TaskContext {
+            graph: plan.graph.clone(),
+            code: Arc::new(plan),
+            store: store.clone(),
+            blobs: Arc::new(StoreBlobs::new(store.clone(), Handle::current())),
+            flow: batch.flow.clone(),
+            run_id: batch.run_id.clone(),
+            parameters: Arc::new(parameters),
+            max_splits: batch.max_splits,
+            observer: options.observer.clone(),
+            policies: HashMap::from([(batch.step.clone(), policy)]),
+            cancel: Arc::new(AtomicBool::new(false)),
+            origin: None,
+            run_info: Arc::new(run_info(&record, &user_tags)),
+        },
+        step: batch.step.clone(),
+        recorded: recorded.into_iter().collect(),
+        retry_delay,
+        lists: ItemCache::default(),
+        stop: AtomicBool::new(false),
+    });
+    let shards = options.shards.max(1) as usize;
+    let shard = options.shard as usize;
+    let mut report = WorkerReport::default();
+    let mut running: JoinSet<Result<Outcome, OrchestratorError>> = JoinSet::new();
+    let mine = batch
+        .tasks
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % shards == shard)
+        .map(|(_, task)| task);
+    for task in mine {
+        while running.len() >= threads {
+            if let Some(joined) = running.join_next().await {
+                tally(&mut report, joined)?;
+            }
+        }
+        if worker.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let worker = worker.clone();
+        running.spawn(async move {
+            let outcome = worker.run(task).await?;
+            if outcome == Outcome::Failed {
+                worker.stop.store(true, Ordering::Relaxed);
+            }
+            Ok(outcome)
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        tally(&mut report, joined)?;
+    }
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Skipped,
+    Failed,
+    RetryLater,
+}
+
+fn tally(
+    report: &mut WorkerReport,
+    joined: Result<Result<Outcome, OrchestratorError>, tokio::task::JoinError>,
+) -> Result<(), OrchestratorError> {
+    let outcome = joined.map_err(|source| OrchestratorError::Thread {
+        what: "a worker thread failed",
+        source,
+    })??;
+    match outcome {
+        Outcome::Succeeded => report.succeeded += 1,
+        Outcome::Skipped => report.skipped += 1,
+        Outcome::Failed => report.failed += 1,
+        Outcome::RetryLater => report.retry_later += 1,
+    }
+    Ok(())
+}
+
+impl Worker {
+    /// Runs one task of the batch unless an earlier pod finished it.
+    async fn run(self: &Arc<Self>, task: BatchTask) -> Result<Outcome, OrchestratorError> {
+        let ctx = &self.ctx;
+        let task_id = task::task_id(&task.path);
+        let mut earlier = Vec::new();
+        if self.recorded.contains(&task_id) {
+            let old = ctx
+                .store
+                .read_task(&ctx.flow, &ctx.run_id, &self.step, &task_id)
+                .await?;
+            match old.status {
+                TaskStatus::Succeeded => return Ok(Outcome::Skipped),
+                _ => earlier = old.attempts,
+            }
+            if let Some(last) = earlier.last() {
+                let ready = last.finished_at + self.retry_delay.as_millis() as u64;
+                let now = mfw_store::now_millis();
+                if ready > now {
+                    tokio::time::sleep(Duration::from_millis(ready - now)).await;
+                }
+            }
+        }
+        let mut foreach_inputs = Vec::with_capacity(task.foreach_items.len());
+        for (hash, index) in &task.foreach_items {
+            foreach_inputs.push(self.lists.item(&ctx.blobs, hash, *index).await?);
+        }
+        let ready = ReadyTask {
+            step: self.step.clone(),
+            path: task.path,
+            artifacts: Arc::new(task.artifacts),
+            objects: Arc::new(task.objects),
+            inputs: task
+                .inputs
+                .into_iter()
+                .map(|input| JoinInput {
+                    step: input.step,
+                    task_id: input.task_id,
+                    artifacts: Arc::new(input.artifacts),
+                    objects: Arc::new(input.objects),
+                })
+                .collect(),
+            foreach: task.foreach,
+            foreach_inputs,
+            foreach_items: task.foreach_items,
+            parents: task.parents,
+            earlier,
+        };
+        let worker = self.clone();
+        let finished =
+            tokio::task::spawn_blocking(move || task::run(&worker.ctx, ready, Retries::NextWorker))
+                .await
+                .map_err(|source| OrchestratorError::Thread {
+                    what: "a task thread failed",
+                    source,
+                })?;
+        Ok(match (&finished.failure, finished.retry_later) {
+            (None, _) => Outcome::Succeeded,
+            (Some(_), true) => Outcome::RetryLater,
+            (Some(_), false) => Outcome::Failed,
+        })
+    }
+}
+
+/// The items of foreach lists, split once per list however many tasks of
+/// the pod read them.
+#[derive(Default)]
+struct ItemCache {
+    lists: Mutex<HashMap<BlobHash, Arc<Vec<Bytes>>>>,
+}
+
+impl ItemCache {
+    async fn item(
+        &self,
+        blobs: &StoreBlobs,
+        hash: &BlobHash,
+        index: u32,
+    ) -> Result<Bytes, OrchestratorError> {
+        let mut lists = self.lists.lock().await;
+        if !lists.contains_key(hash) {
+            let list = blobs.load_async(hash).await?;
+            let items = mfw_encoding::array_items(&list).map_err(|source| {
+                OrchestratorError::ForeachList {
+                    hash: *hash,
+                    source,
+                }
+            })?;
+            let items: Vec<Bytes> = items.into_iter().map(|i| list.slice_ref(i)).collect();
+            lists.insert(*hash, Arc::new(items));
+        }
+        lists
+            .get(hash)
+            .and_then(|items| items.get(index as usize).cloned())
+            .ok_or(OrchestratorError::ForeachItem { hash: *hash, index })
+    }
+}
