@@ -79,22 +79,10 @@ fn default_cache_dir() -> PathBuf {
     }
 }
 
-/// An error and its causes on one line, each cause once: many errors
-/// (the store's, the file system's) already include their cause's text, and
-/// printing it again made a full disk say so four times.
+/// An error and its causes on one line, each cause once.
 fn error_text(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let cause = cause.to_string();
-        if text.contains(&cause) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause);
-    }
-    text
+    let error: &(dyn std::error::Error + 'static) = error.as_ref();
+    mfw_host::error_chain(error)
 }
 
 fn main() -> ExitCode {

@@ -428,8 +428,10 @@ impl Running {
     }
 }
 
-/// `error` and its causes, as one line: what a task's failure, or its
-/// record, keeps of an error.
+/// `error` and its causes, as one line, each cause once: what a task's
+/// failure, its record, and mfw's own error messages keep of an error.
+/// Many errors (the store's, the file system's) already include their
+/// cause's text; printing it again made a full disk say so four times.
 ///
 /// ```
 /// let io = std::io::Error::other("disk full");
@@ -439,8 +441,11 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
+        let line = e.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
         cause = e.source();
     }
     text
