@@ -126,6 +126,10 @@ impl Host {
         contract::check(bytes, name)?;
         let hash = BlobHash::of(bytes);
         let component = self.compile(bytes, &hash, name)?;
+        prepare_memory_images(&component).map_err(|source| HostError::Instantiate {
+            source_name: name.to_string(),
+            source,
+        })?;
         let files = crate::files::unpack(bytes, &hash.to_hex(), self.config.cache_dir.as_deref())
             .map_err(|source| HostError::Files {
             source_name: name.to_string(),
@@ -265,6 +269,43 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     file.write_all(bytes)?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Builds the copy-on-write images of the component's memories once, before
+/// any instance needs them.
+///
+/// On Linux each image is a sealed memfd. Sealing fails with EBUSY while
+/// the kernel still holds references to the pages just written (per-CPU
+/// LRU batches drain asynchronously), so that one failure is retried; it
+/// is not cached by wasmtime, and a later attempt succeeds.
+fn prepare_memory_images(component: &Component) -> wasmtime::Result<()> {
+    const ATTEMPTS: u32 = 8;
+    let mut attempt = 1;
+    loop {
+        match component.initialize_copy_on_write_image() {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS && is_transient_seal_failure(&e) => {
+                std::thread::sleep(std::time::Duration::from_millis(5 << attempt));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn is_transient_seal_failure(error: &wasmtime::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<memfd::Error>(),
+            Some(memfd::Error::AddSeals(io)) if io.kind() == std::io::ErrorKind::ResourceBusy
+        )
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_transient_seal_failure(_: &wasmtime::Error) -> bool {
+    false
 }
 
 /// Calls the component's `graph` export in an instance with no task.
@@ -428,5 +469,26 @@ impl LoadedFlow {
     /// How messages name the component.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::is_transient_seal_failure;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_busy_memfd_seal_is_retried_and_other_failures_are_not() {
+        let busy = || memfd::Error::AddSeals(Error::from(ErrorKind::ResourceBusy));
+        assert!(is_transient_seal_failure(&wasmtime::Error::from(busy())));
+        let wrapped = wasmtime::Error::from(busy()).context("creating a memory image");
+        assert!(is_transient_seal_failure(&wrapped));
+        let denied = memfd::Error::AddSeals(Error::from(ErrorKind::PermissionDenied));
+        assert!(!is_transient_seal_failure(&wasmtime::Error::from(denied)));
+        let create = memfd::Error::Create(Error::from(ErrorKind::ResourceBusy));
+        assert!(!is_transient_seal_failure(&wasmtime::Error::from(create)));
+        assert!(!is_transient_seal_failure(&wasmtime::Error::msg(
+            "cannot add seals to the memfd"
+        )));
     }
 }
