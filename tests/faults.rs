@@ -1,14 +1,17 @@
 //! Damaged and interrupted stores: what `mfw runs`, `dump`, `resume` and
-//! `doctor` do when records are truncated, blobs corrupt or missing, or
-//! writers left staging files behind. Nothing damaged may block what it
-//! does not feed.
+//! `doctor` do when a run is killed or interrupted at any moment, when
+//! records are truncated, blobs corrupt or missing, or writers left staging
+//! files behind. Nothing damaged may block what it does not feed, and
+//! resume reuses every task that finished.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::minio::Minio;
-use common::{Scratch, guest};
+use common::{Scratch, guest, repo};
 
 fn scene() -> Scratch {
     let scratch = Scratch::new();
@@ -59,6 +62,235 @@ fn blob_file(scratch: &Scratch, hash: &str) -> PathBuf {
         .join(hash)
 }
 
+fn latest_run(scratch: &Scratch) -> String {
+    let runs = scratch.mfw(["runs", "ResilientFlow"]).ok();
+    runs.stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("a run")
+        .to_string()
+}
+
+/// The tasks of the resilient flow over `n` items: start, `n` `work`,
+/// join, flaky, risky and end.
+fn tasks(n: usize) -> usize {
+    n + 5
+}
+
+/// The `(reused N, ran M)` a resumed run of `tasks` tasks ends with:
+/// (0, all) if it says nothing of reuse.
+fn reuse_counts(stderr: &str, tasks: usize) -> (usize, usize) {
+    let Some(start) = stderr.find("(reused ") else {
+        return (0, tasks);
+    };
+    let text = &stderr[start + "(reused ".len()..];
+    let end = text.find(')').expect("a closing parenthesis");
+    let (reused, ran) = text[..end].split_once(", ran ").expect("reused N, ran M");
+    let number = |s: &str| s.replace(',', "").parse::<usize>().unwrap();
+    (number(reused), number(ran))
+}
+
+/// Starts the resilient flow over `n` items on two workers, its output
+/// discarded.
+fn start_run(scratch: &Scratch, n: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args([
+            "run",
+            "--allow-grants",
+            "resilient.wasm",
+            "--n",
+            n,
+            "--max-workers",
+            "2",
+        ])
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The statuses of every task record of `run` that can be read.
+fn statuses(scratch: &Scratch, run: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let tasks = run_dir(scratch, run).join("tasks");
+    for step in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(step.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(text) = std::fs::read_to_string(file.path())
+                && let Ok(record) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                out.push(record["status"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every record under the datastore parses, and no staging file is left in
+/// a recorded run. (A run killed while its first record was being written
+/// has no `run.json`: nothing lists or resumes it, and its staging file is
+/// all it left.)
+fn assert_store_is_clean(store: &Path) {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let never_recorded = path.parent().is_some_and(|p| p.ends_with("runs"))
+                && !path.join("run.json").exists();
+            if path.is_dir() && never_recorded {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&store.join("flows"), &mut files);
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            !name.contains('#'),
+            "orphaned staging file {}",
+            file.display()
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{} is corrupt: {e}", file.display()));
+    }
+}
+
+#[test]
+fn resume_completes_a_run_killed_at_any_moment_reusing_what_finished() {
+    let scratch = scene();
+    // The reference: one uninterrupted run.
+    let reference = scratch.mfw(["run", "resilient.wasm", "--n", "120"]).ok();
+    let expected =
+        scratch.dump(&format!("ResilientFlow/{}/end/0", reference.run_id()))["artifacts"].clone();
+    // Kill points spread over the run, the same every time the test runs.
+    let mut resumed_runs = 0;
+    for (iteration, delay_ms) in [15u64, 60, 110, 170, 240, 320, 400, 520]
+        .into_iter()
+        .enumerate()
+    {
+        let before = scratch
+            .mfw(["runs", "ResilientFlow"])
+            .ok()
+            .stdout
+            .lines()
+            .count();
+        let mut child = start_run(&scratch, "120");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let after = scratch
+            .mfw(["runs", "ResilientFlow"])
+            .ok()
+            .stdout
+            .lines()
+            .count();
+        if after == before {
+            continue; // killed before the run was even recorded
+        }
+        let killed = latest_run(&scratch);
+        let resumed = scratch.mfw(["resume", "resilient.wasm", &killed]);
+        if resumed.code != 0 && resumed.stderr.contains("there is nothing to resume") {
+            continue; // the run finished before the kill
+        }
+        let resumed = resumed.ok();
+        // Every task the killed run finished is reused.
+        let finished = statuses(&scratch, &killed)
+            .iter()
+            .filter(|s| *s == "succeeded")
+            .count();
+        assert_eq!(
+            reuse_counts(&resumed.stderr, tasks(120)),
+            (finished, tasks(120) - finished),
+            "iteration {iteration}: {}",
+            resumed.stderr
+        );
+        let got =
+            scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()))["artifacts"].clone();
+        assert_eq!(
+            got, expected,
+            "iteration {iteration} (killed after {delay_ms} ms)"
+        );
+        assert_store_is_clean(&scratch.path().join(".mfw"));
+        resumed_runs += 1;
+    }
+    assert!(
+        resumed_runs >= 3,
+        "only {resumed_runs} kills landed mid-run"
+    );
+}
+
+#[test]
+fn ctrl_c_in_a_foreach_then_resume_reuses_every_finished_task() {
+    let scratch = scene();
+    // Long enough that Ctrl-C lands mid-foreach however loaded the machine.
+    let reference = run(&scratch, "400");
+    let expected = scratch.dump(&format!("ResilientFlow/{reference}/end/0"))["artifacts"].clone();
+    let child = start_run(&scratch, "400");
+    // Press Ctrl-C once some `work` tasks have finished, in the middle of
+    // the foreach.
+    let started = Instant::now();
+    let interrupted = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        let Some(run) = runs_of(&scratch).into_iter().find(|r| *r != reference) else {
+            continue;
+        };
+        if statuses(&scratch, &run).len() >= 10 {
+            break run;
+        }
+    };
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "exits as interrupted");
+    let finished = statuses(&scratch, &interrupted)
+        .iter()
+        .filter(|s| *s == "succeeded")
+        .count();
+    assert!(
+        (10..tasks(400)).contains(&finished),
+        "{finished} tasks finished before Ctrl-C"
+    );
+    let resumed = scratch.mfw(["resume", "resilient.wasm", &interrupted]).ok();
+    assert_eq!(
+        reuse_counts(&resumed.stderr, tasks(400)),
+        (finished, tasks(400) - finished),
+        "{}",
+        resumed.stderr
+    );
+    let got =
+        scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()))["artifacts"].clone();
+    assert_eq!(got, expected);
+    assert_store_is_clean(&scratch.path().join(".mfw"));
+}
+
+/// The ids of the flow's runs that have a directory.
+fn runs_of(scratch: &Scratch) -> Vec<String> {
+    std::fs::read_dir(scratch.path().join(".mfw/flows/ResilientFlow/runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect()
+}
+
 #[test]
 fn a_truncated_run_record_leaves_the_other_runs_listed_and_is_named() {
     let scratch = scene();
@@ -105,10 +337,14 @@ fn a_truncated_task_record_is_reported_by_dump_and_rerun_by_resume() {
         "{}",
         dump.stderr
     );
-    // Resume from the step runs the damaged task again and reuses the rest.
-    let resumed = scratch
-        .mfw(["resume", "resilient.wasm", &first, "--from-step", "work"])
-        .ok();
+    // Resume runs the damaged task again and reuses the rest: its output
+    // is what it was, so nothing after it has to run.
+    let resumed = scratch.mfw(["resume", "resilient.wasm", &first]).ok();
+    assert!(
+        resumed.stderr.contains("(reused 7, ran 1)"),
+        "{}",
+        resumed.stderr
+    );
     let end = scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()));
     let original = scratch.dump(&format!("ResilientFlow/{first}/end/0"));
     assert_eq!(end["artifacts"], original["artifacts"]);
@@ -174,10 +410,9 @@ fn doctor_lists_damage_with_what_it_affects_and_repair_sets_it_aside() {
         "{}",
         after.stdout
     );
-    // The next resume runs what the damage fed and gets the clean result.
-    let resumed = scratch
-        .mfw(["resume", "resilient.wasm", &first, "--from-step", "start"])
-        .ok();
+    // The run had succeeded; the next resume still runs what the damage
+    // fed, with no step named, and gets the clean result.
+    let resumed = scratch.mfw(["resume", "resilient.wasm", &first]).ok();
     let reference = run(&scratch, "3");
     assert_eq!(
         scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()))["artifacts"],

@@ -380,11 +380,7 @@ fn a_run_interrupted_by_the_store_going_down_is_resumed_after_it_returns() {
         &["resume", "resilient.wasm", &killed],
     )
     .ok();
-    assert!(
-        resumed.stderr.contains("reused from the earlier run"),
-        "{}",
-        resumed.stderr
-    );
+    assert!(resumed.stderr.contains("(reused "), "{}", resumed.stderr);
     let got = dump(
         &scratch,
         &minio,

@@ -571,7 +571,6 @@ async fn execute(
             for (name, hash) in &origin.parameters {
                 parameters.insert(name.clone(), store.get_blob(hash).await?);
             }
-            eprintln!("mfw: resuming {}/{}", graph.name, origin.run_id);
             let resume = mfw_orchestrator::Resume {
                 origin_run_id: origin.run_id,
                 from_step,
@@ -684,7 +683,13 @@ async fn execute(
             .with_context(|| format!("cannot write the run's id to {}", file.display()))?;
     }
     let cloned = if summary.tasks_cloned > 0 {
-        format!(" ({} reused from the earlier run)", summary.tasks_cloned)
+        let ran = (summary.tasks_succeeded + summary.failures.len() as u64)
+            .saturating_sub(summary.tasks_cloned);
+        format!(
+            " (reused {}, ran {})",
+            crate::observer::thousands(summary.tasks_cloned),
+            crate::observer::thousands(ran)
+        )
     } else {
         String::new()
     };

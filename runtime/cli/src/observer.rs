@@ -121,6 +121,23 @@ impl RunObserver for TerminalObserver {
         );
     }
 
+    fn run_resumes(&self, origins: &[String], reusable: usize) {
+        let flow = self.run().map(|(flow, _)| flow).unwrap_or_default();
+        let first = origins.first().map_or("", String::as_str);
+        let before = match origins.len() {
+            0 | 1 => String::new(),
+            2 => " and the run it resumed".to_string(),
+            n => format!(" and the {} runs it resumed", n - 1),
+        };
+        self.say(
+            OutputStream::Stderr,
+            &format!(
+                "mfw: resuming {flow}/{first}{before}: {} finished tasks to reuse where their inputs are unchanged",
+                thousands(reusable as u64)
+            ),
+        );
+    }
+
     fn task_queued(&self, _task: &TaskKey) {
         let total = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = &self.bar {
@@ -159,6 +176,19 @@ impl RunObserver for TerminalObserver {
     }
 }
 
+/// `1994` as `1,994`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +201,11 @@ mod tests {
             "\\u{1b}[2K\\rmfw: HelloFlow/1 succeeded"
         );
         assert_eq!(for_terminal("bell\u{7}"), "bell\\u{7}");
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        let shown: Vec<String> = [0, 999, 1_000, 1_994, 1_234_567].map(thousands).to_vec();
+        assert_eq!(shown, ["0", "999", "1,000", "1,994", "1,234,567"]);
     }
 }

@@ -75,7 +75,7 @@ impl ReadyTasks {
         let mut done = Vec::new();
         let mut todo = Vec::new();
         for task in tasks {
-            match task::clone_from_origin(&ctx, &task).await {
+            match crate::resume::clone_from_origin(&ctx, &task).await {
                 Some(finished) => {
                     if let Some(observer) = &ctx.observer {
                         observer.task_finished(&task.key(), None);

@@ -17,10 +17,12 @@
 mod batch;
 mod blobs;
 mod executor;
+mod key;
 mod observer;
 mod params;
 mod plan;
 mod policy;
+mod resume;
 mod run;
 mod scheduler;
 mod task;

@@ -22,6 +22,10 @@ impl std::fmt::Display for TaskKey {
 pub trait RunObserver: Send + Sync {
     /// The run was recorded and is about to start its first task.
     fn run_started(&self, _flow: &str, _run_id: &str) {}
+    /// The run resumes `origins` (the run named first, then the runs it
+    /// resumed), whose `reusable` successful tasks it reuses where their
+    /// inputs are unchanged.
+    fn run_resumes(&self, _origins: &[String], _reusable: usize) {}
     /// A task became known (it will run once its turn comes).
     fn task_queued(&self, _task: &TaskKey) {}
     /// A task started.

@@ -3,19 +3,20 @@
 //! (`executor.rs`) run them, and the task module (`task.rs`) runs and
 //! records each one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
-use mfw_store::{Datastore, RunRecord, RunStatus, TaskStatus, now_millis};
+use mfw_store::{Datastore, RunRecord, RunStatus, now_millis};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::executor::{Executor, Executors, LocalExecutor};
 use crate::policy::{RunDefaults, Sandbox, step_policy};
+use crate::resume::Origin;
 use crate::scheduler::Scheduler;
-use crate::task::{Origin, StepCode, TaskContext};
+use crate::task::{StepCode, TaskContext};
 use crate::{FlowPlan, OrchestratorError, RunObserver, StoreBlobs, TaskKey};
 
 /// How to run a flow.
@@ -100,7 +101,7 @@ pub struct RunSummary {
     pub status: RunStatus,
     /// Tasks that succeeded (cloned ones included).
     pub tasks_succeeded: u64,
-    /// Tasks reused from the origin run without running.
+    /// Tasks reused from earlier runs (the origin chain) without running.
     pub tasks_cloned: u64,
     /// Tasks that failed, with why.
     pub failures: Vec<(TaskKey, String)>,
@@ -161,7 +162,7 @@ pub(crate) async fn run_with_code(
         policies.insert(step.name.clone(), policy);
     }
     let origin = match &options.resume {
-        Some(resume) => Some(origin(store, plan, resume).await?),
+        Some(resume) => Some(Origin::load(store, plan, resume).await?),
         None => None,
     };
     let mut record = RunRecord::new(&plan.graph.name);
@@ -191,6 +192,7 @@ pub(crate) async fn run_with_code(
         flow: record.flow.clone(),
         run_id: record.run_id.clone(),
         parameters: Arc::new(options.parameters.clone()),
+        parameters_key: crate::key::parameters_key(&options.parameters),
         max_splits: options.max_num_splits,
         observer: options.observer.clone(),
         policies,
@@ -200,6 +202,9 @@ pub(crate) async fn run_with_code(
     });
     if let Some(observer) = &options.observer {
         observer.run_started(&record.flow, &record.run_id);
+        if let Some(origin) = &ctx.origin {
+            observer.run_resumes(&origin.chain, origin.offered());
+        }
     }
     let executors = Executors::new(
         options.executor.clone(),
@@ -243,60 +248,5 @@ pub(crate) async fn run_with_code(
         tasks_cloned: outcome.cloned,
         failures: outcome.failures,
         duration_ms: record.duration_millis(),
-    })
-}
-
-/// Works out what a resumed run re-runs: `from_step` and every step after
-/// it; by default the first step (in graph order) with a failed task.
-async fn origin(
-    store: &Datastore,
-    plan: &FlowPlan,
-    resume: &Resume,
-) -> Result<Origin, OrchestratorError> {
-    let flow = &plan.graph.name;
-    let run = store.read_run(flow, &resume.origin_run_id).await?;
-    // A run killed mid-write leaves staging files, never half records:
-    // clear them so nothing half-written stays behind.
-    let _ = store.remove_staging(flow, &resume.origin_run_id);
-    let restart = match &resume.from_step {
-        Some(step) => {
-            if plan.graph.step(step).is_none() {
-                return Err(OrchestratorError::NoStepToResumeFrom {
-                    flow: flow.clone(),
-                    step: step.clone(),
-                });
-            }
-            Some(step.clone())
-        }
-        None => {
-            let tasks = store.list_tasks(flow, &resume.origin_run_id).await?;
-            let failed = plan.topology.order().iter().find(|step| {
-                tasks
-                    .get(*step)
-                    .is_some_and(|list| list.iter().any(|t| t.status == TaskStatus::Failed))
-            });
-            if failed.is_none() && run.status == RunStatus::Succeeded {
-                return Err(OrchestratorError::NothingToResume {
-                    flow: flow.clone(),
-                    run_id: resume.origin_run_id.clone(),
-                });
-            }
-            failed.cloned()
-        }
-    };
-    let mut rerun = HashSet::new();
-    if let Some(start) = restart {
-        let mut queue = vec![start];
-        while let Some(step) = queue.pop() {
-            if rerun.insert(step.clone())
-                && let Some(s) = plan.graph.step(&step)
-            {
-                queue.extend(s.next.iter().cloned());
-            }
-        }
-    }
-    Ok(Origin {
-        run_id: resume.origin_run_id.clone(),
-        rerun,
     })
 }

@@ -3,7 +3,7 @@
 //! scheduler decides what is ready, an executor decides where it runs, and
 //! this module runs it and records it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -165,13 +165,6 @@ fn no_component(step: &str) -> String {
     format!("no component provides step `{step}`")
 }
 
-/// What a resumed run reuses.
-pub(crate) struct Origin {
-    pub(crate) run_id: String,
-    /// Steps that run again; every other step's successful tasks are cloned.
-    pub(crate) rerun: HashSet<String>,
-}
-
 /// What running a task needs, and nothing about the queue it came from:
 /// the scheduler and a remote worker each make one.
 pub(crate) struct TaskContext {
@@ -183,6 +176,8 @@ pub(crate) struct TaskContext {
     pub(crate) flow: String,
     pub(crate) run_id: String,
     pub(crate) parameters: Arc<BTreeMap<String, Bytes>>,
+    /// One hash over `parameters`, for each task's input key.
+    pub(crate) parameters_key: BlobHash,
     pub(crate) max_splits: u32,
     pub(crate) observer: Option<Arc<dyn RunObserver>>,
     pub(crate) policies: HashMap<String, StepPolicy>,
@@ -190,7 +185,7 @@ pub(crate) struct TaskContext {
     pub(crate) cancel: Arc<AtomicBool>,
     /// The run being resumed, if any (never on a remote worker: the
     /// scheduler clones before it hands tasks over).
-    pub(crate) origin: Option<Origin>,
+    pub(crate) origin: Option<crate::resume::Origin>,
     /// Who started the run, its tags and origin, for `current`.
     pub(crate) run_info: Arc<RunInfo>,
 }
@@ -210,7 +205,8 @@ pub(crate) enum Retries {
 /// blocking thread.
 pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> Finished {
     let key = task.key();
-    if let Some(finished) = Handle::current().block_on(clone_from_origin(ctx, &task)) {
+    if let Some(finished) = Handle::current().block_on(crate::resume::clone_from_origin(ctx, &task))
+    {
         if let Some(observer) = &ctx.observer {
             observer.task_finished(&key, None);
         }
@@ -223,6 +219,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     record.parents = task.parents.clone();
     record.foreach = task.foreach.clone();
     record.attempts = task.earlier.clone();
+    record.input_key = Some(crate::key::input_key(&task, &ctx.parameters_key));
     record.image = std::env::var("MFW_WORKER_IMAGE")
         .ok()
         .filter(|i| !i.is_empty());
@@ -437,35 +434,6 @@ fn caught_value(failure: &TaskError) -> Bytes {
         field("detail", &failure.detail),
     ]);
     Bytes::from(mfw_encoding::encode(&value))
-}
-
-/// When resuming: the origin run's record of this task, if it succeeded
-/// and its step is not re-run, copied into this run. Values are shared by
-/// hash; only the small record is written.
-pub(crate) async fn clone_from_origin(ctx: &TaskContext, task: &ReadyTask) -> Option<Finished> {
-    let origin = ctx.origin.as_ref()?;
-    if origin.rerun.contains(&task.step) {
-        return None;
-    }
-    let task_id = task.task_id();
-    // A record that is missing or unreadable (a run killed mid-write leaves
-    // no half records, but a damaged store might) means: run the task.
-    let old = ctx
-        .store
-        .read_task(&ctx.flow, &origin.run_id, &task.step, &task_id)
-        .await
-        .ok()?;
-    if old.status != TaskStatus::Succeeded {
-        return None;
-    }
-    let mut record = old;
-    record.run_id = ctx.run_id.clone();
-    record.cloned_from = Some(origin.run_id.clone());
-    record.parents = task.parents.clone();
-    ctx.store.write_task(&record).await.ok()?;
-    let mut finished = Finished::succeeded(task.clone(), record);
-    finished.cloned = true;
-    Some(finished)
 }
 
 /// The grants as the task record lists them.

@@ -10,6 +10,7 @@ use mfw_encoding::Value;
 use mfw_graph::{BlobHash, Decorator, FlowGraph, Step, Transition};
 use mfw_host::{BlobSource, OutputSink, TaskFailure, TaskOutcome, TaskSpec};
 use mfw_store::{Datastore, RunStatus, TaskRecord, TaskStatus};
+use object_store::ObjectStoreExt as _;
 
 use crate::executor::{Executor, ReadyTasks, TaskEnds};
 use crate::run::run_with_code;
@@ -42,6 +43,9 @@ struct Script {
     graph: Arc<FlowGraph>,
     steps: HashMap<&'static str, Behaviour>,
     seen: Mutex<Vec<Seen>>,
+    /// Which version of the code runs: every step's component changes
+    /// with it.
+    version: std::sync::atomic::AtomicU32,
 }
 
 impl Script {
@@ -50,7 +54,14 @@ impl Script {
             graph: Arc::new(graph.clone()),
             steps: HashMap::new(),
             seen: Mutex::default(),
+            version: Default::default(),
         }
+    }
+
+    /// The user edited the flow: every step has a new component.
+    fn change_code(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn step(
@@ -74,7 +85,8 @@ impl Script {
 
 impl StepCode for Script {
     fn component(&self, _step: &str) -> Option<BlobHash> {
-        Some(BlobHash::of(b"scripted"))
+        let version = self.version.load(std::sync::atomic::Ordering::Relaxed);
+        Some(BlobHash::of(&version.to_le_bytes()))
     }
 
     fn run(
@@ -151,7 +163,13 @@ fn ints(values: impl IntoIterator<Item = i128>) -> Value {
 }
 
 fn memory_store() -> Datastore {
-    Datastore::with_backend(Arc::new(object_store::memory::InMemory::new()), "memory")
+    memory_store_and_backend().0
+}
+
+/// A store in memory, and its objects to damage.
+fn memory_store_and_backend() -> (Datastore, Arc<object_store::memory::InMemory>) {
+    let backend = Arc::new(object_store::memory::InMemory::new());
+    (Datastore::with_backend(backend.clone(), "memory"), backend)
 }
 
 /// A plan of `graph` with no components: the script stands in for them.
@@ -285,6 +303,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         flow: plan.graph.name.clone(),
         run_id: "1".to_string(),
         parameters: Arc::default(),
+        parameters_key: crate::key::parameters_key(&BTreeMap::new()),
         max_splits: 100,
         observer: None,
         policies: HashMap::new(),
@@ -614,17 +633,35 @@ async fn a_task_failing_mid_foreach_stops_new_tasks_and_fails_the_run() {
     );
 }
 
+/// A flag a scripted step reads, flipped between runs.
+fn flag(on: bool) -> Arc<std::sync::atomic::AtomicBool> {
+    Arc::new(std::sync::atomic::AtomicBool::new(on))
+}
+
+fn is_on(flag: &std::sync::atomic::AtomicBool) -> bool {
+    flag.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn set(flag: &std::sync::atomic::AtomicBool, on: bool) {
+    flag.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Tasks run by `script` since it had seen `before`.
+fn ran_since(script: &Script, before: usize) -> Vec<String> {
+    script.order()[before..].to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_clones_what_succeeded_and_reruns_from_the_failed_step() {
+async fn resume_reruns_only_the_failed_foreach_task_and_what_follows() {
     let store = memory_store();
     let plan = plan(foreach_graph());
-    let fail_item_2 = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let fail_item_2 = flag(true);
     let failing = fail_item_2.clone();
     let script = Arc::new(
         Script::new(&plan.graph)
             .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
             .step("body", move |spec| {
-                if spec.task_id == "2" && failing.load(std::sync::atomic::Ordering::Relaxed) {
+                if spec.task_id == "2" && is_on(&failing) {
                     Act::Fail("not yet")
                 } else {
                     Act::Succeed(Vec::new())
@@ -633,24 +670,22 @@ async fn resume_clones_what_succeeded_and_reruns_from_the_failed_step() {
     );
     let first = run(&store, &plan, &script, options(1)).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);
-    fail_item_2.store(false, std::sync::atomic::Ordering::Relaxed);
-    let ran_before = script.seen().len();
+    set(&fail_item_2, false);
+    let before = script.seen().len();
     let second = run(&store, &plan, &script, resuming(&first.run_id, None))
         .await
         .unwrap();
     assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
     assert_ne!(second.run_id, first.run_id);
-    // `body` failed first, so it and everything after it run again; `start`
-    // is cloned.
-    let rerun: Vec<String> = script.seen()[ran_before..]
-        .iter()
-        .map(|s| s.task.clone())
-        .collect();
-    assert_eq!(rerun, ["body/0", "body/1", "body/2", "join/0", "end/0"]);
-    assert_eq!(second.tasks_cloned, 1);
+    // The siblings that succeeded are reused: only the failed task, and
+    // the steps it feeds, run.
+    assert_eq!(ran_since(&script, before), ["body/2", "join/0", "end/0"]);
+    assert_eq!(second.tasks_cloned, 3);
     let start = record(&store, &second, "start/0").await;
     assert_eq!(start.cloned_from.as_deref(), Some(first.run_id.as_str()));
     assert_eq!(start.run_id, second.run_id);
+    let body = record(&store, &second, "body/1").await;
+    assert_eq!(body.cloned_from.as_deref(), Some(first.run_id.as_str()));
     let run = store.read_run(&second.flow, &second.run_id).await.unwrap();
     assert_eq!(run.origin_run_id.as_deref(), Some(first.run_id.as_str()));
     // A run that succeeded has nothing to resume unless a step is named.
@@ -665,6 +700,172 @@ async fn resume_clones_what_succeeded_and_reruns_from_the_failed_step() {
         };
         assert!(expected && error.to_string().contains(refused), "{error}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_failed_step_reruns_whole_while_earlier_steps_are_reused() {
+    let store = memory_store();
+    let plan = plan(foreach_graph());
+    let fail_item_2 = flag(true);
+    let failing = fail_item_2.clone();
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
+            .step("body", move |spec| {
+                if spec.task_id == "2" && is_on(&failing) {
+                    Act::Fail("a bug")
+                } else {
+                    Act::Succeed(Vec::new())
+                }
+            }),
+    );
+    let first = run(&store, &plan, &script, options(1)).await.unwrap();
+    assert_eq!(first.status, RunStatus::Failed);
+    // The user fixes the bug: the code changes. Its siblings ran the old
+    // code of the failed step, so they run again; `start` is reused.
+    set(&fail_item_2, false);
+    script.change_code();
+    let before = script.seen().len();
+    let second = run(&store, &plan, &script, resuming(&first.run_id, None))
+        .await
+        .unwrap();
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
+    assert_eq!(
+        ran_since(&script, before),
+        ["body/0", "body/1", "body/2", "join/0", "end/0"]
+    );
+    assert_eq!(second.tasks_cloned, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_reuses_work_from_every_earlier_run_but_only_for_the_same_inputs() {
+    let (store, backend) = memory_store_and_backend();
+    let plan = plan(foreach_graph());
+    let (new_list, fail_body_1, fail_join) = (flag(false), flag(false), flag(true));
+    let (list, body_fails, join_fails) = (new_list.clone(), fail_body_1.clone(), fail_join.clone());
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("start", move |_| {
+                let first = if is_on(&list) { 5 } else { 0 };
+                Act::Succeed(vec![("xs", ints(first..first + 3))])
+            })
+            .step("body", move |spec| {
+                if spec.task_id == "1" && is_on(&body_fails) {
+                    Act::Fail("not yet")
+                } else {
+                    Act::Succeed(Vec::new())
+                }
+            })
+            .step("join", move |_| {
+                if is_on(&join_fails) {
+                    Act::Fail("not yet")
+                } else {
+                    Act::Succeed(Vec::new())
+                }
+            }),
+    );
+    // Run 1: every `body` task succeeds over 0..3, `join` fails.
+    let first = run(&store, &plan, &script, options(1)).await.unwrap();
+    assert_eq!(first.status, RunStatus::Failed);
+    // Run 2 reruns from `start`, which now lists 5..8; body/1 fails.
+    set(&new_list, true);
+    set(&fail_body_1, true);
+    let second = run(
+        &store,
+        &plan,
+        &script,
+        resuming(&first.run_id, Some("start")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.status, RunStatus::Failed);
+    assert_eq!(failed(&second), ["body/1"]);
+    // Run 3 resumes run 2. body/0 comes from run 2. Run 1's body/1 and
+    // body/2 succeeded, but over other items, so they run again (body/2
+    // never started in run 2: a failure stops new tasks).
+    set(&fail_body_1, false);
+    set(&fail_join, false);
+    let before = script.seen().len();
+    let third = run(&store, &plan, &script, resuming(&second.run_id, None))
+        .await
+        .unwrap();
+    assert_eq!(third.status, RunStatus::Succeeded, "{:?}", third.failures);
+    assert_eq!(
+        ran_since(&script, before),
+        ["body/1", "body/2", "join/0", "end/0"]
+    );
+    let items: Vec<_> = script.seen()[before..before + 2]
+        .iter()
+        .map(|s| s.item.clone())
+        .collect();
+    assert_eq!(items, [Some(Value::Integer(6)), Some(Value::Integer(7))]);
+    for task in ["start/0", "body/0"] {
+        let reused = record(&store, &third, task).await;
+        assert_eq!(reused.cloned_from.as_deref(), Some(second.run_id.as_str()));
+    }
+
+    // Run 4 resumes run 3 with its `end` record lost: the work of all three
+    // earlier runs is there to reuse, and only `end` runs.
+    let end = format!(
+        "flows/{}/runs/{}/tasks/end/0.json",
+        third.flow, third.run_id
+    );
+    backend.delete(&end.as_str().into()).await.unwrap();
+    let before = script.seen().len();
+    let fourth = run(&store, &plan, &script, resuming(&third.run_id, None))
+        .await
+        .unwrap();
+    assert_eq!(fourth.status, RunStatus::Succeeded, "{:?}", fourth.failures);
+    assert_eq!(ran_since(&script, before), ["end/0"]);
+    assert_eq!(fourth.tasks_cloned, 5);
+    // What a reused task says it came from is the run that ran it.
+    let body_1 = record(&store, &fourth, "body/1").await;
+    assert_eq!(body_1.cloned_from.as_deref(), Some(third.run_id.as_str()));
+    let body_0 = record(&store, &fourth, "body/0").await;
+    assert_eq!(body_0.cloned_from.as_deref(), Some(second.run_id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_values_are_gone_runs_again_on_resume() {
+    let (store, backend) = memory_store_and_backend();
+    let plan = plan(foreach_graph());
+    let fail_join = flag(true);
+    let join_fails = fail_join.clone();
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
+            .step("body", |spec| {
+                let n: i128 = spec.task_id.parse().unwrap();
+                Act::Succeed(vec![("y", Value::Integer(n * 10))])
+            })
+            .step("join", move |_| {
+                if is_on(&join_fails) {
+                    Act::Fail("not yet")
+                } else {
+                    Act::Succeed(Vec::new())
+                }
+            }),
+    );
+    let first = run(&store, &plan, &script, options(1)).await.unwrap();
+    assert_eq!(first.status, RunStatus::Failed);
+    // body/1's value is lost (as after `mfw doctor --repair` set it aside).
+    let lost = record(&store, &first, "body/1").await.artifacts["y"];
+    let path = format!("blobs/{}/{}", &lost.to_hex()[..2], lost.to_hex());
+    backend.delete(&path.as_str().into()).await.unwrap();
+    // The next resume is another process, which trusts nothing it did not
+    // see stored.
+    let store = Datastore::with_backend(backend.clone(), "memory");
+    set(&fail_join, false);
+    let before = script.seen().len();
+    let second = run(&store, &plan, &script, resuming(&first.run_id, None))
+        .await
+        .unwrap();
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
+    assert_eq!(ran_since(&script, before), ["body/1", "join/0", "end/0"]);
+    assert!(
+        store.has_blob(&lost).await.unwrap(),
+        "body/1 stored it again"
+    );
 }
 
 /// Options resuming `run_id`, from `from_step` or the first failed step.

@@ -158,6 +158,7 @@ pub async fn run_worker(
             blobs: Arc::new(StoreBlobs::new(store.clone(), Handle::current())),
             flow: batch.flow.clone(),
             run_id: batch.run_id.clone(),
+            parameters_key: crate::key::parameters_key(&parameters),
             parameters: Arc::new(parameters),
             max_splits: batch.max_splits,
             observer: options.observer.clone(),

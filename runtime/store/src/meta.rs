@@ -252,6 +252,12 @@ pub struct TaskRecord {
     /// `env NAME`, `connect host:port`, `clock`, `random`); empty if nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<String>,
+    /// One hash over everything the task was given (its place, the run's
+    /// parameters, what it inherited, its foreach item): `mfw resume`
+    /// reuses a task only for the same inputs. Absent from records that
+    /// earlier versions of mfw wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_key: Option<BlobHash>,
 }
 
 impl TaskRecord {
@@ -275,6 +281,7 @@ impl TaskRecord {
             cloned_from: None,
             image: None,
             grants: Vec::new(),
+            input_key: None,
         }
     }
 

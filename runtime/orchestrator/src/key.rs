@@ -1,0 +1,164 @@
+//! What a task was given: one hash over every input that can change what
+//! it computes. Resume reuses an earlier task only when its inputs hash the
+//! same, so a task whose upstream ran again with a different result runs
+//! again too.
+//!
+//! The key covers the task's place (step and task id), the run's parameter
+//! values, the artifacts and objects it inherits (a join: each input's),
+//! its foreach frames and the item it was handed. It does not cover the
+//! code: resume, like Metaflow's, reuses finished steps after the code of a
+//! failed one changed.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use mfw_graph::BlobHash;
+use mfw_host::NameMap;
+
+use crate::task::ReadyTask;
+
+/// Bumped whenever what goes into a key changes, so old keys never match.
+const DOMAIN: &[u8] = b"mfw task inputs v1\0";
+
+/// One hash over the run's parameter values, by name.
+pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {
+    let mut key = Key::new();
+    key.count(parameters.len());
+    for (name, value) in parameters {
+        key.text(name);
+        key.hash(&BlobHash::of(value));
+    }
+    key.finish()
+}
+
+/// The inputs key of `task` in a run whose parameters hash to
+/// `parameters`.
+pub(crate) fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
+    let mut key = Key::new();
+    key.text(&task.step);
+    key.text(&task.task_id());
+    key.hash(parameters);
+    key.names(&task.artifacts);
+    key.names(&task.objects);
+    key.count(task.inputs.len());
+    for input in &task.inputs {
+        key.text(&input.step);
+        key.text(&input.task_id);
+        key.names(&input.artifacts);
+        key.names(&input.objects);
+    }
+    key.count(task.foreach.len());
+    for frame in &task.foreach {
+        key.text(&frame.step);
+        key.text(&frame.over);
+        key.count(frame.index as usize);
+        key.count(frame.count as usize);
+    }
+    key.count(task.foreach_inputs.len());
+    for item in &task.foreach_inputs {
+        key.hash(&BlobHash::of(item));
+    }
+    key.finish()
+}
+
+/// A blake3 hasher fed length-prefixed fields, so no two different
+/// sequences of fields hash alike.
+struct Key(blake3::Hasher);
+
+impl Key {
+    fn new() -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(DOMAIN);
+        Self(hasher)
+    }
+
+    fn count(&mut self, n: usize) {
+        self.0.update(&(n as u64).to_le_bytes());
+    }
+
+    fn text(&mut self, text: &str) {
+        self.count(text.len());
+        self.0.update(text.as_bytes());
+    }
+
+    fn hash(&mut self, hash: &BlobHash) {
+        self.0.update(hash.as_bytes());
+    }
+
+    fn names(&mut self, names: &NameMap) {
+        self.count(names.len());
+        for (name, hash) in names.iter() {
+            self.text(name);
+            self.hash(hash);
+        }
+    }
+
+    fn finish(self) -> BlobHash {
+        BlobHash::from_bytes(*self.0.finalize().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use mfw_graph::ForeachFrame;
+    use mfw_host::JoinInput;
+
+    fn names(pairs: &[(&str, &[u8])]) -> NameMap {
+        Arc::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), BlobHash::of(v)))
+                .collect(),
+        )
+    }
+
+    fn body(index: u32, item: &[u8]) -> ReadyTask {
+        let mut task = ReadyTask::start();
+        task.step = "body".to_string();
+        task.path = vec![index];
+        task.artifacts = names(&[("xs", b"[1,2,3]")]);
+        task.foreach = vec![ForeachFrame {
+            step: "start".to_string(),
+            over: "xs".to_string(),
+            index,
+            count: 3,
+        }];
+        task.foreach_inputs = vec![Bytes::copy_from_slice(item)];
+        task
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_key_and_any_change_another() {
+        let params = parameters_key(&BTreeMap::from([("n".to_string(), Bytes::from("3"))]));
+        let key = input_key(&body(1, b"2"), &params);
+        assert_eq!(key, input_key(&body(1, b"2"), &params));
+        let mut changed = Vec::new();
+        changed.push(input_key(&body(2, b"2"), &params));
+        changed.push(input_key(&body(1, b"9"), &params));
+        let other_params = parameters_key(&BTreeMap::from([("n".to_string(), Bytes::from("4"))]));
+        changed.push(input_key(&body(1, b"2"), &other_params));
+        let mut inherited = body(1, b"2");
+        inherited.artifacts = names(&[("xs", b"[1,2,4]")]);
+        changed.push(input_key(&inherited, &params));
+        let mut object = body(1, b"2");
+        object.objects = names(&[("k", b"v")]);
+        changed.push(input_key(&object, &params));
+        let mut joined = body(1, b"2");
+        joined.inputs = vec![JoinInput {
+            step: "a".to_string(),
+            task_id: "0".to_string(),
+            artifacts: names(&[("x", b"1")]),
+            objects: names(&[]),
+        }];
+        changed.push(input_key(&joined, &params));
+        let mut other_join = joined.clone();
+        other_join.inputs[0].artifacts = names(&[("x", b"2")]);
+        changed.push(input_key(&other_join, &params));
+        for (i, other) in changed.iter().enumerate() {
+            assert_ne!(&key, other, "change {i} kept the key");
+        }
+    }
+}
