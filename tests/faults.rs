@@ -507,7 +507,12 @@ fn staging_files_killed_writers_left_are_swept_once_stale() {
     let fresh = tasks.join("0.json#8");
     write_aged(&old, b"half a record", 7200);
     std::fs::write(&fresh, b"a write in progress").unwrap();
-    // Any later run sweeps the whole store.
+    // The first run swept the store a moment ago: the next one does not
+    // walk it again.
+    run(&scratch, "2");
+    assert!(old.exists(), "swept at most once an hour");
+    // An hour later, a run sweeps the whole store.
+    write_aged(&scratch.path().join(".mfw/.last-staging-sweep"), b"", 3700);
     run(&scratch, "2");
     assert!(!old.exists(), "a stale staging file is removed");
     assert!(fresh.exists(), "a recent one may be a write in progress");

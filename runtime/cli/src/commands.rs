@@ -642,9 +642,12 @@ async fn execute(
         tags: exec.tags.clone(),
         user: username(),
     };
-    // What killed writers left (of any run) goes, once it is surely stale.
+    // What killed writers left (of any run) goes, once it is surely stale;
+    // the store is walked at most once per STALE_STAGING.
     let sweeper = store.clone();
-    let sweep = tokio::task::spawn_blocking(move || sweeper.remove_stale_staging(STALE_STAGING));
+    let sweep = tokio::task::spawn_blocking(move || {
+        sweeper.remove_stale_staging_now_and_then(STALE_STAGING, STALE_STAGING)
+    });
     // What the run writes reaches the disk in batches while it goes on,
     // and all of it before mfw says how the run ended.
     // A heartbeat beside the run's record says the run is alive: `mfw

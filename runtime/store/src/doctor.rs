@@ -76,6 +76,9 @@ pub struct Examination {
 /// Staging files younger than this may belong to a write in progress.
 pub const STAGING_AGE: Duration = Duration::from_secs(600);
 
+/// The file in a local store's root whose time is the last staging sweep.
+const SWEEP_MARKER: &str = ".last-staging-sweep";
+
 /// Where a repair moves what it sets aside.
 const QUARANTINE: &str = "quarantine";
 
@@ -311,6 +314,37 @@ impl Datastore {
             .into_iter()
             .filter(|path| std::fs::remove_file(root.join(path)).is_ok())
             .count()
+    }
+
+    /// [`Datastore::remove_stale_staging`], unless the store was swept less
+    /// than `interval` ago: walking a big store at every run start would
+    /// cost more than the files it finds. A marker file in the store's root
+    /// (`.last-staging-sweep`) keeps the time of the last sweep.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let hour = std::time::Duration::from_secs(3600);
+    /// assert_eq!(store.remove_stale_staging_now_and_then(hour, hour), 0);
+    /// ```
+    pub fn remove_stale_staging_now_and_then(&self, age: Duration, interval: Duration) -> usize {
+        let Some(root) = &self.local_root else {
+            return 0;
+        };
+        let marker = root.join(SWEEP_MARKER);
+        let recent = std::fs::metadata(&marker)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|swept| std::time::SystemTime::now().duration_since(swept).ok())
+            .is_some_and(|elapsed| elapsed < interval);
+        if recent {
+            return 0;
+        }
+        // Marked first: runs starting meanwhile do not sweep too.
+        if std::fs::write(&marker, b"").is_err() {
+            return 0;
+        }
+        self.remove_stale_staging(age)
     }
 
     /// The staging files older than `age` in a local store, as store paths.
