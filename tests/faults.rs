@@ -517,3 +517,84 @@ fn staging_files_killed_writers_left_are_swept_once_stale() {
     assert!(!old.exists(), "a stale staging file is removed");
     assert!(fresh.exists(), "a recent one may be a write in progress");
 }
+
+/// Runs `mfw` with `args` in `scratch` and returns its peak resident
+/// memory in bytes: wait4 reports this child's alone, however many tests
+/// run beside it.
+fn peak_memory(scratch: &Scratch, args: &[&str]) -> u64 {
+    // Waited for by wait4 below, which std's Child cannot do.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args(args)
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain C structs, zeroed, filled in by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "mfw {args:?} failed"
+    );
+    u64::try_from(usage.ru_maxrss).unwrap() * 1024
+}
+
+#[test]
+fn the_host_holds_one_copy_of_a_large_artifact_plus_a_buffer() {
+    let scratch = Scratch::new();
+    std::fs::copy(guest("big"), scratch.path().join("big.wasm")).unwrap();
+    let run = |mib: &str| {
+        peak_memory(
+            &scratch,
+            &["run", "big.wasm", "--mib", mib, "--memory", "1024"],
+        )
+    };
+    let baseline = run("1");
+    let peak = run("128");
+    // The guest's own memory (one copy of the value in each step) is the
+    // guest's: each task records how much it had. The host's is the rest:
+    // one copy (what it is handed, what it reads) and some buffer. A second
+    // copy while the guest holds one (as `to_vec` on the read path made)
+    // would show.
+    let run_id = latest_run_of(&scratch, "BigFlow");
+    let dir = scratch
+        .path()
+        .join(".mfw/flows/BigFlow/runs")
+        .join(&run_id)
+        .join("tasks");
+    let mut guest = 0;
+    let end = scratch.dump(&format!("BigFlow/{run_id}/end/0"));
+    assert_eq!(end["artifacts"]["len"], 128 << 20, "end read all of it");
+    for step in ["start", "end"] {
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(step).join("0.json")).unwrap()).unwrap();
+        let had = record["attempts"][0]["memory_bytes"].as_u64().unwrap();
+        assert!(had >= 128 << 20, "{step} held the value: {had}");
+        guest = guest.max(had);
+    }
+    let value: u64 = 128 << 20;
+    let host = peak.saturating_sub(guest).saturating_sub(baseline);
+    assert!(
+        host <= value + value / 4,
+        "the host held {host} bytes of a {value}-byte value (peak {peak}, guest {guest}, \
+         baseline {baseline})"
+    );
+}
+
+/// The newest run of `flow` (run ids grow with time).
+fn latest_run_of(scratch: &Scratch, flow: &str) -> String {
+    let dir = scratch.path().join(".mfw/flows").join(flow).join("runs");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .max_by_key(|id| id.parse::<u128>().unwrap_or(0))
+        .expect("a run")
+}

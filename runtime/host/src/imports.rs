@@ -116,7 +116,10 @@ impl types::Host for TaskState {}
 impl artifacts::Host for TaskState {
     fn get(&mut self, name: String) -> Result<Vec<u8>, ArtifactError> {
         let task = self.running()?;
-        task.value_of(&name).map(|b| b.to_vec())
+        // A value read from the store is held only here: handing over its
+        // buffer copies nothing (shared bytes, such as cached ones, are
+        // copied).
+        task.value_of(&name).map(Vec::from)
     }
 
     fn set(&mut self, name: String, value: Vec<u8>) -> Result<(), ArtifactError> {
@@ -180,7 +183,7 @@ impl artifacts::Host for TaskState {
             "artifact `{name}` of input {}/{}",
             input.step, input.task_id
         );
-        task.load(&hash, &what).map(|b| b.to_vec())
+        task.load(&hash, &what).map(Vec::from)
     }
 
     fn merge_artifacts(&mut self, exclude: Vec<String>) -> Result<(), String> {

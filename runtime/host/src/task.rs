@@ -339,6 +339,9 @@ pub struct TaskOutcome {
     pub stdout: Vec<u8>,
     /// What it wrote to stderr, with its log messages.
     pub stderr: Vec<u8>,
+    /// The most linear memory its instance had, in bytes (0 if it never
+    /// started).
+    pub memory_bytes: u64,
 }
 
 /// An artifact as the task sees it.
@@ -457,12 +460,15 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 pub(crate) struct Limiter {
     memory_bytes: usize,
     pub(crate) exceeded: Option<usize>,
+    /// The linear memory the instance's memories have grown to, together
+    /// (they never shrink): its peak.
+    pub(crate) grown: usize,
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -470,6 +476,7 @@ impl wasmtime::ResourceLimiter for Limiter {
             self.exceeded = Some(desired);
             return Ok(false);
         }
+        self.grown = self.grown.saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 
@@ -515,6 +522,7 @@ impl TaskState {
             limiter: Limiter {
                 memory_bytes: usize::MAX,
                 exceeded: None,
+                grown: 0,
             },
         }
     }
@@ -554,6 +562,7 @@ impl LoadedFlow {
             foreach_count: None,
             stdout: stdout.finish(),
             stderr: stderr.finish(),
+            memory_bytes: 0,
         };
         let wasi = match sandbox::wasi_for_task(
             &identity,
@@ -600,6 +609,7 @@ impl LoadedFlow {
             limiter: Limiter {
                 memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
                 exceeded: None,
+                grown: 0,
             },
         };
         let mut store = Store::new(&inner.engine, state);
@@ -631,6 +641,7 @@ impl LoadedFlow {
             }
         };
         let memory_exceeded = store.data().limiter.exceeded;
+        let memory_bytes = store.data().limiter.grown as u64;
         let timed_out = store.data().stop.timed_out();
         let Some(mut task) = store.data_mut().task.take() else {
             let failure = TaskFailure::Host("mfw lost the task's state".to_string());
@@ -714,6 +725,7 @@ impl LoadedFlow {
             foreach_count: task.foreach_count,
             stdout: stdout.finish(),
             stderr: stderr.finish(),
+            memory_bytes,
         }
     }
 }

@@ -156,6 +156,7 @@ impl StepCode for FlowPlan {
                 foreach_count: None,
                 stdout: Vec::new(),
                 stderr: Vec::new(),
+                memory_bytes: 0,
             },
         }
     }
@@ -288,6 +289,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
             error: outcome.failure.as_ref().map(task_error),
             stdout,
             stderr,
+            memory_bytes: Some(outcome.memory_bytes).filter(|b| *b > 0),
         });
         let Some(failure) = outcome.failure else {
             record.status = TaskStatus::Succeeded;
@@ -489,6 +491,7 @@ fn finish_failed(
         }),
         stdout: None,
         stderr: None,
+        memory_bytes: None,
     });
     finish(ctx, task, record, Some(why), false)
 }

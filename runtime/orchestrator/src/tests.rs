@@ -123,6 +123,7 @@ impl StepCode for Script {
             foreach_count: None,
             stdout: format!("ran {}\n", spec.step).into_bytes(),
             stderr: Vec::new(),
+            memory_bytes: 1 << 20,
         };
         match act {
             Act::Fail(message) => {

@@ -192,6 +192,10 @@ pub struct Attempt {
     /// Its stderr and log messages, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<BlobHash>,
+    /// The most memory its instance had, in bytes: what
+    /// `@resources(memory=...)` must allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 /// One task: `flows/<Flow>/runs/<run>/tasks/<step>/<task>.json`, written
