@@ -350,6 +350,107 @@ fn a_truncated_task_record_is_reported_by_dump_and_rerun_by_resume() {
     assert_eq!(end["artifacts"], original["artifacts"]);
 }
 
+/// Runs the resilient flow; returns the run, and the hash and file of the
+/// blob holding start's `items`.
+fn run_and_find_items_blob(scratch: &Scratch) -> (String, String, std::path::PathBuf) {
+    let run = scratch
+        .mfw(["run", "resilient.wasm", "--n", "3"])
+        .ok()
+        .run_id();
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(run_dir(scratch, &run).join("tasks/start/0.json")).unwrap(),
+    )
+    .unwrap();
+    let hash = record["artifacts"]["items"].as_str().unwrap().to_string();
+    let blob = blob_file(scratch, &hash);
+    (run, hash, blob)
+}
+
+#[test]
+fn a_corrupt_blob_is_named_never_read_as_a_value() {
+    let scratch = scene();
+    let (run, hash, blob) = run_and_find_items_blob(&scratch);
+    std::fs::write(&blob, b"\x83\x01\x02\x09").unwrap();
+    let dumped = scratch
+        .mfw(["dump", &format!("ResilientFlow/{run}/start/0")])
+        .failed();
+    assert!(
+        dumped.stderr.contains(&format!("blob {hash}")),
+        "{}",
+        dumped.stderr
+    );
+    assert!(dumped.stderr.contains("is corrupt"), "{}", dumped.stderr);
+    // A resumed run that needs the value fails, naming the artifact.
+    let resumed = scratch
+        .mfw(["resume", "resilient.wasm", &run, "--from-step", "work"])
+        .failed();
+    assert!(
+        resumed.stderr.contains("artifact `items`") || resumed.stderr.contains("`items`"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(resumed.stderr.contains("is corrupt"), "{}", resumed.stderr);
+}
+
+#[test]
+fn a_run_that_stores_a_corrupted_value_again_repairs_its_blob() {
+    let scratch = scene();
+    let (run, hash, blob) = run_and_find_items_blob(&scratch);
+    // The attack: flip bytes, keeping the size, so only the content lies.
+    let mut bytes = std::fs::read(&blob).unwrap();
+    for b in bytes.iter_mut() {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&blob, &bytes).unwrap();
+    // A new run computes the same value: it is stored again, not trusted.
+    let second = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
+    for run in [run, second.run_id()] {
+        let start = scratch.dump(&format!("ResilientFlow/{run}/start/0"));
+        assert_eq!(start["artifacts"]["items"], serde_json::json!([0, 1, 2]));
+    }
+    assert_eq!(
+        blake3::hash(&std::fs::read(&blob).unwrap())
+            .to_hex()
+            .to_string(),
+        hash
+    );
+}
+
+#[test]
+fn a_missing_blob_makes_resume_run_what_needs_it_again() {
+    let scratch = scene();
+    let failed = scratch
+        .mfw_env(
+            ["run", "resilient.wasm", "--n", "3"],
+            &[("MFW_TEST_FAIL_JOIN", "1".to_string())],
+        )
+        .failed()
+        .run_id();
+    // work/2's `y` (6) is lost: a disk error, a careless cleanup. (Not
+    // work/1's: its 3 is also the value of the parameter `n`, which resume
+    // needs.)
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(run_dir(&scratch, &failed).join("tasks/work/2.json")).unwrap(),
+    )
+    .unwrap();
+    let y = record["artifacts"]["y"].as_str().unwrap().to_string();
+    std::fs::remove_file(blob_file(&scratch, &y)).unwrap();
+    // The default resume runs work/2 again (its value is gone) beside the
+    // failed join and what follows; every other task is reused.
+    let resumed = scratch.mfw(["resume", "resilient.wasm", &failed]).ok();
+    assert!(
+        resumed.stderr.contains("(reused 3, ran 5)"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(blob_file(&scratch, &y).exists(), "work/2 stored `y` again");
+    let reference = run(&scratch, "3");
+    assert_eq!(
+        scratch.dump(&format!("ResilientFlow/{}/end/0", resumed.run_id()))["artifacts"],
+        scratch.dump(&format!("ResilientFlow/{reference}/end/0"))["artifacts"]
+    );
+}
+
 #[test]
 fn doctor_lists_damage_with_what_it_affects_and_repair_sets_it_aside() {
     let scratch = scene();

@@ -569,7 +569,15 @@ async fn execute(
             // A resumed run keeps the parameters of the run it resumes.
             let mut parameters = BTreeMap::new();
             for (name, hash) in &origin.parameters {
-                parameters.insert(name.clone(), store.get_blob(hash).await?);
+                let value = store.get_blob(hash).await.with_context(|| {
+                    format!(
+                        "cannot resume {}/{}: the value of its parameter `{name}` cannot be \
+                         read; start a new run with `mfw run` (`mfw doctor` lists what else \
+                         is damaged)",
+                        graph.name, origin.run_id
+                    )
+                })?;
+                parameters.insert(name.clone(), value);
             }
             let resume = mfw_orchestrator::Resume {
                 origin_run_id: origin.run_id,
