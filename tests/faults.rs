@@ -62,16 +62,6 @@ fn blob_file(scratch: &Scratch, hash: &str) -> PathBuf {
         .join(hash)
 }
 
-fn latest_run(scratch: &Scratch) -> String {
-    let runs = scratch.mfw(["runs", "ResilientFlow"]).ok();
-    runs.stdout
-        .lines()
-        .last()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .expect("a run")
-        .to_string()
-}
-
 /// The tasks of the resilient flow over `n` items: start, `n` `work`,
 /// join, flaky, risky and end.
 fn tasks(n: usize) -> usize {
@@ -110,6 +100,14 @@ fn start_run(scratch: &Scratch, n: &str) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// How many tasks of `run` have a record saying they succeeded.
+fn succeeded(scratch: &Scratch, run: &str) -> usize {
+    statuses(scratch, run)
+        .iter()
+        .filter(|s| *s == "succeeded")
+        .count()
 }
 
 /// The statuses of every task record of `run` that can be read.
@@ -199,17 +197,14 @@ fn resume_completes_a_run_killed_at_any_moment_reusing_what_finished() {
         if after == before {
             continue; // killed before the run was even recorded
         }
-        let killed = latest_run(&scratch);
+        let killed = scratch.latest_run("ResilientFlow");
         let resumed = scratch.mfw(["resume", "resilient.wasm", &killed]);
         if resumed.code != 0 && resumed.stderr.contains("there is nothing to resume") {
             continue; // the run finished before the kill
         }
         let resumed = resumed.ok();
         // Every task the killed run finished is reused.
-        let finished = statuses(&scratch, &killed)
-            .iter()
-            .filter(|s| *s == "succeeded")
-            .count();
+        let finished = succeeded(&scratch, &killed);
         assert_eq!(
             reuse_counts(&resumed.stderr, tasks(120)),
             (finished, tasks(120) - finished),
@@ -260,10 +255,7 @@ fn ctrl_c_in_a_foreach_then_resume_reuses_every_finished_task() {
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "exits as interrupted");
-    let finished = statuses(&scratch, &interrupted)
-        .iter()
-        .filter(|s| *s == "succeeded")
-        .count();
+    let finished = succeeded(&scratch, &interrupted);
     assert!(
         (10..tasks(400)).contains(&finished),
         "{finished} tasks finished before Ctrl-C"
@@ -664,7 +656,7 @@ fn the_host_holds_one_copy_of_a_large_artifact_plus_a_buffer() {
     // one copy (what it is handed, what it reads) and some buffer. A second
     // copy while the guest holds one (as `to_vec` on the read path made)
     // would show.
-    let run_id = latest_run_of(&scratch, "BigFlow");
+    let run_id = scratch.latest_run("BigFlow");
     let dir = scratch
         .path()
         .join(".mfw/flows/BigFlow/runs")
@@ -687,15 +679,4 @@ fn the_host_holds_one_copy_of_a_large_artifact_plus_a_buffer() {
         "the host held {host} bytes of a {value}-byte value (peak {peak}, guest {guest}, \
          baseline {baseline})"
     );
-}
-
-/// The newest run of `flow` (run ids grow with time).
-fn latest_run_of(scratch: &Scratch, flow: &str) -> String {
-    let dir = scratch.path().join(".mfw/flows").join(flow).join("runs");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .max_by_key(|id| id.parse::<u128>().unwrap_or(0))
-        .expect("a run")
 }

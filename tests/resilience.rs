@@ -22,16 +22,6 @@ fn record(scratch: &Scratch, run: &str, step: &str, task: &str) -> serde_json::V
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn latest_run(scratch: &Scratch, flow: &str) -> String {
-    let runs = scratch.mfw(["runs", flow]).ok();
-    runs.stdout
-        .lines()
-        .last()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .expect("a run")
-        .to_string()
-}
-
 #[test]
 fn a_retried_step_records_every_attempt() {
     let scratch = scene();
@@ -106,7 +96,7 @@ fn resume_reuses_successful_tasks_and_reruns_from_the_failed_step() {
         .output()
         .unwrap();
     assert!(!failing.status.success());
-    let origin = latest_run(&scratch, "ResilientFlow");
+    let origin = scratch.latest_run("ResilientFlow");
     let resumed = scratch.mfw(["resume", "resilient.wasm"]).ok();
     assert!(
         resumed.stderr.contains("(reused 21, ran 4)"),

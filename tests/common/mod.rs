@@ -95,6 +95,18 @@ impl Ran {
 }
 
 impl Scratch {
+    /// The id of `flow`'s newest run in this scratch directory's store, as
+    /// `mfw runs` lists it (oldest first).
+    pub fn latest_run(&self, flow: &str) -> String {
+        let runs = self.mfw(["runs", flow]).ok();
+        runs.stdout
+            .lines()
+            .last()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .expect("a run")
+            .to_string()
+    }
+
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("a temporary directory"),

@@ -1008,17 +1008,25 @@ async fn value_of(
     mfw_encoding::decode(&bytes).with_context(|| format!("{what} is not a valid value"))
 }
 
-async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde_json::Value> {
-    let mut artifacts = serde_json::Map::new();
+/// The values of a task's artifacts, by name.
+async fn artifact_values(
+    store: &Datastore,
+    task: &TaskRecord,
+) -> anyhow::Result<Vec<(String, mfw_encoding::Value)>> {
+    let mut values = Vec::with_capacity(task.artifacts.len());
     for (name, hash) in &task.artifacts {
-        let value = value_of(
-            store,
-            hash,
-            &format!("artifact `{name}` of {}", task.pathspec()),
-        )
-        .await?;
-        artifacts.insert(name.clone(), mfw_encoding::to_json(&value));
+        let what = format!("artifact `{name}` of {}", task.pathspec());
+        values.push((name.clone(), value_of(store, hash, &what).await?));
     }
+    Ok(values)
+}
+
+async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde_json::Value> {
+    let artifacts: serde_json::Map<String, serde_json::Value> = artifact_values(store, task)
+        .await?
+        .into_iter()
+        .map(|(name, value)| (name, mfw_encoding::to_json(&value)))
+        .collect();
     let mut json = serde_json::json!({
         "pathspec": task.pathspec(),
         "step": task.step,
@@ -1033,9 +1041,15 @@ async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde
     if let Some(image) = &task.image {
         json["image"] = serde_json::json!(image);
     }
+    if let Some(run) = &task.cloned_from {
+        json["cloned_from"] = serde_json::json!(run);
+    }
     if let Some(last) = task.attempts.last() {
         json["started_at"] = serde_json::json!(last.started_at);
         json["finished_at"] = serde_json::json!(last.finished_at);
+        if let Some(bytes) = last.memory_bytes {
+            json["memory_bytes"] = serde_json::json!(bytes);
+        }
         if let Some(error) = &last.error {
             json["error"] = serde_json::json!({
                 "kind": error.kind,
@@ -1056,17 +1070,15 @@ async fn print_task(
         mfw_store::TaskStatus::Succeeded => "succeeded",
         mfw_store::TaskStatus::Failed => "failed",
     };
-    match &task.image {
-        Some(image) => writeln!(out, "{} ({status}, in {image})", task.pathspec())?,
-        None => writeln!(out, "{} ({status})", task.pathspec())?,
-    }
-    for (name, hash) in &task.artifacts {
-        let value = value_of(
-            store,
-            hash,
-            &format!("artifact `{name}` of {}", task.pathspec()),
-        )
-        .await?;
+    let mut how = vec![status.to_string()];
+    how.extend(task.image.as_ref().map(|image| format!("in {image}")));
+    how.extend(
+        task.cloned_from
+            .as_ref()
+            .map(|run| format!("reused from run {run}")),
+    );
+    writeln!(out, "{} ({})", task.pathspec(), how.join(", "))?;
+    for (name, value) in artifact_values(store, task).await? {
         writeln!(out, "  {name} = {value}")?;
     }
     // Objects are raw bytes of any size: their keys and hashes only.

@@ -373,19 +373,13 @@ impl<'a> Parser<'a> {
                         previous,
                     } => {
                         if *set {
-                            if let Some((a, b)) = *previous {
-                                let before = self.data.get(a..b).unwrap_or_default();
-                                let this = self.data.get(item_start..item_end).unwrap_or_default();
-                                match before.cmp(this) {
-                                    Ordering::Less => {}
-                                    Ordering::Equal => {
-                                        return Err(Error::DuplicateSetElement {
-                                            offset: item_start,
-                                        });
-                                    }
-                                    Ordering::Greater => {
-                                        return Err(Error::UnsortedSet { offset: item_start });
-                                    }
+                            match order_after(self.data, *previous, (item_start, item_end)) {
+                                Ordering::Less => {}
+                                Ordering::Equal => {
+                                    return Err(Error::DuplicateSetElement { offset: item_start });
+                                }
+                                Ordering::Greater => {
+                                    return Err(Error::UnsortedSet { offset: item_start });
                                 }
                             }
                             *previous = Some((item_start, item_end));
@@ -407,17 +401,13 @@ impl<'a> Parser<'a> {
                     } => match key.take() {
                         None => {
                             // `done` is a key: check it against the previous one.
-                            if let Some((a, b)) = *previous {
-                                let before = self.data.get(a..b).unwrap_or_default();
-                                let this = self.data.get(item_start..item_end).unwrap_or_default();
-                                match before.cmp(this) {
-                                    Ordering::Less => {}
-                                    Ordering::Equal => {
-                                        return Err(Error::DuplicateKey { offset: item_start });
-                                    }
-                                    Ordering::Greater => {
-                                        return Err(Error::UnsortedKeys { offset: item_start });
-                                    }
+                            match order_after(self.data, *previous, (item_start, item_end)) {
+                                Ordering::Less => {}
+                                Ordering::Equal => {
+                                    return Err(Error::DuplicateKey { offset: item_start });
+                                }
+                                Ordering::Greater => {
+                                    return Err(Error::UnsortedKeys { offset: item_start });
                                 }
                             }
                             *previous = Some((item_start, item_end));
@@ -566,6 +556,17 @@ enum Frame {
     },
     /// A tag waiting for its content.
     Tag { start: usize, tag: u64 },
+}
+
+/// How the encoded item at `this` (a byte range of `data`) compares with
+/// the one before it at `previous` (`Less` when there is none): set
+/// elements and map keys must ascend, bytewise.
+fn order_after(data: &[u8], previous: Option<(usize, usize)>, this: (usize, usize)) -> Ordering {
+    let Some((a, b)) = previous else {
+        return Ordering::Less;
+    };
+    let before = data.get(a..b).unwrap_or_default();
+    before.cmp(data.get(this.0..this.1).unwrap_or_default())
 }
 
 #[cfg(test)]

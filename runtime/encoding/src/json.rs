@@ -138,11 +138,14 @@ fn column_json(array: &dyn arrow_array::Array) -> Vec<Json> {
         Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
         UInt8Type, UInt16Type, UInt32Type, UInt64Type,
     };
+    use arrow_array::{Array, ArrowPrimitiveType};
     use arrow_schema::DataType;
 
-    fn ints<T: Into<Json> + Copy>(
-        array: &dyn arrow_array::Array,
+    /// Each value through `to_json`, `null` where the column has none.
+    fn each<T>(
+        array: &dyn Array,
         values: impl Iterator<Item = T>,
+        to_json: impl Fn(T) -> Json,
     ) -> Vec<Json> {
         values
             .enumerate()
@@ -150,22 +153,23 @@ fn column_json(array: &dyn arrow_array::Array) -> Vec<Json> {
                 if array.is_null(i) {
                     Json::Null
                 } else {
-                    v.into()
+                    to_json(v)
                 }
             })
             .collect()
     }
-    fn floats(array: &dyn arrow_array::Array, values: impl Iterator<Item = f64>) -> Vec<Json> {
-        values
-            .enumerate()
-            .map(|(i, v)| {
-                if array.is_null(i) {
-                    Json::Null
-                } else {
-                    to_json(&Value::Float(v))
-                }
-            })
-            .collect()
+    /// An integer column of any width.
+    fn ints<T: ArrowPrimitiveType>(array: &dyn Array) -> Vec<Json>
+    where
+        T::Native: Into<Json>,
+    {
+        let values = array.as_primitive::<T>().values().iter().copied();
+        each(array, values, Into::into)
+    }
+    /// A float column of any width, each value as `to_json` shows floats.
+    fn floats<T: ArrowPrimitiveType>(array: &dyn Array, widen: fn(T::Native) -> f64) -> Vec<Json> {
+        let values = array.as_primitive::<T>().values().iter().copied();
+        each(array, values, |v| to_json(&Value::Float(widen(v))))
     }
     fn texts<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Vec<Json> {
         values
@@ -178,68 +182,25 @@ fn column_json(array: &dyn arrow_array::Array) -> Vec<Json> {
             .iter()
             .map(|v| v.map_or(Json::Null, Json::Bool))
             .collect(),
-        DataType::Int8 => ints(
-            array,
-            array.as_primitive::<Int8Type>().values().iter().copied(),
-        ),
-        DataType::Int16 => ints(
-            array,
-            array.as_primitive::<Int16Type>().values().iter().copied(),
-        ),
-        DataType::Int32 => ints(
-            array,
-            array.as_primitive::<Int32Type>().values().iter().copied(),
-        ),
-        DataType::Int64 => ints(
-            array,
-            array.as_primitive::<Int64Type>().values().iter().copied(),
-        ),
-        DataType::UInt8 => ints(
-            array,
-            array.as_primitive::<UInt8Type>().values().iter().copied(),
-        ),
-        DataType::UInt16 => ints(
-            array,
-            array.as_primitive::<UInt16Type>().values().iter().copied(),
-        ),
-        DataType::UInt32 => ints(
-            array,
-            array.as_primitive::<UInt32Type>().values().iter().copied(),
-        ),
-        DataType::UInt64 => ints(
-            array,
-            array.as_primitive::<UInt64Type>().values().iter().copied(),
-        ),
-        DataType::Float16 => floats(
-            array,
-            array
-                .as_primitive::<Float16Type>()
-                .values()
-                .iter()
-                .map(|v| v.to_f64()),
-        ),
-        DataType::Float32 => floats(
-            array,
-            array
-                .as_primitive::<Float32Type>()
-                .values()
-                .iter()
-                .map(|v| f64::from(*v)),
-        ),
-        DataType::Float64 => floats(
-            array,
-            array.as_primitive::<Float64Type>().values().iter().copied(),
-        ),
+        DataType::Int8 => ints::<Int8Type>(array),
+        DataType::Int16 => ints::<Int16Type>(array),
+        DataType::Int32 => ints::<Int32Type>(array),
+        DataType::Int64 => ints::<Int64Type>(array),
+        DataType::UInt8 => ints::<UInt8Type>(array),
+        DataType::UInt16 => ints::<UInt16Type>(array),
+        DataType::UInt32 => ints::<UInt32Type>(array),
+        DataType::UInt64 => ints::<UInt64Type>(array),
+        DataType::Float16 => floats::<Float16Type>(array, |v| v.to_f64()),
+        DataType::Float32 => floats::<Float32Type>(array, f64::from),
+        DataType::Float64 => floats::<Float64Type>(array, |v| v),
         DataType::Utf8 => texts(array.as_string::<i32>().iter()),
         DataType::LargeUtf8 => texts(array.as_string::<i64>().iter()),
         DataType::Utf8View => texts(array.as_string_view().iter()),
         DataType::Timestamp(..) | DataType::Duration(_) | DataType::Date64 => {
             // All i64 ticks: read through the untyped data.
             let data = array.to_data();
-            ints(
-                array,
-                data.buffer::<i64>(0).iter().take(array.len()).copied(),
-            )
+            let ticks = data.buffer::<i64>(0).iter().take(array.len()).copied();
+            each(array, ticks, Json::from)
         }
         _ => vec![Json::Null; array.len()],
     }
@@ -284,6 +245,33 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "arrow")]
+    #[test]
+    fn a_table_shows_each_column_type_with_its_nulls() {
+        use arrow_array::{
+            ArrayRef, BooleanArray, Float32Array, Int8Array, RecordBatch, StringArray, UInt64Array,
+        };
+        use std::sync::Arc;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("i8", Arc::new(Int8Array::from(vec![Some(-3), None]))),
+            ("u64", Arc::new(UInt64Array::from(vec![u64::MAX, 7]))),
+            ("f32", Arc::new(Float32Array::from(vec![None, Some(0.5)]))),
+            ("s", Arc::new(StringArray::from(vec![Some("a"), None]))),
+            ("b", Arc::new(BooleanArray::from(vec![Some(true), None]))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let table = crate::ArrowTable::from_record_batches(&batch.schema(), &[batch]).unwrap();
+        let shown = to_json(&table.to_value());
+        assert_eq!(shown["$table"]["rows"], 2);
+        let columns = &shown["$table"]["columns"];
+        assert_eq!(columns["i8"], json!([-3, null]));
+        assert_eq!(columns["u64"], json!([u64::MAX, 7]));
+        assert_eq!(columns["f32"], json!([null, 0.5]));
+        assert_eq!(columns["s"], json!(["a", null]));
+        assert_eq!(columns["b"], json!([true, null]));
+        assert_eq!(shown["$table"]["types"]["f32"], "Float32");
+    }
 
     fn text(s: &str) -> Value {
         Value::Text(s.into())

@@ -82,6 +82,15 @@ fn text(s: &str) -> Value {
 /// The serializer: every call returns the `Value` for what it was given.
 struct Serializer;
 
+/// `Serializer` methods for integer types that fit `Value::Integer`.
+macro_rules! integers {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method(self, v: $ty) -> Result<Value, Error> {
+            Ok(Value::Integer(v.into()))
+        })*
+    };
+}
+
 impl ser::Serializer for Serializer {
     type Ok = Value;
     type Error = Error;
@@ -96,33 +105,17 @@ impl ser::Serializer for Serializer {
     fn serialize_bool(self, v: bool) -> Result<Value, Error> {
         Ok(Value::Bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_i128(self, v: i128) -> Result<Value, Error> {
-        Ok(Value::Integer(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value, Error> {
-        Ok(Value::Integer(v.into()))
-    }
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64
+    );
     fn serialize_u128(self, v: u128) -> Result<Value, Error> {
         Ok(Value::from_bignum(false, &v.to_be_bytes()))
     }

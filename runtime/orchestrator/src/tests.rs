@@ -647,6 +647,22 @@ fn set(flag: &std::sync::atomic::AtomicBool, on: bool) {
     flag.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// A step that fails (task `only`, or every task if `None`) while `flag`
+/// is on, and otherwise succeeds setting nothing.
+fn fails_while(
+    flag: &Arc<std::sync::atomic::AtomicBool>,
+    only: Option<&'static str>,
+) -> impl Fn(&TaskSpec) -> Act + Send + Sync + 'static {
+    let flag = flag.clone();
+    move |spec| {
+        if is_on(&flag) && only.is_none_or(|id| spec.task_id == id) {
+            Act::Fail("not yet")
+        } else {
+            Act::Succeed(Vec::new())
+        }
+    }
+}
+
 /// Tasks run by `script` since it had seen `before`.
 fn ran_since(script: &Script, before: usize) -> Vec<String> {
     script.order()[before..].to_vec()
@@ -657,17 +673,10 @@ async fn resume_reruns_only_the_failed_foreach_task_and_what_follows() {
     let store = memory_store();
     let plan = plan(foreach_graph());
     let fail_item_2 = flag(true);
-    let failing = fail_item_2.clone();
     let script = Arc::new(
         Script::new(&plan.graph)
             .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
-            .step("body", move |spec| {
-                if spec.task_id == "2" && is_on(&failing) {
-                    Act::Fail("not yet")
-                } else {
-                    Act::Succeed(Vec::new())
-                }
-            }),
+            .step("body", fails_while(&fail_item_2, Some("2"))),
     );
     let first = run(&store, &plan, &script, options(1)).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);
@@ -708,17 +717,10 @@ async fn a_fixed_failed_step_reruns_whole_while_earlier_steps_are_reused() {
     let store = memory_store();
     let plan = plan(foreach_graph());
     let fail_item_2 = flag(true);
-    let failing = fail_item_2.clone();
     let script = Arc::new(
         Script::new(&plan.graph)
             .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
-            .step("body", move |spec| {
-                if spec.task_id == "2" && is_on(&failing) {
-                    Act::Fail("a bug")
-                } else {
-                    Act::Succeed(Vec::new())
-                }
-            }),
+            .step("body", fails_while(&fail_item_2, Some("2"))),
     );
     let first = run(&store, &plan, &script, options(1)).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);
@@ -743,27 +745,15 @@ async fn resume_reuses_work_from_every_earlier_run_but_only_for_the_same_inputs(
     let (store, backend) = memory_store_and_backend();
     let plan = plan(foreach_graph());
     let (new_list, fail_body_1, fail_join) = (flag(false), flag(false), flag(true));
-    let (list, body_fails, join_fails) = (new_list.clone(), fail_body_1.clone(), fail_join.clone());
+    let list = new_list.clone();
     let script = Arc::new(
         Script::new(&plan.graph)
             .step("start", move |_| {
                 let first = if is_on(&list) { 5 } else { 0 };
                 Act::Succeed(vec![("xs", ints(first..first + 3))])
             })
-            .step("body", move |spec| {
-                if spec.task_id == "1" && is_on(&body_fails) {
-                    Act::Fail("not yet")
-                } else {
-                    Act::Succeed(Vec::new())
-                }
-            })
-            .step("join", move |_| {
-                if is_on(&join_fails) {
-                    Act::Fail("not yet")
-                } else {
-                    Act::Succeed(Vec::new())
-                }
-            }),
+            .step("body", fails_while(&fail_body_1, Some("1")))
+            .step("join", fails_while(&fail_join, None)),
     );
     // Run 1: every `body` task succeeds over 0..3, `join` fails.
     let first = run(&store, &plan, &script, options(1)).await.unwrap();
@@ -831,7 +821,6 @@ async fn a_task_whose_values_are_gone_runs_again_on_resume() {
     let (store, backend) = memory_store_and_backend();
     let plan = plan(foreach_graph());
     let fail_join = flag(true);
-    let join_fails = fail_join.clone();
     let script = Arc::new(
         Script::new(&plan.graph)
             .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
@@ -839,13 +828,7 @@ async fn a_task_whose_values_are_gone_runs_again_on_resume() {
                 let n: i128 = spec.task_id.parse().unwrap();
                 Act::Succeed(vec![("y", Value::Integer(n * 10))])
             })
-            .step("join", move |_| {
-                if is_on(&join_fails) {
-                    Act::Fail("not yet")
-                } else {
-                    Act::Succeed(Vec::new())
-                }
-            }),
+            .step("join", fails_while(&fail_join, None)),
     );
     let first = run(&store, &plan, &script, options(1)).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);

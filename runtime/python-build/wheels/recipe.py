@@ -173,6 +173,18 @@ def library_key(name: str, version: str) -> str:
     return _file_hash(*parts, *_inputs(e))[:16]
 
 
+def _publish(staging: str, final: str, manifest: dict, log: str) -> None:
+    """Moves a finished build from `staging` to `final` in one rename, with
+    `manifest` as its recipe.json, and drops its build log."""
+    with open(os.path.join(staging, "recipe.json"), "w") as f:
+        json.dump(manifest, f, sort_keys=True)
+    try:
+        os.replace(staging, final)
+    except OSError:
+        shutil.rmtree(staging)  # another build got there first: same inputs
+    os.remove(log)
+
+
 # ninja's progress lines: "[123/328] Compiling C object ...".
 _STEP = re.compile(rb"^\s*\[(\d+)/(\d+)\] ")
 
@@ -623,22 +635,13 @@ def build_library(name: str, version: str, cache: str, target: str, jobs: int | 
         for leftover in e.get("remove-from-prefix", []):
             shutil.rmtree(os.path.join(staging, leftover), ignore_errors=True)
         _relocatable_pkgconfig(staging)
-        with open(os.path.join(staging, "recipe.json"), "w") as f:
-            json.dump(
-                {
-                    "library": normalize(name),
-                    "version": version,
-                    "sdist_sha256": e["sha256"],
-                    "recipe": library_key(name, version),
-                },
-                f,
-                sort_keys=True,
-            )
-        try:
-            os.replace(staging, done)
-        except OSError:
-            shutil.rmtree(staging)  # another build got there first: same inputs
-        os.remove(log)
+        manifest = {
+            "library": normalize(name),
+            "version": version,
+            "sdist_sha256": e["sha256"],
+            "recipe": library_key(name, version),
+        }
+        _publish(staging, done, manifest, log)
         return done
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -838,22 +841,13 @@ def build(
             os.path.join(out, built[0]),
             os.path.join(staging, f"{re.sub('[-.]+', '_', normalize(name))}-{version}-{TAG}.whl"),
         )
-        with open(os.path.join(staging, "recipe.json"), "w") as f:
-            json.dump(
-                {
-                    "name": normalize(name),
-                    "version": version,
-                    "sdist_sha256": e["sha256"],
-                    "recipe": wheel_key(name, version),
-                },
-                f,
-                sort_keys=True,
-            )
-        try:
-            os.replace(staging, final)
-        except OSError:
-            shutil.rmtree(staging)  # another build got there first: same inputs
-        os.remove(log)
+        manifest = {
+            "name": normalize(name),
+            "version": version,
+            "sdist_sha256": e["sha256"],
+            "recipe": wheel_key(name, version),
+        }
+        _publish(staging, final, manifest, log)
         if share:
             _share(share, "push", cache, name, version)
         return wheel_path(cache, name, version) or final
