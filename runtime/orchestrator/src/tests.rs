@@ -663,13 +663,16 @@ fn fails_while(
     }
 }
 
-/// Tasks run by `script` since it had seen `before`.
-fn ran_since(script: &Script, before: usize) -> Vec<String> {
-    script.order()[before..].to_vec()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_reruns_only_the_failed_foreach_task_and_what_follows() {
+/// A foreach over three items whose task `body/2` failed, on one worker:
+/// the store, the plan, the script, the flag that makes `body/2` fail, and
+/// the failed run.
+async fn body_2_failed() -> (
+    Datastore,
+    FlowPlan,
+    Arc<Script>,
+    Arc<std::sync::atomic::AtomicBool>,
+    RunSummary,
+) {
     let store = memory_store();
     let plan = plan(foreach_graph());
     let fail_item_2 = flag(true);
@@ -680,6 +683,17 @@ async fn resume_reruns_only_the_failed_foreach_task_and_what_follows() {
     );
     let first = run(&store, &plan, &script, options(1)).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);
+    (store, plan, script, fail_item_2, first)
+}
+
+/// Tasks run by `script` since it had seen `before`.
+fn ran_since(script: &Script, before: usize) -> Vec<String> {
+    script.order()[before..].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_reruns_only_the_failed_foreach_task_and_what_follows() {
+    let (store, plan, script, fail_item_2, first) = body_2_failed().await;
     set(&fail_item_2, false);
     let before = script.seen().len();
     let second = run(&store, &plan, &script, resuming(&first.run_id, None))
@@ -714,16 +728,7 @@ async fn resume_reruns_only_the_failed_foreach_task_and_what_follows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_failed_step_reruns_whole_while_earlier_steps_are_reused() {
-    let store = memory_store();
-    let plan = plan(foreach_graph());
-    let fail_item_2 = flag(true);
-    let script = Arc::new(
-        Script::new(&plan.graph)
-            .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
-            .step("body", fails_while(&fail_item_2, Some("2"))),
-    );
-    let first = run(&store, &plan, &script, options(1)).await.unwrap();
-    assert_eq!(first.status, RunStatus::Failed);
+    let (store, plan, script, fail_item_2, first) = body_2_failed().await;
     // The user fixes the bug: the code changes. Its siblings ran the old
     // code of the failed step, so they run again; `start` is reused.
     set(&fail_item_2, false);
