@@ -4,11 +4,8 @@
 mod cluster;
 mod commands;
 mod config;
-mod doctor;
 mod observer;
 mod pathspec;
-mod tag;
-mod wheels;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,16 +49,16 @@ enum Command {
     /// Print a task's output.
     Logs(commands::LogsArgs),
     /// Find damaged records and blobs in the datastore (and set them aside).
-    Doctor(doctor::DoctorArgs),
+    Doctor(commands::doctor::DoctorArgs),
     /// Schedule flows in Kubernetes and manage them.
     #[command(subcommand)]
     Kubernetes(cluster::KubeCommand),
     /// Add, remove or list a run's tags.
     #[command(subcommand)]
-    Tag(tag::TagCommand),
+    Tag(commands::tag::TagCommand),
     /// Native Python packages (numpy, pandas) built for components.
     #[command(subcommand)]
-    Wheels(wheels::WheelsCommand),
+    Wheels(commands::wheels::WheelsCommand),
     /// Run a pod's share of a step's tasks (what Kubernetes pods run).
     #[command(hide = true)]
     Worker(cluster::WorkerArgs),
@@ -123,10 +120,10 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs(&context, args).await,
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
-            Command::Doctor(args) => doctor::doctor(&context, args).await,
+            Command::Doctor(args) => commands::doctor::doctor(&context, args).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
-            Command::Wheels(command) => wheels::wheels(&context, command).await,
-            Command::Tag(command) => tag::tag(&context, command).await,
+            Command::Wheels(command) => commands::wheels::wheels(&context, command).await,
+            Command::Tag(command) => commands::tag::tag(&context, command).await,
             Command::Worker(args) => cluster::worker(&context, args).await,
         }
     });
