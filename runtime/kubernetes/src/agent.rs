@@ -54,7 +54,10 @@ async fn register(client: &Client, config: &AgentConfig) -> Result<(), KubeError
             },
         },
     }))
-    .map_err(|e| KubeError::Other(e.to_string()))?;
+    .map_err(|source| KubeError::Describe {
+        what: format!("node {}", config.node),
+        source,
+    })?;
     match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {}
@@ -105,7 +108,10 @@ async fn heartbeat(client: &Client, config: &AgentConfig) -> Result<(), KubeErro
             "renewTime": MicroTime(Timestamp::now()),
         },
     }))
-    .map_err(|e| KubeError::Other(e.to_string()))?;
+    .map_err(|source| KubeError::Describe {
+        what: format!("lease {}", config.node),
+        source,
+    })?;
     leases
         .patch(
             &config.node,

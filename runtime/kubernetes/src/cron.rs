@@ -30,10 +30,11 @@ pub fn schedule(options: &[(String, String)]) -> Result<String, KubeError> {
             .map(|(_, v)| v.as_str())
     };
     if let Some(cron) = get("cron") {
-        let cron: String = serde_json::from_str(cron)
-            .map_err(|_| KubeError::Other(format!("@schedule(cron={cron}) must be a string")))?;
+        let cron: String = serde_json::from_str(cron).map_err(|_| {
+            KubeError::Decorator(format!("@schedule(cron={cron}) must be a string"))
+        })?;
         if cron.split_whitespace().count() != 5 {
-            return Err(KubeError::Other(format!(
+            return Err(KubeError::Decorator(format!(
                 "@schedule(cron=\"{cron}\") is not a five-field cron expression"
             )));
         }
@@ -48,7 +49,7 @@ pub fn schedule(options: &[(String, String)]) -> Result<String, KubeError> {
     if get("daily") != Some("false") {
         return Ok("0 0 * * *".to_string());
     }
-    Err(KubeError::Other(
+    Err(KubeError::Decorator(
         "@schedule needs one of hourly=True, daily=True, weekly=True or cron='...'".to_string(),
     ))
 }
@@ -79,7 +80,10 @@ pub async fn deploy(
         "metadata": {"name": name, "labels": labels},
         "spec": spec,
     }))
-    .map_err(|e| KubeError::Other(format!("cannot describe cronjob {name}: {e}")))?;
+    .map_err(|source| KubeError::Describe {
+        what: format!("cronjob {name}"),
+        source,
+    })?;
     let crons: Api<CronJob> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let _ = crons.delete(name, &DeleteParams::default()).await;
     crons
@@ -122,7 +126,10 @@ pub async fn trigger(cluster: &Cluster, name: &str) -> Result<String, KubeError>
         },
         "spec": template.spec,
     }))
-    .map_err(|e| KubeError::Other(format!("cannot describe job {job_name}: {e}")))?;
+    .map_err(|source| KubeError::Describe {
+        what: format!("job {job_name}"),
+        source,
+    })?;
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     jobs.create(&PostParams::default(), &job)
         .await

@@ -157,7 +157,10 @@ pub async fn check_access(cluster: &Cluster, namespace: &str) -> Result<(), Kube
                 "namespace": namespace, "verb": verb, "group": "batch", "resource": "jobs",
             }},
         }))
-        .map_err(|e| KubeError::Other(e.to_string()))?;
+        .map_err(|source| KubeError::Describe {
+            what: "an access review".to_string(),
+            source,
+        })?;
         let answer = reviews
             .create(&PostParams::default(), &review)
             .await
@@ -188,7 +191,7 @@ fn string_option(step: &Step, key: &str) -> Result<Option<String>, KubeError> {
     match option(step, "kubernetes", key) {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(KubeError::Other(format!(
+        Some(other) => Err(KubeError::Decorator(format!(
             "step `{}`: @kubernetes({key}={other}) must be a string",
             step.name
         ))),
@@ -221,7 +224,7 @@ fn job_spec(
                 p.split_once('=')
                     .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                     .ok_or_else(|| {
-                        KubeError::Other(format!(
+                        KubeError::Decorator(format!(
                             "step `{}`: node_selector `{p}` is not key=value",
                             step.name
                         ))
@@ -229,7 +232,7 @@ fn job_spec(
             })
             .collect::<Result<_, _>>()?,
         Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
-            KubeError::Other(format!(
+            KubeError::Decorator(format!(
                 "step `{}`: @kubernetes(node_selector={value}) must map labels to strings",
                 step.name
             ))
@@ -239,7 +242,7 @@ fn job_spec(
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(serde_json::Value::Array(list)) => list,
         Some(other) => {
-            return Err(KubeError::Other(format!(
+            return Err(KubeError::Decorator(format!(
                 "step `{}`: @kubernetes(tolerations={other}) must be a list of tolerations",
                 step.name
             )));
@@ -254,7 +257,7 @@ fn job_spec(
                 match item {
                     serde_json::Value::String(name) => secrets.push(name),
                     other => {
-                        return Err(KubeError::Other(format!(
+                        return Err(KubeError::Decorator(format!(
                             "step `{}`: secret {other} must be a name",
                             step.name
                         )));
@@ -263,7 +266,7 @@ fn job_spec(
             }
         }
         Some(other) => {
-            return Err(KubeError::Other(format!(
+            return Err(KubeError::Decorator(format!(
                 "step `{}`: @kubernetes(secrets={other}) must be a list of Secret names",
                 step.name
             )));

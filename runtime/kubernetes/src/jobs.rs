@@ -116,8 +116,10 @@ impl JobSpec {
                 "onExitCodes": {"containerName": "worker", "operator": "In", "values": [code]},
             }]});
         }
-        serde_json::from_value(job)
-            .map_err(|e| Error::Other(format!("cannot describe job {}: {e}", self.name)))
+        serde_json::from_value(job).map_err(|source| Error::Describe {
+            what: format!("job {}", self.name),
+            source,
+        })
     }
 }
 

@@ -60,9 +60,20 @@ pub enum KubeError {
         /// What the Job's status says.
         message: String,
     },
-    /// Something else.
+    /// A `@kubernetes` or `@schedule` option mfw cannot use; the message
+    /// names the step, the option and what it must be.
     #[error("{0}")]
-    Other(String),
+    Decorator(String),
+    /// An object mfw builds could not be made into its Kubernetes type (a
+    /// bug in mfw, or a value no manifest can hold).
+    #[error("cannot describe {what}")]
+    Describe {
+        /// The object (`job X`, `cronjob Y`, `node N`).
+        what: String,
+        /// Why it does not fit the type.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl KubeError {
