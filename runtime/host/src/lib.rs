@@ -36,6 +36,7 @@ pub use engine::{GraphExportError, Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};
 pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
+pub use sandbox::DETERMINISM;
 pub use task::{
     BlobError, BlobSource, DirGrant, Grants, JoinInput, NameMap, RunInfo, TaskFailure, TaskLimits,
     TaskOutcome, TaskSpec, error_chain,

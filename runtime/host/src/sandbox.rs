@@ -15,6 +15,19 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtx
 use crate::output::Capture;
 use crate::task::{Grants, TaskState};
 
+/// What the host does to make a task's results a function of its inputs,
+/// named and versioned: task keys cover it, so a change here changes every
+/// key. A step without the `clock` grant reads a virtual clock that starts
+/// at 2024-01-01 and ticks once per reading; one without `random` gets
+/// randomness keyed by its flow, step and task id; floats are computed as
+/// the CPU computes them (NaN bit patterns are not canonicalised).
+///
+/// ```
+/// assert!(mfw_host::DETERMINISM.starts_with("mfw-determinism-"));
+/// ```
+pub const DETERMINISM: &str =
+    "mfw-determinism-1 clock=virtual(2024-01-01,tick) random=blake3(flow/step/task) nan=native";
+
 /// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
 const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
 

@@ -1,28 +1,32 @@
-//! What a task was given: one hash over every input that can change what
-//! it computes. Resume reuses an earlier task only when its inputs hash the
-//! same, so a task whose upstream ran again with a different result runs
-//! again too.
+//! A task's keys, defined here and nowhere else (docs/reproducibility.md
+//! describes them).
 //!
-//! The key covers the task's place (step and task id), the run's parameter
-//! values, the artifacts and objects it inherits (a join: each input's),
-//! its foreach frames and the item it was handed. It does not cover the
-//! code: resume, like Metaflow's, reuses finished steps after the code of a
-//! failed one changed.
+//! - The **input key** hashes what the task was given: its place (step and
+//!   task id), the run's parameter values, the artifacts and objects it
+//!   inherits (a join: each input's), its foreach frames and the item it
+//!   was handed. Resume reuses an earlier task only when its inputs hash
+//!   the same, so a task whose upstream ran again with a different result
+//!   runs again too. It does not cover the code: resume, like Metaflow's,
+//!   reuses finished steps after the code of a failed one changed.
+//! - The **task key** adds everything else that can change the result: the
+//!   component, the step's decorators, its grants, the contract version and
+//!   the host's determinism settings.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use mfw_graph::BlobHash;
+use mfw_graph::{BlobHash, Decorator, Step};
 use mfw_host::NameMap;
 
 use crate::task::ReadyTask;
 
 /// Bumped whenever what goes into a key changes, so old keys never match.
-const DOMAIN: &[u8] = b"mfw task inputs v1\0";
+const INPUTS: &[u8] = b"mfw task inputs v1\0";
+const TASK: &[u8] = b"mfw task v1\0";
 
 /// One hash over the run's parameter values, by name.
 pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {
-    let mut key = Key::new();
+    let mut key = Key::new(INPUTS);
     key.count(parameters.len());
     for (name, value) in parameters {
         key.text(name);
@@ -34,7 +38,7 @@ pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {
 /// The inputs key of `task` in a run whose parameters hash to
 /// `parameters`.
 pub(crate) fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
-    let mut key = Key::new();
+    let mut key = Key::new(INPUTS);
     key.text(&task.step);
     key.text(&task.task_id());
     key.hash(parameters);
@@ -61,14 +65,53 @@ pub(crate) fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
     key.finish()
 }
 
+/// The task key of a task with `input_key`, run by `component`, as step
+/// `step` declares it (its decorators and their options), with `grants`
+/// (as its record lists them).
+pub(crate) fn task_key(
+    input_key: &BlobHash,
+    component: Option<&BlobHash>,
+    step: Option<&Step>,
+    grants: &[String],
+) -> BlobHash {
+    let mut key = Key::new(TASK);
+    key.hash(input_key);
+    key.count(usize::from(component.is_some()));
+    if let Some(component) = component {
+        key.hash(component);
+    }
+    let mut decorators: Vec<&Decorator> = step
+        .map(|s| s.decorators.iter().collect())
+        .unwrap_or_default();
+    decorators.sort_by(|a, b| (&a.name, &a.options).cmp(&(&b.name, &b.options)));
+    key.count(decorators.len());
+    for decorator in decorators {
+        key.text(&decorator.name);
+        key.count(decorator.options.len());
+        for (option, value) in &decorator.options {
+            key.text(option);
+            key.text(value);
+        }
+    }
+    let mut grants: Vec<&String> = grants.iter().collect();
+    grants.sort();
+    key.count(grants.len());
+    for grant in grants {
+        key.text(grant);
+    }
+    key.text(mfw_host::CONTRACT_VERSION);
+    key.text(mfw_host::DETERMINISM);
+    key.finish()
+}
+
 /// A blake3 hasher fed length-prefixed fields, so no two different
 /// sequences of fields hash alike.
 struct Key(blake3::Hasher);
 
 impl Key {
-    fn new() -> Self {
+    fn new(domain: &[u8]) -> Self {
         let mut hasher = blake3::Hasher::new();
-        hasher.update(DOMAIN);
+        hasher.update(domain);
         Self(hasher)
     }
 
@@ -157,6 +200,52 @@ mod tests {
         let mut other_join = joined.clone();
         other_join.inputs[0].artifacts = names(&[("x", b"2")]);
         changed.push(input_key(&other_join, &params));
+        for (i, other) in changed.iter().enumerate() {
+            assert_ne!(&key, other, "change {i} kept the key");
+        }
+    }
+
+    #[test]
+    fn the_task_key_changes_with_the_code_decorators_and_grants_only() {
+        let inputs = BlobHash::of(b"inputs");
+        let code = BlobHash::of(b"component");
+        let step = Step::linear("train", ["end"]).with_decorator(Decorator {
+            name: "retry".to_string(),
+            options: vec![("times".to_string(), "2".to_string())],
+        });
+        let grants = ["env HOME".to_string()];
+        let key = task_key(&inputs, Some(&code), Some(&step), &grants);
+        // Order does not matter where it means nothing.
+        let reordered = ["b".to_string(), "a".to_string()];
+        let sorted = ["a".to_string(), "b".to_string()];
+        assert_eq!(
+            task_key(&inputs, Some(&code), Some(&step), &reordered),
+            task_key(&inputs, Some(&code), Some(&step), &sorted)
+        );
+        assert_eq!(key, task_key(&inputs, Some(&code), Some(&step), &grants));
+        let other_step = Step::linear("train", ["end"]).with_decorator(Decorator {
+            name: "retry".to_string(),
+            options: vec![("times".to_string(), "3".to_string())],
+        });
+        let changed = [
+            task_key(
+                &BlobHash::of(b"other inputs"),
+                Some(&code),
+                Some(&step),
+                &grants,
+            ),
+            task_key(
+                &inputs,
+                Some(&BlobHash::of(b"edited")),
+                Some(&step),
+                &grants,
+            ),
+            task_key(&inputs, None, Some(&step), &grants),
+            task_key(&inputs, Some(&code), Some(&other_step), &grants),
+            task_key(&inputs, Some(&code), Some(&step), &[]),
+            // The same bytes as an input key and as a task key differ.
+            input_key(&body(1, b"2"), &inputs),
+        ];
         for (i, other) in changed.iter().enumerate() {
             assert_ne!(&key, other, "change {i} kept the key");
         }

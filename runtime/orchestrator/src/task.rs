@@ -233,6 +233,14 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     if let Some(policy) = &policy {
         record.grants = describe_grants(&policy.grants);
     }
+    if let Some(input_key) = &record.input_key {
+        record.task_key = Some(crate::key::task_key(
+            input_key,
+            record.component.as_ref(),
+            ctx.graph.step(&task.step),
+            &record.grants,
+        ));
+    }
     let retries = policy.as_ref().map_or(0, |p| p.retries);
     let handle = Handle::current();
     let mut attempt = task.earlier.len() as u32;

@@ -262,6 +262,12 @@ pub struct TaskRecord {
     /// earlier versions of mfw wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_key: Option<BlobHash>,
+    /// One hash over everything that can change what the task computed:
+    /// its input key, its component, its decorators, its grants, the
+    /// contract version and the host's determinism settings (see
+    /// docs/reproducibility.md). A clone keeps the key of the task that ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_key: Option<BlobHash>,
 }
 
 impl TaskRecord {
@@ -286,6 +292,7 @@ impl TaskRecord {
             image: None,
             grants: Vec::new(),
             input_key: None,
+            task_key: None,
         }
     }
 
