@@ -253,3 +253,46 @@ fn fuel_is_a_deterministic_limit() {
         "succeeded"
     );
 }
+
+/// Every task's key in `run`, by `step/task`.
+fn task_keys(scratch: &Scratch, run: &str) -> std::collections::BTreeMap<String, String> {
+    let tasks = scratch
+        .path()
+        .join(format!(".mfw/flows/ResilientFlow/runs/{run}/tasks"));
+    let mut keys = std::collections::BTreeMap::new();
+    for step in std::fs::read_dir(tasks).unwrap().flatten() {
+        for file in std::fs::read_dir(step.path()).unwrap().flatten() {
+            let record: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+            let task = format!("{}/{}", record["step"], record["task_id"]).replace('"', "");
+            let key = record["task_key"].as_str().expect("a task key").to_string();
+            keys.insert(task, key);
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_same_flow_with_the_same_inputs_gets_the_same_task_keys() {
+    let scratch = scene();
+    let first = scratch
+        .mfw(["run", "resilient.wasm", "--n", "3"])
+        .ok()
+        .run_id();
+    let second = scratch
+        .mfw(["run", "resilient.wasm", "--n", "3"])
+        .ok()
+        .run_id();
+    let (a, b) = (task_keys(&scratch, &first), task_keys(&scratch, &second));
+    assert_eq!(a.len(), 8, "{a:?}");
+    assert_eq!(a, b, "two runs of the same flow and inputs");
+    // Another parameter value changes every task's key (each sees it).
+    let other = scratch
+        .mfw(["run", "resilient.wasm", "--n", "4"])
+        .ok()
+        .run_id();
+    let c = task_keys(&scratch, &other);
+    for (task, key) in &a {
+        assert_ne!(Some(key), c.get(task), "{task} kept its key with --n 4");
+    }
+}
