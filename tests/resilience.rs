@@ -128,6 +128,18 @@ fn resume_reuses_successful_tasks_and_reruns_from_the_failed_step() {
     )
     .unwrap();
     assert_eq!(run_record["origin_run_id"], origin.as_str());
+    assert_eq!(run_record["tasks_reused"], 21);
+    // `mfw runs` shows it: 25 tasks, 21 of them reused.
+    let runs = scratch.mfw(["runs", "ResilientFlow"]).ok();
+    let line = runs.stdout.lines().find(|l| l.contains(&run)).unwrap();
+    // (The run has no tags: its counts end the line.)
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        columns[columns.len() - 2..],
+        ["25", "21"],
+        "{}",
+        runs.stdout
+    );
 }
 
 #[test]

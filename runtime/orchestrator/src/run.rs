@@ -227,6 +227,7 @@ pub(crate) async fn run_with_code(
     record.finished_at = Some(now_millis());
     record.tasks_succeeded = outcome.succeeded;
     record.tasks_failed = outcome.failures.len() as u64;
+    record.tasks_reused = outcome.cloned;
     record.status = if outcome.interrupted {
         RunStatus::Interrupted
     } else if outcome.failures.is_empty() {

@@ -99,6 +99,10 @@ pub struct RunRecord {
     /// Tasks that failed.
     #[serde(default)]
     pub tasks_failed: u64,
+    /// Tasks reused from earlier runs (`mfw resume`) instead of running;
+    /// they count among `tasks_succeeded` too.
+    #[serde(default)]
+    pub tasks_reused: u64,
     /// Tags the user gave when starting the run (`mfw run --tag`); later
     /// changes (`mfw tag`) live beside the record, see
     /// `Datastore::run_tags`.
@@ -129,6 +133,7 @@ impl RunRecord {
             error: None,
             tasks_succeeded: 0,
             tasks_failed: 0,
+            tasks_reused: 0,
             tags: Vec::new(),
             system_tags: Vec::new(),
         }
