@@ -36,6 +36,10 @@ pub struct HostConfig {
     /// Meter fuel, so tasks can be given deterministic limits
     /// (`TaskLimits::fuel`). Costs some speed; off by default.
     pub fuel: bool,
+    /// The most disk the compiled-component cache may take, in bytes. When
+    /// a new component is compiled, the least recently used ones are
+    /// deleted until the cache fits (the new one is always kept).
+    pub cache_max_bytes: u64,
 }
 
 impl Default for HostConfig {
@@ -46,6 +50,7 @@ impl Default for HostConfig {
             max_memory_bytes: 4 << 30,
             max_artifact_bytes: 1 << 30,
             fuel: false,
+            cache_max_bytes: 4 << 30,
         }
     }
 }
@@ -186,8 +191,11 @@ impl Host {
             // error. The code first, then its MAC: a file without a valid
             // MAC is never loaded.
             let mac = blake3::keyed_hash(key, &serialized);
-            let _ = write_atomically(dir, &path, &serialized)
+            let written = write_atomically(dir, &path, &serialized)
                 .and_then(|()| write_atomically(dir, &mac_path(&path), mac.to_hex().as_bytes()));
+            if written.is_ok() {
+                trim_compiled_cache(dir, self.config.cache_max_bytes, &path);
+            }
         }
         Ok(component)
     }
@@ -203,11 +211,50 @@ impl Host {
         if blake3::keyed_hash(key, &code) != recorded {
             return None;
         }
+        // Recently used is what the cache keeps when it trims.
+        if let Ok(file) = std::fs::File::options().write(true).open(path) {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
         // SAFETY: these bytes are, as the MAC proves, what this host's
         // `serialize` wrote for an engine with the same fingerprint (the
         // file name); they were read once, so they cannot change between
         // the check and the load.
         unsafe { Component::deserialize(&self.engine, &code) }.ok()
+    }
+}
+
+/// Deletes the least recently used compiled components in `dir` (by
+/// modification time, which a cache hit refreshes) until their total size
+/// is at most `max_bytes`, never `keep`. Without a bound the cache grew by
+/// every version of every component a machine ever ran (Python ones with
+/// native packages compile to hundreds of MB). Failures only leave more on
+/// disk.
+fn trim_compiled_cache(dir: &Path, max_bytes: u64, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut compiled: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "cwasm"))
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            Some((meta.modified().ok()?, meta.len(), entry.path()))
+        })
+        .collect();
+    let mut total: u64 = compiled.iter().map(|(_, len, _)| len).sum();
+    compiled.sort();
+    for (_, len, path) in compiled {
+        if total <= max_bytes {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        // The MAC first: code without a MAC is never loaded.
+        let _ = std::fs::remove_file(mac_path(&path));
+        if std::fs::remove_file(&path).is_ok() {
+            total = total.saturating_sub(len);
+        }
     }
 }
 
@@ -490,5 +537,46 @@ mod tests {
         assert!(!is_transient_seal_failure(&wasmtime::Error::msg(
             "cannot add seals to the memfd"
         )));
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::{mac_path, trim_compiled_cache};
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn the_compiled_cache_keeps_the_most_recently_used_within_its_bound() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = SystemTime::now();
+        let write = |name: &str, len: usize, age_secs: u64| {
+            let path = dir.path().join(format!("{name}.cwasm"));
+            std::fs::write(&path, vec![0u8; len]).expect("write");
+            std::fs::write(mac_path(&path), b"mac").expect("write mac");
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open");
+            file.set_modified(now - Duration::from_secs(age_secs))
+                .expect("set time");
+            path
+        };
+        let oldest = write("a", 400, 300);
+        let older = write("b", 400, 200);
+        let recent = write("c", 400, 100);
+        // Just written but, by its clock, older than everything: still kept.
+        let new = write("d", 400, 1000);
+        let key = dir.path().join("compiled.key");
+        std::fs::write(&key, [0u8; 32]).expect("write key");
+
+        trim_compiled_cache(dir.path(), 900, &new);
+
+        assert!(!oldest.exists() && !mac_path(&oldest).exists());
+        assert!(!older.exists() && !mac_path(&older).exists());
+        assert!(recent.exists() && mac_path(&recent).exists());
+        assert!(new.exists() && key.exists());
+
+        trim_compiled_cache(dir.path(), 0, &new);
+        assert!(!recent.exists() && new.exists());
     }
 }
