@@ -98,6 +98,17 @@ func Timeout(seconds int) Decorator {
 	return Decorator{Name: "timeout", Options: map[string]any{"seconds": seconds}}
 }
 
+// Cache is @cache(enabled): false always runs the step; true caches its
+// tasks even when its grants let it see the outside world. Without it, a
+// task is taken from the cache when an earlier one had the same task key,
+// unless the step is granted the clock, randomness, the network, files or
+// environment variables.
+//
+//	flow.Step("fetch", fetch, mfw.Next("end"), mfw.With(mfw.Cache(false)))
+func Cache(enabled bool) Decorator {
+	return Decorator{Name: "cache", Options: map[string]any{"enabled": enabled}}
+}
+
 // Resources is @resources(memory=MB, cpu=n).
 func Resources(memoryMB int, cpu int) Decorator {
 	return Decorator{Name: "resources", Options: map[string]any{"memory": memoryMB, "cpu": cpu}}

@@ -96,6 +96,8 @@ impl Host {
             .wasm_component_model(true)
             // Timeouts and Ctrl-C interrupt running guests at epoch ticks.
             .epoch_interruption(true)
+            // NaNs differ between CPUs unless canonicalised (DETERMINISM).
+            .cranelift_nan_canonicalization(true)
             .consume_fuel(config.fuel);
         let engine = Engine::new(&wasm).map_err(engine_error)?;
         start_epoch_ticker(&engine);

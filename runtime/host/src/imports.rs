@@ -287,6 +287,9 @@ impl control::Host for TaskState {
 
 impl task_info::Host for TaskState {
     fn run(&mut self) -> types::RunInfo {
+        if let Some(task) = self.task.as_mut() {
+            task.read_run_identity = true;
+        }
         let info = self.task.as_ref().map(|t| t.spec.run_info.clone());
         let info = info.unwrap_or_default();
         types::RunInfo {
@@ -297,6 +300,9 @@ impl task_info::Host for TaskState {
     }
 
     fn current(&mut self) -> Task {
+        if let Some(task) = self.task.as_mut() {
+            task.read_run_identity = true;
+        }
         match self.task.as_ref() {
             Some(task) => Task {
                 flow: task.spec.flow.clone(),

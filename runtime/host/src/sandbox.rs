@@ -19,14 +19,15 @@ use crate::task::{Grants, TaskState};
 /// named and versioned: task keys cover it, so a change here changes every
 /// key. A step without the `clock` grant reads a virtual clock that starts
 /// at 2024-01-01 and ticks once per reading; one without `random` gets
-/// randomness keyed by its flow, step and task id; floats are computed as
-/// the CPU computes them (NaN bit patterns are not canonicalised).
+/// randomness keyed by its flow, step and task id; every NaN a float
+/// operation produces has the one canonical bit pattern, so results are
+/// bit-identical on x86-64 and aarch64 (which differ in the NaNs they make).
 ///
 /// ```
 /// assert!(mfw_host::DETERMINISM.starts_with("mfw-determinism-"));
 /// ```
 pub const DETERMINISM: &str =
-    "mfw-determinism-1 clock=virtual(2024-01-01,tick) random=blake3(flow/step/task) nan=native";
+    "mfw-determinism-2 clock=virtual(2024-01-01,tick) random=blake3(flow/step/task) nan=canonical";
 
 /// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
 const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;

@@ -342,6 +342,10 @@ pub struct TaskOutcome {
     /// The most linear memory its instance had, in bytes (0 if it never
     /// started).
     pub memory_bytes: u64,
+    /// Whether it asked who it is (`current`: run id, attempt, user,
+    /// tags): its result may then depend on the run, so it is never taken
+    /// from the cache of another run.
+    pub read_run_identity: bool,
 }
 
 /// An artifact as the task sees it.
@@ -381,6 +385,8 @@ pub(crate) struct Running {
     pub(crate) held: std::collections::HashMap<BlobHash, Bytes>,
     /// Their total size, counted against the task's memory limit.
     pub(crate) held_bytes: u64,
+    /// Whether the guest asked for its run id, attempt or run info.
+    pub(crate) read_run_identity: bool,
 }
 
 impl Running {
@@ -563,6 +569,7 @@ impl LoadedFlow {
             stdout: stdout.finish(),
             stderr: stderr.finish(),
             memory_bytes: 0,
+            read_run_identity: false,
         };
         let wasi = match sandbox::wasi_for_task(
             &identity,
@@ -599,6 +606,7 @@ impl LoadedFlow {
             max_artifact_bytes: inner.config.max_artifact_bytes,
             held: std::collections::HashMap::new(),
             held_bytes: 0,
+            read_run_identity: false,
         };
         let state = TaskState {
             wasi,
@@ -726,6 +734,7 @@ impl LoadedFlow {
             stdout: stdout.finish(),
             stderr: stderr.finish(),
             memory_bytes,
+            read_run_identity: task.read_run_identity,
         }
     }
 }

@@ -75,7 +75,8 @@ impl ReadyTasks {
         let mut done = Vec::new();
         let mut todo = Vec::new();
         for task in tasks {
-            match crate::resume::clone_from_origin(&ctx, &task).await {
+            let identity = crate::task::Identity::of(&ctx, &task);
+            match crate::task::reuse(&ctx, &task, &identity).await {
                 Some(finished) => {
                     if let Some(observer) = &ctx.observer {
                         observer.task_finished(&task.key(), None);
@@ -182,6 +183,7 @@ async fn submit(
         timeout_ms: defaults.timeout.map(|t| t.as_millis() as u64),
         fuel: defaults.fuel,
         max_splits: ctx.max_splits,
+        cache: ctx.cache,
         tasks: todo.iter().map(batch_task).collect(),
     };
     let number = batches.stored.fetch_add(1, Ordering::Relaxed);

@@ -9,8 +9,9 @@
 //!   runs again too. It does not cover the code: resume, like Metaflow's,
 //!   reuses finished steps after the code of a failed one changed.
 //! - The **task key** adds everything else that can change the result: the
-//!   component, the step's decorators, its grants, the contract version and
-//!   the host's determinism settings.
+//!   flow's name (it seeds randomness), the component, the step's
+//!   decorators, its grants, the contract version and the host's
+//!   determinism settings. The cache reuses a task only for the same key.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,7 @@ use crate::task::ReadyTask;
 
 /// Bumped whenever what goes into a key changes, so old keys never match.
 const INPUTS: &[u8] = b"mfw task inputs v1\0";
-const TASK: &[u8] = b"mfw task v1\0";
+const TASK: &[u8] = b"mfw task v2\0";
 
 /// One hash over the run's parameter values, by name.
 pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {
@@ -65,16 +66,18 @@ pub(crate) fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
     key.finish()
 }
 
-/// The task key of a task with `input_key`, run by `component`, as step
-/// `step` declares it (its decorators and their options), with `grants`
-/// (as its record lists them).
+/// The task key of a task of `flow` with `input_key`, run by `component`,
+/// as step `step` declares it (its decorators and their options), with
+/// `grants` (as its record lists them).
 pub(crate) fn task_key(
+    flow: &str,
     input_key: &BlobHash,
     component: Option<&BlobHash>,
     step: Option<&Step>,
     grants: &[String],
 ) -> BlobHash {
     let mut key = Key::new(TASK);
+    key.text(flow);
     key.hash(input_key);
     key.count(usize::from(component.is_some()));
     if let Some(component) = component {
@@ -206,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn the_task_key_changes_with_the_code_decorators_and_grants_only() {
+    fn the_task_key_changes_with_the_flow_code_decorators_and_grants_only() {
         let inputs = BlobHash::of(b"inputs");
         let code = BlobHash::of(b"component");
         let step = Step::linear("train", ["end"]).with_decorator(Decorator {
@@ -214,35 +217,41 @@ mod tests {
             options: vec![("times".to_string(), "2".to_string())],
         });
         let grants = ["env HOME".to_string()];
-        let key = task_key(&inputs, Some(&code), Some(&step), &grants);
+        let key = task_key("F", &inputs, Some(&code), Some(&step), &grants);
         // Order does not matter where it means nothing.
         let reordered = ["b".to_string(), "a".to_string()];
         let sorted = ["a".to_string(), "b".to_string()];
         assert_eq!(
-            task_key(&inputs, Some(&code), Some(&step), &reordered),
-            task_key(&inputs, Some(&code), Some(&step), &sorted)
+            task_key("F", &inputs, Some(&code), Some(&step), &reordered),
+            task_key("F", &inputs, Some(&code), Some(&step), &sorted)
         );
-        assert_eq!(key, task_key(&inputs, Some(&code), Some(&step), &grants));
+        assert_eq!(
+            key,
+            task_key("F", &inputs, Some(&code), Some(&step), &grants)
+        );
         let other_step = Step::linear("train", ["end"]).with_decorator(Decorator {
             name: "retry".to_string(),
             options: vec![("times".to_string(), "3".to_string())],
         });
         let changed = [
             task_key(
+                "F",
                 &BlobHash::of(b"other inputs"),
                 Some(&code),
                 Some(&step),
                 &grants,
             ),
             task_key(
+                "F",
                 &inputs,
                 Some(&BlobHash::of(b"edited")),
                 Some(&step),
                 &grants,
             ),
-            task_key(&inputs, None, Some(&step), &grants),
-            task_key(&inputs, Some(&code), Some(&other_step), &grants),
-            task_key(&inputs, Some(&code), Some(&step), &[]),
+            task_key("F", &inputs, None, Some(&step), &grants),
+            task_key("F", &inputs, Some(&code), Some(&other_step), &grants),
+            task_key("F", &inputs, Some(&code), Some(&step), &[]),
+            task_key("G", &inputs, Some(&code), Some(&step), &grants),
             // The same bytes as an input key and as a task key differ.
             input_key(&body(1, b"2"), &inputs),
         ];

@@ -16,6 +16,7 @@
 
 mod batch;
 mod blobs;
+mod cache;
 mod executor;
 mod key;
 mod observer;

@@ -190,6 +190,14 @@ pub enum PolicyError {
         /// The step.
         step: String,
     },
+    /// `@cache(...)` given something other than True or False.
+    #[error("step `{step}` has @cache({text}): write @cache(True) or @cache(False)")]
+    CacheNotABool {
+        /// The step.
+        step: String,
+        /// What it was given.
+        text: String,
+    },
 }
 
 /// One step's policy.
@@ -205,6 +213,20 @@ pub(crate) struct StepPolicy {
     pub(crate) catch: Option<Option<String>>,
     /// How many of the run's worker slots a task takes (`@resources(cpu)`).
     pub(crate) cpu: usize,
+    /// `@cache(True)` or `@cache(False)`; `None` caches a step unless it
+    /// sees the outside world.
+    pub(crate) cache: Option<bool>,
+    /// What of the outside world the step's grants let it see (`clock`,
+    /// `random`, `env NAME`, `network host:port`, `read dir /data`...):
+    /// its results may change without its inputs changing.
+    pub(crate) outside: Vec<String>,
+}
+
+impl StepPolicy {
+    /// Whether the step's tasks may be taken from, and put in, the cache.
+    pub(crate) fn cacheable(&self) -> bool {
+        self.cache.unwrap_or(self.outside.is_empty())
+    }
 }
 
 fn number(step: &str, d: &Decorator, key: &str) -> Result<Option<f64>, PolicyError> {
@@ -357,10 +379,12 @@ fn grants(
     d: &Decorator,
     sandbox: &Sandbox,
     grants: &mut Grants,
+    outside: &mut Vec<String>,
 ) -> Result<(), PolicyError> {
     for (key, writable) in [("read", false), ("write", true)] {
         if let Some(value) = json(step, d, key)? {
             for (guest, host) in dir_pairs(step, value)? {
+                outside.push(format!("{key} dir {guest}"));
                 grants.dirs.push(DirGrant {
                     host: resolve_dir(step, &host, sandbox)?,
                     guest,
@@ -377,6 +401,7 @@ fn grants(
                     name,
                 });
             }
+            outside.push(format!("env {name}"));
             if let Ok(v) = std::env::var(&name) {
                 grants.env.push((name, v));
             }
@@ -384,6 +409,7 @@ fn grants(
     }
     if let Some(value) = json(step, d, "network")? {
         for target in strings(step, "network", value)? {
+            outside.push(format!("network {target}"));
             let addrs: Vec<SocketAddr> = target
                 .to_socket_addrs()
                 .map_err(|source| PolicyError::Unresolved {
@@ -406,8 +432,12 @@ fn grants(
             }
         }
     }
-    grants.clock |= d.option("clock") == Some("true");
-    grants.random |= d.option("random") == Some("true");
+    for (what, granted) in [("clock", &mut grants.clock), ("random", &mut grants.random)] {
+        if d.option(what) == Some("true") {
+            *granted = true;
+            outside.push(what.to_string());
+        }
+    }
     Ok(())
 }
 
@@ -430,6 +460,8 @@ pub(crate) fn step_policy(
         retry_delay: Duration::ZERO,
         catch: None,
         cpu: 1,
+        cache: None,
+        outside: Vec::new(),
     };
     for d in &step.decorators {
         match d.name.as_str() {
@@ -459,7 +491,19 @@ pub(crate) fn step_policy(
                 let var = json(name, d, "var")?.and_then(|v| v.as_str().map(str::to_string));
                 policy.catch = Some(var);
             }
-            "grant" => grants(name, d, sandbox, &mut policy.grants)?,
+            "grant" => grants(name, d, sandbox, &mut policy.grants, &mut policy.outside)?,
+            // `@cache(False)`: always run; `@cache(True)`: cache even a step
+            // that sees the outside world.
+            "cache" => match json(name, d, "enabled")? {
+                None => policy.cache = Some(true),
+                Some(serde_json::Value::Bool(enabled)) => policy.cache = Some(enabled),
+                Some(other) => {
+                    return Err(PolicyError::CacheNotABool {
+                        step: name.to_string(),
+                        text: other.to_string(),
+                    });
+                }
+            },
             // Metaflow's @environment(vars=...): exactly these variables and
             // values reach the step, as an env grant the graph records.
             "environment" => {
@@ -518,6 +562,51 @@ mod tests {
         assert_eq!(p.cpu, 2);
         assert_eq!(p.limits.timeout, Some(Duration::from_secs(65)));
         assert_eq!((p.retries, p.retry_delay), (2, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_step_that_sees_the_outside_world_is_cached_only_when_it_says_so() {
+        let policy = |decorators| {
+            step_policy(
+                &step(decorators),
+                &RunDefaults::default(),
+                &Sandbox::default(),
+                4,
+            )
+        };
+        let plain = policy(vec![
+            Decorator::new("environment").with_option("vars", r#"{"A": 1}"#),
+        ]);
+        assert!(
+            plain.unwrap().cacheable(),
+            "@environment values are in the key"
+        );
+        let clock = policy(vec![Decorator::new("grant").with_option("clock", "true")]).unwrap();
+        assert_eq!(
+            (clock.cacheable(), clock.outside.clone()),
+            (false, vec!["clock".to_string()])
+        );
+        let env = policy(vec![
+            Decorator::new("grant").with_option("env", r#"["HOME"]"#),
+        ])
+        .unwrap();
+        assert_eq!(
+            (env.cacheable(), env.outside.clone()),
+            (false, vec!["env HOME".to_string()])
+        );
+        let forced = policy(vec![
+            Decorator::new("grant").with_option("random", "true"),
+            Decorator::new("cache").with_option("enabled", "true"),
+        ]);
+        assert!(forced.unwrap().cacheable());
+        let off = policy(vec![
+            Decorator::new("cache").with_option("enabled", "false"),
+        ]);
+        assert!(!off.unwrap().cacheable());
+        let bad = policy(vec![
+            Decorator::new("cache").with_option("enabled", "\"yes\""),
+        ]);
+        assert!(bad.unwrap_err().to_string().contains("@cache(True)"));
     }
 
     #[test]

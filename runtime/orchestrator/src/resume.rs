@@ -18,12 +18,12 @@
 //!   reused even though the code changed (as in Metaflow).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 
 use mfw_graph::BlobHash;
 use mfw_store::{Datastore, RunStatus, TaskRecord, TaskStatus};
 
-use crate::task::{Finished, ReadyTask, TaskContext};
+use crate::cache::Presence;
+use crate::task::{Finished, Identity, ReadyTask, TaskContext};
 use crate::{FlowPlan, OrchestratorError, Resume};
 
 /// How many runs back the origin chain is followed.
@@ -41,8 +41,6 @@ pub(crate) struct Origin {
     same_code: HashSet<String>,
     /// Successful tasks of the chain by `(step, task id)`, newest first.
     offered: HashMap<(String, String), Vec<TaskRecord>>,
-    /// Whether each blob a reused task needs is stored, as found so far.
-    stored: Mutex<HashMap<BlobHash, bool>>,
 }
 
 impl Origin {
@@ -95,7 +93,6 @@ impl Origin {
             always_run,
             same_code,
             offered: HashMap::new(),
-            stored: Mutex::new(HashMap::new()),
         };
         origin.offer(tasks);
         // Older runs of the chain: one that cannot be read ends the chain
@@ -138,11 +135,18 @@ impl Origin {
             .count()
     }
 
+    /// Whether `step` runs again whatever earlier runs did (`--from-step`
+    /// and after): neither resume nor the cache may skip it.
+    pub(crate) fn always_runs(&self, step: &str) -> bool {
+        self.always_run.contains(step)
+    }
+
     /// The earlier record `task` may reuse: same inputs, allowed code, and
     /// every value still stored.
     async fn reusable(
         &self,
         store: &Datastore,
+        presence: &Presence,
         task: &ReadyTask,
         input_key: &BlobHash,
         component: Option<&BlobHash>,
@@ -164,33 +168,11 @@ impl Origin {
             if self.same_code.contains(&task.step) && record.component.as_ref() != component {
                 continue;
             }
-            if self.all_stored(store, record).await {
+            if presence.all_stored(store, record).await {
                 return Some(record);
             }
         }
         None
-    }
-
-    /// Whether every value `record` names is in the store (a blob set
-    /// aside by `mfw doctor --repair` makes its task run again).
-    async fn all_stored(&self, store: &Datastore, record: &TaskRecord) -> bool {
-        for hash in record.artifacts.values().chain(record.objects.values()) {
-            let known = self.stored.lock().ok().and_then(|s| s.get(hash).copied());
-            let present = match known {
-                Some(present) => present,
-                None => {
-                    let present = store.has_blob(hash).await.unwrap_or(false);
-                    if let Ok(mut stored) = self.stored.lock() {
-                        stored.insert(*hash, present);
-                    }
-                    present
-                }
-            };
-            if !present {
-                return false;
-            }
-        }
-        true
     }
 }
 
@@ -225,24 +207,21 @@ fn complete(tasks: &BTreeMap<String, Vec<TaskRecord>>) -> bool {
 }
 
 /// When resuming: the earlier record of this task, if it may be reused,
-/// copied into this run. Values are shared by hash; only the small record
-/// is written. `None` means: run the task.
-pub(crate) async fn clone_from_origin(ctx: &TaskContext, task: &ReadyTask) -> Option<Finished> {
+/// copied into this run. `None` means: run the task.
+pub(crate) async fn clone_from_origin(
+    ctx: &TaskContext,
+    task: &ReadyTask,
+    identity: &Identity,
+) -> Option<Finished> {
     let origin = ctx.origin.as_ref()?;
-    let input_key = crate::key::input_key(task, &ctx.parameters_key);
-    let component = ctx.code.component(&task.step);
     let old = origin
-        .reusable(&ctx.store, task, &input_key, component.as_ref())
+        .reusable(
+            &ctx.store,
+            &ctx.presence,
+            task,
+            &identity.input_key,
+            identity.component.as_ref(),
+        )
         .await?;
-    let mut record = old.clone();
-    record.cloned_from = Some(old.cloned_from.clone().unwrap_or(old.run_id.clone()));
-    record.run_id = ctx.run_id.clone();
-    record.parents = task.parents.clone();
-    record.input_key = Some(input_key);
-    // A clone that cannot be written runs instead; the run's own write
-    // then reports what is wrong with the store.
-    ctx.store.write_task(&record).await.ok()?;
-    let mut finished = Finished::succeeded(task.clone(), record);
-    finished.cloned = true;
-    Some(finished)
+    crate::cache::clone_into_run(ctx, task, identity, old, false).await
 }

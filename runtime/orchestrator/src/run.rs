@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub tags: Vec<String>,
     /// Who starts it: the run gets the system tag `user:NAME`.
     pub user: String,
+    /// Take a task from the cache when an earlier one had the same task
+    /// key, and remember each task that ran (`--no-cache`: `false`).
+    pub cache: bool,
 }
 
 /// The tags mfw gives every run, as Metaflow does: who started it (its
@@ -86,6 +89,7 @@ impl Default for RunOptions {
             executor: None,
             tags: Vec::new(),
             user: "unknown".to_string(),
+            cache: true,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct RunSummary {
     pub tasks_succeeded: u64,
     /// Tasks reused from earlier runs (the origin chain) without running.
     pub tasks_cloned: u64,
+    /// Tasks taken from the cache without running.
+    pub tasks_cached: u64,
     /// Tasks that failed, with why.
     pub failures: Vec<(TaskKey, String)>,
     /// Wall time in milliseconds.
@@ -199,6 +205,8 @@ pub(crate) async fn run_with_code(
         cancel: Arc::new(AtomicBool::new(false)),
         origin,
         run_info: Arc::new(run_info(&record, &record.tags)),
+        cache: options.cache,
+        presence: Default::default(),
     });
     if let Some(observer) = &options.observer {
         observer.run_started(&record.flow, &record.run_id);
@@ -228,6 +236,7 @@ pub(crate) async fn run_with_code(
     record.tasks_succeeded = outcome.succeeded;
     record.tasks_failed = outcome.failures.len() as u64;
     record.tasks_reused = outcome.cloned;
+    record.tasks_cached = outcome.cached;
     record.status = if outcome.interrupted {
         RunStatus::Interrupted
     } else if outcome.failures.is_empty() {
@@ -247,6 +256,7 @@ pub(crate) async fn run_with_code(
         status: record.status,
         tasks_succeeded: outcome.succeeded,
         tasks_cloned: outcome.cloned,
+        tasks_cached: outcome.cached,
         failures: outcome.failures,
         duration_ms: record.duration_millis(),
     })

@@ -57,7 +57,10 @@ pub(crate) enum SchedulerError {
 /// How the scheduled tasks ended.
 pub(crate) struct ScheduleOutcome {
     pub(crate) succeeded: u64,
+    /// Reused by resume.
     pub(crate) cloned: u64,
+    /// Taken from the cache.
+    pub(crate) cached: u64,
     pub(crate) failures: Vec<(TaskKey, String)>,
     pub(crate) interrupted: bool,
 }
@@ -388,6 +391,7 @@ impl Scheduler {
         let mut outcome = ScheduleOutcome {
             succeeded: 0,
             cloned: 0,
+            cached: 0,
             failures: Vec::new(),
             interrupted: false,
         };
@@ -480,7 +484,12 @@ impl Scheduler {
                     continue;
                 }
                 outcome.succeeded += 1;
-                outcome.cloned += u64::from(finished.cloned);
+                // A remote worker's cache hit is known by its record.
+                if finished.record.cached {
+                    outcome.cached += 1;
+                } else {
+                    outcome.cloned += u64::from(finished.cloned);
+                }
                 match self.successors(&finished.task, &finished.record).await {
                     Ok(next) => {
                         for task in next {

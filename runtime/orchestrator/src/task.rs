@@ -157,6 +157,7 @@ impl StepCode for FlowPlan {
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 memory_bytes: 0,
+                read_run_identity: false,
             },
         }
     }
@@ -189,6 +190,62 @@ pub(crate) struct TaskContext {
     pub(crate) origin: Option<crate::resume::Origin>,
     /// Who started the run, its tags and origin, for `current`.
     pub(crate) run_info: Arc<RunInfo>,
+    /// Whether tasks may be taken from and put in the cache (`--no-cache`
+    /// turns it off).
+    pub(crate) cache: bool,
+    /// Which blobs earlier records name are known to be stored.
+    pub(crate) presence: crate::cache::Presence,
+}
+
+/// What a task's computation is, worked out before it runs (see `key.rs`).
+pub(crate) struct Identity {
+    pub(crate) input_key: BlobHash,
+    /// The component that runs its step, if one does.
+    pub(crate) component: Option<BlobHash>,
+    /// Its grants, as its record lists them.
+    pub(crate) grants: Vec<String>,
+    /// `None` when no component runs the step.
+    pub(crate) task_key: Option<BlobHash>,
+}
+
+impl Identity {
+    pub(crate) fn of(ctx: &TaskContext, task: &ReadyTask) -> Self {
+        let input_key = crate::key::input_key(task, &ctx.parameters_key);
+        let component = ctx.code.component(&task.step);
+        let grants = ctx
+            .policies
+            .get(&task.step)
+            .map(|p| describe_grants(&p.grants))
+            .unwrap_or_default();
+        let task_key = component.as_ref().map(|component| {
+            crate::key::task_key(
+                &ctx.flow,
+                &input_key,
+                Some(component),
+                ctx.graph.step(&task.step),
+                &grants,
+            )
+        });
+        Self {
+            input_key,
+            component,
+            grants,
+            task_key,
+        }
+    }
+}
+
+/// An earlier task this one may reuse instead of running: from the run
+/// being resumed, else from the cache.
+pub(crate) async fn reuse(
+    ctx: &TaskContext,
+    task: &ReadyTask,
+    identity: &Identity,
+) -> Option<Finished> {
+    match crate::resume::clone_from_origin(ctx, task, identity).await {
+        Some(finished) => Some(finished),
+        None => crate::cache::from_cache(ctx, task, identity).await,
+    }
 }
 
 /// Where the attempts after a failed one run.
@@ -206,8 +263,8 @@ pub(crate) enum Retries {
 /// blocking thread.
 pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> Finished {
     let key = task.key();
-    if let Some(finished) = Handle::current().block_on(crate::resume::clone_from_origin(ctx, &task))
-    {
+    let identity = Identity::of(ctx, &task);
+    if let Some(finished) = Handle::current().block_on(reuse(ctx, &task, &identity)) {
         if let Some(observer) = &ctx.observer {
             observer.task_finished(&key, None);
         }
@@ -220,27 +277,18 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     record.parents = task.parents.clone();
     record.foreach = task.foreach.clone();
     record.attempts = task.earlier.clone();
-    record.input_key = Some(crate::key::input_key(&task, &ctx.parameters_key));
+    record.input_key = Some(identity.input_key);
     record.image = std::env::var("MFW_WORKER_IMAGE")
         .ok()
         .filter(|i| !i.is_empty());
-    let Some(component) = ctx.code.component(&task.step) else {
+    let Some(component) = identity.component else {
         let why = no_component(&task.step);
         return finish_failed(ctx, task, record, now_millis(), why);
     };
     record.component = Some(component);
+    record.grants = identity.grants;
+    record.task_key = identity.task_key;
     let policy = ctx.policies.get(&task.step).cloned();
-    if let Some(policy) = &policy {
-        record.grants = describe_grants(&policy.grants);
-    }
-    if let Some(input_key) = &record.input_key {
-        record.task_key = Some(crate::key::task_key(
-            input_key,
-            record.component.as_ref(),
-            ctx.graph.step(&task.step),
-            &record.grants,
-        ));
-    }
     let retries = policy.as_ref().map_or(0, |p| p.retries);
     let handle = Handle::current();
     let mut attempt = task.earlier.len() as u32;
@@ -305,7 +353,15 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
             record.objects = outcome.objects;
             record.next = outcome.transition;
             record.splits = outcome.foreach_count;
-            return finish(ctx, task, record, None, false);
+            let finished = finish(ctx, task, record, None, false);
+            if finished.failure.is_none() {
+                handle.block_on(crate::cache::remember(
+                    ctx,
+                    &finished.record,
+                    outcome.read_run_identity,
+                ));
+            }
+            return finished;
         };
         record.status = TaskStatus::Failed;
         record.artifacts = outcome.artifacts;

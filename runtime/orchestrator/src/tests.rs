@@ -124,6 +124,7 @@ impl StepCode for Script {
             stdout: format!("ran {}\n", spec.step).into_bytes(),
             stderr: Vec::new(),
             memory_bytes: 1 << 20,
+            read_run_identity: false,
         };
         match act {
             Act::Fail(message) => {
@@ -311,6 +312,8 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         cancel: Arc::default(),
         origin: None,
         run_info: Arc::default(),
+        cache: true,
+        presence: Default::default(),
     });
     let local = crate::executor::LocalExecutor::new(&HashMap::new(), 64);
     let executors = crate::executor::Executors::new(

@@ -166,6 +166,8 @@ pub async fn run_worker(
             cancel: Arc::new(AtomicBool::new(false)),
             origin: None,
             run_info: Arc::new(run_info(&record, &user_tags)),
+            cache: batch.cache,
+            presence: Default::default(),
         },
         step: batch.step.clone(),
         recorded: recorded.into_iter().collect(),

@@ -103,6 +103,10 @@ pub struct RunRecord {
     /// they count among `tasks_succeeded` too.
     #[serde(default)]
     pub tasks_reused: u64,
+    /// Tasks taken from the cache (an earlier task with the same task key)
+    /// instead of running; they count among `tasks_succeeded` too.
+    #[serde(default)]
+    pub tasks_cached: u64,
     /// Tags the user gave when starting the run (`mfw run --tag`); later
     /// changes (`mfw tag`) live beside the record, see
     /// `Datastore::run_tags`.
@@ -134,6 +138,7 @@ impl RunRecord {
             tasks_succeeded: 0,
             tasks_failed: 0,
             tasks_reused: 0,
+            tasks_cached: 0,
             tags: Vec::new(),
             system_tags: Vec::new(),
         }
@@ -251,9 +256,14 @@ pub struct TaskRecord {
     /// The component that ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<BlobHash>,
-    /// The run it was cloned from by `mfw resume`, if it did not run here.
+    /// The run it was cloned from by `mfw resume` or the cache, if it did
+    /// not run here: the run where it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloned_from: Option<String>,
+    /// Whether it was taken from the cache: an earlier task with the same
+    /// task key (in `cloned_from`) had computed it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
     /// The worker image that ran it, when it ran in a cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -294,6 +304,7 @@ impl TaskRecord {
             splits: None,
             component: None,
             cloned_from: None,
+            cached: false,
             image: None,
             grants: Vec::new(),
             input_key: None,
@@ -323,6 +334,50 @@ pub(crate) fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
             .collect()
     };
     key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+}
+
+/// Where the task that computed a task key is recorded:
+/// `cache/<task key>.json`, written when a cacheable task succeeds. A later
+/// task with the same key clones that record instead of running.
+///
+/// ```
+/// let entry = mfw_store::CacheEntry::of(&mfw_store::TaskRecord::new("TrainFlow", "7", "train", "2"));
+/// assert_eq!(entry.pathspec(), "TrainFlow/7/train/2");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The flow of the task that ran.
+    pub flow: String,
+    /// Its run.
+    pub run_id: String,
+    /// Its step.
+    pub step: String,
+    /// Its task id.
+    pub task_id: String,
+}
+
+impl CacheEntry {
+    /// The entry naming `record`.
+    pub fn of(record: &TaskRecord) -> Self {
+        Self {
+            flow: record.flow.clone(),
+            run_id: record.run_id.clone(),
+            step: record.step.clone(),
+            task_id: record.task_id.clone(),
+        }
+    }
+
+    /// `Flow/run/step/task`.
+    pub fn pathspec(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.flow, self.run_id, self.step, self.task_id
+        )
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One input of a join task in a batch.
@@ -385,6 +440,9 @@ pub struct Batch {
     pub fuel: Option<u64>,
     /// The most tasks one foreach may create.
     pub max_splits: u32,
+    /// Whether tasks may be taken from and put in the cache.
+    #[serde(default = "yes")]
+    pub cache: bool,
     /// The tasks; worker `i` of `n` runs those at positions `i, i+n, ...`.
     pub tasks: Vec<BatchTask>,
 }

@@ -37,6 +37,7 @@ from ._client import (
 from ._current import current
 from ._datatools import S3
 from ._decorators import (
+    cache,
     card,
     catch,
     conda,
@@ -77,6 +78,7 @@ __all__ = [
     "ExecutingRun",
     "Step",
     "Task",
+    "cache",
     "card",
     "catch",
     "conda",

@@ -534,5 +534,21 @@ class Task:
         frames = self._record.get("foreach", [])
         return frames[-1]["index"] if frames else None
 
+    @property
+    def cached(self) -> bool:
+        """Whether the task was taken from the cache instead of running
+        (an earlier task, in `origin_pathspec`, had the same task key)."""
+        return bool(self._record.get("cached", False))
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """Where the task actually ran, when it was reused by resume or
+        taken from the cache (as Metaflow's `origin_pathspec`); else None."""
+        origin = self._record.get("cloned_from")
+        if origin is None:
+            return None
+        _, _, step, task = self.pathspec.split("/")
+        return f"{self._record['flow']}/{origin}/{step}/{task}"
+
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"

@@ -167,6 +167,35 @@ pypi = _make("pypi", STEP_DECORATORS["pypi"], "step")
 conda = _make("conda", STEP_DECORATORS["conda"], "step")
 grant = _make("grant", STEP_DECORATORS["grant"], "step")
 card = _make("card", STEP_DECORATORS["card"], "step")
+
+
+def cache(enabled: Any = True) -> Callable:
+    """Whether the step's tasks are taken from the cache.
+
+    By default a task is not run when an earlier task had the same task key
+    (the same code, inputs, parameters, decorators and grants): its results
+    are reused. A step granted the real clock, randomness, the network,
+    files or environment variables is never cached, nor one that reads
+    `current.run_id`. `@cache(False)` always runs the step; `@cache(True)`
+    caches it even then.
+
+    >>> @cache(False)
+    ... @step
+    ... def fetch(self):
+    ...     pass
+    >>> fetch._mfw_decorators
+    [('cache', [('enabled', 'false')])]
+    """
+    if callable(enabled):
+        return cache(True)(enabled)
+    if not isinstance(enabled, bool):
+        path, line = _caller()
+        raise FlowDefinitionError(
+            f"@cache takes True or False, not {enabled!r}: write @cache(False)", path, line
+        )
+    return _make("cache", {"enabled": True}, "step")(enabled=enabled)
+
+
 trigger = _make("trigger", FLOW_DECORATORS["trigger"], "flow")
 trigger_on_finish = _make("trigger_on_finish", FLOW_DECORATORS["trigger_on_finish"], "flow")
 schedule = _make("schedule", FLOW_DECORATORS["schedule"], "flow")

@@ -30,6 +30,9 @@ pub const STEP_DECORATORS: &[(&str, &[&str])] = &[
         ],
     ),
     ("environment", &["vars"]),
+    // `cache(enabled = false)`: always run; `true`: cache even a step whose
+    // grants let it see the outside world.
+    ("cache", &["enabled"]),
     // Capabilities: nothing is reachable unless granted.
     (
         "grant",

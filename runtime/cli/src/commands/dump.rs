@@ -59,6 +59,7 @@ async fn task_json(store: &Datastore, task: &TaskRecord) -> anyhow::Result<serde
     }
     if let Some(run) = &task.cloned_from {
         json["cloned_from"] = serde_json::json!(run);
+        json["cached"] = serde_json::json!(task.cached);
     }
     if let Some(last) = task.attempts.last() {
         json["started_at"] = serde_json::json!(last.started_at);
@@ -88,11 +89,13 @@ async fn print_task(
     };
     let mut how = vec![status.to_string()];
     how.extend(task.image.as_ref().map(|image| format!("in {image}")));
-    how.extend(
-        task.cloned_from
-            .as_ref()
-            .map(|run| format!("reused from run {run}")),
-    );
+    how.extend(task.cloned_from.as_ref().map(|run| {
+        if task.cached {
+            format!("cached from run {run}")
+        } else {
+            format!("reused from run {run}")
+        }
+    }));
     writeln!(out, "{} ({})", task.pathspec(), how.join(", "))?;
     for (name, value) in artifact_values(store, task).await? {
         writeln!(out, "  {name} = {value}")?;

@@ -36,6 +36,11 @@ pub struct ExecArgs {
     /// finds it. mfw also tags it `user:NAME`, its namespace.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// Run every task, even one whose task key matches a task that already
+    /// succeeded (by default that task's results are reused), and remember
+    /// none of them for later runs.
+    #[arg(long)]
+    no_cache: bool,
     /// Write the run's pathspec (Flow/run_id) to this file when it ends:
     /// how the Python SDK's `Runner` finds the run it started.
     #[arg(long, value_name = "FILE", hide = true)]
@@ -421,6 +426,7 @@ async fn execute(
         executor,
         tags: exec.tags.clone(),
         user: username(),
+        cache: !exec.no_cache,
     };
     // What killed writers left (of any run) goes, once it is surely stale;
     // the store is walked at most once per STALE_STAGING.
@@ -465,17 +471,7 @@ async fn execute(
         std::fs::write(file, &pathspec)
             .with_context(|| format!("cannot write the run's id to {}", file.display()))?;
     }
-    let cloned = if summary.tasks_cloned > 0 {
-        let ran = (summary.tasks_succeeded + summary.failures.len() as u64)
-            .saturating_sub(summary.tasks_cloned);
-        format!(
-            " (reused {}, ran {})",
-            crate::observer::thousands(summary.tasks_cloned),
-            crate::observer::thousands(ran)
-        )
-    } else {
-        String::new()
-    };
+    let cloned = reuse_summary(&summary);
     match summary.status {
         RunStatus::Succeeded => {
             eprintln!(
@@ -545,3 +541,27 @@ const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 
 /// How often a run's writes to a local store are flushed to disk.
 const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// ` (reused N, cached C, ran M)` when tasks were not run, else nothing.
+fn reuse_summary(summary: &mfw_orchestrator::RunSummary) -> String {
+    if summary.tasks_cloned == 0 && summary.tasks_cached == 0 {
+        return String::new();
+    }
+    let ran = (summary.tasks_succeeded + summary.failures.len() as u64)
+        .saturating_sub(summary.tasks_cloned + summary.tasks_cached);
+    let mut parts = Vec::new();
+    if summary.tasks_cloned > 0 {
+        parts.push(format!(
+            "reused {}",
+            crate::observer::thousands(summary.tasks_cloned)
+        ));
+    }
+    if summary.tasks_cached > 0 {
+        parts.push(format!(
+            "cached {}",
+            crate::observer::thousands(summary.tasks_cached)
+        ));
+    }
+    parts.push(format!("ran {}", crate::observer::thousands(ran)));
+    format!(" ({})", parts.join(", "))
+}

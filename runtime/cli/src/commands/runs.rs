@@ -21,8 +21,8 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<24} {:<18} {:<11} {:>9} {:>7} {:>7}  TAGS",
-        "FLOW", "RUN", "STATUS", "DURATION", "TASKS", "REUSED"
+        "{:<24} {:<18} {:<11} {:>9} {:>7} {:>7} {:>7}  TAGS",
+        "FLOW", "RUN", "STATUS", "DURATION", "TASKS", "REUSED", "CACHED"
     )?;
     for flow in flows {
         let (runs, damaged) = store.list_runs_checked(&flow).await?;
@@ -44,13 +44,14 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
             };
             writeln!(
                 out,
-                "{:<24} {:<18} {:<11} {:>9} {:>7} {:>7}  {}",
+                "{:<24} {:<18} {:<11} {:>9} {:>7} {:>7} {:>7}  {}",
                 run.flow,
                 run.run_id,
                 status,
                 format_duration(duration),
                 run.tasks_succeeded + run.tasks_failed,
                 run.tasks_reused,
+                run.tasks_cached,
                 tags.join(",")
             )?;
         }

@@ -1,0 +1,138 @@
+//! Automatic caching: a task whose task key (see `key.rs`) matches a task
+//! that already succeeded is not run; that task's record is cloned into the
+//! run, as resume does. Sound because a task sees the world only through
+//! what its key covers — unless its grants let it see more (the real clock,
+//! randomness, the network, files, the host's environment) or it asked who
+//! it is (`current.run_id`, the attempt, the run's tags): such tasks are
+//! neither taken from the cache nor put in it, unless the step says
+//! `@cache(True)`. `--no-cache` and `@cache(False)` turn it off.
+//!
+//! The index is `cache/<task key>.json` in the datastore, naming the task
+//! that computed the key, so everyone sharing the datastore (a team, its
+//! Kubernetes workers) shares the cache. An entry that cannot be read, or
+//! names a task whose record or values are gone, is a miss: the task runs,
+//! and its success writes a fresh entry.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use mfw_graph::BlobHash;
+use mfw_store::{CacheEntry, Datastore, TaskRecord, TaskStatus};
+
+use crate::task::{Finished, Identity, ReadyTask, TaskContext};
+
+/// Which blobs are known to be stored, as found so far in this run: a
+/// foreach of a thousand cached tasks sharing their inputs asks once.
+#[derive(Default)]
+pub(crate) struct Presence(Mutex<HashMap<BlobHash, bool>>);
+
+impl Presence {
+    /// Whether every value `record` names is in the store (a blob set
+    /// aside by `mfw doctor --repair` makes its task run again).
+    pub(crate) async fn all_stored(&self, store: &Datastore, record: &TaskRecord) -> bool {
+        for hash in record.artifacts.values().chain(record.objects.values()) {
+            let known = self.0.lock().ok().and_then(|s| s.get(hash).copied());
+            let present = match known {
+                Some(present) => present,
+                None => {
+                    let present = store.has_blob(hash).await.unwrap_or(false);
+                    if let Ok(mut stored) = self.0.lock() {
+                        stored.insert(*hash, present);
+                    }
+                    present
+                }
+            };
+            if !present {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Whether `step`'s tasks may use the cache in this run.
+fn may_cache(ctx: &TaskContext, step: &str) -> bool {
+    ctx.cache
+        && ctx.policies.get(step).is_some_and(|p| p.cacheable())
+        && !ctx.origin.as_ref().is_some_and(|o| o.always_runs(step))
+}
+
+/// Whether the step said `@cache(True)`, so that even a task that asked
+/// who it is is cached.
+fn forced(ctx: &TaskContext, step: &str) -> bool {
+    ctx.policies
+        .get(step)
+        .is_some_and(|p| p.cache == Some(true))
+}
+
+/// The task that computed `identity`'s task key, cloned into this run;
+/// `None` means: run the task.
+pub(crate) async fn from_cache(
+    ctx: &TaskContext,
+    task: &ReadyTask,
+    identity: &Identity,
+) -> Option<Finished> {
+    let key = identity.task_key.as_ref()?;
+    if !may_cache(ctx, &task.step) {
+        return None;
+    }
+    let entry = ctx.store.cached_task(key).await.ok()??;
+    let old = ctx
+        .store
+        .read_task(&entry.flow, &entry.run_id, &entry.step, &entry.task_id)
+        .await
+        .ok()?;
+    // The entry may be older than the record it names (a rerun of that
+    // run's task with another key): the record decides.
+    if old.status != TaskStatus::Succeeded || old.task_key.as_ref() != Some(key) {
+        return None;
+    }
+    if !ctx.presence.all_stored(&ctx.store, &old).await {
+        return None;
+    }
+    clone_into_run(ctx, task, identity, &old, true).await
+}
+
+/// Records that `record` (just succeeded, run here) computed its task key,
+/// if the cache may hold it.
+pub(crate) async fn remember(ctx: &TaskContext, record: &TaskRecord, read_run_identity: bool) {
+    let Some(key) = &record.task_key else {
+        return;
+    };
+    if record.status != TaskStatus::Succeeded
+        || !may_cache(ctx, &record.step)
+        || (read_run_identity && !forced(ctx, &record.step))
+    {
+        return;
+    }
+    // The cache is an optimisation: an entry that cannot be written only
+    // means a later run computes the task again.
+    let _ = ctx
+        .store
+        .put_cached_task(key, &CacheEntry::of(record))
+        .await;
+}
+
+/// `old`, a successful task of this or another run, copied into this run as
+/// `task`. Values are shared by hash; only the small record is written.
+/// `None` when the record cannot be written: the task then runs, and the
+/// run's own write reports what is wrong with the store.
+pub(crate) async fn clone_into_run(
+    ctx: &TaskContext,
+    task: &ReadyTask,
+    identity: &Identity,
+    old: &TaskRecord,
+    cached: bool,
+) -> Option<Finished> {
+    let mut record = old.clone();
+    record.cloned_from = Some(old.cloned_from.clone().unwrap_or(old.run_id.clone()));
+    record.cached = cached;
+    record.flow = ctx.flow.clone();
+    record.run_id = ctx.run_id.clone();
+    record.parents = task.parents.clone();
+    record.input_key = Some(identity.input_key);
+    ctx.store.write_task(&record).await.ok()?;
+    let mut finished = Finished::succeeded(task.clone(), record);
+    finished.cloned = true;
+    Some(finished)
+}

@@ -1,0 +1,117 @@
+//! Automatic caching: a task whose task key matches a task that already
+//! succeeded is not run; its record is cloned, and the run says so.
+
+mod common;
+
+use common::{Scratch, example, guest};
+
+fn record(scratch: &Scratch, flow: &str, run: &str, task: &str) -> serde_json::Value {
+    let path = scratch
+        .path()
+        .join(format!(".mfw/flows/{flow}/runs/{run}/tasks/{task}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_second_run_of_the_same_flow_runs_nothing_and_ends_the_same() {
+    let scratch = Scratch::new();
+    let train = example("train");
+    let first = scratch.mfw(["run".as_ref(), train.as_os_str()]).ok();
+    assert!(!first.stderr.contains("cached"), "{}", first.stderr);
+    let second = scratch.mfw(["run".as_ref(), train.as_os_str()]).ok();
+    assert!(
+        second.stderr.contains("6 tasks (cached 6, ran 0)"),
+        "{}",
+        second.stderr
+    );
+    let (a, b) = (first.run_id(), second.run_id());
+    for task in ["start/0", "train/2", "join/0", "end/0"] {
+        let (old, new) = (
+            record(&scratch, "TrainFlow", &a, task),
+            record(&scratch, "TrainFlow", &b, task),
+        );
+        assert_eq!(old["artifacts"], new["artifacts"], "{task}");
+        assert_eq!(new["cached"], true, "{task}");
+        assert_eq!(new["cloned_from"], a.as_str(), "{task}");
+        assert_eq!(old["task_key"], new["task_key"], "{task}");
+    }
+    let runs = scratch.mfw(["runs", "TrainFlow"]).ok().stdout;
+    let line = runs.lines().find(|l| l.contains(&b)).unwrap();
+    // The value right-aligned under each heading.
+    let column = |heading: &str| {
+        let end = runs.find(heading).unwrap() + heading.len();
+        line[..end].split_whitespace().last().unwrap().to_string()
+    };
+    let counts = [column("TASKS"), column("REUSED"), column("CACHED")];
+    assert_eq!(counts, ["6", "0", "6"], "{runs}");
+    let dump = scratch
+        .mfw(["dump", &format!("TrainFlow/{b}/join/0")])
+        .ok()
+        .stdout;
+    assert!(dump.contains(&format!("cached from run {a}")), "{dump}");
+
+    // --no-cache runs everything again, with the same results.
+    let third = scratch
+        .mfw(["run".as_ref(), train.as_os_str(), "--no-cache".as_ref()])
+        .ok();
+    assert!(!third.stderr.contains("cached"), "{}", third.stderr);
+    let end = record(&scratch, "TrainFlow", &third.run_id(), "end/0");
+    assert_eq!(end["cached"], serde_json::Value::Null);
+    assert_eq!(
+        end["artifacts"],
+        record(&scratch, "TrainFlow", &a, "end/0")["artifacts"]
+    );
+}
+
+#[test]
+fn a_task_that_sees_the_outside_world_or_its_run_always_runs() {
+    let scratch = Scratch::new();
+    std::fs::copy(guest("resilient"), scratch.path().join("resilient.wasm")).unwrap();
+    let first = scratch
+        .mfw(["run", "resilient.wasm", "--n", "3"])
+        .ok()
+        .run_id();
+    let again = scratch.mfw(["run", "resilient.wasm", "--n", "3"]).ok();
+    let second = again.run_id();
+    // `join` is granted an environment variable and `flaky` reads its
+    // attempt number: both run again; the rest comes from the cache.
+    assert!(
+        again.stderr.contains("(cached 6, ran 2)"),
+        "{}",
+        again.stderr
+    );
+    for task in ["join/0", "flaky/0"] {
+        let new = record(&scratch, "ResilientFlow", &second, task);
+        assert_eq!(new["cloned_from"], serde_json::Value::Null, "{task}");
+    }
+    for task in ["start/0", "work/1", "risky/0", "end/0"] {
+        let new = record(&scratch, "ResilientFlow", &second, task);
+        assert_eq!(new["cloned_from"], first.as_str(), "{task}");
+    }
+    // Another parameter value: every task sees it, so every task runs.
+    let other = scratch.mfw(["run", "resilient.wasm", "--n", "4"]).ok();
+    assert!(!other.stderr.contains("cached"), "{}", other.stderr);
+}
+
+#[test]
+fn a_missing_value_makes_the_cached_task_run_again() {
+    let scratch = Scratch::new();
+    let train = example("train");
+    let first = scratch.mfw(["run".as_ref(), train.as_os_str()]).ok();
+    // The model of train/2 goes missing from the store.
+    let model = record(&scratch, "TrainFlow", &first.run_id(), "train/2")["artifacts"]["model"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = scratch
+        .path()
+        .join(format!(".mfw/blobs/{}/{model}", &model[..2]));
+    std::fs::remove_file(&blob).unwrap();
+    let second = scratch.mfw(["run".as_ref(), train.as_os_str()]).ok();
+    assert!(
+        second.stderr.contains("(cached 5, ran 1)"),
+        "{}",
+        second.stderr
+    );
+    assert!(blob.exists(), "the model is stored again");
+}
