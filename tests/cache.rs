@@ -115,3 +115,58 @@ fn a_missing_value_makes_the_cached_task_run_again() {
     );
     assert!(blob.exists(), "the model is stored again");
 }
+
+const EDITED: &str = "\
+from mfw import FlowSpec, step
+
+
+class EditFlow(FlowSpec):
+    @step
+    def start(self):
+        self.x = 1
+        self.next(self.a)
+
+    @step
+    def a(self):
+        self.y = self.x + 1
+        self.next(self.b)
+
+    @step
+    def b(self):
+        self.z = self.y * 10
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('z is', self.z)
+";
+
+#[test]
+fn editing_one_python_step_reruns_that_step_and_what_its_change_reaches() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("edit/flow.py", EDITED);
+    let run = |expect: &str| {
+        let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+        assert!(ran.stderr.contains(expect), "{expect}: {}", ran.stderr);
+        ran
+    };
+    run("succeeded: 4 tasks in");
+    // b computes something else: b runs, and end, which reads it.
+    scratch.write("edit/flow.py", &EDITED.replace("* 10", "* 100"));
+    let edited = run("(cached 2, ran 2)");
+    assert!(edited.stdout.contains("z is 200"), "{}", edited.stdout);
+    // b's code changes but not what it computes: end is cached again.
+    scratch.write(
+        "edit/flow.py",
+        &EDITED.replace("* 10\n", "* 100  # in percent\n"),
+    );
+    run("(cached 3, ran 1)");
+    // Code every step shares (the module's imports and globals) reruns all.
+    scratch.write(
+        "edit/flow.py",
+        &EDITED
+            .replace("* 10\n", "* 100  # in percent\n")
+            .replace("\n\nclass", "\nSCALE = 1\n\nclass"),
+    );
+    run("succeeded: 4 tasks in");
+}

@@ -121,8 +121,12 @@ fn only_kubernetes_steps_run_in_the_cluster_when_asked() {
     );
     assert!(end["tasks"][0].get("image").is_none());
 
+    // The same tasks again: --no-cache, or the cache would answer them.
     let ran = cluster
-        .mfw(&scratch, &run_args(&flow, &["--kubernetes", "decorated"]))
+        .mfw(
+            &scratch,
+            &run_args(&flow, &["--kubernetes", "decorated", "--no-cache"]),
+        )
         .ok();
     let run = ran.run_id();
     let start = dump(&cluster, &scratch, &format!("ScheduledFlow/{run}/start"));

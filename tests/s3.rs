@@ -191,6 +191,38 @@ fn identical_values_are_uploaded_once() {
 }
 
 #[test]
+fn the_cache_is_shared_by_everyone_using_the_bucket() {
+    let Some(minio) = Minio::start() else { return };
+    minio.create_bucket("team");
+    let store = "s3://team/cache";
+    let train = example("train");
+    // Two machines: nothing local in common but the bucket.
+    let (alice, bob) = (Scratch::new(), Scratch::new());
+    let first = mfw(&alice, &minio, store, &["run", train.to_str().unwrap()]).ok();
+    let second = mfw(&bob, &minio, store, &["run", train.to_str().unwrap()]).ok();
+    assert!(
+        second.stderr.contains("(cached 6, ran 0)"),
+        "{}",
+        second.stderr
+    );
+    let end = dump(
+        &bob,
+        &minio,
+        store,
+        &format!("TrainFlow/{}/end/0", second.run_id()),
+    );
+    assert_eq!(end["cached"], true);
+    assert_eq!(end["cloned_from"], first.run_id().as_str());
+    let before = dump(
+        &alice,
+        &minio,
+        store,
+        &format!("TrainFlow/{}/end/0", first.run_id()),
+    );
+    assert_eq!(end["artifacts"], before["artifacts"]);
+}
+
+#[test]
 fn concurrent_runs_into_one_bucket_stay_consistent() {
     let Some(minio) = Minio::start() else { return };
     minio.create_bucket("shared");

@@ -18,6 +18,7 @@ mod error;
 mod go;
 pub mod python;
 mod source;
+mod step_code;
 
 pub use error::BuildError;
 pub use source::{BuildOptions, Component, Resolved, resolve};

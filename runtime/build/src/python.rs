@@ -4,10 +4,11 @@
 //! graph, and check that graph; cached by the hash of everything that goes
 //! in.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mfw_graph::FlowGraph;
+use mfw_graph::{BlobHash, FlowGraph};
 use serde::Deserialize;
 use wasm_encoder::ComponentSection as _;
 
@@ -392,13 +393,82 @@ struct Staged {
     files: Option<PathBuf>,
 }
 
+/// A built Python component.
+pub struct Built {
+    /// Where it is.
+    pub wasm: PathBuf,
+    /// Each step's own code identity (see `step_code.rs`); empty for a
+    /// build cached by an earlier mfw that did not record them.
+    pub step_code: BTreeMap<String, BlobHash>,
+}
+
+/// Where a build's step code identities are kept, beside its component.
+fn step_code_path(wasm: &Path) -> PathBuf {
+    wasm.with_extension("steps.json")
+}
+
+fn read_step_code(wasm: &Path) -> BTreeMap<String, BlobHash> {
+    std::fs::read(step_code_path(wasm))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The part of every step's code identity that is not the flow file:
+/// the toolchain, the other files of the code package, `requirements.txt`,
+/// the resolved packages and their data files.
+fn common_code(
+    tools: &Tools,
+    flow: &Path,
+    partial: bool,
+    code: &[PathBuf],
+    lock: &[serde_json::Value],
+    files: Option<&Path>,
+) -> Result<blake3::Hasher, BuildError> {
+    let dir = flow.parent().unwrap_or(Path::new("."));
+    let own = flow.file_name().map(PathBuf::from).unwrap_or_default();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"mfw python step code v1\0");
+    hasher.update(tools.hash.as_bytes());
+    hasher.update(COMPONENTIZE_PY.as_bytes());
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(if partial { b"partial" } else { b"whole  " });
+    hasher.update(own.as_os_str().as_encoded_bytes());
+    hasher.update(&[0]);
+    let mut names: Vec<&PathBuf> = code.iter().filter(|name| **name != own).collect();
+    let requirements = PathBuf::from("requirements.txt");
+    if dir.join(&requirements).is_file() {
+        names.push(&requirements);
+    }
+    names.sort();
+    for name in names {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(io("read", &path))?;
+        hasher.update(name.as_os_str().as_encoded_bytes());
+        hasher.update(&[0]);
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    let lock = serde_json::to_vec(lock).map_err(|source| BuildError::Output {
+        what: "the lock does not serialize".to_string(),
+        source,
+    })?;
+    hasher.update(&(lock.len() as u64).to_le_bytes());
+    hasher.update(&lock);
+    if let Some(files) = files {
+        let bytes = std::fs::read(files).map_err(io("read", files))?;
+        hasher.update(blake3::hash(&bytes).as_bytes());
+    }
+    Ok(hasher)
+}
+
 /// Builds the Python flow `flow` into a component, unless an identical
-/// build is cached; returns the component's path.
+/// build is cached.
 pub fn build(
     flow: &Path,
     options: &crate::source::BuildOptions,
     partial: bool,
-) -> Result<PathBuf, BuildError> {
+) -> Result<Built, BuildError> {
     let (cache, force) = (options.cache_dir, options.force);
     let flow = std::fs::canonicalize(flow).map_err(io("resolve", flow))?;
     let tools = tools(cache, options.shared_store)?;
@@ -407,7 +477,11 @@ pub fn build(
     let builds = cache.join("python/builds");
     let out = builds.join(format!("{key}.wasm"));
     if out.exists() && !force {
-        return Ok(out);
+        let step_code = read_step_code(&out);
+        return Ok(Built {
+            wasm: out,
+            step_code,
+        });
     }
     eprintln!(
         "mfw: building {} with componentize-py {COMPONENTIZE_PY}",
@@ -421,7 +495,8 @@ pub fn build(
     std::fs::create_dir_all(&builds).map_err(io("create", &builds))?;
     // The files the key covers are the ones bundled: one walk decides both.
     let code_file = work.join("code-package.json");
-    let code: Vec<String> = code
+    let code_paths = code;
+    let code: Vec<String> = code_paths
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
@@ -473,8 +548,37 @@ pub fn build(
                 },
             }
         })
-        .and_then(|()| derived_graph(&flow, &staged.app, partial).map(drop))
-        .and_then(|()| {
+        .and_then(|()| derived_graph(&flow, &staged.app, partial))
+        .and_then(|graph| {
+            // Each step's own code identity, beside the component (written
+            // first: a component in place always has it).
+            let common = common_code(
+                &tools,
+                &flow,
+                partial,
+                &code_paths,
+                &staged.lock,
+                staged.files.as_deref(),
+            )?;
+            let source = std::fs::read_to_string(&flow).map_err(io("read", &flow))?;
+            let steps: Vec<String> = graph.steps.iter().map(|s| s.name.clone()).collect();
+            let step_code: BTreeMap<String, BlobHash> =
+                crate::step_code::step_codes(&common, &source, &steps)
+                    .into_iter()
+                    .map(|(step, hash)| (step, BlobHash::from_bytes(*hash.as_bytes())))
+                    .collect();
+            let json = serde_json::to_vec(&step_code).map_err(|source| BuildError::Output {
+                what: "the step code identities do not serialize".to_string(),
+                source,
+            })?;
+            let path = step_code_path(&out);
+            let staging_steps = path.with_extension(format!("{}.tmp", std::process::id()));
+            std::fs::write(&staging_steps, json)
+                .and_then(|()| std::fs::rename(&staging_steps, &path))
+                .map_err(io("write", &path))?;
+            Ok(step_code)
+        })
+        .and_then(|step_code| {
             // Top-level custom sections: the lock, which `mfw show --env`
             // reads, and the data files the host unpacks for each task.
             let mut sections = Vec::new();
@@ -502,15 +606,22 @@ pub fn build(
                 .append(true)
                 .open(&staging)
                 .and_then(|mut file| std::io::Write::write_all(&mut file, &sections))
-                .map_err(io("write", &staging))
+                .map_err(io("write", &staging))?;
+            Ok(step_code)
         });
-    if let Err(e) = built {
-        let _ = std::fs::remove_file(&staging);
-        return Err(e);
-    }
+    let step_code = match built {
+        Ok(step_code) => step_code,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(e);
+        }
+    };
     std::fs::rename(&staging, &out).map_err(io("store the component in", &out))?;
     let _ = std::fs::remove_dir_all(&work);
-    Ok(out)
+    Ok(Built {
+        wasm: out,
+        step_code,
+    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ pub struct Component {
     /// Whether the user named a component (`.wasm`) rather than source that
     /// was built here: its grants need the user's consent.
     pub prebuilt: bool,
+    /// Each step's own code identity, when this build computed one (Python
+    /// flows): editing one step's body changes only that step's. Empty
+    /// otherwise, and for a component named as a `.wasm`, whose claims
+    /// about itself are not trusted.
+    pub step_code: std::collections::BTreeMap<String, mfw_graph::BlobHash>,
 }
 
 /// What kind of source a path is.
@@ -171,10 +176,15 @@ fn component(path: &Path, options: &BuildOptions, partial: bool) -> Result<Compo
     let (cache_dir, force) = (options.cache_dir, options.force);
     let source = classify(path)?;
     let prebuilt = matches!(source, Source::Wasm(_));
+    let mut step_code = std::collections::BTreeMap::new();
     let wasm = match source {
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,
-        Source::Python(file) => crate::python::build(&file, options, partial)?,
+        Source::Python(file) => {
+            let built = crate::python::build(&file, options, partial)?;
+            step_code = built.step_code;
+            built.wasm
+        }
         Source::Go(dir) => crate::go::build(&dir, cache_dir, force)?,
     };
     let bytes = std::fs::read(&wasm).map_err(io("read", &wasm))?;
@@ -183,6 +193,7 @@ fn component(path: &Path, options: &BuildOptions, partial: bool) -> Result<Compo
         name,
         wasm,
         prebuilt,
+        step_code,
     })
 }
 

@@ -321,6 +321,9 @@ struct Package {
     /// The manifest's flow name, for flows of several components.
     name: Option<String>,
     components: Vec<PackagedComponent>,
+    /// Each step's own code identity, as the build from source gave it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    step_code: std::collections::BTreeMap<String, BlobHash>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -352,6 +355,7 @@ async fn store_package(store: &Datastore, flows: &FlowSet) -> anyhow::Result<Blo
         format: PACKAGE_FORMAT.to_string(),
         name: flows.name.clone(),
         components,
+        step_code: flows.step_code.clone(),
     };
     Ok(store
         .put_blob(Bytes::from(serde_json::to_vec(&package)?))
@@ -385,6 +389,7 @@ pub async fn load_package(store: &Datastore, host: &Host, hash: &str) -> anyhow:
         components,
         name: package.name,
         prebuilt: Vec::new(),
+        step_code: package.step_code,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mfw_graph::{FlowGraph, GraphError, Topology};
+use mfw_graph::{BlobHash, FlowGraph, GraphError, Topology};
 use mfw_host::{DefaultsError, LoadedFlow, RunStart};
 use mfw_store::ComponentRecord;
 
@@ -70,6 +70,7 @@ impl FlowPlan {
             source: source.to_string(),
             sdk: graph.sdk.clone(),
             steps: graph.steps.iter().map(|s| s.name.clone()).collect(),
+            step_code: Default::default(),
         };
         let step_component = graph.steps.iter().map(|s| (s.name.clone(), 0)).collect();
         Ok(Self {
@@ -132,6 +133,33 @@ impl FlowPlan {
             components: vec![(component, record)],
             step_component,
         })
+    }
+
+    /// Records each step's own code identity (as the build that made its
+    /// component computed it) so that task keys use it instead of the
+    /// component's hash. Only for components built here from source: a
+    /// component's claims about itself are not trusted.
+    ///
+    /// ```ignore
+    /// let plan = plan.with_step_code(&built.step_code);
+    /// ```
+    pub fn with_step_code(mut self, codes: &std::collections::BTreeMap<String, BlobHash>) -> Self {
+        for (step, code) in codes {
+            if let Some(&index) = self.step_component.get(step)
+                && let Some((_, record)) = self.components.get_mut(index)
+            {
+                record.step_code.insert(step.clone(), *code);
+            }
+        }
+        self
+    }
+
+    /// What identifies `step`'s code in task keys: its own code identity
+    /// if its build gave one, else its component's hash.
+    pub(crate) fn step_code(&self, step: &str) -> Option<BlobHash> {
+        let index = *self.step_component.get(step)?;
+        let (_, record) = self.components.get(index)?;
+        Some(record.step_code.get(step).copied().unwrap_or(record.hash))
     }
 
     /// The validated graph.
@@ -240,6 +268,7 @@ fn merge(components: &[(LoadedFlow, String)], name: Option<&str>) -> Result<Merg
             source: source.clone(),
             sdk: graph.sdk.clone(),
             steps: graph.steps.iter().map(|s| s.name.clone()).collect(),
+            step_code: Default::default(),
         });
     }
     let start_owner = owner.get("start").map(|&i| &components[i].0);

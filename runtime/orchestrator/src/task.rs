@@ -124,6 +124,12 @@ pub(crate) trait StepCode: Send + Sync {
     /// The hash of the component that runs `step`, if one does.
     fn component(&self, step: &str) -> Option<BlobHash>;
 
+    /// What identifies `step`'s code in task keys: by default its
+    /// component's hash.
+    fn code(&self, step: &str) -> Option<BlobHash> {
+        self.component(step)
+    }
+
     /// Runs one attempt of `spec.step`. Called on a blocking thread.
     fn run(
         &self,
@@ -136,6 +142,10 @@ pub(crate) trait StepCode: Send + Sync {
 impl StepCode for FlowPlan {
     fn component(&self, step: &str) -> Option<BlobHash> {
         self.component_for(step).map(|c| c.hash())
+    }
+
+    fn code(&self, step: &str) -> Option<BlobHash> {
+        self.step_code(step)
     }
 
     fn run(
@@ -217,11 +227,12 @@ impl Identity {
             .get(&task.step)
             .map(|p| describe_grants(&p.grants))
             .unwrap_or_default();
-        let task_key = component.as_ref().map(|component| {
+        let code = ctx.code.code(&task.step);
+        let task_key = code.as_ref().map(|code| {
             crate::key::task_key(
                 &ctx.flow,
                 &input_key,
-                Some(component),
+                Some(code),
                 ctx.graph.step(&task.step),
                 &grants,
             )

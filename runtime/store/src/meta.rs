@@ -53,6 +53,11 @@ pub struct ComponentRecord {
     pub sdk: String,
     /// The steps it provides.
     pub steps: Vec<String>,
+    /// Each step's own code identity, when the build that made the
+    /// component here computed one (Python): task keys use it instead of
+    /// the component's hash, so editing one step reruns only that step.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_code: BTreeMap<String, BlobHash>,
 }
 
 /// One run of a flow: `flows/<Flow>/runs/<run>/run.json`.

@@ -79,10 +79,13 @@ impl Context {
         let resolved = mfw_build::resolve(path, &self.build_options(false))?;
         let mut components = Vec::new();
         let mut prebuilt = Vec::new();
+        let mut step_code = std::collections::BTreeMap::new();
         for component in resolved.components {
             let flow = host.load(&component.bytes, &component.name)?;
             if component.prebuilt {
                 prebuilt.push(component.name.clone());
+            } else {
+                step_code.extend(component.step_code);
             }
             components.push((flow, component.name));
         }
@@ -90,6 +93,7 @@ impl Context {
             components,
             name: resolved.name,
             prebuilt,
+            step_code,
         })
     }
 }
@@ -101,6 +105,8 @@ pub(crate) struct FlowSet {
     /// The components (by name) not built from local source here: the
     /// user named a `.wasm`, or a package from the datastore.
     pub(crate) prebuilt: Vec<String>,
+    /// Each step's own code identity, from the builds done here.
+    pub(crate) step_code: std::collections::BTreeMap<String, mfw_graph::BlobHash>,
 }
 
 impl FlowSet {
@@ -154,12 +160,16 @@ impl FlowSet {
     pub(crate) fn plan(&self) -> Result<FlowPlan, String> {
         if self.is_single() {
             let (flow, source) = &self.components[0];
-            return FlowPlan::single(flow.clone(), source).map_err(|e| match &e {
-                mfw_orchestrator::OrchestratorError::Graph(g) => g.report(flow.graph()),
-                other => other.to_string(),
-            });
+            return FlowPlan::single(flow.clone(), source)
+                .map(|plan| plan.with_step_code(&self.step_code))
+                .map_err(|e| match &e {
+                    mfw_orchestrator::OrchestratorError::Graph(g) => g.report(flow.graph()),
+                    other => other.to_string(),
+                });
         }
-        FlowPlan::assemble(self.components.clone(), self.name.as_deref()).map_err(|e| e.to_string())
+        FlowPlan::assemble(self.components.clone(), self.name.as_deref())
+            .map(|plan| plan.with_step_code(&self.step_code))
+            .map_err(|e| e.to_string())
     }
 }
 
