@@ -170,3 +170,54 @@ fn editing_one_python_step_reruns_that_step_and_what_its_change_reaches() {
     );
     run("succeeded: 4 tasks in");
 }
+
+const PARAMETERS: &str = "\
+from mfw import FlowSpec, Parameter, step
+
+
+class ParamFlow(FlowSpec):
+    alpha = Parameter('alpha', default=1)
+    beta = Parameter('beta', default=2)
+
+    @step
+    def start(self):
+        self.next(self.one)
+
+    @step
+    def one(self):
+        self.x = self.alpha * 10
+        self.next(self.two)
+
+    @step
+    def two(self):
+        self.y = self.x + self.beta
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('y is', self.y)
+";
+
+#[test]
+fn changing_a_parameter_reruns_the_tasks_that_read_it_and_what_they_reach() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("params/flow.py", PARAMETERS);
+    let run = |args: &[&str], expect: &str| {
+        let mut all = vec!["run", flow.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let ran = scratch.mfw(&all).ok();
+        assert!(ran.stderr.contains(expect), "{expect}: {}", ran.stderr);
+        ran
+    };
+    run(&[], "succeeded: 4 tasks in");
+    // Only `two` reads beta; `end` reads what it computes.
+    let beta = run(&["--beta", "3"], "(cached 2, ran 2)");
+    assert!(beta.stdout.contains("y is 13"), "{}", beta.stdout);
+    // The defaults given explicitly are the same values.
+    run(&["--alpha", "1", "--beta", "2"], "(cached 4, ran 0)");
+    // alpha reaches everything after `one`.
+    let alpha = run(&["--alpha", "2"], "(cached 1, ran 3)");
+    assert!(alpha.stdout.contains("y is 22"), "{}", alpha.stdout);
+    // Back to beta 3: each earlier combination is still remembered.
+    run(&["--beta", "3"], "(cached 4, ran 0)");
+}

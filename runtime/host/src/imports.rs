@@ -280,8 +280,14 @@ impl control::Host for TaskState {
     }
 
     fn parameter(&mut self, name: String) -> Option<Vec<u8>> {
-        let task = self.task.as_ref()?;
-        task.spec.parameters.get(&name).map(|b| b.to_vec())
+        let task = self.task.as_mut()?;
+        let value = task.spec.parameters.get(&name).map(|b| b.to_vec());
+        // Only the run's own parameters: the set stays as small as the
+        // flow's declarations, whatever names a guest asks for.
+        if value.is_some() {
+            task.parameters_read.insert(name);
+        }
+        value
     }
 }
 

@@ -346,6 +346,9 @@ pub struct TaskOutcome {
     /// tags): its result may then depend on the run, so it is never taken
     /// from the cache of another run.
     pub read_run_identity: bool,
+    /// The parameters it read: only their values can have changed what it
+    /// computed.
+    pub parameters_read: std::collections::BTreeSet<String>,
 }
 
 /// An artifact as the task sees it.
@@ -387,6 +390,8 @@ pub(crate) struct Running {
     pub(crate) held_bytes: u64,
     /// Whether the guest asked for its run id, attempt or run info.
     pub(crate) read_run_identity: bool,
+    /// The run's parameters the guest read.
+    pub(crate) parameters_read: std::collections::BTreeSet<String>,
 }
 
 impl Running {
@@ -570,6 +575,7 @@ impl LoadedFlow {
             stderr: stderr.finish(),
             memory_bytes: 0,
             read_run_identity: false,
+            parameters_read: Default::default(),
         };
         let wasi = match sandbox::wasi_for_task(
             &identity,
@@ -607,6 +613,7 @@ impl LoadedFlow {
             held: std::collections::HashMap::new(),
             held_bytes: 0,
             read_run_identity: false,
+            parameters_read: Default::default(),
         };
         let state = TaskState {
             wasi,
@@ -735,6 +742,7 @@ impl LoadedFlow {
             stderr: stderr.finish(),
             memory_bytes,
             read_run_identity: task.read_run_identity,
+            parameters_read: task.parameters_read,
         }
     }
 }

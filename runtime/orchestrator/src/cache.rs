@@ -7,17 +7,22 @@
 //! neither taken from the cache nor put in it, unless the step says
 //! `@cache(True)`. `--no-cache` and `@cache(False)` turn it off.
 //!
-//! The index is `cache/<task key>.json` in the datastore, naming the task
-//! that computed the key, so everyone sharing the datastore (a team, its
-//! Kubernetes workers) shares the cache. An entry that cannot be read, or
-//! names a task whose record or values are gone, is a miss: the task runs,
-//! and its success writes a fresh entry.
+//! Parameters are matched apart: a task is found by its cache key (its task
+//! key without the run's parameters), then reused only if the parameters it
+//! read have the same values in this run. Changing a parameter reruns only
+//! the tasks that read it, and those its change reaches.
+//!
+//! The index is `cache/<cache key>.json` in the datastore, naming the tasks
+//! that computed the key (with the parameters each read), so everyone
+//! sharing the datastore (a team, its Kubernetes workers) shares the cache.
+//! An entry that cannot be read, or names a task whose record or values are
+//! gone, is a miss: the task runs, and its success writes a fresh entry.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use mfw_graph::BlobHash;
-use mfw_store::{CacheEntry, Datastore, TaskRecord, TaskStatus};
+use mfw_store::{CacheVariant, Datastore, TaskRecord, TaskStatus};
 
 use crate::task::{Finished, Identity, ReadyTask, TaskContext};
 
@@ -65,38 +70,60 @@ fn forced(ctx: &TaskContext, step: &str) -> bool {
         .is_some_and(|p| p.cache == Some(true))
 }
 
-/// The task that computed `identity`'s task key, cloned into this run;
-/// `None` means: run the task.
+/// How many tasks (parameter values) one cache entry remembers.
+const MAX_VARIANTS: usize = 32;
+
+/// The task that computed `identity`'s cache key with this run's values of
+/// the parameters it read, cloned into this run; `None` means: run the
+/// task.
 pub(crate) async fn from_cache(
     ctx: &TaskContext,
     task: &ReadyTask,
     identity: &Identity,
 ) -> Option<Finished> {
-    let key = identity.task_key.as_ref()?;
+    let key = identity.cache_key.as_ref()?;
     if !may_cache(ctx, &task.step) {
         return None;
     }
-    let entry = ctx.store.cached_task(key).await.ok()??;
-    let old = ctx
-        .store
-        .read_task(&entry.flow, &entry.run_id, &entry.step, &entry.task_id)
-        .await
-        .ok()?;
-    // The entry may be older than the record it names (a rerun of that
-    // run's task with another key): the record decides.
-    if old.status != TaskStatus::Succeeded || old.task_key.as_ref() != Some(key) {
-        return None;
+    let entry = ctx.store.cache_entry(key).await.ok()??;
+    let same_values = |variant: &CacheVariant| {
+        variant
+            .parameters
+            .iter()
+            .all(|(name, hash)| ctx.parameter_hashes.get(name) == Some(hash))
+    };
+    for variant in entry.variants.iter().filter(|v| same_values(v)) {
+        let Ok(old) = ctx
+            .store
+            .read_task(
+                &variant.flow,
+                &variant.run_id,
+                &variant.step,
+                &variant.task_id,
+            )
+            .await
+        else {
+            continue;
+        };
+        // The entry may be older than the record it names (that task ran
+        // again with other inputs): the record decides.
+        if old.status != TaskStatus::Succeeded
+            || old.cache_key.as_ref() != Some(key)
+            || old.parameters_read.as_ref() != Some(&variant.parameters)
+        {
+            continue;
+        }
+        if ctx.presence.all_stored(&ctx.store, &old).await {
+            return clone_into_run(ctx, task, identity, &old, true).await;
+        }
     }
-    if !ctx.presence.all_stored(&ctx.store, &old).await {
-        return None;
-    }
-    clone_into_run(ctx, task, identity, &old, true).await
+    None
 }
 
-/// Records that `record` (just succeeded, run here) computed its task key,
-/// if the cache may hold it.
+/// Records that `record` (just succeeded, run here) computed its cache key
+/// with the parameters it read, if the cache may hold it.
 pub(crate) async fn remember(ctx: &TaskContext, record: &TaskRecord, read_run_identity: bool) {
-    let Some(key) = &record.task_key else {
+    let (Some(key), Some(parameters)) = (&record.cache_key, &record.parameters_read) else {
         return;
     };
     if record.status != TaskStatus::Succeeded
@@ -105,12 +132,22 @@ pub(crate) async fn remember(ctx: &TaskContext, record: &TaskRecord, read_run_id
     {
         return;
     }
-    // The cache is an optimisation: an entry that cannot be written only
-    // means a later run computes the task again.
-    let _ = ctx
+    // Read, add, write: two tasks adding at once may lose one variant,
+    // which only means a later run computes it again. The cache is an
+    // optimisation; nothing here fails the task.
+    let mut entry = ctx
         .store
-        .put_cached_task(key, &CacheEntry::of(record))
-        .await;
+        .cache_entry(key)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    entry.variants.retain(|v| &v.parameters != parameters);
+    entry
+        .variants
+        .insert(0, CacheVariant::of(record, parameters.clone()));
+    entry.variants.truncate(MAX_VARIANTS);
+    let _ = ctx.store.put_cache_entry(key, &entry).await;
 }
 
 /// `old`, a successful task of this or another run, copied into this run as

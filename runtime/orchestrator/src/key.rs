@@ -11,7 +11,10 @@
 //! - The **task key** adds everything else that can change the result: the
 //!   flow's name (it seeds randomness), the component, the step's
 //!   decorators, its grants, the contract version and the host's
-//!   determinism settings. The cache reuses a task only for the same key.
+//!   determinism settings.
+//! - The **cache key** is the task key with the parameters left out: the
+//!   cache reuses a task for the same cache key when the parameters it
+//!   read have the same values (`cache.rs`).
 
 use std::collections::BTreeMap;
 
@@ -24,6 +27,20 @@ use crate::task::ReadyTask;
 /// Bumped whenever what goes into a key changes, so old keys never match.
 const INPUTS: &[u8] = b"mfw task inputs v1\0";
 const TASK: &[u8] = b"mfw task v2\0";
+
+/// Each parameter's value's hash, by name.
+pub(crate) fn parameter_hashes(parameters: &BTreeMap<String, Bytes>) -> BTreeMap<String, BlobHash> {
+    parameters
+        .iter()
+        .map(|(name, value)| (name.clone(), BlobHash::of(value)))
+        .collect()
+}
+
+/// What stands for the run's parameters in a cache key: the cache matches
+/// the values of the parameters a task read apart (see `cache.rs`).
+pub(crate) fn parameters_matched_apart() -> BlobHash {
+    Key::new(b"mfw parameters matched apart\0").finish()
+}
 
 /// One hash over the run's parameter values, by name.
 pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {

@@ -199,6 +199,7 @@ pub(crate) async fn run_with_code(
         run_id: record.run_id.clone(),
         parameters: Arc::new(options.parameters.clone()),
         parameters_key: crate::key::parameters_key(&options.parameters),
+        parameter_hashes: crate::key::parameter_hashes(&options.parameters),
         max_splits: options.max_num_splits,
         observer: options.observer.clone(),
         policies,

@@ -168,6 +168,7 @@ impl StepCode for FlowPlan {
                 stderr: Vec::new(),
                 memory_bytes: 0,
                 read_run_identity: false,
+                parameters_read: Default::default(),
             },
         }
     }
@@ -190,6 +191,8 @@ pub(crate) struct TaskContext {
     pub(crate) parameters: Arc<BTreeMap<String, Bytes>>,
     /// One hash over `parameters`, for each task's input key.
     pub(crate) parameters_key: BlobHash,
+    /// Each parameter's value's hash, for the cache.
+    pub(crate) parameter_hashes: BTreeMap<String, BlobHash>,
     pub(crate) max_splits: u32,
     pub(crate) observer: Option<Arc<dyn RunObserver>>,
     pub(crate) policies: HashMap<String, StepPolicy>,
@@ -216,6 +219,8 @@ pub(crate) struct Identity {
     pub(crate) grants: Vec<String>,
     /// `None` when no component runs the step.
     pub(crate) task_key: Option<BlobHash>,
+    /// The task key without the run's parameters (see `cache.rs`).
+    pub(crate) cache_key: Option<BlobHash>,
 }
 
 impl Identity {
@@ -228,20 +233,20 @@ impl Identity {
             .map(|p| describe_grants(&p.grants))
             .unwrap_or_default();
         let code = ctx.code.code(&task.step);
-        let task_key = code.as_ref().map(|code| {
-            crate::key::task_key(
-                &ctx.flow,
-                &input_key,
-                Some(code),
-                ctx.graph.step(&task.step),
-                &grants,
-            )
+        let step = ctx.graph.step(&task.step);
+        let task_key = code
+            .as_ref()
+            .map(|code| crate::key::task_key(&ctx.flow, &input_key, Some(code), step, &grants));
+        let cache_key = code.as_ref().map(|code| {
+            let inputs = crate::key::input_key(task, &crate::key::parameters_matched_apart());
+            crate::key::task_key(&ctx.flow, &inputs, Some(code), step, &grants)
         });
         Self {
             input_key,
             component,
             grants,
             task_key,
+            cache_key,
         }
     }
 }
@@ -299,6 +304,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     record.component = Some(component);
     record.grants = identity.grants;
     record.task_key = identity.task_key;
+    record.cache_key = identity.cache_key;
     let policy = ctx.policies.get(&task.step).cloned();
     let retries = policy.as_ref().map_or(0, |p| p.retries);
     let handle = Handle::current();
@@ -364,6 +370,16 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
             record.objects = outcome.objects;
             record.next = outcome.transition;
             record.splits = outcome.foreach_count;
+            record.parameters_read = Some(
+                outcome
+                    .parameters_read
+                    .iter()
+                    .filter_map(|name| {
+                        let hash = ctx.parameter_hashes.get(name)?;
+                        Some((name.clone(), *hash))
+                    })
+                    .collect(),
+            );
             let finished = finish(ctx, task, record, None, false);
             if finished.failure.is_none() {
                 handle.block_on(crate::cache::remember(

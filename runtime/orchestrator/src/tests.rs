@@ -125,6 +125,7 @@ impl StepCode for Script {
             stderr: Vec::new(),
             memory_bytes: 1 << 20,
             read_run_identity: false,
+            parameters_read: Default::default(),
         };
         match act {
             Act::Fail(message) => {
@@ -306,6 +307,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         run_id: "1".to_string(),
         parameters: Arc::default(),
         parameters_key: crate::key::parameters_key(&BTreeMap::new()),
+        parameter_hashes: crate::key::parameter_hashes(&BTreeMap::new()),
         max_splits: 100,
         observer: None,
         policies: HashMap::new(),

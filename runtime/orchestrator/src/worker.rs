@@ -159,6 +159,7 @@ pub async fn run_worker(
             flow: batch.flow.clone(),
             run_id: batch.run_id.clone(),
             parameters_key: crate::key::parameters_key(&parameters),
+            parameter_hashes: crate::key::parameter_hashes(&parameters),
             parameters: Arc::new(parameters),
             max_splits: batch.max_splits,
             observer: options.observer.clone(),

@@ -43,8 +43,8 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 pub use cache::BlobCache;
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
-    Attempt, Batch, BatchInput, BatchTask, CacheEntry, ComponentRecord, RunRecord, RunStatus,
-    TaskError, TaskRecord, TaskStatus, now_millis,
+    Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheVariant, ComponentRecord, RunRecord,
+    RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 
@@ -917,38 +917,43 @@ impl Datastore {
             })
     }
 
-    /// Records that the task `entry` names computed `task_key`, replacing
-    /// any earlier entry (every task with that key computed the same).
+    /// Replaces the cache entry of `cache_key` (see [`CacheEntry`]).
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let dir = tempfile::tempdir().unwrap();
     /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
-    /// let key = mfw_store::BlobHash::of(b"a task key");
-    /// assert!(store.cached_task(&key).await.unwrap().is_none());
-    /// let entry = mfw_store::CacheEntry::of(&mfw_store::TaskRecord::new("F", "1", "start", "0"));
-    /// store.put_cached_task(&key, &entry).await.unwrap();
-    /// assert_eq!(store.cached_task(&key).await.unwrap(), Some(entry));
+    /// let key = mfw_store::BlobHash::of(b"a cache key");
+    /// assert!(store.cache_entry(&key).await.unwrap().is_none());
+    /// let task = mfw_store::TaskRecord::new("F", "1", "start", "0");
+    /// let entry = mfw_store::CacheEntry {
+    ///     variants: vec![mfw_store::CacheVariant::of(&task, Default::default())],
+    /// };
+    /// store.put_cache_entry(&key, &entry).await.unwrap();
+    /// assert_eq!(store.cache_entry(&key).await.unwrap(), Some(entry));
     /// # });
     /// ```
-    pub async fn put_cached_task(
+    pub async fn put_cache_entry(
         &self,
-        task_key: &BlobHash,
+        cache_key: &BlobHash,
         entry: &CacheEntry,
     ) -> Result<(), StoreError> {
-        self.put_json(&Self::cache_path(task_key), entry, PutMode::Overwrite)
+        self.put_json(&Self::cache_path(cache_key), entry, PutMode::Overwrite)
             .await
             .map_err(|e| self.explain(e))
     }
 
-    /// The task recorded as having computed `task_key`, if any. An entry
-    /// that cannot be read is an error the caller may treat as a miss.
-    pub async fn cached_task(&self, task_key: &BlobHash) -> Result<Option<CacheEntry>, StoreError> {
-        self.get_json(&Self::cache_path(task_key)).await
+    /// The cache entry of `cache_key`, if any. An entry that cannot be
+    /// read is an error the caller may treat as a miss.
+    pub async fn cache_entry(
+        &self,
+        cache_key: &BlobHash,
+    ) -> Result<Option<CacheEntry>, StoreError> {
+        self.get_json(&Self::cache_path(cache_key)).await
     }
 
-    fn cache_path(task_key: &BlobHash) -> Path {
-        Path::from(format!("cache/{}.json", task_key.to_hex()))
+    fn cache_path(cache_key: &BlobHash) -> Path {
+        Path::from(format!("cache/{}.json", cache_key.to_hex()))
     }
 
     /// Removes what a killed writer of run `flow/run_id` left half-written:

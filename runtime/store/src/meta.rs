@@ -288,6 +288,14 @@ pub struct TaskRecord {
     /// docs/reproducibility.md). A clone keeps the key of the task that ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_key: Option<BlobHash>,
+    /// The task key without the run's parameters: the cache finds a task
+    /// by it, then compares the parameters it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<BlobHash>,
+    /// The parameters the task read, with their values' hashes (when it
+    /// succeeded): only these can have changed what it computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters_read: Option<BTreeMap<String, BlobHash>>,
 }
 
 impl TaskRecord {
@@ -314,6 +322,8 @@ impl TaskRecord {
             grants: Vec::new(),
             input_key: None,
             task_key: None,
+            cache_key: None,
+            parameters_read: None,
         }
     }
 
@@ -341,16 +351,29 @@ pub(crate) fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
-/// Where the task that computed a task key is recorded:
-/// `cache/<task key>.json`, written when a cacheable task succeeds. A later
-/// task with the same key clones that record instead of running.
+/// The tasks that computed one cache key (see `TaskRecord::cache_key`):
+/// `cache/<cache key>.json`, written when a cacheable task succeeds. Each
+/// variant is a task and the parameter values it read; a later task with
+/// the same cache key whose run has those values clones it.
 ///
 /// ```
-/// let entry = mfw_store::CacheEntry::of(&mfw_store::TaskRecord::new("TrainFlow", "7", "train", "2"));
-/// assert_eq!(entry.pathspec(), "TrainFlow/7/train/2");
+/// let task = mfw_store::TaskRecord::new("TrainFlow", "7", "train", "2");
+/// let entry = mfw_store::CacheEntry {
+///     variants: vec![mfw_store::CacheVariant::of(&task, Default::default())],
+/// };
+/// assert_eq!(entry.variants[0].pathspec(), "TrainFlow/7/train/2");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheEntry {
+    /// Newest first.
+    pub variants: Vec<CacheVariant>,
+}
+
+/// One task that computed a cache key, and the parameters it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheVariant {
+    /// The parameters the task read, with their values' hashes.
+    pub parameters: BTreeMap<String, BlobHash>,
     /// The flow of the task that ran.
     pub flow: String,
     /// Its run.
@@ -361,10 +384,11 @@ pub struct CacheEntry {
     pub task_id: String,
 }
 
-impl CacheEntry {
-    /// The entry naming `record`.
-    pub fn of(record: &TaskRecord) -> Self {
+impl CacheVariant {
+    /// The variant naming `record`, which read `parameters`.
+    pub fn of(record: &TaskRecord, parameters: BTreeMap<String, BlobHash>) -> Self {
         Self {
+            parameters,
             flow: record.flow.clone(),
             run_id: record.run_id.clone(),
             step: record.step.clone(),
