@@ -35,12 +35,28 @@ impl Presence {
     /// Whether every value `record` names is in the store (a blob set
     /// aside by `mfw doctor --repair` makes its task run again).
     pub(crate) async fn all_stored(&self, store: &Datastore, record: &TaskRecord) -> bool {
+        self.all_present(store, record, false).await
+    }
+
+    /// Whether every value `record` names is stored and reads back as its
+    /// hash: a task taken from the cache must not hand on a damaged value
+    /// that running it would have stored again.
+    pub(crate) async fn all_intact(&self, store: &Datastore, record: &TaskRecord) -> bool {
+        self.all_present(store, record, true).await
+    }
+
+    async fn all_present(&self, store: &Datastore, record: &TaskRecord, verify: bool) -> bool {
         for hash in record.artifacts.values().chain(record.objects.values()) {
             let known = self.0.lock().ok().and_then(|s| s.get(hash).copied());
             let present = match known {
                 Some(present) => present,
                 None => {
-                    let present = store.has_blob(hash).await.unwrap_or(false);
+                    let present = if verify {
+                        // `get_blob` checks the bytes against their hash.
+                        store.get_blob(hash).await.is_ok()
+                    } else {
+                        store.has_blob(hash).await.unwrap_or(false)
+                    };
                     if let Ok(mut stored) = self.0.lock() {
                         stored.insert(*hash, present);
                     }
@@ -113,7 +129,7 @@ pub(crate) async fn from_cache(
         {
             continue;
         }
-        if ctx.presence.all_stored(&ctx.store, &old).await {
+        if ctx.presence.all_intact(&ctx.store, &old).await {
             return clone_into_run(ctx, task, identity, &old, true).await;
         }
     }
