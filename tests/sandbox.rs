@@ -278,6 +278,8 @@ fn tasks_wait_when_their_memory_limits_would_pass_the_runs_budget() {
                     "4".as_ref(),
                     "--memory".as_ref(),
                     "64".as_ref(),
+                    // Each run must run its tasks, not take them from the last.
+                    "--no-cache".as_ref(),
                 ],
                 &[("MFW_CONFIG", config.display().to_string())],
             )
