@@ -26,44 +26,62 @@ use mfw_store::{CacheVariant, Datastore, TaskRecord, TaskStatus};
 
 use crate::task::{Finished, Identity, ReadyTask, TaskContext};
 
-/// Which blobs are known to be stored, as found so far in this run: a
-/// foreach of a thousand cached tasks sharing their inputs asks once.
+/// What is known of a blob so far in this run: a foreach of a thousand
+/// cached tasks sharing their inputs asks once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Known {
+    Missing,
+    /// Its object exists; its bytes were not checked.
+    Stored,
+    /// Its bytes were read and hash to it.
+    Intact,
+}
+
+/// Which blobs are known to be stored (or intact), as found so far.
 #[derive(Default)]
-pub(crate) struct Presence(Mutex<HashMap<BlobHash, bool>>);
+pub(crate) struct Presence(Mutex<HashMap<BlobHash, Known>>);
 
 impl Presence {
     /// Whether every value `record` names is in the store (a blob set
     /// aside by `mfw doctor --repair` makes its task run again).
     pub(crate) async fn all_stored(&self, store: &Datastore, record: &TaskRecord) -> bool {
-        self.all_present(store, record, false).await
+        self.all_at_least(store, record, Known::Stored).await
     }
 
     /// Whether every value `record` names is stored and reads back as its
     /// hash: a task taken from the cache must not hand on a damaged value
     /// that running it would have stored again.
     pub(crate) async fn all_intact(&self, store: &Datastore, record: &TaskRecord) -> bool {
-        self.all_present(store, record, true).await
+        self.all_at_least(store, record, Known::Intact).await
     }
 
-    async fn all_present(&self, store: &Datastore, record: &TaskRecord, verify: bool) -> bool {
+    async fn all_at_least(&self, store: &Datastore, record: &TaskRecord, wanted: Known) -> bool {
         for hash in record.artifacts.values().chain(record.objects.values()) {
             let known = self.0.lock().ok().and_then(|s| s.get(hash).copied());
-            let present = match known {
-                Some(present) => present,
-                None => {
-                    let present = if verify {
+            // A blob known missing stays missing; one only known to exist
+            // is read when its bytes must be checked.
+            let known = match known {
+                Some(k) if k == Known::Missing || k >= wanted => k,
+                _ => {
+                    let found = if wanted == Known::Intact {
                         // `get_blob` checks the bytes against their hash.
-                        store.get_blob(hash).await.is_ok()
+                        if store.get_blob(hash).await.is_ok() {
+                            Known::Intact
+                        } else {
+                            Known::Missing
+                        }
+                    } else if store.has_blob(hash).await.unwrap_or(false) {
+                        Known::Stored
                     } else {
-                        store.has_blob(hash).await.unwrap_or(false)
+                        Known::Missing
                     };
-                    if let Ok(mut stored) = self.0.lock() {
-                        stored.insert(*hash, present);
+                    if let Ok(mut seen) = self.0.lock() {
+                        seen.insert(*hash, found);
                     }
-                    present
+                    found
                 }
             };
-            if !present {
+            if known < wanted {
                 return false;
             }
         }
