@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use mfw_graph::{BlobHash, Decorator, FlowGraph, ParamKind, Parameter, Step};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 
 use crate::bindings::{FlowComponent, FlowComponentPre, mfw::flow::types};
 use crate::task::TaskState;
@@ -67,6 +69,16 @@ pub struct Host {
 /// The most core module instances one component may link.
 const MAX_CORE_INSTANCES: u32 = 512;
 
+/// How much of a linear memory a task dirtied stays mapped for the next
+/// task in its slot, reset by copying the image back rather than unmapped:
+/// the next task then takes no page faults there. A Python task dirties a
+/// few megabytes of its interpreter's heap; this bounds what a slot keeps.
+const MEMORY_KEEP_RESIDENT: usize = 32 << 20;
+
+/// The same for tables: a scientific-Python component's function table
+/// (100,000 entries at most) is rewritten by every instance.
+const TABLE_KEEP_RESIDENT: usize = 1 << 20;
+
 impl Host {
     /// Configures the engine: Cranelift, a pooling allocator sized for
     /// `max_concurrent_tasks`, and copy-on-write memory images, so a fresh
@@ -89,7 +101,12 @@ impl Host {
             .table_elements(100_000)
             .max_core_instance_size(16 << 20)
             .max_component_instance_size(16 << 20)
-            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
+            // Reset only the pages a task wrote (Linux 6.7+ reports them),
+            // and keep them mapped for the next task in the slot.
+            .pagemap_scan(Enabled::Auto)
+            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
