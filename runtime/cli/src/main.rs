@@ -48,6 +48,8 @@ enum Command {
     Dump(commands::DumpArgs),
     /// Print a task's output.
     Logs(commands::LogsArgs),
+    /// Run past tasks again and check they compute what was stored.
+    Replay(commands::ReplayArgs),
     /// Find damaged records and blobs in the datastore (and set them aside).
     Doctor(commands::doctor::DoctorArgs),
     /// Schedule flows in Kubernetes and manage them.
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs(&context, args).await,
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
+            Command::Replay(args) => commands::replay(&context, args).await,
             Command::Doctor(args) => commands::doctor::doctor(&context, args).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
             Command::Wheels(command) => commands::wheels::wheels(&context, command).await,

@@ -23,6 +23,7 @@ mod observer;
 mod params;
 mod plan;
 mod policy;
+mod replay;
 mod resume;
 mod run;
 mod scheduler;
@@ -39,6 +40,7 @@ pub use observer::{RunObserver, TaskKey};
 pub use params::{ParameterError, encode_parameter, read_computed_default, resolve_parameters};
 pub use plan::{AssemblyError, FlowPlan};
 pub use policy::{PolicyError, RunDefaults, Sandbox};
+pub use replay::{Difference, ReplayOptions, Replayed, Verdict, replay_run};
 pub use run::{Resume, RunOptions, RunSummary, run_flow};
 pub use worker::{WorkerOptions, WorkerReport, run_worker};
 
@@ -101,6 +103,18 @@ pub enum OrchestratorError {
     /// A batch names a step its flow does not have.
     #[error("the flow has no step `{0}`")]
     NoSuchStep(String),
+    /// The task to replay is not in its run (`Flow/run/step/task`).
+    #[error("{0} is not a task of its run (`mfw dump Flow/run` lists them)")]
+    NoSuchTask(String),
+    /// A recorded task's successors cannot be planned again (replay).
+    #[error("cannot plan what follows task {task} again")]
+    Replan {
+        /// `step/task`.
+        task: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A foreach list a batch's tasks take their items from is not a list.
     #[error("foreach list {hash} is not a list")]
     ForeachList {

@@ -125,12 +125,27 @@ impl FlowPlan {
         component: LoadedFlow,
         record: ComponentRecord,
     ) -> Result<Self, OrchestratorError> {
+        Self::recorded(graph, vec![(component, record)])
+    }
+
+    /// A recorded run's plan (what `mfw replay` re-runs): the run's graph
+    /// as recorded, and the components it used, each providing the steps
+    /// its record lists.
+    pub fn recorded(
+        graph: FlowGraph,
+        components: Vec<(LoadedFlow, ComponentRecord)>,
+    ) -> Result<Self, OrchestratorError> {
         let topology = graph.validate()?;
-        let step_component = record.steps.iter().map(|s| (s.clone(), 0)).collect();
+        let mut step_component = HashMap::new();
+        for (index, (_, record)) in components.iter().enumerate() {
+            for step in &record.steps {
+                step_component.entry(step.clone()).or_insert(index);
+            }
+        }
         Ok(Self {
             graph: Arc::new(graph),
             topology: Arc::new(topology),
-            components: vec![(component, record)],
+            components,
             step_component,
         })
     }

@@ -311,30 +311,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     let mut attempt = task.earlier.len() as u32;
     loop {
         let started_at = now_millis();
-        let spec = TaskSpec {
-            flow: ctx.flow.clone(),
-            run_id: ctx.run_id.clone(),
-            step: task.step.clone(),
-            task_id: key.task_id.clone(),
-            attempt,
-            artifacts: task.artifacts.clone(),
-            objects: task.objects.clone(),
-            inputs: task.inputs.clone(),
-            foreach_input: task.foreach_inputs.last().cloned(),
-            foreach_stack: task.foreach.clone(),
-            parameters: ctx.parameters.clone(),
-            max_splits: ctx.max_splits,
-            limits: policy
-                .as_ref()
-                .map(|p| p.limits.clone())
-                .unwrap_or_default(),
-            grants: policy
-                .as_ref()
-                .map(|p| p.grants.clone())
-                .unwrap_or_default(),
-            cancel: Some(ctx.cancel.clone()),
-            run_info: ctx.run_info.clone(),
-        };
+        let spec = spec(ctx, &task, attempt, policy.as_ref());
         let sink: Option<OutputSink> = ctx.observer.clone().map(|observer| {
             let key = key.clone();
             Arc::new(move |stream: OutputStream, line: &str| {
@@ -419,6 +396,34 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
         // At once: as in Metaflow, `minutes_between_retries` spaces
         // attempts on remote compute only (worker.rs), not here.
         attempt += 1;
+    }
+}
+
+/// What attempt `attempt` of `task` is given: its inheritance, the run's
+/// parameters and its step's limits and grants (`policy`).
+pub(crate) fn spec(
+    ctx: &TaskContext,
+    task: &ReadyTask,
+    attempt: u32,
+    policy: Option<&StepPolicy>,
+) -> TaskSpec {
+    TaskSpec {
+        flow: ctx.flow.clone(),
+        run_id: ctx.run_id.clone(),
+        step: task.step.clone(),
+        task_id: task.task_id(),
+        attempt,
+        artifacts: task.artifacts.clone(),
+        objects: task.objects.clone(),
+        inputs: task.inputs.clone(),
+        foreach_input: task.foreach_inputs.last().cloned(),
+        foreach_stack: task.foreach.clone(),
+        parameters: ctx.parameters.clone(),
+        max_splits: ctx.max_splits,
+        limits: policy.map(|p| p.limits.clone()).unwrap_or_default(),
+        grants: policy.map(|p| p.grants.clone()).unwrap_or_default(),
+        cancel: Some(ctx.cancel.clone()),
+        run_info: ctx.run_info.clone(),
     }
 }
 
@@ -547,7 +552,7 @@ fn describe_grants(grants: &mfw_host::Grants) -> Vec<String> {
     out
 }
 
-fn task_error(failure: &TaskFailure) -> TaskError {
+pub(crate) fn task_error(failure: &TaskFailure) -> TaskError {
     let (step_kind, step_message) = match failure {
         TaskFailure::StepError { kind, message, .. } => (kind.clone(), message.clone()),
         _ => (String::new(), String::new()),

@@ -23,6 +23,7 @@ mod build;
 pub mod doctor;
 mod dump;
 mod logs;
+mod replay;
 mod run;
 mod runs;
 mod show;
@@ -32,9 +33,32 @@ pub mod wheels;
 pub use build::{BuildArgs, FlowArg, build, check};
 pub use dump::{DumpArgs, dump};
 pub use logs::{LogsArgs, logs};
+pub use replay::{ReplayArgs, replay};
 pub use run::{ResumeArgs, RunArgs, resume, run};
 pub use runs::{RunsArgs, runs};
 pub use show::{ShowArgs, show};
+
+/// Limits for steps whose decorators set none: the command line's, else
+/// the config file's, else mfw's own (which follow the machine's memory).
+pub(crate) fn run_defaults(
+    config: &crate::config::Config,
+    timeout_seconds: Option<f64>,
+    memory_mb: Option<u64>,
+    fuel: Option<u64>,
+) -> RunDefaults {
+    let builtin = RunDefaults::default();
+    RunDefaults {
+        timeout: timeout_seconds
+            .or(config.defaults.timeout_seconds)
+            .filter(|s| *s > 0.0)
+            .map(std::time::Duration::from_secs_f64),
+        memory_mb: memory_mb
+            .or(config.defaults.memory_mb)
+            .unwrap_or(builtin.memory_mb),
+        fuel,
+        in_flight_mb: config.defaults.in_flight_mb.unwrap_or(builtin.in_flight_mb),
+    }
+}
 
 /// Settings every command shares.
 pub struct Context {

@@ -384,22 +384,7 @@ async fn execute(
     let executor =
         crate::cluster::executor(&exec.kube, &config.kubernetes, &store, &graph, exec.quiet)
             .await?;
-    let defaults = RunDefaults {
-        timeout: exec
-            .timeout
-            .or(config.defaults.timeout_seconds)
-            .filter(|s| *s > 0.0)
-            .map(std::time::Duration::from_secs_f64),
-        memory_mb: exec
-            .memory
-            .or(config.defaults.memory_mb)
-            .unwrap_or(RunDefaults::default().memory_mb),
-        fuel: exec.fuel,
-        in_flight_mb: config
-            .defaults
-            .in_flight_mb
-            .unwrap_or(RunDefaults::default().in_flight_mb),
-    };
+    let defaults = run_defaults(&config, exec.timeout, exec.memory, exec.fuel);
     for tag in &exec.tags {
         super::tag::check_tag(tag)?;
     }
