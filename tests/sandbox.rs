@@ -7,9 +7,15 @@ use std::path::Path;
 
 use common::{Scratch, example, guest};
 
+/// Runs the probe (its task runs each time: a cached one would prove
+/// nothing) and returns the run and what its task saw.
 fn probe(scratch: &Scratch) -> (String, serde_json::Value) {
     let ran = scratch
-        .mfw(["run".as_ref(), guest("probe").as_os_str()])
+        .mfw([
+            "run".as_ref(),
+            "--no-cache".as_ref(),
+            guest("probe").as_os_str(),
+        ])
         .ok();
     let run = ran.run_id();
     let dump = scratch.dump(&format!("ProbeFlow/{run}/start/0"));
@@ -31,6 +37,15 @@ fn the_clock_is_virtual_and_still_moves() {
     let (_, seen) = probe(&scratch);
     assert_eq!(seen["now_secs"], 1_704_067_200, "2024-01-01T00:00:00Z");
     assert_eq!(seen["elapsed_positive"], true);
+}
+
+#[test]
+fn a_nan_has_one_bit_pattern_whatever_the_cpu() {
+    let scratch = Scratch::new();
+    let (_, seen) = probe(&scratch);
+    // x86's own NaN for 0/0 is 0xfff8...; the canonical one is positive.
+    assert_eq!(seen["nan_bits"], 0x7ff8_0000_0000_0000u64);
+    assert_eq!(seen["nan32_bits"], 0x7fc0_0000u32);
 }
 
 #[test]

@@ -27,6 +27,12 @@ impl ProbeFlow {
         cx.set("root_readable", &std::fs::read_dir("/").is_ok())?;
         cx.set("passwd_readable", &std::fs::read("/etc/passwd").is_ok())?;
         cx.set("elapsed_positive", &(started.elapsed().as_nanos() > 0))?;
+        // A NaN's bits depend on the CPU (x86 makes 0/0 negative) unless
+        // the host canonicalises every NaN.
+        let zero = std::hint::black_box(0.0f64);
+        cx.set("nan_bits", &(zero / zero).to_bits())?;
+        let zero32 = std::hint::black_box(0.0f32);
+        cx.set("nan32_bits", &(zero32 / zero32).to_bits())?;
         cx.next("end")
     }
 
