@@ -559,6 +559,62 @@ fn a_frozen_s3_endpoint_fails_the_run_within_the_bound_naming_it() {
 }
 
 #[test]
+fn a_second_ctrl_c_exits_at_once_while_the_first_waits_on_a_frozen_store() {
+    let Some(minio) = Minio::start() else { return };
+    minio.create_bucket("hanging");
+    let scratch = scene();
+    let mut env = minio.env();
+    env.push(("MFW_DATASTORE", "s3://hanging/store".to_string()));
+    // The first Ctrl-C's last writes wait this long on a frozen store.
+    env.push(("MFW_STORE_TIMEOUT", "120".to_string()));
+    let log = scratch.path().join("stderr.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mfw"));
+    command
+        .args(["run", "--no-cache", "resilient.wasm", "--n", "100000"])
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_ALLOW_GRANTS", "true")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (key, value) in &env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let started = Instant::now();
+    while !scratch.mfw_env(["runs"], &env).stdout.contains("running") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run never showed as running"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    minio.freeze();
+    let interrupt = |child: &std::process::Child| {
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    interrupt(&child);
+    std::thread::sleep(Duration::from_secs(2));
+    let first_still_waiting = child.try_wait().unwrap().is_none();
+    interrupt(&child);
+    let sent = Instant::now();
+    let status = child.wait().unwrap();
+    let waited = sent.elapsed();
+    minio.thaw();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        first_still_waiting,
+        "the first Ctrl-C should still be waiting on the frozen store: {stderr}"
+    );
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("exiting now"), "{stderr}");
+    // At once, not after the store's 120 s bound.
+    assert!(waited < Duration::from_secs(10), "took {waited:?}");
+}
+
+#[test]
 fn a_run_whose_heartbeat_stopped_is_shown_stale_not_running() {
     let scratch = scene();
     let run_id = run(&scratch, "2");
