@@ -48,14 +48,14 @@ kube=(--with kubernetes --kubernetes-pods "$pods" --kubernetes-threads 1
       --kubernetes-secret mfw-datastore)
 cd "$work"
 # Warm up: build, and compile the component into the shared cache.
-"$mfw" --datastore s3://bench/k8s run "$flow" --n 10 -q "${kube[@]}" >/dev/null 2>&1
+"$mfw" --datastore s3://bench/k8s run --no-cache "$flow" --n 10 -q "${kube[@]}" >/dev/null 2>&1
 
 # Prints "<wall s> <span s>" for one run of the flow with extra options.
 measure() {
     local start end log run
     log=$(mktemp -p "$work")
     start=$(date +%s.%N)
-    "$mfw" --datastore s3://bench/k8s run "$flow" --n "$n" -q "$@" >"$log" 2>&1
+    "$mfw" --datastore s3://bench/k8s run --no-cache "$flow" --n "$n" -q "$@" >"$log" 2>&1
     end=$(date +%s.%N)
     run=$(sed -n 's/^mfw: WideFlow run \([0-9]*\) started$/\1/p' "$log")
     "$mfw" --datastore s3://bench/k8s dump --json "WideFlow/$run/double" | python3 -c '

@@ -54,9 +54,9 @@ for packages in "" "pandas==2.3.3"; do
     mkdir -p "$dir"
     cp examples/wide/python/wide.py "$dir/"
     [ -z "$packages" ] || echo "$packages" > "$dir/requirements.txt"
-    (cd "$dir" && "$mfw" run wide.py --n 200 -q >/dev/null)
+    (cd "$dir" && "$mfw" run --no-cache wide.py --n 200 -q >/dev/null)
     times=()
-    for _ in 1 2 3; do times+=("$(cd "$dir" && wall "$mfw" run wide.py --n 200 -q)"); done
+    for _ in 1 2 3; do times+=("$(cd "$dir" && wall "$mfw" run --no-cache wide.py --n 200 -q)"); done
     best=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
     echo "wide flow, 200 tasks, ${packages:-no packages}: best of 3 ${best} s (${times[*]})"
 done

@@ -20,17 +20,17 @@ wide="$PWD/examples/wide/python"
 # Cold: an empty cache, so the whole build (graph, staging, componentize,
 # Cranelift).
 cold="$scratch/cold-cache"
-cold_s=$(cd "$scratch" && MFW_CACHE_DIR="$cold" wall "$mfw" run "$hello" -q)
+cold_s=$(cd "$scratch" && MFW_CACHE_DIR="$cold" wall "$mfw" run --no-cache "$hello" -q)
 
 # Warm: everything cached.
 (cd "$scratch" && "$mfw" run "$hello" -q >/dev/null 2>&1)
 (cd "$scratch" && "$mfw" run "$wide" --n 10 -q >/dev/null 2>&1)
 warm=()
-for _ in $(seq "$repeat"); do warm+=("$(cd "$scratch" && wall "$mfw" run "$hello" -q)"); done
+for _ in $(seq "$repeat"); do warm+=("$(cd "$scratch" && wall "$mfw" run --no-cache "$hello" -q)"); done
 wide_times=()
 for _ in $(seq "$repeat"); do
     store=$(mktemp -d -p "$scratch")
-    wide_times+=("$(cd "$scratch" && wall "$mfw" --datastore "$store" run "$wide" --n 1000 -q)")
+    wide_times+=("$(cd "$scratch" && wall "$mfw" --datastore "$store" run --no-cache "$wide" --n 1000 -q)")
 done
 
 echo "first build and run of hello.py (cold cache): ${cold_s} s"

@@ -61,7 +61,8 @@ mfw_dir="$scratch/mfw"
 mkdir -p "$mfw_dir"
 flow="$repo/examples/train/python/train.py"
 build_s=$(cd "$mfw_dir" && wall "$mfw" build "$flow")
-mfw_run() { (cd "$mfw_dir" && "$mfw" run "$flow" -q --max-workers 2); }
+# --no-cache: every run computes its tasks, as Metaflow's does.
+mfw_run() { (cd "$mfw_dir" && "$mfw" run --no-cache "$flow" -q --max-workers 2); }
 first_s=$(wall mfw_run)
 
 metaflow_out=$(metaflow_run 2>&1) || { echo "$metaflow_out" | tail -20 >&2; exit 1; }
@@ -111,7 +112,7 @@ EOF
 imports_build_s=$(cd "$imports" && wall "$mfw" build flow.py)
 size_mb=$(cd "$imports" && "$mfw" build flow.py 2>&1 | sed -n 's/.*(\([0-9]*\) bytes.*/\1/p' | tail -1 \
     | awk '{printf "%.0f", $1 / 1048576}')
-imports_run() { (cd "$imports" && "$mfw" run flow.py -q --max-workers 1 --n "$1"); }
+imports_run() { (cd "$imports" && "$mfw" run --no-cache flow.py -q --max-workers 1 --n "$1"); }
 wall imports_run 1 >/dev/null
 one=()
 many=()

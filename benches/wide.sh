@@ -37,7 +37,7 @@ for n in "${sizes[@]}"; do
         store=$(mktemp -d -p "$scratch")
         # /usr/bin/time reports "seconds peak-KB" as the last line of stderr.
         if ! (cd "$scratch" && /usr/bin/time -f '%e %M' "$mfw" --datastore "$store" \
-            run "$flow" --n "$n" -q >/dev/null 2>"$scratch/err"); then
+            run --no-cache "$flow" --n "$n" -q >/dev/null 2>"$scratch/err"); then
             cat "$scratch/err" >&2
             exit 1
         fi

@@ -139,7 +139,7 @@ time_mfw() {
     store=$(mktemp -d "$work/mfw.XXXXXX")
     sync
     start=$(now)
-    "$MFW" --datastore "$store" run "$which" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
+    "$MFW" --datastore "$store" run --no-cache "$which" --n "$n" -q --max-workers "$workers" >"$store.log" 2>&1 \
         || fail "$store.log" "mfw failed at n=$n"
     end=$(now)
     run=$(sed -n 's/.*WideFlow\/\([0-9A-Za-z_-]*\) succeeded.*/\1/p' "$store.log" | head -n 1)
