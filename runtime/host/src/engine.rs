@@ -101,12 +101,15 @@ impl Host {
             .table_elements(100_000)
             .max_core_instance_size(16 << 20)
             .max_component_instance_size(16 << 20)
-            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
-            // Reset only the pages a task wrote (Linux 6.7+ reports them),
-            // and keep them mapped for the next task in the slot.
-            .pagemap_scan(Enabled::Auto)
-            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
-            .table_keep_resident(TABLE_KEEP_RESIDENT);
+            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+        // Reset only the pages a task wrote (Linux 6.7+ reports them), and
+        // keep them mapped for the next task in the slot. Without the report
+        // keeping pages resident would copy the whole bound back each time.
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(Enabled::Yes)
+                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+                .table_keep_resident(TABLE_KEEP_RESIDENT);
+        }
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
