@@ -29,10 +29,10 @@ impl ProbeFlow {
         cx.set("elapsed_positive", &(started.elapsed().as_nanos() > 0))?;
         // A NaN's bits depend on the CPU (x86 makes 0/0 negative) unless
         // the host canonicalises every NaN.
-        let zero = std::hint::black_box(0.0f64);
-        cx.set("nan_bits", &(zero / zero).to_bits())?;
-        let zero32 = std::hint::black_box(0.0f32);
-        cx.set("nan32_bits", &(zero32 / zero32).to_bits())?;
+        let (top, bottom) = std::hint::black_box((0.0f64, 0.0f64));
+        cx.set("nan_bits", &(top / bottom).to_bits())?;
+        let (top32, bottom32) = std::hint::black_box((0.0f32, 0.0f32));
+        cx.set("nan32_bits", &(top32 / bottom32).to_bits())?;
         cx.next("end")
     }
 
