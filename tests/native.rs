@@ -267,6 +267,19 @@ fn sklearn_natively(scratch: &Scratch, dir: &Path, code: &str) -> serde_json::Va
     serde_json::from_slice(&output.stdout).expect("JSON from the native run")
 }
 
+/// `mfw replay` of the whole run: every task, numpy, pandas and
+/// scikit-learn included, computes again exactly what was stored.
+fn assert_replays_identically(scratch: &Scratch, flow: &str, run: &str) {
+    let ran = scratch.mfw(["replay", "--json", &format!("{flow}/{run}")]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let tasks: Vec<serde_json::Value> =
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    assert!(!tasks.is_empty(), "{flow}/{run}: nothing replayed");
+    for task in &tasks {
+        assert_eq!(task["verdict"], "identical", "{flow}: {task}");
+    }
+}
+
 #[test]
 fn the_train_example_keeps_the_forest_native_scikit_learn_scores_best() {
     // Metaflow's train flow (examples/train/python): a forest per size in a
@@ -313,6 +326,7 @@ fn the_train_example_keeps_the_forest_native_scikit_learn_scores_best() {
          print(json.dumps([data.rmse(t.data.model, X_test, y_test) for t in tasks]))",
     );
     assert_close("loaded forests", &loaded, &native["rmses"]);
+    assert_replays_identically(&scratch, "TrainFlow", &run);
 }
 
 /// What `mfw build` says of a flow pinning `name==version`.
@@ -408,6 +422,7 @@ fn the_movie_stats_example_gives_native_pandas_quartiles() {
         serde_json::json!([3]),
         "{quartiles}"
     );
+    assert_replays_identically(&scratch, "MovieStatsFlow", &run);
 }
 
 /// The first value under `key` anywhere in `mfw dump --json` output.
@@ -501,4 +516,6 @@ fn a_rust_step_reads_a_pandas_frame_and_python_reads_the_rust_table() {
         want["mean_temperature"][0].as_f64().unwrap()
     );
     assert!(ran.stdout.contains(&first), "{first}\n{}", ran.stdout);
+    // Python, Rust and Go steps over pandas frames replay identically.
+    assert_replays_identically(&scratch, "FramesFlow", &run);
 }
