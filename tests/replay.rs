@@ -44,61 +44,53 @@ fn assert_replays_identically(scratch: &Scratch, flow: &str, run: &str) {
     }
 }
 
+/// Runs each flow (its directory and arguments) in one scratch store and
+/// replays every task of each run.
+fn run_and_replay(flows: &[(PathBuf, Vec<&str>)]) {
+    let scratch = Scratch::new();
+    for (dir, args) in flows {
+        let mut command = vec!["run".to_string(), dir.display().to_string()];
+        command.extend(args.iter().map(|a| a.to_string()));
+        let ran = scratch.mfw(&command).ok();
+        let (flow, run) = started(&ran);
+        assert_replays_identically(&scratch, &flow, &run);
+    }
+}
+
 fn go_example(name: &str) -> PathBuf {
     repo().join("examples").join(name).join("go")
 }
 
 #[test]
 fn every_task_of_the_rust_examples_replays_identically() {
-    let scratch = Scratch::new();
-    for (dir, args) in [
+    run_and_replay(&[
         (example("hello"), vec![]),
         (example("branch"), vec![]),
         (example("nested"), vec![]),
         (example("train"), vec![]),
         (example("wide"), vec!["--n", "12"]),
-    ] {
-        let mut command = vec!["run".to_string(), dir.display().to_string()];
-        command.extend(args.iter().map(|a| a.to_string()));
-        let ran = scratch.mfw(&command).ok();
-        let (flow, run) = started(&ran);
-        assert_replays_identically(&scratch, &flow, &run);
-    }
+    ]);
 }
 
 #[test]
 fn every_task_of_the_python_examples_replays_identically() {
-    let scratch = Scratch::new();
-    for (dir, args) in [
+    run_and_replay(&[
         (python_example("hello"), vec![]),
         (python_example("branch"), vec![]),
         (python_example("params"), vec!["--label", "demo"]),
         (python_example("wide"), vec!["--n", "12"]),
-    ] {
-        let mut command = vec!["run".to_string(), dir.display().to_string()];
-        command.extend(args.iter().map(|a| a.to_string()));
-        let ran = scratch.mfw(&command).ok();
-        let (flow, run) = started(&ran);
-        assert_replays_identically(&scratch, &flow, &run);
-    }
+    ]);
 }
 
 #[test]
 fn every_task_of_the_go_and_polyglot_examples_replays_identically() {
-    let scratch = Scratch::new();
-    for (dir, args) in [
+    run_and_replay(&[
         (go_example("hello"), vec![]),
         (go_example("branch"), vec![]),
         (go_example("train"), vec![]),
         (go_example("wide"), vec!["--n", "12"]),
         (repo().join("examples/polyglot"), vec![]),
-    ] {
-        let mut command = vec!["run".to_string(), dir.display().to_string()];
-        command.extend(args.iter().map(|a| a.to_string()));
-        let ran = scratch.mfw(&command).ok();
-        let (flow, run) = started(&ran);
-        assert_replays_identically(&scratch, &flow, &run);
-    }
+    ]);
 }
 
 #[test]

@@ -234,6 +234,25 @@ impl FlowPlan {
         })
     }
 
+    /// Fetches a component a run recorded (by hash, verified) and loads it
+    /// (compiled, or from the compiled cache) off the async runtime.
+    pub(crate) async fn load_recorded(
+        store: &mfw_store::Datastore,
+        host: &mfw_host::Host,
+        record: &ComponentRecord,
+    ) -> Result<LoadedFlow, OrchestratorError> {
+        let bytes = store.get_component(&record.hash).await?;
+        let loader = host.clone();
+        let name = record.source.clone();
+        tokio::task::spawn_blocking(move || loader.load(&bytes, &name))
+            .await
+            .map_err(|source| OrchestratorError::Thread {
+                what: "cannot load the component",
+                source,
+            })?
+            .map_err(OrchestratorError::from)
+    }
+
     /// The component that runs `step`.
     pub(crate) fn component_for(&self, step: &str) -> Option<&LoadedFlow> {
         let index = *self.step_component.get(step)?;

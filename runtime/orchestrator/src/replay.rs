@@ -141,22 +141,13 @@ pub async fn replay_run(
     }
     let mut components = Vec::new();
     for record in &run.components {
-        let bytes = store.get_component(&record.hash).await?;
-        let loader = host.clone();
-        let name = record.source.clone();
-        let component = tokio::task::spawn_blocking(move || loader.load(&bytes, &name))
-            .await
-            .map_err(|source| OrchestratorError::Thread {
-                what: "cannot load the component",
-                source,
-            })??;
-        components.push((component, record.clone()));
+        components.push((
+            FlowPlan::load_recorded(store, host, record).await?,
+            record.clone(),
+        ));
     }
     let plan = FlowPlan::recorded(graph, components)?;
-    let mut parameters = BTreeMap::new();
-    for (name, hash) in &run.parameters {
-        parameters.insert(name.clone(), store.get_blob(hash).await?);
-    }
+    let parameters = crate::run::recorded_parameters(store, &run).await?;
     // A step whose grants cannot be given here (a directory outside this
     // one) sees the outside world, so it is not replayable anyway.
     let sandbox = Sandbox {

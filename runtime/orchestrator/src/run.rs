@@ -137,6 +137,18 @@ pub(crate) fn run_info(record: &RunRecord, user_tags: &[String]) -> mfw_host::Ru
     }
 }
 
+/// A recorded run's parameter values, read back from the store.
+pub(crate) async fn recorded_parameters(
+    store: &Datastore,
+    record: &RunRecord,
+) -> Result<BTreeMap<String, Bytes>, OrchestratorError> {
+    let mut parameters = BTreeMap::new();
+    for (name, hash) in &record.parameters {
+        parameters.insert(name.clone(), store.get_blob(hash).await?);
+    }
+    Ok(parameters)
+}
+
 /// Runs the flow in `plan` to the end, recording the run and every task in
 /// `store`. Returns a summary; a failed task makes a failed run, not an
 /// error.

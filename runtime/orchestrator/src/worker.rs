@@ -2,7 +2,7 @@
 //! alone, recording each task as the scheduler would. Retries are left to
 //! the next pod of the shard, so Kubernetes counts them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -100,25 +100,14 @@ pub async fn run_worker(
             run_id: batch.run_id.clone(),
             component: batch.component,
         })?;
-    let bytes = store.get_component(&batch.component).await?;
-    let loader = host.clone();
-    let name = record.source.clone();
-    let component = tokio::task::spawn_blocking(move || loader.load(&bytes, &name))
-        .await
-        .map_err(|source| OrchestratorError::Thread {
-            what: "cannot load the component",
-            source,
-        })??;
+    let component = FlowPlan::load_recorded(store, host, &record).await?;
     let plan = FlowPlan::for_worker(graph, component, record)?;
     let step = plan
         .graph
         .step(&batch.step)
         .cloned()
         .ok_or_else(|| OrchestratorError::NoSuchStep(batch.step.clone()))?;
-    let mut parameters = BTreeMap::new();
-    for (name, hash) in &run.parameters {
-        parameters.insert(name.clone(), store.get_blob(hash).await?);
-    }
+    let parameters = crate::run::recorded_parameters(store, &run).await?;
     let defaults = RunDefaults {
         timeout: batch.timeout_ms.map(Duration::from_millis),
         memory_mb: batch.memory_mb,

@@ -60,6 +60,26 @@ pub(crate) fn run_defaults(
     }
 }
 
+/// Turns true at the first Ctrl-C, after printing `first`; a second
+/// Ctrl-C prints `second` and exits at once (code 130).
+pub(crate) fn interrupt_on_ctrl_c(
+    first: &'static str,
+    second: &'static str,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("{first}");
+            let _ = interrupt_tx.send(true);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("{second}");
+            std::process::exit(130);
+        }
+    });
+    interrupt_rx
+}
+
 /// Settings every command shares.
 pub struct Context {
     pub datastore: String,

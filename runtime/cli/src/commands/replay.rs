@@ -30,16 +30,10 @@ pub async fn replay(context: &Context, args: ReplayArgs) -> anyhow::Result<ExitC
         .max(1);
     let host = context.host(max_workers, false)?;
     let config = crate::config::Config::load()?;
-    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mfw: interrupted; stopping the replay");
-            let _ = interrupt_tx.send(true);
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
-    });
+    let interrupt_rx = interrupt_on_ctrl_c(
+        "mfw: interrupted; stopping the replay (Ctrl-C again to exit now)",
+        "mfw: interrupted again; exiting now",
+    );
     let options = ReplayOptions {
         step: spec.step.clone(),
         task_id: spec.task_id.clone(),

@@ -364,19 +364,12 @@ async fn execute(
         }
     };
     let observer = Arc::new(TerminalObserver::new(exec.quiet));
-    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mfw: interrupted; stopping running tasks (Ctrl-C again to exit now)");
-            let _ = interrupt_tx.send(true);
-        }
-        // Every store write is atomic, so leaving at once loses nothing that
-        // finished: the run resumes like one that was killed.
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mfw: interrupted again; exiting now (`mfw resume` continues the run)");
-            std::process::exit(130);
-        }
-    });
+    // Every store write is atomic, so leaving at once on a second Ctrl-C
+    // loses nothing that finished: the run resumes like one that was killed.
+    let interrupt_rx = interrupt_on_ctrl_c(
+        "mfw: interrupted; stopping running tasks (Ctrl-C again to exit now)",
+        "mfw: interrupted again; exiting now (`mfw resume` continues the run)",
+    );
     let config = crate::config::Config::load()?;
     if !exec.allow_grants {
         accept_grants(&flows.grants_to_accept())?;
