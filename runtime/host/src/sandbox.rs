@@ -1,6 +1,6 @@
 //! The WASI a task gets: nothing from the outside world. No directories,
 //! no environment, no sockets; a virtual clock and randomness derived from
-//! the task's identity, so the same task given the same inputs does the
+//! the task's cache key, so the same task given the same inputs does the
 //! same thing every time.
 
 use std::convert::Infallible;
@@ -19,7 +19,8 @@ use crate::task::{Grants, TaskState};
 /// named and versioned: task keys cover it, so a change here changes every
 /// key. A step without the `clock` grant reads a virtual clock that starts
 /// at 2024-01-01 and ticks once per reading; one without `random` gets
-/// randomness keyed by its flow, step and task id; every NaN a float
+/// randomness keyed by its cache key (the task key less the parameters it
+/// did not read; see [`crate::TaskSpec::random_seed`]); every NaN a float
 /// operation produces has the one canonical bit pattern, so results are
 /// bit-identical on x86-64 and aarch64 (which differ in the NaNs they make).
 ///
@@ -27,7 +28,7 @@ use crate::task::{Grants, TaskState};
 /// assert!(mfw_host::DETERMINISM.starts_with("mfw-determinism-"));
 /// ```
 pub const DETERMINISM: &str =
-    "mfw-determinism-2 clock=virtual(2024-01-01,tick) random=blake3(flow/step/task) nan=canonical";
+    "mfw-determinism-3 clock=virtual(2024-01-01,tick) random=blake3(cache-key) nan=canonical";
 
 /// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
 const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
@@ -68,13 +69,13 @@ impl HostMonotonicClock for VirtualClock {
     }
 }
 
-/// A random stream: blake3's extendable output keyed by the task identity.
+/// A random stream: blake3's extendable output keyed by the task's seed.
 struct SeededRandom(blake3::OutputReader);
 
 impl SeededRandom {
-    fn new(purpose: &str, identity: &str) -> Self {
+    fn new(purpose: &str, seed: &[u8]) -> Self {
         let mut hasher = blake3::Hasher::new_derive_key(&format!("mfw 2026 task random {purpose}"));
-        hasher.update(identity.as_bytes());
+        hasher.update(seed);
         SeededRandom(hasher.finalize_xof())
     }
 }
@@ -116,12 +117,12 @@ pub(crate) enum SandboxError {
     },
 }
 
-/// Builds the WASI context of one task. `identity` (flow, step and task id)
-/// seeds its randomness; the attempt and run id deliberately do not, so a
-/// retry or a later run of the same task sees the same numbers. Everything
-/// else is closed unless `grants` opens it.
+/// Builds the WASI context of one task. `seed` (its cache key) seeds its
+/// randomness; the attempt and run id deliberately do not, so a retry or a
+/// later run of the same task sees the same numbers. Everything else is
+/// closed unless `grants` opens it.
 pub(crate) fn wasi_for_task(
-    identity: &str,
+    seed: &[u8],
     stdout: Capture,
     stderr: Capture,
     grants: &Grants,
@@ -143,9 +144,9 @@ pub(crate) fn wasi_for_task(
     }
     if !grants.random {
         builder
-            .secure_random(SeededRandom::new("secure", identity))
-            .insecure_random(SeededRandom::new("insecure", identity))
-            .insecure_random_seed(seed(identity));
+            .secure_random(SeededRandom::new("secure", seed))
+            .insecure_random(SeededRandom::new("insecure", seed))
+            .insecure_random_seed(insecure_seed(seed));
     }
     for dir in &grants.dirs {
         let perms = if dir.writable {
@@ -192,9 +193,9 @@ pub(crate) fn wasi_for_task(
     Ok(builder.build())
 }
 
-fn seed(identity: &str) -> u128 {
+fn insecure_seed(seed: &[u8]) -> u128 {
     let mut bytes = [0; 16];
-    SeededRandom::new("seed", identity).0.fill(&mut bytes);
+    SeededRandom::new("seed", seed).0.fill(&mut bytes);
     u128::from_le_bytes(bytes)
 }
 
@@ -250,10 +251,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn randomness_depends_only_on_identity() {
-        let draw = |id: &str| SeededRandom::new("secure", id).try_next_u64();
-        assert_eq!(draw("F/start/0"), draw("F/start/0"));
-        assert_ne!(draw("F/start/0"), draw("F/start/1"));
+    fn randomness_depends_only_on_the_seed() {
+        let draw = |seed: &[u8]| SeededRandom::new("secure", seed).try_next_u64();
+        assert_eq!(draw(b"key one"), draw(b"key one"));
+        assert_ne!(draw(b"key one"), draw(b"key two"));
+        // Each WASI source draws its own stream from the one seed.
+        assert_ne!(
+            SeededRandom::new("secure", b"key one").try_next_u64(),
+            SeededRandom::new("insecure", b"key one").try_next_u64()
+        );
     }
 
     #[test]

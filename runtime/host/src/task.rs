@@ -200,6 +200,11 @@ pub struct TaskSpec {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Who started the run, its tags and origin (`current.username`...).
     pub run_info: Arc<RunInfo>,
+    /// What keys the task's randomness unless it is granted the real kind:
+    /// a run sets the task's cache key, so a task taken from the cache drew
+    /// what running it again would draw. `None` keys it by flow, step and
+    /// task id.
+    pub random_seed: Option<BlobHash>,
 }
 
 /// What a task may know about its run beyond its own identity.
@@ -238,6 +243,7 @@ impl TaskSpec {
             grants: Grants::default(),
             cancel: None,
             run_info: Arc::default(),
+            random_seed: None,
         }
     }
 
@@ -519,7 +525,7 @@ impl TaskState {
         let discard = Capture::new(OutputStream::Stderr, None);
         Self {
             wasi: sandbox::wasi_for_task(
-                "graph",
+                b"graph",
                 discard.clone(),
                 discard,
                 &Grants::default(),
@@ -560,7 +566,10 @@ impl LoadedFlow {
         let inner = &self.inner;
         let stdout = Capture::new(OutputStream::Stdout, sink.clone());
         let stderr = Capture::new(OutputStream::Stderr, sink);
-        let identity = format!("{}/{}/{}", spec.flow, spec.step, spec.task_id);
+        let seed = match &spec.random_seed {
+            Some(key) => key.as_bytes().to_vec(),
+            None => format!("{}/{}/{}", spec.flow, spec.step, spec.task_id).into_bytes(),
+        };
         let step = spec.step.clone();
         let limits = spec.limits.clone();
         let cancel = spec.cancel.clone();
@@ -578,7 +587,7 @@ impl LoadedFlow {
             parameters_read: Default::default(),
         };
         let wasi = match sandbox::wasi_for_task(
-            &identity,
+            &seed,
             stdout.clone(),
             stderr.clone(),
             &spec.grants,

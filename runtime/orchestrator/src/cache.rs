@@ -12,17 +12,24 @@
 //! read have the same values in this run. Changing a parameter reruns only
 //! the tasks that read it, and those its change reaches.
 //!
-//! The index is `cache/<cache key>.json` in the datastore, naming the tasks
-//! that computed the key (with the parameters each read), so everyone
-//! sharing the datastore (a team, its Kubernetes workers) shares the cache.
-//! An entry that cannot be read, or names a task whose record or values are
-//! gone, is a miss: the task runs, and its success writes a fresh entry.
+//! The index is kept per step, under its step key (`key.rs`): what a run
+//! remembered of a step's tasks is one segment (`mfw_store::CacheSegment`)
+//! in `cache/<step key>/`, written every few seconds and when the run ends,
+//! so a foreach's thousand tasks cost one read and one write, not a
+//! thousand. Everyone sharing the datastore (a team, its Kubernetes
+//! workers) shares the cache; a run adds segments and never rewrites one,
+//! so concurrent runs lose nothing, and a reader that finds many merges
+//! them. An entry that cannot be read, or names a task whose record or
+//! values are gone, is a miss: the task runs, and its success adds a fresh
+//! entry. A run killed before it wrote its segment loses only that: its
+//! tasks run again next time (resume still reuses them).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use mfw_graph::BlobHash;
-use mfw_store::{CacheVariant, Datastore, TaskRecord, TaskStatus};
+use mfw_store::{CacheEntry, CacheSegment, CacheVariant, Datastore, TaskRecord, TaskStatus};
+use tokio::sync::OnceCell;
 
 use crate::task::{Finished, Identity, ReadyTask, TaskContext};
 
@@ -90,7 +97,7 @@ impl Presence {
 }
 
 /// Whether `step`'s tasks may use the cache in this run.
-fn may_cache(ctx: &TaskContext, step: &str) -> bool {
+pub(crate) fn may_cache(ctx: &TaskContext, step: &str) -> bool {
     ctx.cache
         && ctx.policies.get(step).is_some_and(|p| p.cacheable())
         && !ctx.origin.as_ref().is_some_and(|o| o.always_runs(step))
@@ -115,18 +122,19 @@ pub(crate) async fn from_cache(
     task: &ReadyTask,
     identity: &Identity,
 ) -> Option<Finished> {
-    let key = identity.cache_key.as_ref()?;
+    let (key, step_key) = (identity.cache_key.as_ref()?, identity.step_key.as_ref()?);
     if !may_cache(ctx, &task.step) {
         return None;
     }
-    let entry = ctx.store.cache_entry(key).await.ok()??;
+    let index = ctx.cache_book.index(&ctx.store, step_key).await;
+    let variants = index.get(key)?;
     let same_values = |variant: &CacheVariant| {
         variant
             .parameters
             .iter()
             .all(|(name, hash)| ctx.parameter_hashes.get(name) == Some(hash))
     };
-    for variant in entry.variants.iter().filter(|v| same_values(v)) {
+    for variant in variants.iter().filter(|v| same_values(v)) {
         let Ok(old) = ctx
             .store
             .read_task(
@@ -155,9 +163,17 @@ pub(crate) async fn from_cache(
 }
 
 /// Records that `record` (just succeeded, run here) computed its cache key
-/// with the parameters it read, if the cache may hold it.
-pub(crate) async fn remember(ctx: &TaskContext, record: &TaskRecord, read_run_identity: bool) {
-    let (Some(key), Some(parameters)) = (&record.cache_key, &record.parameters_read) else {
+/// with the parameters it read, if the cache may hold it; [`flush`] stores
+/// it.
+pub(crate) fn remember(
+    ctx: &TaskContext,
+    record: &TaskRecord,
+    step_key: Option<BlobHash>,
+    read_run_identity: bool,
+) {
+    let (Some(key), Some(step_key), Some(parameters)) =
+        (record.cache_key, step_key, &record.parameters_read)
+    else {
         return;
     };
     if record.status != TaskStatus::Succeeded
@@ -166,22 +182,119 @@ pub(crate) async fn remember(ctx: &TaskContext, record: &TaskRecord, read_run_id
     {
         return;
     }
-    // Read, add, write: two tasks adding at once may lose one variant,
-    // which only means a later run computes it again. The cache is an
-    // optimisation; nothing here fails the task.
-    let mut entry = ctx
-        .store
-        .cache_entry(key)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    entry.variants.retain(|v| &v.parameters != parameters);
-    entry
-        .variants
-        .insert(0, CacheVariant::of(record, parameters.clone()));
-    entry.variants.truncate(MAX_VARIANTS);
-    let _ = ctx.store.put_cache_entry(key, &entry).await;
+    let entry = CacheEntry {
+        key,
+        variant: CacheVariant::of(record, parameters.clone()),
+    };
+    ctx.cache_book.add(step_key, entry);
+}
+
+/// Stores what this run's tasks added to the cache since the last call:
+/// one segment per step. The cache is an optimisation; nothing here fails
+/// the run (a segment not written only means its tasks run again).
+pub(crate) async fn flush(ctx: &TaskContext) {
+    let mut by_step: BTreeMap<BlobHash, Vec<CacheEntry>> = BTreeMap::new();
+    for (step_key, entry) in ctx.cache_book.take_added() {
+        by_step.entry(step_key).or_default().push(entry);
+    }
+    for (step_key, entries) in by_step {
+        let _ = ctx
+            .store
+            .put_cache_segment(&step_key, &CacheSegment { entries })
+            .await;
+    }
+}
+
+/// A step's index as read: each cache key's tasks, newest first.
+type StepIndex = HashMap<BlobHash, Vec<CacheVariant>>;
+
+/// The cache's indexes a run (or a remote worker) has read, each once, and
+/// the entries its tasks added since the last [`flush`].
+#[derive(Default)]
+pub(crate) struct CacheBook {
+    read: Mutex<HashMap<BlobHash, Arc<OnceCell<Arc<StepIndex>>>>>,
+    added: Mutex<Vec<(BlobHash, CacheEntry)>>,
+}
+
+/// How many segments a step's index may have before a reader merges them.
+const MAX_SEGMENTS: usize = 16;
+
+/// How many entries a merged segment keeps (the newest).
+const MAX_ENTRIES: usize = 100_000;
+
+impl CacheBook {
+    /// The index of the step whose step key is `step_key`, read on first
+    /// use (one read for a foreach's tasks).
+    async fn index(&self, store: &Datastore, step_key: &BlobHash) -> Arc<StepIndex> {
+        let Ok(cell) = self
+            .read
+            .lock()
+            .map(|mut read| read.entry(*step_key).or_default().clone())
+        else {
+            return Arc::default();
+        };
+        cell.get_or_init(|| read_index(store, step_key))
+            .await
+            .clone()
+    }
+
+    fn add(&self, step_key: BlobHash, entry: CacheEntry) {
+        if let Ok(mut added) = self.added.lock() {
+            added.push((step_key, entry));
+        }
+    }
+
+    /// Whether tasks added entries since the last [`flush`].
+    pub(crate) fn has_added(&self) -> bool {
+        self.added.lock().is_ok_and(|added| !added.is_empty())
+    }
+
+    fn take_added(&self) -> Vec<(BlobHash, CacheEntry)> {
+        self.added
+            .lock()
+            .map(|mut added| std::mem::take(&mut *added))
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a step's index; merges its segments when there are many.
+async fn read_index(store: &Datastore, step_key: &BlobHash) -> Arc<StepIndex> {
+    let segments = store.cache_segments(step_key).await.unwrap_or_default();
+    // Newest segment first, and the newest entry of each first.
+    let newest_first = || {
+        segments
+            .iter()
+            .flat_map(|(_, segment)| segment.entries.iter().rev())
+    };
+    let mut index = StepIndex::new();
+    let mut kept = Vec::new();
+    for entry in newest_first() {
+        let variants = index.entry(entry.key).or_default();
+        if variants.len() < MAX_VARIANTS
+            && !variants
+                .iter()
+                .any(|v| v.parameters == entry.variant.parameters)
+        {
+            variants.push(entry.variant.clone());
+            kept.push(entry.clone());
+        }
+    }
+    if segments.len() > MAX_SEGMENTS {
+        kept.truncate(MAX_ENTRIES);
+        kept.reverse();
+        let merged = CacheSegment { entries: kept };
+        // Written before the others go, so no entry is ever missing; one
+        // that a concurrent writer added since stays, as it was not read.
+        if let Ok(written) = store.put_cache_segment(step_key, &merged).await {
+            let names: Vec<String> = segments
+                .into_iter()
+                .map(|(name, _)| name)
+                .filter(|name| *name != written)
+                .collect();
+            let _ = store.remove_cache_segments(step_key, &names).await;
+        }
+    }
+    Arc::new(index)
 }
 
 /// `old`, a successful task of this or another run, copied into this run as
@@ -206,4 +319,72 @@ pub(crate) async fn clone_into_run(
     let mut finished = Finished::succeeded(task.clone(), record);
     finished.cloned = true;
     Some(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Datastore {
+        let backend = Arc::new(object_store::memory::InMemory::new());
+        Datastore::with_backend(backend, "memory")
+    }
+
+    fn entry(key: &[u8], run: &str, alpha: Option<&[u8]>) -> CacheEntry {
+        let record = TaskRecord::new("F", run, "body", "0");
+        let parameters = alpha
+            .map(|v| BTreeMap::from([("alpha".to_string(), BlobHash::of(v))]))
+            .unwrap_or_default();
+        CacheEntry {
+            key: BlobHash::of(key),
+            variant: CacheVariant::of(&record, parameters),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_newest_task_of_a_key_comes_first_and_many_segments_are_merged() {
+        let store = store();
+        let step = BlobHash::of(b"step");
+        // One segment per run, each adding a key; the later runs also
+        // computed key 0 again with another value of alpha.
+        for run in 0..=MAX_SEGMENTS {
+            let mut entries = vec![entry(
+                format!("key {run}").as_bytes(),
+                &run.to_string(),
+                None,
+            )];
+            if run > 0 {
+                entries.push(entry(b"key 0", &run.to_string(), Some(&[run as u8])));
+            }
+            store
+                .put_cache_segment(&step, &CacheSegment { entries })
+                .await
+                .unwrap();
+            // Segments are ordered by their time.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let index = read_index(&store, &step).await;
+        assert_eq!(index.len(), MAX_SEGMENTS + 1);
+        let key0 = &index[&BlobHash::of(b"key 0")];
+        assert_eq!(key0.len(), MAX_SEGMENTS + 1, "one task per value of alpha");
+        assert_eq!(key0[0].run_id, MAX_SEGMENTS.to_string(), "the newest first");
+        assert_eq!(key0.last().unwrap().run_id, "0");
+        // More than MAX_SEGMENTS: merged into one, with every entry kept.
+        let merged = store.cache_segments(&step).await.unwrap();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(read_index(&store, &step).await, index);
+    }
+
+    #[tokio::test]
+    async fn a_step_without_segments_or_with_a_damaged_one_has_an_empty_index() {
+        let backend = Arc::new(object_store::memory::InMemory::new());
+        let store = Datastore::with_backend(backend.clone(), "memory");
+        let step = BlobHash::of(b"step");
+        assert!(read_index(&store, &step).await.is_empty());
+        let path = object_store::path::Path::from(format!("cache/{}/x.json", step.to_hex()));
+        object_store::ObjectStoreExt::put(backend.as_ref(), &path, b"{not json".to_vec().into())
+            .await
+            .unwrap();
+        assert!(read_index(&store, &step).await.is_empty());
+    }
 }

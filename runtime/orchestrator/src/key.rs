@@ -9,12 +9,15 @@
 //!   runs again too. It does not cover the code: resume, like Metaflow's,
 //!   reuses finished steps after the code of a failed one changed.
 //! - The **task key** adds everything else that can change the result: the
-//!   flow's name (it seeds randomness), the component, the step's
-//!   decorators, its grants, the contract version and the host's
-//!   determinism settings.
+//!   flow's name, the component, the step's decorators, its grants, the
+//!   contract version and the host's determinism settings.
 //! - The **cache key** is the task key with the parameters left out: the
 //!   cache reuses a task for the same cache key when the parameters it
-//!   read have the same values (`cache.rs`).
+//!   read have the same values (`cache.rs`). It also seeds the task's
+//!   randomness (`task::spec`), so a task taken from the cache drew what
+//!   running it would draw.
+//! - The **step key** is what a step's tasks share in their task keys
+//!   (everything but the inputs): the cache's index of a step's tasks.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,7 @@ use crate::task::ReadyTask;
 /// Bumped whenever what goes into a key changes, so old keys never match.
 const INPUTS: &[u8] = b"mfw task inputs v1\0";
 const TASK: &[u8] = b"mfw task v2\0";
+const STEP: &[u8] = b"mfw step v1\0";
 
 /// Each parameter's value's hash, by name.
 pub(crate) fn parameter_hashes(parameters: &BTreeMap<String, Bytes>) -> BTreeMap<String, BlobHash> {
@@ -96,31 +100,24 @@ pub(crate) fn task_key(
     let mut key = Key::new(TASK);
     key.text(flow);
     key.hash(input_key);
-    key.count(usize::from(component.is_some()));
-    if let Some(component) = component {
-        key.hash(component);
-    }
-    let mut decorators: Vec<&Decorator> = step
-        .map(|s| s.decorators.iter().collect())
-        .unwrap_or_default();
-    decorators.sort_by(|a, b| (&a.name, &a.options).cmp(&(&b.name, &b.options)));
-    key.count(decorators.len());
-    for decorator in decorators {
-        key.text(&decorator.name);
-        key.count(decorator.options.len());
-        for (option, value) in &decorator.options {
-            key.text(option);
-            key.text(value);
-        }
-    }
-    let mut grants: Vec<&String> = grants.iter().collect();
-    grants.sort();
-    key.count(grants.len());
-    for grant in grants {
-        key.text(grant);
-    }
-    key.text(mfw_host::CONTRACT_VERSION);
-    key.text(mfw_host::DETERMINISM);
+    key.computation(component, step, grants);
+    key.finish()
+}
+
+/// What the tasks of one step share in their task keys: everything but
+/// their inputs. The cache keeps its index of a step's tasks under it
+/// (`cache.rs`), so one read finds a whole foreach's tasks.
+pub(crate) fn step_key(
+    flow: &str,
+    step_name: &str,
+    component: Option<&BlobHash>,
+    step: Option<&Step>,
+    grants: &[String],
+) -> BlobHash {
+    let mut key = Key::new(STEP);
+    key.text(flow);
+    key.text(step_name);
+    key.computation(component, step, grants);
     key.finish()
 }
 
@@ -129,6 +126,42 @@ pub(crate) fn task_key(
 struct Key(blake3::Hasher);
 
 impl Key {
+    /// The code a task runs and how: its component, its step's decorators,
+    /// its grants, the contract and the host's determinism settings.
+    fn computation(
+        &mut self,
+        component: Option<&BlobHash>,
+        step: Option<&Step>,
+        grants: &[String],
+    ) {
+        let key = self;
+        key.count(usize::from(component.is_some()));
+        if let Some(component) = component {
+            key.hash(component);
+        }
+        let mut decorators: Vec<&Decorator> = step
+            .map(|s| s.decorators.iter().collect())
+            .unwrap_or_default();
+        decorators.sort_by(|a, b| (&a.name, &a.options).cmp(&(&b.name, &b.options)));
+        key.count(decorators.len());
+        for decorator in decorators {
+            key.text(&decorator.name);
+            key.count(decorator.options.len());
+            for (option, value) in &decorator.options {
+                key.text(option);
+                key.text(value);
+            }
+        }
+        let mut grants: Vec<&String> = grants.iter().collect();
+        grants.sort();
+        key.count(grants.len());
+        for grant in grants {
+            key.text(grant);
+        }
+        key.text(mfw_host::CONTRACT_VERSION);
+        key.text(mfw_host::DETERMINISM);
+    }
+
     fn new(domain: &[u8]) -> Self {
         let mut hasher = blake3::Hasher::new();
         hasher.update(domain);

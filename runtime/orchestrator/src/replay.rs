@@ -189,6 +189,7 @@ pub async fn replay_run(
         run_info: Arc::new(run_info(&run, &user_tags)),
         cache: false,
         presence: Default::default(),
+        cache_book: Default::default(),
     });
     let chosen = planned(&ctx, &plan, &options).await?;
     if let Some(mut interrupt) = options.interrupt.clone() {
@@ -323,13 +324,26 @@ async fn replay_task(ctx: &Arc<TaskContext>, task: &ReadyTask, record: &TaskReco
                 .to_string(),
         };
     }
+    // The cache key covers the host's determinism settings and the
+    // contract: another key means this host would give the task another
+    // clock, randomness or floats than it had.
+    if record.cache_key.is_some() && record.cache_key != identity.cache_key {
+        return Verdict::NotReplayable {
+            reason: format!(
+                "it ran under other determinism settings or contract than this mfw's ({}, \
+                 mfw:flow {}): its cache key differs",
+                mfw_host::DETERMINISM,
+                mfw_host::CONTRACT_VERSION
+            ),
+        };
+    }
     let Some(policy) = ctx.policies.get(&task.step) else {
         return Verdict::Failed {
             reason: format!("step `{}` has no limits or grants here", task.step),
         };
     };
     let attempt = record.last_attempt().map_or(0, |a| a.attempt);
-    let mut spec = crate::task::spec(ctx, task, attempt, Some(policy));
+    let mut spec = crate::task::spec(ctx, task, &identity, attempt, Some(policy));
     // A task cloned by resume or the cache ran in another run: it is
     // replayed as that run's.
     if let Some(origin) = &record.cloned_from {

@@ -220,6 +220,7 @@ pub(crate) async fn run_with_code(
         run_info: Arc::new(run_info(&record, &record.tags)),
         cache: options.cache,
         presence: Default::default(),
+        cache_book: Default::default(),
     });
     if let Some(observer) = &options.observer {
         observer.run_started(&record.flow, &record.run_id);

@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::FuturesOrdered;
 use mfw_graph::{BlobHash, ForeachFrame, StepKind, Topology, Transition};
 use mfw_host::{JoinInput, NameMap};
 use mfw_store::TaskRecord;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::TaskKey;
 use crate::executor::{Claim, Executors, TaskEnds};
-use crate::task::{ReadyTask, TaskContext};
+use crate::task::{Finished, Identity, ReadyTask, TaskContext};
 
 /// Why a finished task's successors cannot be made ready.
 #[derive(Debug, thiserror::Error)]
@@ -374,6 +376,10 @@ impl Scheduler {
     /// Runs the flow from `start` to the end: up to `workers` slots of
     /// tasks at once, within `budget_mb` of memory limits, stopping new
     /// tasks after a failure or when `interrupt` turns true.
+    ///
+    /// A ready task that resume or the cache may answer is looked up first,
+    /// without taking a slot and [`REUSE_AT_ONCE`] at a time (a cached task
+    /// is a few reads and a write); the rest queue for their executor.
     pub(crate) async fn run(
         mut self,
         workers: usize,
@@ -381,13 +387,12 @@ impl Scheduler {
         mut interrupt: Option<watch::Receiver<bool>>,
     ) -> ScheduleOutcome {
         let ctx = self.ctx.clone();
-        let start = ReadyTask::start();
-        if let Some(observer) = &ctx.observer {
-            observer.task_queued(&start.key());
-        }
-        let mut batched_queued = self.claim(&start.step).is_none();
-        let mut queue = VecDeque::from([start]);
+        let mut ready = Ready::default();
+        self.make_ready(&mut ready, vec![ReadyTask::start()]);
         let mut running: JoinSet<TaskEnds> = JoinSet::new();
+        // In the order the tasks became ready, whichever ends first.
+        let mut lookups: FuturesOrdered<JoinHandle<Result<Finished, ReadyTask>>> =
+            FuturesOrdered::new();
         let mut outcome = ScheduleOutcome {
             succeeded: 0,
             cloned: 0,
@@ -399,30 +404,27 @@ impl Scheduler {
         // Slots and memory in use by tasks run one at a time.
         let mut busy = Claim::default();
         let mut held: HashMap<tokio::task::Id, Claim> = HashMap::new();
+        let mut last_flush = tokio::time::Instant::now();
         loop {
             let halted = !outcome.failures.is_empty() || outcome.interrupted;
-            // Steps whose executor takes batches leave together, one batch
-            // per step, without taking slots: a foreach's tasks all go at
-            // once.
-            if batched_queued && !halted {
-                let mut batches: BTreeMap<String, Vec<ReadyTask>> = BTreeMap::new();
-                let mut one_by_one = VecDeque::with_capacity(queue.len());
-                for task in queue.drain(..) {
-                    if self.claim(&task.step).is_none() {
-                        batches.entry(task.step.clone()).or_default().push(task);
-                    } else {
-                        one_by_one.push_back(task);
-                    }
-                }
-                queue = one_by_one;
-                for (step, tasks) in batches {
-                    self.dispatch(&mut running, step, tasks);
-                }
-                batched_queued = false;
-            }
             // After a failure or an interrupt nothing new starts; what runs
             // ends.
-            while let Some(front) = queue.front().filter(|_| !halted) {
+            while lookups.len() < REUSE_AT_ONCE && !halted {
+                let Some(task) = ready.unchecked.pop_front() else {
+                    break;
+                };
+                let ctx = ctx.clone();
+                lookups.push_back(tokio::spawn(async move { reuse(&ctx, task).await }));
+            }
+            // Steps whose executor takes batches leave together, one batch
+            // per step, without taking slots: a foreach's tasks all go at
+            // once, when none is being looked up.
+            if !halted && lookups.is_empty() && ready.unchecked.is_empty() {
+                for (step, tasks) in std::mem::take(&mut ready.batches) {
+                    self.dispatch(&mut running, step, tasks);
+                }
+            }
+            while let Some(front) = ready.queue.front().filter(|_| !halted) {
                 let need = self.claim(&front.step).unwrap_or_default();
                 let need = Claim {
                     slots: need.slots.clamp(1, workers),
@@ -433,18 +435,51 @@ impl Scheduler {
                 if !fits {
                     break;
                 }
-                let Some(task) = queue.pop_front() else { break };
+                let Some(task) = ready.queue.pop_front() else {
+                    break;
+                };
                 let step = task.step.clone();
                 let id = self.dispatch(&mut running, step, vec![task]);
                 held.insert(id, need);
                 busy.slots += need.slots;
                 busy.memory_mb += need.memory_mb;
             }
-            if running.is_empty() {
+            if running.is_empty() && lookups.is_empty() {
                 break;
             }
-            let joined = tokio::select! {
-                joined = running.join_next_with_id() => joined,
+            let flush_due = tokio::time::sleep_until(last_flush + CACHE_FLUSH_INTERVAL);
+            let ended = tokio::select! {
+                joined = running.join_next_with_id(), if !running.is_empty() => match joined {
+                    Some(Ok((id, ends))) => {
+                        busy.release(held.remove(&id));
+                        ends.0
+                    }
+                    Some(Err(e)) => {
+                        busy.release(held.remove(&e.id()));
+                        // An executor panicked: a host bug, reported as one.
+                        outcome.failures.push((unknown_task(), format!("mfw worker failed: {e}")));
+                        continue;
+                    }
+                    None => continue,
+                },
+                looked = lookups.next(), if !lookups.is_empty() => match looked {
+                    Some(Ok(Ok(finished))) => vec![finished],
+                    // Nothing to reuse: it runs.
+                    Some(Ok(Err(task))) => {
+                        ready.push_to_run(self.claim(&task.step).is_none(), task);
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        outcome.failures.push((unknown_task(), format!("mfw worker failed: {e}")));
+                        continue;
+                    }
+                    None => continue,
+                },
+                () = flush_due, if ctx.cache_book.has_added() => {
+                    crate::cache::flush(&ctx).await;
+                    last_flush = tokio::time::Instant::now();
+                    continue;
+                }
                 changed = wait_interrupt(&mut interrupt) => {
                     if changed {
                         outcome.interrupted = true;
@@ -454,26 +489,7 @@ impl Scheduler {
                     continue;
                 }
             };
-            let ends = match joined {
-                Some(Ok((id, ends))) => {
-                    busy.release(held.remove(&id));
-                    ends
-                }
-                Some(Err(e)) => {
-                    busy.release(held.remove(&e.id()));
-                    // An executor panicked: a host bug, reported as one.
-                    outcome.failures.push((
-                        TaskKey {
-                            step: "?".to_string(),
-                            task_id: "?".to_string(),
-                        },
-                        format!("mfw worker failed: {e}"),
-                    ));
-                    continue;
-                }
-                None => break,
-            };
-            for finished in ends.0 {
+            for finished in ended {
                 let key = finished.task.key();
                 if finished.interrupted {
                     outcome.interrupted = true;
@@ -491,20 +507,28 @@ impl Scheduler {
                     outcome.cloned += u64::from(finished.cloned);
                 }
                 match self.successors(&finished.task, &finished.record).await {
-                    Ok(next) => {
-                        for task in next {
-                            if let Some(observer) = &ctx.observer {
-                                observer.task_queued(&task.key());
-                            }
-                            batched_queued |= self.claim(&task.step).is_none();
-                            queue.push_back(task);
-                        }
-                    }
+                    Ok(next) => self.make_ready(&mut ready, next),
                     Err(why) => outcome.failures.push((key, mfw_host::error_chain(&why))),
                 }
             }
         }
+        crate::cache::flush(&ctx).await;
         outcome
+    }
+
+    /// Queues `tasks`: first to be looked up, when resume or the cache may
+    /// answer them, else to run.
+    fn make_ready(&self, ready: &mut Ready, tasks: Vec<ReadyTask>) {
+        for task in tasks {
+            if let Some(observer) = &self.ctx.observer {
+                observer.task_queued(&task.key());
+            }
+            if self.ctx.origin.is_some() || crate::cache::may_cache(&self.ctx, &task.step) {
+                ready.unchecked.push_back(task);
+            } else {
+                ready.push_to_run(self.claim(&task.step).is_none(), task);
+            }
+        }
     }
 
     /// What a task of `step` takes from the run's budget while it runs, or
@@ -533,6 +557,60 @@ impl Claim {
         self.memory_mb = self.memory_mb.saturating_sub(claim.memory_mb);
     }
 }
+
+/// How many ready tasks are looked up (resume, the cache) at once: each is
+/// a few small reads and one write, so they overlap well.
+const REUSE_AT_ONCE: usize = 32;
+
+/// Tasks ready to start.
+#[derive(Default)]
+struct Ready {
+    /// To be looked up first (resume, the cache).
+    unchecked: VecDeque<ReadyTask>,
+    /// To run one at a time, in order, as slots free up.
+    queue: VecDeque<ReadyTask>,
+    /// To run as one batch per step (their executor takes batches).
+    batches: BTreeMap<String, Vec<ReadyTask>>,
+}
+
+impl Ready {
+    fn push_to_run(&mut self, batched: bool, task: ReadyTask) {
+        if batched {
+            self.batches
+                .entry(task.step.clone())
+                .or_default()
+                .push(task);
+        } else {
+            self.queue.push_back(task);
+        }
+    }
+}
+
+/// Stands for a task a panic lost track of.
+fn unknown_task() -> TaskKey {
+    TaskKey {
+        step: "?".to_string(),
+        task_id: "?".to_string(),
+    }
+}
+
+/// `task` as resume or the cache finish it, or back to run.
+async fn reuse(ctx: &TaskContext, task: ReadyTask) -> Result<Finished, ReadyTask> {
+    let identity = Identity::of(ctx, &task);
+    match crate::task::reuse(ctx, &task, &identity).await {
+        Some(finished) => {
+            if let Some(observer) = &ctx.observer {
+                observer.task_finished(&finished.task.key(), None);
+            }
+            Ok(finished)
+        }
+        None => Err(task),
+    }
+}
+
+/// How often a run stores what its tasks added to the cache, so a run
+/// killed midway loses at most this much of it.
+const CACHE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Resolves when the interrupt flag turns true; never if there is none.
 async fn wait_interrupt(interrupt: &mut Option<watch::Receiver<bool>>) -> bool {

@@ -208,6 +208,8 @@ pub(crate) struct TaskContext {
     pub(crate) cache: bool,
     /// Which blobs earlier records name are known to be stored.
     pub(crate) presence: crate::cache::Presence,
+    /// The cache's indexes read so far, and what to add to them.
+    pub(crate) cache_book: crate::cache::CacheBook,
 }
 
 /// What a task's computation is, worked out before it runs (see `key.rs`).
@@ -221,6 +223,9 @@ pub(crate) struct Identity {
     pub(crate) task_key: Option<BlobHash>,
     /// The task key without the run's parameters (see `cache.rs`).
     pub(crate) cache_key: Option<BlobHash>,
+    /// What the step's tasks share in their keys: where the cache keeps
+    /// them.
+    pub(crate) step_key: Option<BlobHash>,
 }
 
 impl Identity {
@@ -241,12 +246,16 @@ impl Identity {
             let inputs = crate::key::input_key(task, &crate::key::parameters_matched_apart());
             crate::key::task_key(&ctx.flow, &inputs, Some(code), step, &grants)
         });
+        let step_key = code
+            .as_ref()
+            .map(|code| crate::key::step_key(&ctx.flow, &task.step, Some(code), step, &grants));
         Self {
             input_key,
             component,
             grants,
             task_key,
             cache_key,
+            step_key,
         }
     }
 }
@@ -302,7 +311,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
         return finish_failed(ctx, task, record, now_millis(), why);
     };
     record.component = Some(component);
-    record.grants = identity.grants;
+    record.grants = identity.grants.clone();
     record.task_key = identity.task_key;
     record.cache_key = identity.cache_key;
     let policy = ctx.policies.get(&task.step).cloned();
@@ -311,7 +320,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     let mut attempt = task.earlier.len() as u32;
     loop {
         let started_at = now_millis();
-        let spec = spec(ctx, &task, attempt, policy.as_ref());
+        let spec = spec(ctx, &task, &identity, attempt, policy.as_ref());
         let sink: Option<OutputSink> = ctx.observer.clone().map(|observer| {
             let key = key.clone();
             Arc::new(move |stream: OutputStream, line: &str| {
@@ -359,11 +368,12 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
             );
             let finished = finish(ctx, task, record, None, false);
             if finished.failure.is_none() {
-                handle.block_on(crate::cache::remember(
+                crate::cache::remember(
                     ctx,
                     &finished.record,
+                    identity.step_key,
                     outcome.read_run_identity,
-                ));
+                );
             }
             return finished;
         };
@@ -400,10 +410,12 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
 }
 
 /// What attempt `attempt` of `task` is given: its inheritance, the run's
-/// parameters and its step's limits and grants (`policy`).
+/// parameters, its step's limits and grants (`policy`), and randomness
+/// keyed by its cache key (`identity`).
 pub(crate) fn spec(
     ctx: &TaskContext,
     task: &ReadyTask,
+    identity: &Identity,
     attempt: u32,
     policy: Option<&StepPolicy>,
 ) -> TaskSpec {
@@ -424,6 +436,10 @@ pub(crate) fn spec(
         grants: policy.map(|p| p.grants.clone()).unwrap_or_default(),
         cancel: Some(ctx.cancel.clone()),
         run_info: ctx.run_info.clone(),
+        // The cache key, not the task key: the cache reuses a task run
+        // with other values of parameters it did not read, so what it drew
+        // must not depend on them.
+        random_seed: identity.cache_key,
     }
 }
 

@@ -316,6 +316,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         run_info: Arc::default(),
         cache: true,
         presence: Default::default(),
+        cache_book: Default::default(),
     });
     let local = crate::executor::LocalExecutor::new(&HashMap::new(), 64);
     let executors = crate::executor::Executors::new(
@@ -940,4 +941,51 @@ async fn an_executor_elsewhere_gets_a_foreach_as_one_batch_and_its_records_are_r
     assert_eq!(summary.tasks_succeeded, 3);
     let stored: HashSet<String> = recorded(&store, &summary).await.into_iter().collect();
     assert!(stored.contains("body/2") && !stored.contains("join/0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomness_is_keyed_by_the_cache_key_so_unread_parameters_leave_it_alone() {
+    let store = memory_store();
+    let plan = plan(foreach_graph());
+    // What each task (run, task id) was seeded with.
+    type Seeds = BTreeMap<(String, String), Option<BlobHash>>;
+    let seeds: Arc<Mutex<Seeds>> = Arc::default();
+    let seen = seeds.clone();
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("start", |_| Act::Succeed(vec![("xs", ints([1, 2]))]))
+            .step("body", move |spec| {
+                let task = (spec.run_id.clone(), spec.task_id.clone());
+                seen.lock().unwrap().insert(task, spec.random_seed);
+                Act::Succeed(Vec::new())
+            }),
+    );
+    let mut runs = Vec::new();
+    for alpha in [1, 2] {
+        let mut options = options(2);
+        // Both runs run every task, so both draw.
+        options.cache = false;
+        let value = mfw_encoding::encode(&Value::Integer(alpha));
+        options.parameters = BTreeMap::from([("alpha".to_string(), Bytes::from(value))]);
+        runs.push(run(&store, &plan, &script, options).await.unwrap());
+    }
+    let seeds = seeds.lock().unwrap().clone();
+    let seed = |run: &RunSummary, task: &str| seeds[&(run.run_id.clone(), task.to_string())];
+    for task in ["0", "1"] {
+        let first = record(&store, &runs[0], &format!("body/{task}")).await;
+        let second = record(&store, &runs[1], &format!("body/{task}")).await;
+        assert!(seed(&runs[0], task).is_some());
+        assert_eq!(
+            seed(&runs[0], task),
+            first.cache_key,
+            "the cache key seeds it"
+        );
+        assert_ne!(first.task_key, second.task_key, "alpha is in the task key");
+        assert_eq!(
+            seed(&runs[0], task),
+            seed(&runs[1], task),
+            "alpha, which no task read, changes nothing it draws"
+        );
+    }
+    assert_ne!(seed(&runs[0], "0"), seed(&runs[0], "1"));
 }

@@ -158,6 +158,7 @@ pub async fn run_worker(
             run_info: Arc::new(run_info(&record, &user_tags)),
             cache: batch.cache,
             presence: Default::default(),
+            cache_book: Default::default(),
         },
         step: batch.step.clone(),
         recorded: recorded.into_iter().collect(),
@@ -196,6 +197,7 @@ pub async fn run_worker(
     while let Some(joined) = running.join_next().await {
         tally(&mut report, joined)?;
     }
+    crate::cache::flush(&worker.ctx).await;
     Ok(report)
 }
 

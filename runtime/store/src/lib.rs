@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -43,8 +43,8 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 pub use cache::BlobCache;
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
-    Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheVariant, ComponentRecord, RunRecord,
-    RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
+    Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
+    RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 
@@ -917,43 +917,105 @@ impl Datastore {
             })
     }
 
-    /// Replaces the cache entry of `cache_key` (see [`CacheEntry`]).
+    /// Adds `segment` to the cache's index of the step whose step key is
+    /// `step_key` (see [`CacheSegment`]), under the hash of its content,
+    /// which it returns (the segment's name). The cache is an index of what the store holds, so segments are not
+    /// flushed with the run: one that a machine crash loses or leaves
+    /// unreadable only makes its tasks run again.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let dir = tempfile::tempdir().unwrap();
     /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
-    /// let key = mfw_store::BlobHash::of(b"a cache key");
-    /// assert!(store.cache_entry(&key).await.unwrap().is_none());
+    /// let step_key = mfw_store::BlobHash::of(b"a step key");
+    /// assert!(store.cache_segments(&step_key).await.unwrap().is_empty());
     /// let task = mfw_store::TaskRecord::new("F", "1", "start", "0");
-    /// let entry = mfw_store::CacheEntry {
-    ///     variants: vec![mfw_store::CacheVariant::of(&task, Default::default())],
+    /// let segment = mfw_store::CacheSegment {
+    ///     entries: vec![mfw_store::CacheEntry {
+    ///         key: mfw_store::BlobHash::of(b"a cache key"),
+    ///         variant: mfw_store::CacheVariant::of(&task, Default::default()),
+    ///     }],
     /// };
-    /// store.put_cache_entry(&key, &entry).await.unwrap();
-    /// assert_eq!(store.cache_entry(&key).await.unwrap(), Some(entry));
+    /// store.put_cache_segment(&step_key, &segment).await.unwrap();
+    /// let read = store.cache_segments(&step_key).await.unwrap();
+    /// assert_eq!(read.len(), 1);
+    /// assert_eq!(read[0].1, segment);
     /// # });
     /// ```
-    pub async fn put_cache_entry(
+    pub async fn put_cache_segment(
         &self,
-        cache_key: &BlobHash,
-        entry: &CacheEntry,
-    ) -> Result<(), StoreError> {
-        self.put_json(&Self::cache_path(cache_key), entry, PutMode::Overwrite)
+        step_key: &BlobHash,
+        segment: &CacheSegment,
+    ) -> Result<String, StoreError> {
+        let json = serde_json::to_vec(segment).map_err(|e| {
+            self.explain(object_store::Error::Generic {
+                store: "json",
+                source: Box::new(e),
+            })
+        })?;
+        let name = BlobHash::of(&json).to_hex();
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let path = Self::cache_segment_path(step_key, &name);
+        match self
+            .backend
+            .put_opts(&path, PutPayload::from(json), options)
             .await
-            .map_err(|e| self.explain(e))
+        {
+            // The same entries, written before.
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(name),
+            Err(e) => Err(self.explain(e)),
+        }
     }
 
-    /// The cache entry of `cache_key`, if any. An entry that cannot be
-    /// read is an error the caller may treat as a miss.
-    pub async fn cache_entry(
+    /// The segments of the cache's index of step `step_key`, newest first,
+    /// each with its name. A segment that cannot be read (removed
+    /// meanwhile, or damaged) is left out: its tasks run again.
+    pub async fn cache_segments(
         &self,
-        cache_key: &BlobHash,
-    ) -> Result<Option<CacheEntry>, StoreError> {
-        self.get_json(&Self::cache_path(cache_key)).await
+        step_key: &BlobHash,
+    ) -> Result<Vec<(String, CacheSegment)>, StoreError> {
+        let prefix = Path::from(format!("cache/{}", step_key.to_hex()));
+        let mut listed = self.list_all(&prefix).await?;
+        listed.sort_by_key(|meta| std::cmp::Reverse(meta.last_modified));
+        let reads = listed.into_iter().filter_map(|meta| {
+            let name = meta.location.filename()?.strip_suffix(".json")?.to_string();
+            Some(async move {
+                let segment = self.get_json::<CacheSegment>(&meta.location).await;
+                (name, segment)
+            })
+        });
+        let read: Vec<_> = futures::stream::iter(reads).buffered(16).collect().await;
+        Ok(read
+            .into_iter()
+            .filter_map(|(name, segment)| Some((name, segment.ok()??)))
+            .collect())
     }
 
-    fn cache_path(cache_key: &BlobHash) -> Path {
-        Path::from(format!("cache/{}.json", cache_key.to_hex()))
+    /// Removes the segments `names` of step `step_key` (merged into one
+    /// written before); one already gone is no error.
+    pub async fn remove_cache_segments(
+        &self,
+        step_key: &BlobHash,
+        names: &[String],
+    ) -> Result<(), StoreError> {
+        for name in names {
+            match self
+                .backend
+                .delete(&Self::cache_segment_path(step_key, name))
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.explain(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn cache_segment_path(step_key: &BlobHash, name: &str) -> Path {
+        Path::from(format!("cache/{}/{name}.json", step_key.to_hex()))
     }
 
     /// Removes what a killed writer of run `flow/run_id` left half-written:

@@ -351,22 +351,36 @@ pub(crate) fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
-/// The tasks that computed one cache key (see `TaskRecord::cache_key`):
-/// `cache/<cache key>.json`, written when a cacheable task succeeds. Each
-/// variant is a task and the parameter values it read; a later task with
-/// the same cache key whose run has those values clones it.
+/// Part of the cache's index of one step (see `TaskRecord::cache_key`):
+/// `cache/<step key>/<blake3 of the segment>.json`, what one run (or one
+/// remote worker) remembered of the tasks of that step it ran. A run adds a
+/// segment and never rewrites one, so runs sharing a datastore never lose
+/// each other's entries; a reader merges a step's segments, newest first.
 ///
 /// ```
 /// let task = mfw_store::TaskRecord::new("TrainFlow", "7", "train", "2");
-/// let entry = mfw_store::CacheEntry {
-///     variants: vec![mfw_store::CacheVariant::of(&task, Default::default())],
+/// let key = mfw_store::BlobHash::of(b"a cache key");
+/// let segment = mfw_store::CacheSegment {
+///     entries: vec![mfw_store::CacheEntry {
+///         key,
+///         variant: mfw_store::CacheVariant::of(&task, Default::default()),
+///     }],
 /// };
-/// assert_eq!(entry.variants[0].pathspec(), "TrainFlow/7/train/2");
+/// assert_eq!(segment.entries[0].variant.pathspec(), "TrainFlow/7/train/2");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheSegment {
+    /// Oldest first.
+    pub entries: Vec<CacheEntry>,
+}
+
+/// A task that computed a cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheEntry {
-    /// Newest first.
-    pub variants: Vec<CacheVariant>,
+    /// The task's cache key.
+    pub key: BlobHash,
+    /// The task, and the parameters it read.
+    pub variant: CacheVariant,
 }
 
 /// One task that computed a cache key, and the parameters it read.
