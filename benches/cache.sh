@@ -30,7 +30,7 @@ timed() {
     shift
     local started ended
     started=$(date +%s.%N)
-    if ! (cd "$scratch" && "$mfw" --datastore "$store" run "$flow" --n "$n" "$@" 2>"$scratch/err" >/dev/null); then
+    if ! (cd "$scratch" && "$mfw" --datastore "$store" run "$@" "$flow" --n "$n" 2>"$scratch/err" >/dev/null); then
         cat "$scratch/err" >&2
         exit 1
     fi
