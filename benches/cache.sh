@@ -13,16 +13,7 @@ cd "$(dirname "$0")/.."
 repeat=${REPEAT:-5}
 n=${1:-1000}
 
-cargo build --release -q -p mfw-cli
-mfw="$PWD/target/release/mfw"
-flow="${FLOW:-$PWD/examples/wide/rust}"
-store_dir=${STORE_DIR:-$PWD/target}
-mkdir -p "$store_dir"
-scratch=$(mktemp -d -p "$store_dir" bench-cache.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
-
-# Warm-up: builds the component and caches its compiled form.
-(cd "$scratch" && "$mfw" run "$flow" --n 10 -q >/dev/null 2>&1)
+. benches/wide-setup.sh cache
 
 # One run on `store`: prints "<run seconds> <wall seconds>".
 timed() {

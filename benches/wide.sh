@@ -12,20 +12,7 @@ repeat=${REPEAT:-5}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 
-cargo build --release -q -p mfw-cli
-mfw="$PWD/target/release/mfw"
-flow="${FLOW:-$PWD/examples/wide/rust}"
-# Keep the datastores on the repository's file system (often faster than
-# /tmp), and delete them only at the end: ext4 creates files slowly for a
-# while after many deletions, which would charge one run for the last.
-# STORE_DIR=/dev/shm measures mfw without the disk.
-store_dir=${STORE_DIR:-$PWD/target}
-mkdir -p "$store_dir"
-scratch=$(mktemp -d -p "$store_dir" bench-wide.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
-
-# Warm-up: builds the component and caches its compiled form.
-(cd "$scratch" && "$mfw" run "$flow" --n 10 -q >/dev/null 2>&1)
+. benches/wide-setup.sh wide
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 

@@ -56,8 +56,8 @@ enum SubmitError {
 const POLL: Duration = Duration::from_millis(250);
 
 impl ReadyTasks {
-    /// Runs the tasks elsewhere: clones those a resumed run reuses, stores
-    /// the rest as one batch, and calls `launch` with it; `launch` resolves
+    /// Runs the tasks elsewhere: stores them as one batch (the scheduler
+    /// has cloned those resume or the cache reuse), and calls `launch` with it; `launch` resolves
     /// once no worker will record any more of its tasks, with an error only
     /// if the workers could not run at all. Meanwhile the tasks that
     /// succeed are reported with their output; at the end every record is
@@ -72,32 +72,21 @@ impl ReadyTasks {
             tasks,
             batches,
         } = self;
-        let mut done = Vec::new();
-        let mut todo = Vec::new();
-        for task in tasks {
-            let identity = crate::task::Identity::of(&ctx, &task);
-            match crate::task::reuse(&ctx, &task, &identity).await {
-                Some(finished) => {
-                    if let Some(observer) = &ctx.observer {
-                        observer.task_finished(&task.key(), None);
-                    }
-                    done.push(finished);
-                }
-                None => todo.push(task),
-            }
-        }
+        // The scheduler has looked each one up in the origin run and the
+        // cache already.
+        let todo = tasks;
         if todo.is_empty() {
-            return TaskEnds(done);
+            return TaskEnds(Vec::new());
         }
         let batch = match submit(&ctx, &batches, &step, &todo).await {
             Ok(batch) => batch,
             Err(why) => {
                 let why = mfw_host::error_chain(&why);
-                done.extend(
+                return TaskEnds(
                     todo.into_iter()
-                        .map(|t| Finished::unrecorded(&ctx, t, why.clone())),
+                        .map(|t| Finished::unrecorded(&ctx, t, why.clone()))
+                        .collect(),
                 );
-                return TaskEnds(done);
             }
         };
         if let Some(observer) = &ctx.observer {
@@ -125,11 +114,14 @@ impl ReadyTasks {
         };
         let Some(outcome) = outcome else {
             // Interrupted: the executor's shutdown removes the workers.
-            done.extend(todo.into_iter().map(|task| Finished {
-                interrupted: true,
-                ..Finished::unrecorded(&ctx, task, "interrupted".to_string())
-            }));
-            return TaskEnds(done);
+            return TaskEnds(
+                todo.into_iter()
+                    .map(|task| Finished {
+                        interrupted: true,
+                        ..Finished::unrecorded(&ctx, task, "interrupted".to_string())
+                    })
+                    .collect(),
+            );
         };
         let records: Vec<(ReadyTask, Result<TaskRecord, StoreError>)> = futures::stream::iter(todo)
             .map(|task| {
@@ -150,6 +142,7 @@ impl ReadyTasks {
             .buffered(32)
             .collect()
             .await;
+        let mut done = Vec::with_capacity(records.len());
         for (task, record) in records {
             done.push(conclude(&ctx, task, record, &outcome).await);
         }

@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::TaskKey;
 use crate::executor::{Claim, Executors, TaskEnds};
-use crate::task::{Finished, Identity, ReadyTask, TaskContext};
+use crate::task::{Finished, ReadyTask, TaskContext};
 
 /// Why a finished task's successors cannot be made ready.
 #[derive(Debug, thiserror::Error)]
@@ -414,7 +414,9 @@ impl Scheduler {
                     break;
                 };
                 let ctx = ctx.clone();
-                lookups.push_back(tokio::spawn(async move { reuse(&ctx, task).await }));
+                lookups.push_back(tokio::spawn(
+                    async move { crate::task::reuse(&ctx, task).await },
+                ));
             }
             // Steps whose executor takes batches leave together, one batch
             // per step, without taking slots: a foreach's tasks all go at
@@ -591,20 +593,6 @@ fn unknown_task() -> TaskKey {
     TaskKey {
         step: "?".to_string(),
         task_id: "?".to_string(),
-    }
-}
-
-/// `task` as resume or the cache finish it, or back to run.
-async fn reuse(ctx: &TaskContext, task: ReadyTask) -> Result<Finished, ReadyTask> {
-    let identity = Identity::of(ctx, &task);
-    match crate::task::reuse(ctx, &task, &identity).await {
-        Some(finished) => {
-            if let Some(observer) = &ctx.observer {
-                observer.task_finished(&finished.task.key(), None);
-            }
-            Ok(finished)
-        }
-        None => Err(task),
     }
 }
 

@@ -260,16 +260,23 @@ impl Identity {
     }
 }
 
-/// An earlier task this one may reuse instead of running: from the run
-/// being resumed, else from the cache.
-pub(crate) async fn reuse(
-    ctx: &TaskContext,
-    task: &ReadyTask,
-    identity: &Identity,
-) -> Option<Finished> {
-    match crate::resume::clone_from_origin(ctx, task, identity).await {
+/// `task` finished by reusing an earlier task, from the run being resumed
+/// or else from the cache; or `task` back, to run. The scheduler asks
+/// before a task takes a worker slot, a remote worker before it runs one.
+pub(crate) async fn reuse(ctx: &TaskContext, task: ReadyTask) -> Result<Finished, ReadyTask> {
+    let identity = Identity::of(ctx, &task);
+    let reused = match crate::resume::clone_from_origin(ctx, &task, &identity).await {
         Some(finished) => Some(finished),
-        None => crate::cache::from_cache(ctx, task, identity).await,
+        None => crate::cache::from_cache(ctx, &task, &identity).await,
+    };
+    match reused {
+        Some(finished) => {
+            if let Some(observer) = &ctx.observer {
+                observer.task_finished(&finished.task.key(), None);
+            }
+            Ok(finished)
+        }
+        None => Err(task),
     }
 }
 
@@ -284,17 +291,10 @@ pub(crate) enum Retries {
 }
 
 /// Runs one task (the attempts `@retry` allows, as `retries` says) and
-/// records it, or clones it from the origin run when resuming. Called on a
-/// blocking thread.
+/// records it; [`reuse`] was asked first. Called on a blocking thread.
 pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> Finished {
     let key = task.key();
     let identity = Identity::of(ctx, &task);
-    if let Some(finished) = Handle::current().block_on(reuse(ctx, &task, &identity)) {
-        if let Some(observer) = &ctx.observer {
-            observer.task_finished(&key, None);
-        }
-        return finished;
-    }
     if let Some(observer) = &ctx.observer {
         observer.task_started(&key);
     }

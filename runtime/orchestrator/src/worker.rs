@@ -274,6 +274,11 @@ impl Worker {
             parents: task.parents,
             earlier,
         };
+        // A task another run computed since the scheduler looked.
+        let ready = match task::reuse(&self.ctx, ready).await {
+            Ok(_) => return Ok(Outcome::Succeeded),
+            Err(ready) => ready,
+        };
         let worker = self.clone();
         let finished =
             tokio::task::spawn_blocking(move || task::run(&worker.ctx, ready, Retries::NextWorker))
