@@ -703,9 +703,9 @@ fn allocating_past_the_memory_limit_fails_the_task() {
 
 #[test]
 fn one_value_under_many_names_is_held_once() {
-    // 50 names for one 4 MB value, in a step limited to 64 MB: the host
+    // 50 names for one 2 MB value, in a step limited to 64 MB: the host
     // keeps one copy, so the task succeeds within its limit (a copy per
-    // name would be 200 MB).
+    // name would be 100 MB).
     let scratch = attack_scene();
     let (ran, outcome) = attack(&scratch, "one-value-many-names");
     assert_eq!(ran.code, 0, "{}", ran.stderr);
