@@ -26,6 +26,7 @@ mod files;
 mod imports;
 mod objects;
 mod output;
+mod runs;
 mod sandbox;
 mod task;
 mod waits;
@@ -36,6 +37,10 @@ pub use engine::{GraphExportError, Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};
 pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
+pub use runs::{
+    Answer, Question, ReadError, RecordedRuns, RunReader, RunView, RunsAccess, RunsRead, TaskView,
+    recorded_form,
+};
 pub use sandbox::DETERMINISM;
 pub use task::{
     BlobError, BlobSource, DirGrant, Grants, JoinInput, NameMap, RunInfo, TaskFailure, TaskLimits,

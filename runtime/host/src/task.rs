@@ -205,6 +205,9 @@ pub struct TaskSpec {
     /// what running it again would draw. `None` keys it by flow, step and
     /// task id.
     pub random_seed: Option<BlobHash>,
+    /// Where it reads other runs of the datastore (Metaflow's client inside
+    /// a step); none: its reads fail, saying so.
+    pub runs: crate::runs::RunsAccess,
 }
 
 /// What a task may know about its run beyond its own identity.
@@ -244,6 +247,7 @@ impl TaskSpec {
             cancel: None,
             run_info: Arc::default(),
             random_seed: None,
+            runs: Default::default(),
         }
     }
 
@@ -355,6 +359,9 @@ pub struct TaskOutcome {
     /// The parameters it read: only their values can have changed what it
     /// computed.
     pub parameters_read: std::collections::BTreeSet<String>,
+    /// What it read of other runs: each question with its answer's hash
+    /// (the answers are among `new_values`).
+    pub runs_read: crate::runs::RunsRead,
 }
 
 /// An artifact as the task sees it.
@@ -398,6 +405,8 @@ pub(crate) struct Running {
     pub(crate) read_run_identity: bool,
     /// The run's parameters the guest read.
     pub(crate) parameters_read: std::collections::BTreeSet<String>,
+    /// What it read of other runs.
+    pub(crate) reads: crate::runs::Reads,
 }
 
 impl Running {
@@ -585,6 +594,7 @@ impl LoadedFlow {
             memory_bytes: 0,
             read_run_identity: false,
             parameters_read: Default::default(),
+            runs_read: Default::default(),
         };
         let wasi = match sandbox::wasi_for_task(
             &seed,
@@ -623,6 +633,7 @@ impl LoadedFlow {
             held_bytes: 0,
             read_run_identity: false,
             parameters_read: Default::default(),
+            reads: Default::default(),
         };
         let state = TaskState {
             wasi,
@@ -740,6 +751,11 @@ impl LoadedFlow {
             add_new(&slot);
             final_objects.insert(key, slot.hash());
         }
+        for (hash, bytes) in std::mem::take(&mut task.reads.answer_bytes) {
+            if queued.insert(hash) {
+                new_values.push((hash, bytes));
+            }
+        }
         TaskOutcome {
             failure,
             artifacts: final_artifacts,
@@ -752,6 +768,7 @@ impl LoadedFlow {
             memory_bytes,
             read_run_identity: task.read_run_identity,
             parameters_read: task.parameters_read,
+            runs_read: task.reads.answers,
         }
     }
 }

@@ -155,6 +155,16 @@ pub(crate) async fn from_cache(
         {
             continue;
         }
+        // What it read of other runs must read the same now (a newer
+        // upstream run, a run that finished since, changes an answer).
+        if old.runs_read.as_ref().is_some_and(|r| !r.is_empty()) {
+            let Some(runs) = ctx.runs.clone() else {
+                continue;
+            };
+            if !crate::runs::reads_still_hold(runs, &old).await {
+                continue;
+            }
+        }
         if ctx.presence.all_intact(&ctx.store, &old).await {
             return clone_into_run(ctx, task, identity, &old, true).await;
         }

@@ -26,6 +26,7 @@ mod policy;
 mod replay;
 mod resume;
 mod run;
+mod runs;
 mod scheduler;
 mod task;
 mod worker;
@@ -42,6 +43,7 @@ pub use plan::{AssemblyError, FlowPlan};
 pub use policy::{PolicyError, RunDefaults, Sandbox};
 pub use replay::{Difference, ReplayOptions, Replayed, Verdict, replay_run};
 pub use run::{Resume, RunOptions, RunSummary, run_flow};
+pub use runs::StoreRuns;
 pub use worker::{WorkerOptions, WorkerReport, run_worker};
 
 /// What stops a run from starting or being recorded. Task failures are not

@@ -167,14 +167,17 @@ pub async fn replay_run(
         }
     }
     let user_tags = store.run_tags(&run).await?;
+    let blobs = Arc::new(StoreBlobs::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let ctx = Arc::new(TaskContext {
         code: Arc::new(plan.clone()),
         graph: plan.graph.clone(),
         store: store.clone(),
-        blobs: Arc::new(StoreBlobs::new(
-            store.clone(),
-            tokio::runtime::Handle::current(),
-        )),
+        blobs: blobs.clone(),
+        // Replay gives each task the answers it was given (see below).
+        runs: None,
         flow: flow.to_string(),
         run_id: run_id.to_string(),
         parameters_key: crate::key::parameters_key(&parameters),
@@ -344,6 +347,13 @@ async fn replay_task(ctx: &Arc<TaskContext>, task: &ReadyTask, record: &TaskReco
     };
     let attempt = record.last_attempt().map_or(0, |a| a.attempt);
     let mut spec = crate::task::spec(ctx, task, &identity, attempt, Some(policy));
+    // What it read of other runs, it reads again as it was then, however
+    // those runs have changed since.
+    let recorded_reads = record.runs_read.clone().unwrap_or_default();
+    spec.runs = mfw_host::RunsAccess(Some(Arc::new(mfw_host::RecordedRuns::new(
+        recorded_reads,
+        ctx.blobs.clone(),
+    ))));
     // A task cloned by resume or the cache ran in another run: it is
     // replayed as that run's.
     if let Some(origin) = &record.cloned_from {
@@ -435,6 +445,8 @@ fn differences(record: &TaskRecord, outcome: &TaskOutcome) -> Vec<Difference> {
     let mut out = Vec::new();
     compare("artifact", &record.artifacts, &outcome.artifacts, &mut out);
     compare("object", &record.objects, &outcome.objects, &mut out);
+    let recorded_reads = record.runs_read.clone().unwrap_or_default();
+    compare("read of", &recorded_reads, &outcome.runs_read, &mut out);
     if record.next != outcome.transition {
         out.push(Difference {
             what: "next".to_string(),

@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 use mfw_store::{Datastore, RunRecord, RunStatus, now_millis};
-use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::executor::{Executor, Executors, LocalExecutor};
@@ -202,11 +201,17 @@ pub(crate) async fn run_with_code(
     }
     store.create_run(&mut record).await?;
     let local = LocalExecutor::new(&policies, options.defaults.memory_mb);
+    let info = Arc::new(run_info(&record, &record.tags));
+    let blobs = Arc::new(StoreBlobs::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let ctx = Arc::new(TaskContext {
         code,
         graph: plan.graph.clone(),
         store: store.clone(),
-        blobs: Arc::new(StoreBlobs::new(store.clone(), Handle::current())),
+        blobs: blobs.clone(),
+        runs: crate::runs::StoreRuns::for_run(&info, store, &blobs),
         flow: record.flow.clone(),
         run_id: record.run_id.clone(),
         parameters: Arc::new(options.parameters.clone()),
@@ -217,7 +222,7 @@ pub(crate) async fn run_with_code(
         policies,
         cancel: Arc::new(AtomicBool::new(false)),
         origin,
-        run_info: Arc::new(run_info(&record, &record.tags)),
+        run_info: info.clone(),
         cache: options.cache,
         presence: Default::default(),
         cache_book: Default::default(),

@@ -169,6 +169,7 @@ impl StepCode for FlowPlan {
                 memory_bytes: 0,
                 read_run_identity: false,
                 parameters_read: Default::default(),
+                runs_read: Default::default(),
             },
         }
     }
@@ -186,6 +187,9 @@ pub(crate) struct TaskContext {
     pub(crate) graph: Arc<FlowGraph>,
     pub(crate) store: Datastore,
     pub(crate) blobs: Arc<StoreBlobs>,
+    /// Where tasks read other runs; none in replay, which gives each task
+    /// the answers it was given.
+    pub(crate) runs: Option<Arc<crate::runs::StoreRuns>>,
     pub(crate) flow: String,
     pub(crate) run_id: String,
     pub(crate) parameters: Arc<BTreeMap<String, Bytes>>,
@@ -366,6 +370,7 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
                     })
                     .collect(),
             );
+            record.runs_read = Some(outcome.runs_read).filter(|r| !r.is_empty());
             let finished = finish(ctx, task, record, None, false);
             if finished.failure.is_none() {
                 crate::cache::remember(
@@ -440,6 +445,7 @@ pub(crate) fn spec(
         // with other values of parameters it did not read, so what it drew
         // must not depend on them.
         random_seed: identity.cache_key,
+        runs: mfw_host::RunsAccess(ctx.runs.clone().map(|r| r as Arc<dyn mfw_host::RunReader>)),
     }
 }
 

@@ -126,6 +126,7 @@ impl StepCode for Script {
             memory_bytes: 1 << 20,
             read_run_identity: false,
             parameters_read: Default::default(),
+            runs_read: Default::default(),
         };
         match act {
             Act::Fail(message) => {
@@ -295,14 +296,21 @@ async fn a_linear_flow_runs_each_step_once_and_passes_artifacts_on() {
 /// A scheduler over `graph` that only plans (nothing is dispatched).
 fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
     let plan = plan(graph);
+    let blobs = Arc::new(StoreBlobs::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let ctx = Arc::new(TaskContext {
         code: Arc::new(Script::new(&plan.graph)),
         graph: plan.graph.clone(),
         store: store.clone(),
-        blobs: Arc::new(StoreBlobs::new(
+        blobs: blobs.clone(),
+        runs: Some(Arc::new(crate::runs::StoreRuns::new(
+            "tester",
             store.clone(),
+            blobs,
             tokio::runtime::Handle::current(),
-        )),
+        ))),
         flow: plan.graph.name.clone(),
         run_id: "1".to_string(),
         parameters: Arc::default(),

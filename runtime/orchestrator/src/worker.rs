@@ -11,7 +11,6 @@ use bytes::Bytes;
 use mfw_graph::BlobHash;
 use mfw_host::{Host, JoinInput};
 use mfw_store::{BatchTask, Datastore, TaskStatus};
-use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
@@ -139,12 +138,18 @@ pub async fn run_worker(
     let recorded = store
         .list_task_ids(&batch.flow, &batch.run_id, &batch.step)
         .await?;
+    let info = Arc::new(run_info(&record, &user_tags));
+    let blobs = Arc::new(StoreBlobs::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let worker = Arc::new(Worker {
         ctx: TaskContext {
             graph: plan.graph.clone(),
             code: Arc::new(plan),
             store: store.clone(),
-            blobs: Arc::new(StoreBlobs::new(store.clone(), Handle::current())),
+            blobs: blobs.clone(),
+            runs: crate::runs::StoreRuns::for_run(&info, store, &blobs),
             flow: batch.flow.clone(),
             run_id: batch.run_id.clone(),
             parameters_key: crate::key::parameters_key(&parameters),
@@ -155,7 +160,7 @@ pub async fn run_worker(
             policies: HashMap::from([(batch.step.clone(), policy)]),
             cancel: Arc::new(AtomicBool::new(false)),
             origin: None,
-            run_info: Arc::new(run_info(&record, &user_tags)),
+            run_info: info.clone(),
             cache: batch.cache,
             presence: Default::default(),
             cache_book: Default::default(),

@@ -44,7 +44,7 @@ pub use cache::BlobCache;
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
-    RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis,
+    RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis, task_order,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 

@@ -296,6 +296,12 @@ pub struct TaskRecord {
     /// succeeded): only these can have changed what it computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters_read: Option<BTreeMap<String, BlobHash>>,
+    /// What the task read of other runs (Metaflow's client inside a step):
+    /// each question (`run TrainFlow/7`) with the blake3 of the answer it
+    /// was given, which is stored with its values. The cache reuses the
+    /// task only while every answer is the same; replay gives it these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_read: Option<BTreeMap<String, BlobHash>>,
 }
 
 impl TaskRecord {
@@ -324,6 +330,7 @@ impl TaskRecord {
             task_key: None,
             cache_key: None,
             parameters_read: None,
+            runs_read: None,
         }
     }
 
@@ -342,7 +349,11 @@ impl TaskRecord {
 }
 
 /// Orders task ids by their numeric foreach indices (`2` before `10`).
-pub(crate) fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
+///
+/// ```
+/// assert!(mfw_store::task_order("2", "10").is_lt());
+/// ```
+pub fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
     let key = |id: &str| -> Vec<u64> {
         id.split('.')
             .map(|p| p.parse().unwrap_or(u64::MAX))

@@ -1,4 +1,5 @@
-"""Read runs back, as with Metaflow's client: plain CPython, no Wasm.
+"""Read runs back, as with Metaflow's client: in a notebook or script, or
+inside a step (through the host, which records what the step read).
 
     >>> from mfw import Flow                                  # doctest: +SKIP
     >>> Flow("HelloFlow").latest_run["end"].task.data.x      # doctest: +SKIP
@@ -53,20 +54,30 @@ def namespace(ns: str | None) -> str | None:
 
 
 def get_namespace() -> str | None:
-    """The namespace runs are read in (``None``: every run)."""
-    return f"user:{_username()}" if _namespace is _DEFAULT else _namespace
+    """The namespace runs are read in (``None``: every run). By default
+    `user:` whoever runs this; in a step, whoever started the run (as in
+    Metaflow)."""
+    if _namespace is not _DEFAULT:
+        return _namespace
+    if _in_step():
+        # Asked of the host, which records it with the task's other reads:
+        # the runs a step sees depend on who started its run.
+        return _reader().default_namespace()
+    return f"user:{_username()}"
 
 
 def default_namespace() -> str:
     """Back to the default namespace, `user:` whoever runs this; returns it."""
     global _namespace
     _namespace = _DEFAULT
-    return f"user:{_username()}"
+    return str(get_namespace())
 
 
 def get_metadata() -> str:
     """Where runs are read from, as Metaflow names it: `local@DIR` or
     `s3@s3://bucket/prefix` (mfw keeps metadata in the datastore)."""
+    if _in_step():
+        return "mfw@the run's datastore"
     location = get_datastore()
     return f"s3@{location}" if location.startswith("s3://") else f"local@{location}"
 
@@ -172,41 +183,182 @@ def _run_key(run_id: str) -> tuple[int, str]:
     return (len(run_id), run_id)
 
 
-def _outside_steps(what: str) -> None:
-    """Reading runs is for notebooks and scripts: a sandboxed step sees only
-    its own artifacts and parameters (until the client inside steps)."""
-    if "wit_world" in sys.modules:
-        raise MfwError(
-            f"{what} is not available in a sandboxed step: a step reads only its own "
-            "artifacts and the run's parameters. Pass what it needs as a Parameter or an "
-            "IncludeFile, or read it in the flow's first step from a granted directory"
-        )
+def _in_step() -> bool:
+    """Whether this is a sandboxed step (componentize-py's bindings)."""
+    return "wit_world" in sys.modules
+
+
+class _Files:
+    """Runs as the datastore's layout holds them (docs/datastore.md): what
+    a notebook or script reads. Records are turned into the plain form
+    both readers give (the keys of the `runs` interface's records)."""
+
+    def run_ids(self, flow: str) -> list[str]:
+        ids = _store().dirs(f"flows/{flow}/runs")
+        if not ids:
+            raise MfwError(f"flow {flow!r} has no runs in datastore {get_datastore()}")
+        return sorted(ids, key=_run_key, reverse=True)
+
+    def run(self, flow: str, run_id: str) -> dict:
+        base = f"flows/{flow}/runs/{run_id}"
+        record = _read_json(f"{base}/run.json", f"run {flow}/{run_id}")
+        changed = _store().read(f"{base}/tags.json")
+        tags = json.loads(changed).get("tags", []) if changed else record.get("tags", [])
+        return {
+            "status": record["status"],
+            "started_ms": record.get("started_at"),
+            "finished_ms": record.get("finished_at"),
+            "user_tags": sorted(tags),
+            "system_tags": sorted(record.get("system_tags", [])),
+            "error": record.get("error"),
+            "origin_run_id": record.get("origin_run_id"),
+            "steps": [s["name"] for s in (record.get("graph") or {}).get("steps", [])],
+            "parameters": dict(record.get("parameters", {})),
+        }
+
+    def steps(self, flow: str, run_id: str) -> set[str]:
+        return set(_store().dirs(f"flows/{flow}/runs/{run_id}/tasks"))
+
+    def task_ids(self, flow: str, run_id: str, step: str) -> list[str]:
+        files = _store().files(f"flows/{flow}/runs/{run_id}/tasks/{step}")
+        return sorted((f[: -len(".json")] for f in files if f.endswith(".json")), key=_task_key)
+
+    def task(self, flow: str, run_id: str, step: str, task_id: str) -> dict:
+        path = f"flows/{flow}/runs/{run_id}/tasks/{step}/{task_id}.json"
+        record = _read_json(path, f"task {flow}/{run_id}/{step}/{task_id}")
+        attempts = record.get("attempts", [])
+        last = attempts[-1] if attempts else {}
+        frames = record.get("foreach", [])
+        return {
+            "status": record["status"],
+            "artifacts": dict(record.get("artifacts", {})),
+            "objects": dict(record.get("objects", {})),
+            "foreach_index": frames[-1]["index"] if frames else None,
+            "cloned_from": record.get("cloned_from"),
+            "cached": bool(record.get("cached", False)),
+            "stdout": last.get("stdout"),
+            "stderr": last.get("stderr"),
+            "exception": (last.get("error") or {}).get("message"),
+        }
+
+    def blob(self, sha: str) -> bytes:
+        return _blob(sha)
+
+
+class _Host:
+    """Runs as a sandboxed step reads them: through the host's `runs`
+    interface, which records each answer with the task (so the cache and
+    replay stay sound). One per task; it keeps each answer it was given,
+    so the task sees one consistent picture."""
+
+    def __init__(self) -> None:
+        from wit_world.imports import runs  # type: ignore[import-not-found]
+
+        self._runs = runs
+        self._answers: dict[tuple, Any] = {}
+
+    def _ask(self, key: tuple, call: Any) -> Any:
+        if key not in self._answers:
+            from componentize_py_types import Err  # type: ignore[import-not-found]
+
+            try:
+                self._answers[key] = call()
+            except Err as e:
+                raise MfwError(str(getattr(e.value, "value", e.value))) from None
+        return self._answers[key]
+
+    def default_namespace(self) -> str:
+        return str(self._ask(("namespace",), lambda: self._runs.default_namespace()))
+
+    def run_ids(self, flow: str) -> list[str]:
+        return list(self._ask(("run-ids", flow), lambda: self._runs.run_ids(flow)))
+
+    def run(self, flow: str, run_id: str) -> dict:
+        r = self._ask(("run", flow, run_id), lambda: self._runs.run(flow, run_id))
+        return {
+            "status": r.status,
+            "started_ms": r.started_ms,
+            "finished_ms": r.finished_ms,
+            "user_tags": list(r.user_tags),
+            "system_tags": list(r.system_tags),
+            "error": r.error,
+            "origin_run_id": r.origin_run_id,
+            "steps": list(r.steps),
+            "parameters": dict(r.parameters),
+        }
+
+    def _tasks(self, flow: str, run_id: str, step: str) -> list[Any]:
+        key = ("tasks", flow, run_id, step)
+        return self._ask(key, lambda: self._runs.tasks(flow, run_id, step))
+
+    def steps(self, flow: str, run_id: str) -> set[str]:
+        graph = self.run(flow, run_id)["steps"]
+        return {step for step in graph if self._tasks(flow, run_id, step)}
+
+    def task_ids(self, flow: str, run_id: str, step: str) -> list[str]:
+        return [t.id for t in self._tasks(flow, run_id, step)]
+
+    def task(self, flow: str, run_id: str, step: str, task_id: str) -> dict:
+        for t in self._tasks(flow, run_id, step):
+            if t.id == task_id:
+                return {
+                    "status": t.status,
+                    "artifacts": dict(t.artifacts),
+                    "objects": {},
+                    "foreach_index": t.foreach_index,
+                    "cloned_from": t.cloned_from,
+                    "cached": t.cached,
+                    "stdout": t.stdout,
+                    "stderr": t.stderr,
+                    "exception": t.exception,
+                }
+        raise MfwError(f"task {flow}/{run_id}/{step}/{task_id} not found")
+
+    def blob(self, sha: str) -> bytes:
+        return bytes(self._ask(("value", sha), lambda: self._runs.value_by_hash(sha)))
+
+
+_host: _Host | None = None
+
+
+def _reader() -> Any:
+    """Where runs are read: the host inside a step, else the datastore."""
+    global _host
+    if not _in_step():
+        return _Files()
+    if _host is None:
+        _host = _Host()
+    return _host
 
 
 class Flow:
-    """Every run of one flow."""
+    """Every run of one flow.
+
+    Inside a step, reads go through the host, which records what the task
+    read: the cache reuses the task only while those runs read the same,
+    and `mfw replay` gives it what it read then.
+    """
 
     def __init__(self, name: str):
-        _outside_steps(f"Flow({name!r})")
         self.id = name
         self.pathspec = name
-        self._dir = f"flows/{name}/runs"
-        if not _store().dirs(self._dir):
-            raise MfwError(f"flow {name!r} has no runs in datastore {get_datastore()}")
+        self._ids = _reader().run_ids(name)
 
-    def runs(self, *tags: str) -> list[Run]:
-        """The runs in the current namespace that have every tag in `tags`,
-        newest first."""
-        ids = sorted(_store().dirs(self._dir), key=_run_key, reverse=True)
-        runs = []
-        for run_id in ids:
+    def _runs(self, *tags: str) -> Iterator[Run]:
+        """The runs in the current namespace with every tag in `tags`,
+        newest first, each read only when it is reached."""
+        for run_id in self._ids:
             try:
                 run = Run(f"{self.id}/{run_id}", _any_namespace=True)
             except MfwError:
                 continue  # a directory without a run record is not a run
             if run._in_namespace() and all(t in run.tags for t in tags):
-                runs.append(run)
-        return runs
+                yield run
+
+    def runs(self, *tags: str) -> list[Run]:
+        """The runs in the current namespace that have every tag in `tags`,
+        newest first."""
+        return list(self._runs(*tags))
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())
@@ -217,13 +369,12 @@ class Flow:
     @property
     def latest_run(self) -> Run | None:
         """The newest run."""
-        runs = self.runs()
-        return runs[0] if runs else None
+        return next(self._runs(), None)
 
     @property
     def latest_successful_run(self) -> Run | None:
         """The newest run that succeeded."""
-        return next((r for r in self.runs() if r.successful), None)
+        return next((r for r in self._runs() if r.successful), None)
 
     def __repr__(self) -> str:
         return f"Flow('{self.id}')"
@@ -233,15 +384,13 @@ class Run:
     """One run: its steps, status and parameters."""
 
     def __init__(self, pathspec: str, _any_namespace: bool = False):
-        _outside_steps(f"Run({pathspec!r})")
         parts = pathspec.strip("/").split("/")
         if len(parts) != 2:
             raise MfwError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
         self.flow_name, self.id = parts
         self.pathspec = pathspec
-        self._dir = f"flows/{self.flow_name}/runs/{self.id}"
-        self._record = _read_json(f"{self._dir}/run.json", f"run {pathspec}")
-        self._user_tags: list[str] | None = None
+        self._record = _reader().run(self.flow_name, self.id)
+        self._user_tags: list[str] = list(self._record["user_tags"])
         if not _any_namespace and not self._in_namespace():
             raise MfwError(
                 f"run {pathspec} is not in namespace {get_namespace()!r}: call namespace(None) "
@@ -256,18 +405,12 @@ class Run:
     @property
     def user_tags(self) -> frozenset[str]:
         """The tags users gave: `mfw run --tag`, then `mfw tag add`/`remove`."""
-        if self._user_tags is None:
-            changed = _store().read(f"{self._dir}/tags.json")
-            if changed is not None:
-                self._user_tags = list(json.loads(changed).get("tags", []))
-            else:
-                self._user_tags = list(self._record.get("tags", []))
         return frozenset(self._user_tags)
 
     @property
     def system_tags(self) -> frozenset[str]:
         """The tags mfw gave the run: `user:NAME`, `runtime:mfw`, ..."""
-        return frozenset(self._record.get("system_tags", []))
+        return frozenset(self._record["system_tags"])
 
     @property
     def tags(self) -> frozenset[str]:
@@ -292,6 +435,11 @@ class Run:
         self._write_tags((self.user_tags - {old}) | {new})
 
     def _write_tags(self, tags: Any) -> None:
+        if _in_step():
+            raise MfwError(
+                f"a step reads other runs but does not change them: tag run {self.pathspec} "
+                f"with `mfw tag add {self.pathspec} TAG`, or from a notebook"
+            )
         for tag in tags:
             if not isinstance(tag, str) or not tag.strip() or len(tag) > 500:
                 raise MfwError(f"{tag!r} is not a tag: give 1 to 500 characters of text")
@@ -301,7 +449,7 @@ class Run:
                 f"the client reads s3:// datastores; tag runs there with `mfw --datastore "
                 f"{location} tag add {self.pathspec} TAG`"
             )
-        path = os.path.join(location, self._dir, "tags.json")
+        path = os.path.join(location, "flows", self.flow_name, "runs", self.id, "tags.json")
         staging = f"{path}.{os.getpid()}.tmp"
         with open(staging, "w", encoding="utf-8") as f:
             json.dump({"tags": sorted(tags)}, f)
@@ -325,28 +473,28 @@ class Run:
 
     @property
     def created_at(self) -> datetime.datetime | None:
-        return _time(self._record.get("started_at"))
+        return _time(self._record["started_ms"])
 
     @property
     def finished_at(self) -> datetime.datetime | None:
-        return _time(self._record.get("finished_at"))
+        return _time(self._record["finished_ms"])
 
     @property
     def error(self) -> str | None:
-        return self._record.get("error")
+        return self._record["error"]
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The run's parameter values."""
         return {
-            name: _encoding.decode(_blob(sha))
-            for name, sha in self._record.get("parameters", {}).items()
+            name: _encoding.decode(_reader().blob(sha))
+            for name, sha in self._record["parameters"].items()
         }
 
     def steps(self) -> list[Step]:
         """Steps that ran, in the graph's order."""
-        present = set(_store().dirs(f"{self._dir}/tasks"))
-        order = [s["name"] for s in (self._record.get("graph") or {}).get("steps", [])]
+        present = _reader().steps(self.flow_name, self.id)
+        order = self._record["steps"]
         names = [s for s in order if s in present] + sorted(present - set(order))
         return [Step(f"{self.pathspec}/{name}") for name in names]
 
@@ -354,7 +502,7 @@ class Run:
         return iter(self.steps())
 
     def __getitem__(self, step: str) -> Step:
-        if step not in _store().dirs(f"{self._dir}/tasks"):
+        if not _reader().task_ids(self.flow_name, self.id, step):
             raise KeyError(f"run {self.pathspec} has no step {step!r}")
         return Step(f"{self.pathspec}/{step}")
 
@@ -386,15 +534,11 @@ class Step:
 
     def __init__(self, pathspec: str):
         self.pathspec = pathspec
-        flow, run, self.id = pathspec.split("/")
-        self._dir = f"flows/{flow}/runs/{run}/tasks/{self.id}"
+        self._flow, self._run, self.id = pathspec.split("/")
 
     def tasks(self) -> list[Task]:
         """Every task, in foreach order."""
-        ids = sorted(
-            (f[: -len(".json")] for f in _store().files(self._dir) if f.endswith(".json")),
-            key=_task_key,
-        )
+        ids = _reader().task_ids(self._flow, self._run, self.id)
         return [Task(f"{self.pathspec}/{task_id}") for task_id in ids]
 
     def __iter__(self) -> Iterator[Task]:
@@ -427,7 +571,7 @@ class DataArtifact:
         """The value, decoded. An object of a class the flow's code defines
         needs that code importable here, as in Metaflow."""
         try:
-            return _encoding.decode(_blob(self.sha))
+            return _encoding.decode(_reader().blob(self.sha))
         except ModuleNotFoundError as e:
             raise MfwError(
                 f"artifact {self.pathspec} is an object of a class defined in module "
@@ -469,8 +613,7 @@ class Task:
     def __init__(self, pathspec: str):
         self.pathspec = pathspec
         flow, run, step, self.id = pathspec.split("/")
-        path = f"flows/{flow}/runs/{run}/tasks/{step}/{self.id}.json"
-        self._record = _read_json(path, f"task {pathspec}")
+        self._record = _reader().task(flow, run, step, self.id)
         self._all: dict[str, str] | None = None
 
     @property
@@ -490,9 +633,9 @@ class Task:
         (by their attribute names: `typed-int` as `typed_int`)."""
         if self._all is None:
             flow, run = self.pathspec.split("/")[:2]
-            record = _read_json(f"flows/{flow}/runs/{run}/run.json", f"run {flow}/{run}")
-            params = {n.replace("-", "_"): s for n, s in record.get("parameters", {}).items()}
-            self._all = {**params, **self._record.get("artifacts", {})}
+            parameters = _reader().run(flow, run)["parameters"]
+            params = {n.replace("-", "_"): s for n, s in parameters.items()}
+            self._all = {**params, **self._record["artifacts"]}
         return self._all
 
     @property
@@ -511,9 +654,8 @@ class Task:
         return name in self._shas()
 
     def _log(self, stream: str) -> str:
-        attempts = self._record.get("attempts", [])
-        sha = attempts[-1].get(stream) if attempts else None
-        return _blob(sha).decode("utf-8", "replace") if sha else ""
+        sha = self._record[stream]
+        return _reader().blob(sha).decode("utf-8", "replace") if sha else ""
 
     @property
     def stdout(self) -> str:
@@ -525,30 +667,27 @@ class Task:
 
     @property
     def exception(self) -> str | None:
-        attempts = self._record.get("attempts", [])
-        error = attempts[-1].get("error") if attempts else None
-        return error["message"] if error else None
+        return self._record["exception"]
 
     @property
     def index(self) -> int | None:
-        frames = self._record.get("foreach", [])
-        return frames[-1]["index"] if frames else None
+        return self._record["foreach_index"]
 
     @property
     def cached(self) -> bool:
         """Whether the task was taken from the cache instead of running
         (an earlier task, in `origin_pathspec`, had the same task key)."""
-        return bool(self._record.get("cached", False))
+        return bool(self._record["cached"])
 
     @property
     def origin_pathspec(self) -> str | None:
         """Where the task actually ran, when it was reused by resume or
         taken from the cache (as Metaflow's `origin_pathspec`); else None."""
-        origin = self._record.get("cloned_from")
+        origin = self._record["cloned_from"]
         if origin is None:
             return None
-        _, _, step, task = self.pathspec.split("/")
-        return f"{self._record['flow']}/{origin}/{step}/{task}"
+        flow, _, step, task = self.pathspec.split("/")
+        return f"{flow}/{origin}/{step}/{task}"
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"

@@ -22,6 +22,7 @@ from wit_world.imports import (  # type: ignore[import-not-found]
     control,
     logging,  # noqa: F401
     objects,
+    runs,  # noqa: F401
     task_info,  # noqa: F401
     types,
 )

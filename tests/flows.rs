@@ -1,0 +1,249 @@
+//! Flows that read other flows: Metaflow's client inside a step, answered
+//! by the host and recorded with the task, so the cache and replay stay
+//! sound while the other flow's runs change.
+
+mod common;
+
+use common::{Scratch, guest, repo};
+use serde_json::Value;
+
+const TRAIN: &str = "\
+from mfw import FlowSpec, Parameter, step
+
+
+class UpFlow(FlowSpec):
+    w = Parameter('w', default=1)
+
+    @step
+    def start(self):
+        self.model = {'w': self.w}
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+";
+
+const PREDICT: &str = "\
+from mfw import Flow, FlowSpec, MfwError, step
+
+
+class PredictFlow(FlowSpec):
+    @step
+    def start(self):
+        run = Flow('UpFlow').latest_successful_run
+        self.model_run = run.id
+        self.prediction = run.data.model['w'] * 10
+        self.steps = [s.id for s in run.steps()]
+        try:
+            Flow('NoSuchFlow')
+        except MfwError as e:
+            self.missing = str(e)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('prediction', self.prediction, 'from run', self.model_run)
+";
+
+fn start_record(scratch: &Scratch, run: &str) -> Value {
+    let path = scratch.path().join(format!(
+        ".mfw/flows/PredictFlow/runs/{run}/tasks/start/0.json"
+    ));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_step_reads_the_latest_run_of_another_flow_and_is_recorded_with_it() {
+    let scratch = Scratch::new();
+    let train = scratch.write("train/flow.py", TRAIN);
+    let predict = scratch.write("predict/flow.py", PREDICT);
+    let up1 = scratch
+        .mfw(["run".as_ref(), train.as_os_str()])
+        .ok()
+        .run_id();
+
+    let first = scratch.mfw(["run".as_ref(), predict.as_os_str()]).ok();
+    assert!(
+        first
+            .stdout
+            .contains(&format!("prediction 10 from run {up1}")),
+        "{}",
+        first.stdout
+    );
+    let p1 = first.run_id();
+    let start = start_record(&scratch, &p1);
+    let reads = start["runs_read"].as_object().expect("the reads recorded");
+    for question in [
+        "default-namespace".to_string(),
+        "run-ids UpFlow".to_string(),
+        format!("run UpFlow/{up1}"),
+        format!("tasks UpFlow/{up1}/end"),
+        "run-ids NoSuchFlow".to_string(),
+    ] {
+        assert!(reads.contains_key(&question), "{question}: {reads:?}");
+    }
+    // Each answer is stored with the task's values.
+    for hash in reads.values().filter_map(Value::as_str) {
+        let blob = scratch
+            .path()
+            .join(format!(".mfw/blobs/{}/{hash}", &hash[..2]));
+        assert!(blob.exists(), "answer {hash} is stored");
+    }
+    let dump = scratch.dump(&format!("PredictFlow/{p1}/start/0"));
+    let text = dump.to_string();
+    assert!(text.contains("NoSuchFlow has no runs"), "{text}");
+
+    // Nothing upstream changed: the whole run comes from the cache.
+    let again = scratch.mfw(["run".as_ref(), predict.as_os_str()]).ok();
+    assert!(
+        again.stderr.contains("(cached 2, ran 0)"),
+        "{}",
+        again.stderr
+    );
+
+    // A newer successful upstream run: the reading step runs again, and
+    // uses it.
+    let up2 = scratch
+        .mfw([
+            "run".as_ref(),
+            train.as_os_str(),
+            "--w".as_ref(),
+            "2".as_ref(),
+        ])
+        .ok()
+        .run_id();
+    let third = scratch.mfw(["run".as_ref(), predict.as_os_str()]).ok();
+    assert!(
+        third
+            .stdout
+            .contains(&format!("prediction 20 from run {up2}")),
+        "{}",
+        third.stdout
+    );
+    assert!(!third.stderr.contains("cached 2"), "{}", third.stderr);
+
+    // Replaying the first run's task gives it what it read then, although
+    // a newer upstream run exists now.
+    let replayed = scratch.mfw(["replay", "--json", &format!("PredictFlow/{p1}")]);
+    assert_eq!(replayed.code, 0, "{}\n{}", replayed.stdout, replayed.stderr);
+    let verdicts: Vec<Value> = serde_json::from_str(&replayed.stdout).unwrap();
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    for task in &verdicts {
+        assert_eq!(task["verdict"], "identical", "{task}");
+    }
+}
+
+#[test]
+fn a_rust_step_reads_another_flows_run_and_nothing_it_was_not_shown() {
+    let scratch = Scratch::new();
+    let train = scratch.write("train/flow.py", TRAIN);
+    let up = scratch
+        .mfw([
+            "run".as_ref(),
+            train.as_os_str(),
+            "--w".as_ref(),
+            "3".as_ref(),
+        ])
+        .ok()
+        .run_id();
+    std::fs::copy(guest("reader"), scratch.path().join("reader.wasm")).unwrap();
+    let ran = scratch.mfw(["run", "reader.wasm"]).ok();
+    assert!(ran.stdout.contains("w is 3"), "{}", ran.stdout);
+    let start = scratch.dump(&format!("ReaderFlow/{}/start/0", ran.run_id()));
+    let text = start.to_string();
+    for (name, value) in [
+        ("model_run", up.as_str()),
+        ("unshown", "not found"),
+        ("escape", "invalid name"),
+    ] {
+        assert!(
+            text.contains(&format!("\"{name}\"")) && text.contains(value),
+            "{name} = {value}: {text}"
+        );
+    }
+}
+
+const GO_READER: &str = r#"package main
+
+import (
+	"fmt"
+
+	"mfw.dev/sdk"
+)
+
+var flow = mfw.NewFlow("GoReaderFlow").
+	Step("start", start, mfw.Next("end")).
+	Step("end", end)
+
+func start(ctx *mfw.Context) error {
+	up, err := mfw.ReadFlow("UpFlow")
+	if err != nil {
+		return err
+	}
+	run, err := up.LatestSuccessfulRun()
+	if err != nil {
+		return err
+	}
+	var model map[string]int64
+	if err := run.Get("end", "model", &model); err != nil {
+		return err
+	}
+	var w int64
+	if err := run.Parameter("w", &w); err != nil {
+		return err
+	}
+	if err := ctx.Set("model_run", run.ID); err != nil {
+		return err
+	}
+	if err := ctx.Set("w", model["w"]*100+w); err != nil {
+		return err
+	}
+	return ctx.Next("end")
+}
+
+func end(ctx *mfw.Context) error {
+	var w int64
+	if err := ctx.Get("w", &w); err != nil {
+		return err
+	}
+	fmt.Println("go read", w)
+	return nil
+}
+
+func init() { mfw.Export(flow) }
+
+func main() {}
+"#;
+
+#[test]
+fn a_go_step_reads_another_flows_run() {
+    let scratch = Scratch::new();
+    let train = scratch.write("train/flow.py", TRAIN);
+    let up = scratch
+        .mfw([
+            "run".as_ref(),
+            train.as_os_str(),
+            "--w".as_ref(),
+            "4".as_ref(),
+        ])
+        .ok()
+        .run_id();
+    let sdk = repo().join("guest-sdks/go");
+    let hello = repo().join("examples/hello/go");
+    let module = std::fs::read_to_string(hello.join("go.mod"))
+        .unwrap()
+        .replace("example.com/hello", "example.com/reader")
+        .replace("../../../guest-sdks/go", &sdk.display().to_string());
+    scratch.write("reader/go.mod", &module);
+    scratch.write(
+        "reader/go.sum",
+        &std::fs::read_to_string(hello.join("go.sum")).unwrap(),
+    );
+    let main = scratch.write("reader/main.go", GO_READER);
+    let dir = main.parent().unwrap();
+    let ran = scratch.mfw(["run".as_ref(), dir.as_os_str()]).ok();
+    assert!(ran.stdout.contains("go read 404"), "{}", ran.stdout);
+    let start = scratch.dump(&format!("GoReaderFlow/{}/start/0", ran.run_id()));
+    assert_eq!(start["artifacts"]["model_run"], up.as_str(), "{start}");
+}
