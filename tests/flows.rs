@@ -247,3 +247,128 @@ fn a_go_step_reads_another_flows_run() {
     let start = scratch.dump(&format!("GoReaderFlow/{}/start/0", ran.run_id()));
     assert_eq!(start["artifacts"]["model_run"], up.as_str(), "{start}");
 }
+
+const SERVE: &str = "\
+from mfw import FlowSpec, current, step, trigger_on_finish
+
+
+@trigger_on_finish(flow='UpFlow')
+class ServeFlow(FlowSpec):
+    @step
+    def start(self):
+        run = current.trigger.run
+        self.model_run = run.id
+        self.w = run.data.model['w']
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('serving the model of run', self.model_run, 'w', self.w)
+";
+
+const REFRESH: &str = "\
+from mfw import FlowSpec, Parameter, current, step, trigger
+
+
+@trigger(event='data_updated')
+class RefreshFlow(FlowSpec):
+    alpha = Parameter('alpha', default=1)
+
+    @step
+    def start(self):
+        event = current.trigger.event
+        self.seen = [event.name, event.payload.get('source'), self.alpha]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('refreshed', *self.seen)
+";
+
+/// The trigger recorded in the newest run of `flow`.
+fn trigger_of(scratch: &Scratch, flow: &str) -> Value {
+    let run = scratch.latest_run(flow);
+    let path = scratch
+        .path()
+        .join(format!(".mfw/flows/{flow}/runs/{run}/run.json"));
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    record["trigger"].clone()
+}
+
+#[test]
+fn deployed_flows_start_when_a_run_succeeds_or_an_event_is_sent() {
+    let scratch = Scratch::new();
+    let train = scratch.write("train/flow.py", TRAIN);
+    let serve = scratch.write("serve/flow.py", SERVE);
+    let refresh = scratch.write("refresh/flow.py", REFRESH);
+    let deployed = scratch.mfw(["deploy".as_ref(), serve.as_os_str()]).ok();
+    assert!(
+        deployed.stderr.contains("deployed ServeFlow (package "),
+        "{}",
+        deployed.stderr
+    );
+    scratch.mfw(["deploy".as_ref(), refresh.as_os_str()]).ok();
+    let listed = scratch.mfw(["deployments"]).ok().stdout;
+    assert!(
+        listed.contains("ServeFlow") && listed.contains("when a run of UpFlow succeeds"),
+        "{listed}"
+    );
+    assert!(listed.contains("on event data_updated"), "{listed}");
+
+    // A successful UpFlow run starts ServeFlow, which reads that run.
+    let up = scratch.mfw(["run".as_ref(), train.as_os_str()]).ok();
+    let up_id = up.run_id();
+    assert!(
+        up.stderr
+            .contains(&format!("run UpFlow/{up_id} starts ServeFlow")),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stdout
+            .contains(&format!("serving the model of run {up_id} w 1")),
+        "{}",
+        up.stdout
+    );
+    assert_eq!(
+        trigger_of(&scratch, "ServeFlow"),
+        serde_json::json!({"type": "run", "flow": "UpFlow", "run_id": up_id})
+    );
+
+    // An event starts RefreshFlow; its payload sets the parameter it names.
+    let sent = scratch
+        .mfw([
+            "event",
+            "send",
+            "data_updated",
+            "--payload",
+            r#"{"alpha": 7, "source": "s3"}"#,
+        ])
+        .ok();
+    assert!(
+        sent.stdout.contains("refreshed data_updated s3 7"),
+        "{}\n{}",
+        sent.stdout,
+        sent.stderr
+    );
+    assert_eq!(trigger_of(&scratch, "RefreshFlow")["name"], "data_updated");
+
+    // Undeployed, ServeFlow no longer starts; an event nobody listens for
+    // says so.
+    scratch.mfw(["undeploy", "ServeFlow"]).ok();
+    let again = scratch.mfw(["run".as_ref(), train.as_os_str()]).ok();
+    assert!(
+        !again.stderr.contains("starts ServeFlow"),
+        "{}",
+        again.stderr
+    );
+    let nobody = scratch.mfw(["event", "send", "nobody_listens"]).ok();
+    assert!(
+        nobody
+            .stderr
+            .contains("no deployed flow listens for event nobody_listens"),
+        "{}",
+        nobody.stderr
+    );
+    scratch.mfw(["undeploy", "ServeFlow"]).failed();
+}

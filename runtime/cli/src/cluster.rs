@@ -340,7 +340,7 @@ pub fn package_ref(flow: &std::path::Path) -> Option<&str> {
 }
 
 /// Stores the flow's components and their package; returns its hash.
-async fn store_package(store: &Datastore, flows: &FlowSet) -> anyhow::Result<BlobHash> {
+pub(crate) async fn store_package(store: &Datastore, flows: &FlowSet) -> anyhow::Result<BlobHash> {
     let mut components = Vec::new();
     for (flow, source) in &flows.components {
         let hash = store

@@ -52,6 +52,16 @@ enum Command {
     Replay(commands::ReplayArgs),
     /// Find damaged records and blobs in the datastore (and set them aside).
     Doctor(commands::doctor::DoctorArgs),
+    /// Deploy a flow to run when another flow's run succeeds
+    /// (@trigger_on_finish) or an event is sent (@trigger).
+    Deploy(commands::deploy::DeployArgs),
+    /// List the flows deployed on the datastore, and what starts them.
+    Deployments,
+    /// Stop a deployed flow from starting on its own.
+    Undeploy(commands::deploy::UndeployArgs),
+    /// Send an event that starts the flows deployed with @trigger.
+    #[command(subcommand)]
+    Event(commands::deploy::EventCommand),
     /// Schedule flows in Kubernetes and manage them.
     #[command(subcommand)]
     Kubernetes(cluster::KubeCommand),
@@ -124,6 +134,10 @@ fn main() -> ExitCode {
             Command::Logs(args) => commands::logs(&context, args).await,
             Command::Replay(args) => commands::replay(&context, args).await,
             Command::Doctor(args) => commands::doctor::doctor(&context, args).await,
+            Command::Deploy(args) => commands::deploy::deploy(&context, args).await,
+            Command::Deployments => commands::deploy::deployments(&context).await,
+            Command::Undeploy(args) => commands::deploy::undeploy(&context, args).await,
+            Command::Event(command) => commands::deploy::event(&context, command).await,
             Command::Kubernetes(command) => cluster::kubernetes(&context, command).await,
             Command::Wheels(command) => commands::wheels::wheels(&context, command).await,
             Command::Tag(command) => commands::tag::tag(&context, command).await,

@@ -39,7 +39,7 @@ pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
 pub use runs::{
     Answer, Question, ReadError, RecordedRuns, RunReader, RunView, RunsAccess, RunsRead, TaskView,
-    recorded_form,
+    TriggerView, recorded_form,
 };
 pub use sandbox::DETERMINISM;
 pub use task::{

@@ -25,6 +25,7 @@ use crate::task::{BlobError, Running, TaskFailure, TaskState};
 /// struct Nothing;
 /// impl RunReader for Nothing {
 ///     fn default_namespace(&self) -> Result<String, ReadError> { Ok("user:alice".into()) }
+///     fn trigger(&self) -> Result<Option<mfw_host::TriggerView>, ReadError> { Ok(None) }
 ///     fn flows(&self) -> Result<Vec<String>, ReadError> { Ok(vec![]) }
 ///     fn run_ids(&self, flow: &str) -> Result<Vec<String>, ReadError> {
 ///         Err(ReadError::NotFound(format!("flow {flow} has no runs")))
@@ -44,6 +45,8 @@ pub trait RunReader: Send + Sync {
     /// The namespace a task reads runs in by default: `user:` whoever
     /// started its run.
     fn default_namespace(&self) -> Result<String, ReadError>;
+    /// What started the task's run, if a trigger did.
+    fn trigger(&self) -> Result<Option<TriggerView>, ReadError>;
     /// The flows that have runs, sorted.
     fn flows(&self) -> Result<Vec<String>, ReadError>;
     /// The ids of `flow`'s runs, newest first.
@@ -92,6 +95,21 @@ pub struct RunView {
     pub steps: Vec<String>,
     /// Its parameters' values, by name.
     pub parameters: BTreeMap<String, BlobHash>,
+}
+
+/// What started a run (the contract's `trigger-info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerView {
+    /// `run` or `event`.
+    pub kind: String,
+    /// The triggering run's flow.
+    pub flow: Option<String>,
+    /// The triggering run's id.
+    pub run_id: Option<String>,
+    /// The event's name.
+    pub event: Option<String>,
+    /// The event's payload, a JSON object's text.
+    pub payload: Option<String>,
 }
 
 /// One task of a run, as a step is shown it (the contract's
@@ -205,6 +223,8 @@ fn check_step(step: &str) -> Result<(), WitReadError> {
 pub enum Question {
     /// The default namespace (it depends on who started the run).
     DefaultNamespace,
+    /// What started the run.
+    Trigger,
     /// The flows that have runs.
     Flows,
     /// A flow's run ids.
@@ -234,6 +254,7 @@ impl std::fmt::Display for Question {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Question::DefaultNamespace => write!(f, "default-namespace"),
+            Question::Trigger => write!(f, "trigger"),
             Question::Flows => write!(f, "flows"),
             Question::RunIds { flow } => write!(f, "run-ids {flow}"),
             Question::Run { flow, id } => write!(f, "run {flow}/{id}"),
@@ -251,6 +272,7 @@ impl std::str::FromStr for Question {
         let parts: Vec<&str> = rest.split('/').collect();
         let question = match (kind, parts.as_slice()) {
             ("default-namespace", [""]) => Question::DefaultNamespace,
+            ("trigger", [""]) => Question::Trigger,
             ("flows", [""]) => Question::Flows,
             ("run-ids", [flow]) => Question::RunIds {
                 flow: flow.to_string(),
@@ -280,6 +302,8 @@ pub enum Answer {
     Run(Box<RunView>),
     /// Tasks.
     Tasks(Vec<TaskView>),
+    /// What started the run.
+    Trigger(Option<TriggerView>),
 }
 
 impl Answer {
@@ -289,6 +313,7 @@ impl Answer {
             Answer::Names(names) => serde_json::to_vec(names),
             Answer::Run(run) => serde_json::to_vec(run),
             Answer::Tasks(tasks) => serde_json::to_vec(tasks),
+            Answer::Trigger(trigger) => serde_json::to_vec(trigger),
         };
         // Plain data (strings, numbers, maps with string keys) always
         // serializes.
@@ -298,7 +323,7 @@ impl Answer {
     /// The value hashes it names.
     fn shows(&self) -> Vec<BlobHash> {
         match self {
-            Answer::Names(_) => Vec::new(),
+            Answer::Names(_) | Answer::Trigger(_) => Vec::new(),
             Answer::Run(run) => run.parameters.values().copied().collect(),
             Answer::Tasks(tasks) => tasks
                 .iter()
@@ -329,7 +354,7 @@ const NOT_FOUND: &str = "not_found";
 impl Question {
     fn check(&self) -> Result<(), WitReadError> {
         match self {
-            Question::DefaultNamespace | Question::Flows => Ok(()),
+            Question::DefaultNamespace | Question::Trigger | Question::Flows => Ok(()),
             Question::RunIds { flow } => check_flow(flow),
             Question::Run { flow, id } => check_flow(flow).and_then(|_| check_run(id)),
             Question::Tasks { flow, run, step } => check_flow(flow)
@@ -342,6 +367,7 @@ impl Question {
     pub fn ask(&self, reader: &dyn RunReader) -> Result<Answer, ReadError> {
         Ok(match self {
             Question::DefaultNamespace => Answer::Names(vec![reader.default_namespace()?]),
+            Question::Trigger => Answer::Trigger(reader.trigger()?),
             Question::Flows => Answer::Names(reader.flows()?),
             Question::RunIds { flow } => Answer::Names(reader.run_ids(flow)?),
             Question::Run { flow, id } => Answer::Run(Box::new(reader.run(flow, id)?)),
@@ -397,6 +423,9 @@ impl RecordedRuns {
 }
 
 impl RunReader for RecordedRuns {
+    fn trigger(&self) -> Result<Option<TriggerView>, ReadError> {
+        self.recorded(Question::Trigger)
+    }
     fn default_namespace(&self) -> Result<String, ReadError> {
         let names: Vec<String> = self.recorded(Question::DefaultNamespace)?;
         names
@@ -478,6 +507,20 @@ impl runs::Host for TaskState {
             Answer::Names(mut names) if names.len() == 1 => Ok(names.remove(0)),
             _ => Err(mismatched()),
         }
+    }
+
+    fn trigger(&mut self) -> Result<Option<runs::TriggerInfo>, WitReadError> {
+        let task = self.running().map_err(|_| no_task())?;
+        let Answer::Trigger(trigger) = task.ask(Question::Trigger)? else {
+            return Err(mismatched());
+        };
+        Ok(trigger.map(|t| runs::TriggerInfo {
+            kind: t.kind,
+            flow: t.flow,
+            run_id: t.run_id,
+            event: t.event,
+            payload: t.payload,
+        }))
     }
 
     fn flows(&mut self) -> Result<Vec<String>, WitReadError> {
@@ -608,6 +651,7 @@ mod tests {
     fn questions_read_back_as_written_and_bad_ones_are_refused() {
         let questions = [
             Question::DefaultNamespace,
+            Question::Trigger,
             Question::Flows,
             Question::RunIds { flow: "A".into() },
             Question::Run {

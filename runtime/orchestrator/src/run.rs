@@ -47,6 +47,8 @@ pub struct RunOptions {
     /// Take a task from the cache when an earlier one had the same task
     /// key, and remember each task that ran (`--no-cache`: `false`).
     pub cache: bool,
+    /// What started the run, when a deployment was triggered.
+    pub trigger: Option<mfw_store::RunTrigger>,
 }
 
 /// The tags mfw gives every run, as Metaflow does: who started it (its
@@ -89,6 +91,7 @@ impl Default for RunOptions {
             tags: Vec::new(),
             user: "unknown".to_string(),
             cache: true,
+            trigger: None,
         }
     }
 }
@@ -189,6 +192,7 @@ pub(crate) async fn run_with_code(
     record.tags.sort();
     record.tags.dedup();
     record.system_tags = system_tags(&options.user);
+    record.trigger = options.trigger.clone();
     for (name, value) in &options.parameters {
         let hash = store.put_blob(value.clone()).await?;
         record.parameters.insert(name.clone(), hash);
@@ -211,7 +215,7 @@ pub(crate) async fn run_with_code(
         graph: plan.graph.clone(),
         store: store.clone(),
         blobs: blobs.clone(),
-        runs: crate::runs::StoreRuns::for_run(&info, store, &blobs),
+        runs: crate::runs::StoreRuns::for_run(&info, &record, store, &blobs),
         flow: record.flow.clone(),
         run_id: record.run_id.clone(),
         parameters: Arc::new(options.parameters.clone()),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mfw_graph::BlobHash;
 use mfw_host::{
-    BlobError, BlobSource, Question, ReadError, RunReader, RunView, RunsRead, TaskView,
+    BlobError, BlobSource, Question, ReadError, RunReader, RunView, RunsRead, TaskView, TriggerView,
 };
-use mfw_store::{Datastore, StoreError, TaskRecord};
+use mfw_store::{Datastore, RunTrigger, StoreError, TaskRecord};
 use tokio::runtime::Handle;
 
 use crate::blobs::StoreBlobs;
@@ -21,12 +21,14 @@ use crate::blobs::StoreBlobs;
 /// use std::sync::Arc;
 /// let handle = tokio::runtime::Handle::current();
 /// let blobs = Arc::new(mfw_orchestrator::StoreBlobs::new(store.clone(), handle.clone()));
-/// let runs = mfw_orchestrator::StoreRuns::new("alice", store, blobs, handle);
+/// let runs = mfw_orchestrator::StoreRuns::new("alice", None, store, blobs, handle);
 /// # }
 /// ```
 pub struct StoreRuns {
     /// Who started the run the tasks belong to.
     user: String,
+    /// What started it, if a trigger did.
+    trigger: Option<TriggerView>,
     store: Datastore,
     blobs: Arc<StoreBlobs>,
     handle: Handle,
@@ -35,28 +37,33 @@ pub struct StoreRuns {
 impl StoreRuns {
     /// Reads `store` for tasks of a run `user` started, values through
     /// `blobs`, driving futures on `handle`.
-    pub fn new(user: &str, store: Datastore, blobs: Arc<StoreBlobs>, handle: Handle) -> Self {
+    pub fn new(
+        user: &str,
+        trigger: Option<&RunTrigger>,
+        store: Datastore,
+        blobs: Arc<StoreBlobs>,
+        handle: Handle,
+    ) -> Self {
         Self {
             user: user.to_string(),
+            trigger: trigger.map(trigger_view),
             store,
             blobs,
             handle,
         }
     }
 
-    /// The reader for the tasks of a run `info` describes.
+    /// The reader for the tasks of `record`'s run, started by `info.user`.
     pub(crate) fn for_run(
         info: &mfw_host::RunInfo,
+        record: &mfw_store::RunRecord,
         store: &Datastore,
         blobs: &Arc<StoreBlobs>,
     ) -> Option<Arc<Self>> {
         let handle = Handle::current();
-        Some(Arc::new(Self::new(
-            &info.user,
-            store.clone(),
-            blobs.clone(),
-            handle,
-        )))
+        let trigger = record.trigger.as_ref();
+        let reader = Self::new(&info.user, trigger, store.clone(), blobs.clone(), handle);
+        Some(Arc::new(reader))
     }
 
     fn block_on<T>(
@@ -94,6 +101,23 @@ fn text_of<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
+fn trigger_view(trigger: &RunTrigger) -> TriggerView {
+    match trigger {
+        RunTrigger::Run { flow, run_id } => TriggerView {
+            kind: "run".into(),
+            flow: Some(flow.clone()),
+            run_id: Some(run_id.clone()),
+            ..TriggerView::default()
+        },
+        RunTrigger::Event { name, payload } => TriggerView {
+            kind: "event".into(),
+            event: Some(name.clone()),
+            payload: payload.clone(),
+            ..TriggerView::default()
+        },
+    }
+}
+
 fn task_view(record: TaskRecord) -> TaskView {
     let last = record.attempts.last();
     TaskView {
@@ -115,6 +139,10 @@ fn task_view(record: TaskRecord) -> TaskView {
 impl RunReader for StoreRuns {
     fn default_namespace(&self) -> Result<String, ReadError> {
         Ok(format!("user:{}", self.user))
+    }
+
+    fn trigger(&self) -> Result<Option<TriggerView>, ReadError> {
+        Ok(self.trigger.clone())
     }
 
     fn flows(&self) -> Result<Vec<String>, ReadError> {
@@ -220,6 +248,9 @@ mod tests {
         fn default_namespace(&self) -> Result<String, ReadError> {
             Ok("user:alice".into())
         }
+        fn trigger(&self) -> Result<Option<TriggerView>, ReadError> {
+            Ok(None)
+        }
         fn flows(&self) -> Result<Vec<String>, ReadError> {
             Ok(vec!["Up".into()])
         }
@@ -269,6 +300,9 @@ mod tests {
         impl RunReader for DownToo {
             fn default_namespace(&self) -> Result<String, ReadError> {
                 self.0.default_namespace()
+            }
+            fn trigger(&self) -> Result<Option<TriggerView>, ReadError> {
+                self.0.trigger()
             }
             fn flows(&self) -> Result<Vec<String>, ReadError> {
                 self.0.flows()

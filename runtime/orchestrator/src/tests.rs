@@ -307,6 +307,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         blobs: blobs.clone(),
         runs: Some(Arc::new(crate::runs::StoreRuns::new(
             "tester",
+            None,
             store.clone(),
             blobs,
             tokio::runtime::Handle::current(),

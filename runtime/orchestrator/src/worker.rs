@@ -149,7 +149,7 @@ pub async fn run_worker(
             code: Arc::new(plan),
             store: store.clone(),
             blobs: blobs.clone(),
-            runs: crate::runs::StoreRuns::for_run(&info, store, &blobs),
+            runs: crate::runs::StoreRuns::for_run(&info, &record, store, &blobs),
             flow: batch.flow.clone(),
             run_id: batch.run_id.clone(),
             parameters_key: crate::key::parameters_key(&parameters),

@@ -44,7 +44,8 @@ pub use cache::BlobCache;
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
-    RunRecord, RunStatus, TaskError, TaskRecord, TaskStatus, now_millis, task_order,
+    Deployment, RunRecord, RunStatus, RunTrigger, TaskError, TaskRecord, TaskStatus, now_millis,
+    task_order,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 
@@ -819,6 +820,68 @@ impl Datastore {
         self.put_json(&path, &RunTags { tags }, PutMode::Overwrite)
             .await
             .map_err(|e| self.explain(e))
+    }
+
+    /// Records `deployment`, replacing the flow's earlier one.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let d = mfw_store::Deployment {
+    ///     flow: "PredictFlow".into(),
+    ///     package: mfw_store::BlobHash::of(b"p"),
+    ///     on_finish: vec!["TrainFlow".into()],
+    ///     events: vec![],
+    ///     deployed_at: 0,
+    ///     user: "alice".into(),
+    ///     allow_grants: false,
+    /// };
+    /// store.put_deployment(&d).await.unwrap();
+    /// assert_eq!(store.deployments().await.unwrap().0, [d]);
+    /// assert!(store.remove_deployment("PredictFlow").await.unwrap());
+    /// assert!(store.deployments().await.unwrap().0.is_empty());
+    /// # });
+    /// ```
+    pub async fn put_deployment(&self, deployment: &Deployment) -> Result<(), StoreError> {
+        let path = Self::deployment_path(&deployment.flow);
+        self.put_json(&path, deployment, PutMode::Overwrite)
+            .await
+            .map_err(|e| self.explain(e))?;
+        self.sync().await.map(|_| ())
+    }
+
+    /// Every deployment that can be read, by flow name, and those that
+    /// cannot (left out).
+    pub async fn deployments(&self) -> Result<(Vec<Deployment>, Vec<Damaged>), StoreError> {
+        let objects = self.list_all(&Path::from("deployments")).await?;
+        let mut found = Vec::new();
+        let mut damaged = Vec::new();
+        for object in objects {
+            if object.location.extension() != Some("json") {
+                continue; // a staging file of an interrupted write
+            }
+            match self.get_json::<Deployment>(&object.location).await {
+                Ok(Some(d)) => found.push(d),
+                Ok(None) => {}
+                Err(e) => damaged.push(Damaged::from_error(e)?),
+            }
+        }
+        found.sort_by(|a, b| a.flow.cmp(&b.flow));
+        Ok((found, damaged))
+    }
+
+    /// Removes `flow`'s deployment; false if it had none.
+    pub async fn remove_deployment(&self, flow: &str) -> Result<bool, StoreError> {
+        match self.backend.delete(&Self::deployment_path(flow)).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
+    fn deployment_path(flow: &str) -> Path {
+        Path::from(format!("deployments/{flow}.json"))
     }
 
     /// The flows that have runs, sorted.

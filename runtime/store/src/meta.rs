@@ -122,6 +122,95 @@ pub struct RunRecord {
     /// Empty for runs recorded before mfw tagged runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub system_tags: Vec<String>,
+    /// What started the run, when a deployment was triggered (Metaflow's
+    /// `current.trigger`); none when a user started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<RunTrigger>,
+}
+
+/// What started a run of a deployed flow: another flow's run succeeding
+/// (`@trigger_on_finish`), or an event (`@trigger`, `mfw event send`).
+///
+/// ```
+/// let t = mfw_store::RunTrigger::Run { flow: "TrainFlow".into(), run_id: "7".into() };
+/// assert_eq!(t.to_string(), "run TrainFlow/7");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// A run that succeeded.
+    Run {
+        /// Its flow.
+        flow: String,
+        /// Its id.
+        run_id: String,
+    },
+    /// An event.
+    Event {
+        /// Its name.
+        name: String,
+        /// Its payload, a JSON object's text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload: Option<String>,
+    },
+}
+
+impl std::fmt::Display for RunTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunTrigger::Run { flow, run_id } => write!(f, "run {flow}/{run_id}"),
+            RunTrigger::Event { name, .. } => write!(f, "event {name}"),
+        }
+    }
+}
+
+/// A flow deployed to start on its own: `deployments/<Flow>.json`, written
+/// by `mfw deploy`. Its package (the components, stored) runs when a run
+/// of a flow in `on_finish` succeeds or an event in `events` is sent.
+///
+/// ```
+/// let d = mfw_store::Deployment {
+///     flow: "PredictFlow".into(),
+///     package: mfw_store::BlobHash::of(b"a package"),
+///     on_finish: vec!["TrainFlow".into()],
+///     events: vec![],
+///     deployed_at: 0,
+///     user: "alice".into(),
+///     allow_grants: false,
+/// };
+/// assert!(d.starts_on_finish_of("TrainFlow") && !d.starts_on_event("x"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The flow.
+    pub flow: String,
+    /// The stored package of its components (`mfw run package:<hash>`).
+    pub package: BlobHash,
+    /// The flows whose successful runs start it.
+    #[serde(default)]
+    pub on_finish: Vec<String>,
+    /// The events that start it.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// When it was deployed (ms since the epoch).
+    pub deployed_at: u64,
+    /// Who deployed it; its runs are this user's.
+    pub user: String,
+    /// Whether the deployer accepted the grants of its steps.
+    #[serde(default)]
+    pub allow_grants: bool,
+}
+
+impl Deployment {
+    /// Whether a successful run of `flow` starts it.
+    pub fn starts_on_finish_of(&self, flow: &str) -> bool {
+        self.on_finish.iter().any(|f| f == flow)
+    }
+
+    /// Whether event `name` starts it.
+    pub fn starts_on_event(&self, name: &str) -> bool {
+        self.events.iter().any(|e| e == name)
+    }
 }
 
 impl RunRecord {
@@ -146,6 +235,7 @@ impl RunRecord {
             tasks_cached: 0,
             tags: Vec::new(),
             system_tags: Vec::new(),
+            trigger: None,
         }
     }
 

@@ -140,6 +140,81 @@ class Current:
         task = self._task()
         return f"{task.flow}/{task.run_id}/{task.step}/{task.task_id}"
 
+    @property
+    def trigger(self) -> Trigger | None:
+        """What started this run of a deployed flow (`mfw deploy`): the
+        run of another flow that succeeded (`current.trigger.run`), or an
+        event (`current.trigger.event`); None when a user started it."""
+        try:
+            from componentize_py_types import Err  # type: ignore[import-not-found]
+            from wit_world.imports import runs  # type: ignore[import-not-found]
+        except ImportError:
+            raise AttributeError("current is only set while a step runs") from None
+        try:
+            info = runs.trigger()
+        except Err as e:
+            from ._errors import MfwError
+
+            raise MfwError(str(getattr(e.value, "value", e.value))) from None
+        return None if info is None else Trigger(info)
+
+
+class TriggerEvent:
+    """An event that started a run (Metaflow's `MetaflowEvent`)."""
+
+    def __init__(self, name: str, payload: dict):
+        self.name = name
+        self.payload = payload
+        self.type = "event"
+
+    def __repr__(self) -> str:
+        return f"TriggerEvent({self.name!r})"
+
+
+class Trigger:
+    """What started a run: `type` is `run` or `event`."""
+
+    def __init__(self, info: Any):
+        self.type: str = info.kind
+        self._flow: str | None = info.flow
+        self._run_id: str | None = info.run_id
+        self._event: str | None = info.event
+        self._payload: str | None = info.payload
+
+    @property
+    def run(self) -> Any:
+        """The run that succeeded and started this one (a client `Run`),
+        or None when an event did."""
+        if self.type != "run":
+            return None
+        from ._client import Run
+
+        return Run(f"{self._flow}/{self._run_id}", _any_namespace=True)
+
+    @property
+    def runs(self) -> list:
+        run = self.run
+        return [] if run is None else [run]
+
+    @property
+    def event(self) -> TriggerEvent | None:
+        """The event that started this run, or None when a run did."""
+        if self.type != "event" or self._event is None:
+            return None
+        import json
+
+        payload = json.loads(self._payload) if self._payload else {}
+        return TriggerEvent(self._event, payload)
+
+    @property
+    def events(self) -> list:
+        event = self.event
+        return [] if event is None else [event]
+
+    def __repr__(self) -> str:
+        what = f"{self._flow}/{self._run_id}" if self.type == "run" else self._event
+        return f"Trigger({self.type}: {what})"
+
 
 class CardCollector:
     """The components a task adds to its cards, by card id (None: the

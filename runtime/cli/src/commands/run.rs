@@ -45,6 +45,14 @@ pub struct ExecArgs {
     /// how the Python SDK's `Runner` finds the run it started.
     #[arg(long, value_name = "FILE", hide = true)]
     run_id_file: Option<PathBuf>,
+    /// What started this run (a deployment's trigger, as JSON): set by the
+    /// mfw that starts deployed flows.
+    #[arg(long, value_name = "JSON", hide = true)]
+    triggered_by: Option<String>,
+    /// `NAME=VALUE` from a triggering event's payload: sets parameter NAME
+    /// if the flow has one (repeatable).
+    #[arg(long = "payload-parameter", value_name = "NAME=VALUE", hide = true)]
+    payload_parameters: Vec<String>,
     #[command(flatten)]
     kube: crate::cluster::KubeArgs,
 }
@@ -273,6 +281,16 @@ async fn execute(
                 }
             }
             let mut given = Vec::new();
+            // An event's payload sets the parameters it names, unless the
+            // command line does.
+            for pair in &exec.payload_parameters {
+                if let Some((name, value)) = pair.split_once('=')
+                    && graph.parameter(name).is_some()
+                    && option_value(&rest, &format!("--{name}")).is_none()
+                {
+                    given.push((name.to_string(), value.to_string()));
+                }
+            }
             for (name, value) in parameter_pairs(&rest)? {
                 let number = |what: &str| {
                     value
@@ -381,6 +399,13 @@ async fn execute(
     for tag in &exec.tags {
         super::tag::check_tag(tag)?;
     }
+    let trigger: Option<mfw_store::RunTrigger> = match &exec.triggered_by {
+        Some(json) => Some(
+            serde_json::from_str(json)
+                .map_err(|e| anyhow!("--triggered-by is not a trigger ({e})"))?,
+        ),
+        None => None,
+    };
     let mut plan = plan;
     // `--with kubernetes` picks where steps run (the executor); the other
     // decorators go on every step.
@@ -405,6 +430,7 @@ async fn execute(
         tags: exec.tags.clone(),
         user: username(),
         cache: !exec.no_cache,
+        trigger: trigger.clone(),
     };
     // What killed writers left (of any run) goes, once it is surely stale;
     // the store is walked at most once per STALE_STAGING.
@@ -456,6 +482,12 @@ async fn execute(
                 "mfw: {pathspec} succeeded: {} tasks{cloned} in {seconds:.2} s",
                 summary.tasks_succeeded
             );
+            // Flows deployed to start when this one succeeds.
+            let finished = mfw_store::RunTrigger::Run {
+                flow: summary.flow.clone(),
+                run_id: summary.run_id.clone(),
+            };
+            super::deploy::start_triggered(context, &finished).await?;
             Ok(ExitCode::SUCCESS)
         }
         status => {
@@ -483,7 +515,7 @@ async fn execute(
 /// A component not built here may reach only what the user accepts: its
 /// grants are shown, and asked about on a terminal; elsewhere the run stops
 /// unless `--allow-grants` was given.
-fn accept_grants(grants: &[String]) -> anyhow::Result<()> {
+pub(crate) fn accept_grants(grants: &[String]) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if grants.is_empty() {
         return Ok(());
