@@ -389,3 +389,103 @@ fn a_missing_context_missing_rbac_or_local_store_are_clear_errors() {
     );
     assert!(ran.stderr.contains("--datastore s3://"), "{}", ran.stderr);
 }
+
+const UPSTREAM: &str = "\
+from mfw import FlowSpec, step
+
+
+class UpKubeFlow(FlowSpec):
+    @step
+    def start(self):
+        self.model = {'w': 5}
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+";
+
+const DOWNSTREAM: &str = "\
+from mfw import FlowSpec, current, step, trigger_on_finish
+
+
+@trigger_on_finish(flow='UpKubeFlow')
+class ServeKubeFlow(FlowSpec):
+    @step
+    def start(self):
+        run = current.trigger.run
+        self.model_run = run.id
+        self.w = run.data.model['w']
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+";
+
+#[test]
+fn a_flow_deployed_in_the_cluster_runs_there_when_its_upstream_succeeds() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let up = scratch.write("up/flow.py", UPSTREAM).display().to_string();
+    let serve = scratch
+        .write("serve/flow.py", DOWNSTREAM)
+        .display()
+        .to_string();
+    let mut deploy = vec!["kubernetes", "deploy", serve.as_str()];
+    deploy.extend_from_slice(&CLUSTER_ARGS);
+    let deployed = cluster.mfw(&scratch, &deploy).ok();
+    assert!(
+        deployed
+            .stderr
+            .contains("deployed ServeKubeFlow as cronjob default/mfw-servekubeflow"),
+        "{}",
+        deployed.stderr
+    );
+    // The CronJob only holds the job: it never runs on a schedule.
+    let crons: Api<CronJob> = Api::namespaced(cluster.client(), "default");
+    let cron = cluster.block_on(crons.get("mfw-servekubeflow")).unwrap();
+    assert_eq!(cron.spec.suspend, Some(true));
+
+    // The upstream run, here; its success starts a Job in the cluster.
+    let ran = cluster.mfw(&scratch, &["run", up.as_str()]).ok();
+    let up_id = ran.run_id();
+    assert!(
+        ran.stderr.contains(&format!(
+            "run UpKubeFlow/{up_id} starts ServeKubeFlow as job default/"
+        )),
+        "{}",
+        ran.stderr
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let run = loop {
+        let runs = cluster.mfw(&scratch, &["runs", "ServeKubeFlow"]);
+        if let Some(run) = runs
+            .stdout
+            .lines()
+            .find(|l| l.contains("succeeded"))
+            .and_then(|l| l.split_whitespace().nth(1))
+        {
+            break run.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ServeKubeFlow did not succeed: {}{}",
+            runs.stdout,
+            runs.stderr
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let start = dump(&cluster, &scratch, &format!("ServeKubeFlow/{run}/start"));
+    assert_eq!(start["tasks"][0]["artifacts"]["model_run"], up_id.as_str());
+    assert_eq!(start["tasks"][0]["artifacts"]["w"], 5);
+    assert_eq!(start["tasks"][0]["image"], IMAGE);
+
+    // Undeployed: the record and the CronJob are gone.
+    cluster.mfw(&scratch, &["undeploy", "ServeKubeFlow"]).ok();
+    assert!(cluster.block_on(crons.get("mfw-servekubeflow")).is_err());
+    let listed = cluster.mfw(&scratch, &["deployments"]).ok();
+    assert!(!listed.stdout.contains("ServeKubeFlow"), "{}", listed.stdout);
+}

@@ -484,7 +484,7 @@ pub async fn kubernetes(context: &Context, command: KubeCommand) -> anyhow::Resu
         KubeCommand::Trigger(args) => {
             let namespace = args.target.namespace.namespace.or(config.namespace);
             let cluster = Cluster::connect(namespace.as_deref()).await?;
-            let job = cron::trigger(&cluster, &args.target.name).await?;
+            let job = cron::trigger(&cluster, &args.target.name, &[]).await?;
             eprintln!("mfw: started job {}/{job}", cluster.namespace);
             if !args.wait {
                 return Ok(ExitCode::SUCCESS);
@@ -503,6 +503,18 @@ pub async fn kubernetes(context: &Context, command: KubeCommand) -> anyhow::Resu
             let cluster = Cluster::connect(namespace.as_deref()).await?;
             cron::delete(&cluster, &args.name).await?;
             eprintln!("mfw: deleted {}/{}", cluster.namespace, args.name);
+            // A triggered flow's deployment goes with its CronJob.
+            let store = context.store()?;
+            let (deployments, _) = store.deployments().await?;
+            for d in deployments {
+                if d.kubernetes
+                    .as_ref()
+                    .is_some_and(|k| k.cronjob == args.name && k.namespace == cluster.namespace)
+                    && store.remove_deployment(&d.flow).await?
+                {
+                    eprintln!("mfw: {} is no longer deployed", d.flow);
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -519,12 +531,23 @@ async fn deploy(
     let plan = flows.plan().map_err(|message| anyhow!(message))?;
     drop(plan);
     let decorator = graph.decorators.iter().find(|d| d.name == "schedule");
+    let on_finish =
+        crate::commands::deploy::trigger_names(&graph, "trigger_on_finish", "flow", "flows");
+    let events = crate::commands::deploy::trigger_names(&graph, "trigger", "event", "events");
+    let triggered = !on_finish.is_empty() || !events.is_empty();
     let schedule = match (&args.schedule, decorator) {
-        (Some(cron), _) => cron::schedule(&[("cron".to_string(), serde_json::to_string(cron)?)])?,
-        (None, Some(d)) => cron::schedule(&d.options)?,
+        (Some(cron), _) => Some(cron::schedule(&[(
+            "cron".to_string(),
+            serde_json::to_string(cron)?,
+        )])?),
+        (None, Some(d)) => Some(cron::schedule(&d.options)?),
+        // Only its triggers start it: the CronJob holds its job.
+        (None, None) if triggered => None,
         (None, None) => bail!(
-            "flow `{}` has no @schedule: add @schedule(daily=True), @schedule(hourly=True) or \
-             @schedule(cron='...') to the flow, or pass --schedule '<cron>'",
+            "flow `{}` has no @schedule, @trigger or @trigger_on_finish: add \
+             @schedule(daily=True), @schedule(hourly=True) or @schedule(cron='...') to the \
+             flow, or pass --schedule '<cron>'; or add @trigger_on_finish(flow='...') or \
+             @trigger(event='...') to start it on another flow's run or an event",
             graph.name
         ),
     };
@@ -580,15 +603,39 @@ async fn deploy(
         &cluster,
         &name,
         &object_name(&[&graph.name]),
-        &schedule,
+        schedule.as_deref(),
         timezone.as_deref(),
         &job,
     )
     .await?;
-    eprintln!(
-        "mfw: scheduled {} as cronjob {}/{name} ({schedule}), running package {package}",
-        graph.name, cluster.namespace
-    );
+    if let Some(schedule) = &schedule {
+        eprintln!(
+            "mfw: scheduled {} as cronjob {}/{name} ({schedule}), running package {package}",
+            graph.name, cluster.namespace
+        );
+    }
+    if triggered {
+        let deployment = mfw_store::Deployment {
+            flow: graph.name.clone(),
+            package,
+            on_finish,
+            events,
+            deployed_at: mfw_store::now_millis(),
+            user: crate::commands::username(),
+            allow_grants: true,
+            kubernetes: Some(mfw_store::KubernetesDeployment {
+                namespace: cluster.namespace.clone(),
+                cronjob: name.clone(),
+            }),
+        };
+        store.put_deployment(&deployment).await?;
+        eprintln!(
+            "mfw: deployed {} as cronjob {}/{name}, running package {package} {}",
+            graph.name,
+            cluster.namespace,
+            crate::commands::deploy::describe(&deployment)
+        );
+    }
     eprintln!("mfw: run it now with `mfw kubernetes trigger {name}`");
     Ok(ExitCode::SUCCESS)
 }

@@ -54,12 +54,18 @@ pub fn schedule(options: &[(String, String)]) -> Result<String, KubeError> {
     ))
 }
 
-/// Creates or replaces the CronJob `name`, whose jobs run `job`.
+/// A schedule that never comes due on its own: a triggered flow's CronJob
+/// is suspended, a template its triggers start jobs from.
+pub const TRIGGERED_ONLY: &str = "0 0 1 1 *";
+
+/// Creates or replaces the CronJob `name`, whose jobs run `job`: on
+/// `schedule`, or only when triggered (`schedule` `None`: the CronJob is
+/// suspended and holds the job's template).
 pub async fn deploy(
     cluster: &Cluster,
     name: &str,
     flow: &str,
-    schedule: &str,
+    schedule: Option<&str>,
     timezone: Option<&str>,
     job: &JobSpec,
 ) -> Result<CronJob, KubeError> {
@@ -67,7 +73,8 @@ pub async fn deploy(
     let mut labels: BTreeMap<String, String> = job.labels.clone();
     labels.insert(FLOW_LABEL.to_string(), flow.to_string());
     let mut spec = json!({
-        "schedule": schedule,
+        "schedule": schedule.unwrap_or(TRIGGERED_ONLY),
+        "suspend": schedule.is_none(),
         "concurrencyPolicy": "Forbid",
         "jobTemplate": {"metadata": {"labels": labels}, "spec": template.spec},
     });
@@ -103,14 +110,30 @@ pub async fn list(cluster: &Cluster) -> Result<Vec<CronJob>, KubeError> {
 }
 
 /// Runs the CronJob `name` now, as `kubectl create job --from=cronjob/...`
-/// does; returns the Job's name.
-pub async fn trigger(cluster: &Cluster, name: &str) -> Result<String, KubeError> {
+/// does, with `extra_args` after its command (what started it); returns
+/// the Job's name.
+pub async fn trigger(
+    cluster: &Cluster,
+    name: &str,
+    extra_args: &[String],
+) -> Result<String, KubeError> {
     let crons: Api<CronJob> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let cron = crons
         .get(name)
         .await
         .map_err(|e| KubeError::from_kube(e, "read cronjobs").in_namespace(&cluster.namespace))?;
-    let template = cron.spec.job_template;
+    let mut template = cron.spec.job_template;
+    if let Some(container) = template
+        .spec
+        .as_mut()
+        .and_then(|job| job.template.spec.as_mut())
+        .and_then(|pod| pod.containers.first_mut())
+    {
+        container
+            .command
+            .get_or_insert_with(Vec::new)
+            .extend(extra_args.iter().cloned());
+    }
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

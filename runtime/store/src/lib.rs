@@ -44,8 +44,8 @@ pub use cache::BlobCache;
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
-    Deployment, RunRecord, RunStatus, RunTrigger, TaskError, TaskRecord, TaskStatus, now_millis,
-    task_order,
+    Deployment, KubernetesDeployment, RunRecord, RunStatus, RunTrigger, TaskError, TaskRecord,
+    TaskStatus, now_millis, task_order,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 
@@ -836,6 +836,7 @@ impl Datastore {
     ///     deployed_at: 0,
     ///     user: "alice".into(),
     ///     allow_grants: false,
+    ///     kubernetes: None,
     /// };
     /// store.put_deployment(&d).await.unwrap();
     /// assert_eq!(store.deployments().await.unwrap().0, [d]);

@@ -177,6 +177,7 @@ impl std::fmt::Display for RunTrigger {
 ///     deployed_at: 0,
 ///     user: "alice".into(),
 ///     allow_grants: false,
+///     kubernetes: None,
 /// };
 /// assert!(d.starts_on_finish_of("TrainFlow") && !d.starts_on_event("x"));
 /// ```
@@ -199,6 +200,21 @@ pub struct Deployment {
     /// Whether the deployer accepted the grants of its steps.
     #[serde(default)]
     pub allow_grants: bool,
+    /// Where it runs when triggered: a Kubernetes CronJob holding its job
+    /// (`mfw kubernetes deploy`); none: a child `mfw run` of whoever
+    /// triggers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesDeployment>,
+}
+
+/// A deployment's place in a cluster: the suspended CronJob its triggers
+/// start jobs from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesDeployment {
+    /// The namespace.
+    pub namespace: String,
+    /// The CronJob's name.
+    pub cronjob: String,
 }
 
 impl Deployment {

@@ -45,7 +45,12 @@ pub struct SendArgs {
 
 /// The names in a trigger decorator's `one` (a name, or `{"name": ...}`)
 /// and `many` (a list of those) options.
-fn trigger_names(graph: &FlowGraph, decorator: &str, one: &str, many: &str) -> Vec<String> {
+pub(crate) fn trigger_names(
+    graph: &FlowGraph,
+    decorator: &str,
+    one: &str,
+    many: &str,
+) -> Vec<String> {
     let name_of = |value: &serde_json::Value| match value {
         serde_json::Value::String(name) => Some(name.clone()),
         serde_json::Value::Object(map) => map.get("name").and_then(|n| n.as_str()).map(Into::into),
@@ -98,6 +103,7 @@ pub async fn deploy(context: &Context, args: DeployArgs) -> anyhow::Result<ExitC
         user: super::run::username(),
         // Built here, or its grants accepted just now.
         allow_grants: true,
+        kubernetes: None,
     };
     store.put_deployment(&deployment).await?;
     eprintln!(
@@ -108,7 +114,7 @@ pub async fn deploy(context: &Context, args: DeployArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(d: &Deployment) -> String {
+pub(crate) fn describe(d: &Deployment) -> String {
     let mut when: Vec<String> = d
         .on_finish
         .iter()
@@ -149,6 +155,27 @@ pub async fn deployments(context: &Context) -> anyhow::Result<ExitCode> {
 
 pub async fn undeploy(context: &Context, args: UndeployArgs) -> anyhow::Result<ExitCode> {
     let store = context.store()?;
+    let (deployments, _) = store.deployments().await?;
+    // A flow deployed in a cluster: its CronJob goes too.
+    if let Some(place) = deployments
+        .iter()
+        .find(|d| d.flow == args.flow)
+        .and_then(|d| d.kubernetes.as_ref())
+    {
+        let deleted = async {
+            let cluster = mfw_kubernetes::Cluster::connect(Some(&place.namespace)).await?;
+            mfw_kubernetes::cron::delete(&cluster, &place.cronjob).await
+        };
+        match deleted.await {
+            Ok(()) => eprintln!("mfw: deleted cronjob {}/{}", place.namespace, place.cronjob),
+            Err(e) => eprintln!(
+                "mfw: warning: cronjob {}/{} was not deleted: {}",
+                place.namespace,
+                place.cronjob,
+                mfw_host::error_chain(&e)
+            ),
+        }
+    }
     if !store.remove_deployment(&args.flow).await? {
         bail!(
             "flow `{}` is not deployed on {}: `mfw deployments` lists those that are",
@@ -218,6 +245,42 @@ pub(crate) async fn start_triggered(
             );
             continue;
         }
+        let mut run_args = vec![
+            "--triggered-by".to_string(),
+            serde_json::to_string(trigger)?,
+        ];
+        if d.allow_grants {
+            run_args.push("--allow-grants".to_string());
+        }
+        run_args.extend(payload_parameters(trigger));
+        if let Some(place) = &d.kubernetes {
+            // In the cluster: a Job from the deployment's CronJob, which
+            // runs on its own; this mfw does not wait for it. A cluster that
+            // cannot be reached fails that start only, not the run that
+            // triggered it.
+            let job = async {
+                let cluster = mfw_kubernetes::Cluster::connect(Some(&place.namespace)).await?;
+                mfw_kubernetes::cron::trigger(&cluster, &place.cronjob, &run_args).await
+            };
+            match job.await {
+                Ok(job) => {
+                    eprintln!(
+                        "mfw: {trigger} starts {} as job {}/{job}",
+                        d.flow, place.namespace
+                    );
+                    started += 1;
+                }
+                Err(e) => eprintln!(
+                    "mfw: warning: {trigger} could not start {} in namespace {}: {}; `mfw \
+                     kubernetes deploy` it again, or `mfw undeploy {}`",
+                    d.flow,
+                    place.namespace,
+                    mfw_host::error_chain(&e),
+                    d.flow
+                ),
+            }
+            continue;
+        }
         eprintln!("mfw: {trigger} starts {} (deployed by {})", d.flow, d.user);
         let exe = std::env::current_exe().context("cannot find the mfw binary to start it")?;
         let mut command = tokio::process::Command::new(exe);
@@ -228,24 +291,17 @@ pub(crate) async fn start_triggered(
             .arg(&context.cache_dir)
             .arg("run")
             .arg(format!("package:{}", d.package))
-            .arg("--triggered-by")
-            .arg(serde_json::to_string(trigger)?);
-        if d.allow_grants {
-            command.arg("--allow-grants");
-        }
-        command.args(payload_parameters(trigger));
+            .args(&run_args);
         let mut chain = chain.clone();
         chain.push(d.flow.clone());
         command
             .env(CHAIN_VARIABLE, chain.join(","))
             // The run is the deployer's, in their namespace.
             .env("MFW_USER", &d.user);
-        let status = command
-            .status()
-            .await
-            .with_context(|| format!("cannot start {}", d.flow))?;
-        if !status.success() {
-            eprintln!("mfw: the run of {} that {trigger} started failed", d.flow);
+        match command.status().await {
+            Ok(status) if status.success() => {}
+            Ok(_) => eprintln!("mfw: the run of {} that {trigger} started failed", d.flow),
+            Err(e) => eprintln!("mfw: warning: cannot start {}: {e}", d.flow),
         }
         started += 1;
     }

@@ -35,6 +35,7 @@ pub use build::{BuildArgs, FlowArg, build, check};
 pub use dump::{DumpArgs, dump};
 pub use logs::{LogsArgs, logs};
 pub use replay::{ReplayArgs, replay};
+pub(crate) use run::username;
 pub use run::{ResumeArgs, RunArgs, resume, run};
 pub use runs::{RunsArgs, runs};
 pub use show::{ShowArgs, show};
