@@ -487,7 +487,14 @@ async fn execute(
                 flow: summary.flow.clone(),
                 run_id: summary.run_id.clone(),
             };
-            super::deploy::start_triggered(context, &finished).await?;
+            if let Err(e) = super::deploy::start_triggered(context, &finished).await {
+                // The run succeeded, whatever happens to what it triggers.
+                eprintln!(
+                    "mfw: warning: the flows deployed to start after {pathspec} were not \
+                     started: {}",
+                    crate::observer::for_terminal(&mfw_host::error_chain(e.as_ref()))
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         status => {
