@@ -487,5 +487,9 @@ fn a_flow_deployed_in_the_cluster_runs_there_when_its_upstream_succeeds() {
     cluster.mfw(&scratch, &["undeploy", "ServeKubeFlow"]).ok();
     assert!(cluster.block_on(crons.get("mfw-servekubeflow")).is_err());
     let listed = cluster.mfw(&scratch, &["deployments"]).ok();
-    assert!(!listed.stdout.contains("ServeKubeFlow"), "{}", listed.stdout);
+    assert!(
+        !listed.stdout.contains("ServeKubeFlow"),
+        "{}",
+        listed.stdout
+    );
 }

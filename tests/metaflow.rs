@@ -554,3 +554,104 @@ fn s3_run_objects_pass_to_later_steps_and_to_the_client() {
     assert!(refused.contains("use S3(run=self) in a step"), "{refused}");
     assert!(refused.contains("@grant(network="), "{refused}");
 }
+
+/// Metaflow's tutorials as its PyPI release ships them (the wheel
+/// `scripts/setup` keeps), extracted into `scratch` with each
+/// `from metaflow import` made `from mfw import`: nothing else changes.
+fn metaflow_tutorials(scratch: &Scratch) -> Option<std::path::PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))?;
+    let wheel = cache.join("mfw/pypi/metaflow-2.19.39-py2.py3-none-any.whl");
+    if !wheel.exists() {
+        let why = "Metaflow's wheel is not downloaded: run scripts/setup to run its tutorials";
+        assert!(
+            std::env::var_os("MFW_REQUIRE_METAFLOW_WHEEL").is_none(),
+            "{why}"
+        );
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let out = scratch.path().join("wheel");
+    let status = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&out)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "cannot extract {}", wheel.display());
+    let tutorials = out.join("metaflow/tutorials");
+    for entry in walk(&tutorials) {
+        if entry.extension().is_some_and(|e| e == "py") {
+            let text = std::fs::read_to_string(&entry).unwrap();
+            std::fs::write(
+                &entry,
+                text.replace("from metaflow import", "from mfw import"),
+            )
+            .unwrap();
+        }
+    }
+    Some(tutorials)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn metaflows_tutorials_that_chain_flows_run_unchanged_but_for_their_imports() {
+    let scratch = Scratch::new();
+    let Some(tutorials) = metaflow_tutorials(&scratch) else {
+        return;
+    };
+    let path = |p: &str| tutorials.join(p).display().to_string();
+    // 02: statistics per genre, with a foreach.
+    let stats = scratch.mfw(["run", &path("02-statistics/stats.py")]).ok();
+    let stats_run = stats.run_id();
+    // 03: reads 02's latest successful run from inside its start step.
+    let playlist = scratch
+        .mfw(["run", &path("03-playlist-redux/playlist.py")])
+        .ok();
+    assert!(
+        playlist.stdout.contains(&format!(
+            "Using analysis from 'Run('MovieStatsFlow/{stats_run}')'"
+        )),
+        "{}",
+        playlist.stdout
+    );
+    assert!(
+        playlist.stdout.contains("Using metadata provider: "),
+        "{}",
+        playlist.stdout
+    );
+    assert!(
+        playlist
+            .stdout
+            .contains("Playlist for movies in genre 'Sci-Fi'")
+            && playlist.stdout.contains("Pick 5: '")
+            && playlist.stdout.contains("Bonus Pick: '"),
+        "{}",
+        playlist.stdout
+    );
+    // 05: get_metadata inside a step; its @kubernetes step runs here
+    // unless the run asks for a cluster.
+    let cloud = scratch
+        .mfw(["run", &path("05-hello-cloud/hello-cloud.py")])
+        .ok();
+    assert!(
+        cloud.stdout.contains("Using metadata provider: ")
+            && cloud.stdout.contains("Metaflow says: Hi from the cloud!"),
+        "{}",
+        cloud.stdout
+    );
+}
