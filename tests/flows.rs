@@ -162,6 +162,7 @@ fn a_rust_step_reads_another_flows_run_and_nothing_it_was_not_shown() {
             "{name} = {value}: {text}"
         );
     }
+    assert_eq!(start["artifacts"]["triggered"], false, "{text}");
 }
 
 const GO_READER: &str = r#"package main
@@ -194,6 +195,13 @@ func start(ctx *mfw.Context) error {
 		return err
 	}
 	if err := ctx.Set("model_run", run.ID); err != nil {
+		return err
+	}
+	trigger, err := mfw.CurrentTrigger()
+	if err != nil {
+		return err
+	}
+	if err := ctx.Set("triggered", trigger != nil); err != nil {
 		return err
 	}
 	if err := ctx.Set("w", model["w"]*100+w); err != nil {
@@ -246,6 +254,7 @@ fn a_go_step_reads_another_flows_run() {
     assert!(ran.stdout.contains("go read 404"), "{}", ran.stdout);
     let start = scratch.dump(&format!("GoReaderFlow/{}/start/0", ran.run_id()));
     assert_eq!(start["artifacts"]["model_run"], up.as_str(), "{start}");
+    assert_eq!(start["artifacts"]["triggered"], false, "{start}");
 }
 
 const SERVE: &str = "\

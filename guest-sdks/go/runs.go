@@ -198,3 +198,40 @@ func readValue(hash string, v any) error {
 	}
 	return encoding.Unmarshal(bytes.Ok(), v)
 }
+
+// Trigger is what started a run of a deployed flow (Metaflow's
+// `current.trigger`): Kind is "run" (Flow and RunID name the run that
+// succeeded) or "event" (Event and its Payload, a JSON object's text).
+type Trigger struct {
+	Kind    string
+	Flow    string
+	RunID   string
+	Event   string
+	Payload string
+}
+
+// CurrentTrigger returns what started this run, or nil when a user did.
+//
+//	if t, err := mfw.CurrentTrigger(); err == nil && t != nil && t.Kind == "run" {
+//		up, _ := mfw.ReadFlow(t.Flow)
+//		run, _ := up.Run(t.RunID)
+//		...
+//	}
+func CurrentTrigger() (*Trigger, error) {
+	r := mfw_flow_runs.Trigger()
+	if r.IsErr() {
+		return nil, readError(r.Err())
+	}
+	info := r.Ok()
+	if info.IsNone() {
+		return nil, nil
+	}
+	t := info.Some()
+	return &Trigger{
+		Kind:    t.Kind,
+		Flow:    t.Flow.SomeOr(""),
+		RunID:   t.RunId.SomeOr(""),
+		Event:   t.Event.SomeOr(""),
+		Payload: t.Payload.SomeOr(""),
+	}, nil
+}

@@ -60,7 +60,7 @@ pub use mfw_encoding::{ArrowTable, DType, NdArray, Value};
 pub use mfw_encoding::{arrow_array, arrow_schema};
 pub use mfw_macros::{FlowSpec, steps};
 pub use parameter::{IncludeFile, Json, ParameterType};
-pub use runs::{Flow, Run, Task};
+pub use runs::{Flow, Run, Task, Trigger, trigger};
 
 /// What `#[derive(FlowSpec)]` implements: the flow's name, documentation,
 /// decorators and parameters, and how to build it from a run's parameters.

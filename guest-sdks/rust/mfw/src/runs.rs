@@ -238,3 +238,43 @@ impl Task {
         runs::value_by_hash(hash).map_err(read_error)
     }
 }
+
+/// What started this run of a deployed flow (Metaflow's `current.trigger`):
+/// another flow's run that succeeded, or an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// A run of another flow succeeded.
+    Run {
+        /// Its flow.
+        flow: String,
+        /// Its id (`Flow::new(&flow)?.run(&id)` reads it).
+        id: String,
+    },
+    /// An event was sent.
+    Event {
+        /// Its name.
+        name: String,
+        /// Its payload, a JSON object's text.
+        payload: Option<String>,
+    },
+}
+
+/// What started this run, or `None` when a user did.
+///
+/// ```ignore
+/// if let Some(mfw::Trigger::Run { flow, id }) = mfw::trigger()? {
+///     let model: Vec<f64> = mfw::Flow::new(&flow)?.run(&id)?.task("end")?.get("model")?;
+/// }
+/// ```
+pub fn trigger() -> Result<Option<Trigger>, Error> {
+    let Some(info) = runs::trigger().map_err(read_error)? else {
+        return Ok(None);
+    };
+    Ok(Some(match (info.kind.as_str(), info.flow, info.run_id) {
+        ("run", Some(flow), Some(id)) => Trigger::Run { flow, id },
+        _ => Trigger::Event {
+            name: info.event.unwrap_or_default(),
+            payload: info.payload,
+        },
+    }))
+}

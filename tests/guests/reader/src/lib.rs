@@ -20,6 +20,8 @@ impl ReaderFlow {
         let model: BTreeMap<String, i64> = run.task("end")?.get("model")?;
         let w: i64 = run.parameter("w")?;
         cx.set("model_run", &run.id)?;
+        // A user started this run: nothing triggered it.
+        cx.set("triggered", &mfw::trigger()?.is_some())?;
         cx.set("w", &model["w"])?;
         cx.set("parameter_w", &w)?;
         // A value no answer named (straight through the bindings, as a

@@ -106,6 +106,19 @@ type TaskSummary struct {
 	Exception witTypes.Option[string]
 }
 
+// What started a run of a deployed flow (Metaflow's
+// `current.trigger`).
+type TriggerInfo struct {
+	// `run` (another flow's run succeeded) or `event`.
+	Kind string
+	// The run's flow and id, for `run`.
+	Flow  witTypes.Option[string]
+	RunId witTypes.Option[string]
+	// The event's name and payload (a JSON object's text), for `event`.
+	Event   witTypes.Option[string]
+	Payload witTypes.Option[string]
+}
+
 //go:wasmimport mfw:flow/runs@0.1.4 default-namespace
 func wasm_import_default_namespace(arg0 uintptr)
 
@@ -149,6 +162,111 @@ func DefaultNamespace() witTypes.Result[string, ReadError] {
 	}
 	result3 := result
 	return result3
+
+}
+
+//go:wasmimport mfw:flow/runs@0.1.4 trigger
+func wasm_import_trigger(arg0 uintptr)
+
+func Trigger() witTypes.Result[witTypes.Option[TriggerInfo], ReadError] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (16 * 4), 4))
+	wasm_import_trigger(returnArea)
+	var result witTypes.Result[witTypes.Option[TriggerInfo], ReadError]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		var option7 witTypes.Option[TriggerInfo]
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+
+			option7 = witTypes.None[TriggerInfo]()
+		case 1:
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+			var option witTypes.Option[string]
+			switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (4 * 4)))) {
+			case 0:
+
+				option = witTypes.None[string]()
+			case 1:
+				value0 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (5 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (6 * 4))))
+
+				option = witTypes.Some[string](value0)
+			default:
+				panic("unreachable")
+			}
+			var option2 witTypes.Option[string]
+			switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (7 * 4)))) {
+			case 0:
+
+				option2 = witTypes.None[string]()
+			case 1:
+				value1 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (8 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (9 * 4))))
+
+				option2 = witTypes.Some[string](value1)
+			default:
+				panic("unreachable")
+			}
+			var option4 witTypes.Option[string]
+			switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (10 * 4)))) {
+			case 0:
+
+				option4 = witTypes.None[string]()
+			case 1:
+				value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (11 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (12 * 4))))
+
+				option4 = witTypes.Some[string](value3)
+			default:
+				panic("unreachable")
+			}
+			var option6 witTypes.Option[string]
+			switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (13 * 4)))) {
+			case 0:
+
+				option6 = witTypes.None[string]()
+			case 1:
+				value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (14 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (15 * 4))))
+
+				option6 = witTypes.Some[string](value5)
+			default:
+				panic("unreachable")
+			}
+
+			option7 = witTypes.Some[TriggerInfo](TriggerInfo{Kind: value, Flow: option, RunId: option2, Event: option4, Payload: option6})
+		default:
+			panic("unreachable")
+		}
+
+		result = witTypes.Ok[witTypes.Option[TriggerInfo], ReadError](option7)
+	case 1:
+		var variant ReadError
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value8 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = MakeReadErrorNotFound(value8)
+
+		case 1:
+			value9 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = MakeReadErrorInvalidName(value9)
+
+		case 2:
+			value10 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = MakeReadErrorStorage(value10)
+
+		default:
+			panic("unreachable")
+		}
+
+		result = witTypes.Err[witTypes.Option[TriggerInfo], ReadError](variant)
+	default:
+		panic("unreachable")
+	}
+	result11 := result
+	return result11
 
 }
 
