@@ -483,6 +483,65 @@ fn a_flow_deployed_in_the_cluster_runs_there_when_its_upstream_succeeds() {
     assert_eq!(start["tasks"][0]["artifacts"]["w"], 5);
     assert_eq!(start["tasks"][0]["image"], IMAGE);
 
+    // No laptop: the upstream, scheduled in the cluster and run there,
+    // starts ServeKubeFlow from its own pod.
+    let scheduled_up = scratch
+        .write(
+            "scheduled-up/flow.py",
+            &UPSTREAM.replace(
+                "from mfw import FlowSpec, step\n\n\nclass",
+                "from mfw import FlowSpec, schedule, step\n\n\n@schedule(daily=True)\nclass",
+            ),
+        )
+        .display()
+        .to_string();
+    let mut deploy = vec!["kubernetes", "deploy", scheduled_up.as_str()];
+    deploy.extend_from_slice(&CLUSTER_ARGS);
+    cluster.mfw(&scratch, &deploy).ok();
+    cluster
+        .mfw(
+            &scratch,
+            &["kubernetes", "trigger", "mfw-upkubeflow", "--wait"],
+        )
+        .ok();
+    let newest_up = cluster
+        .mfw(&scratch, &["runs", "UpKubeFlow"])
+        .ok()
+        .stdout
+        .lines()
+        .filter(|l| l.contains("succeeded"))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .max_by_key(|id| (id.len(), id.clone()))
+        .expect("the scheduled run succeeded");
+    assert_ne!(newest_up, up_id);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let runs = cluster
+            .mfw(&scratch, &["runs", "ServeKubeFlow"])
+            .ok()
+            .stdout;
+        let served: Vec<String> = runs
+            .lines()
+            .filter(|l| l.contains("succeeded"))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+        let from_pod = served.iter().any(|run| {
+            let start = dump(&cluster, &scratch, &format!("ServeKubeFlow/{run}/start"));
+            start["tasks"][0]["artifacts"]["model_run"] == newest_up.as_str()
+        });
+        if from_pod {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ServeKubeFlow run read {newest_up}: {runs}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    cluster
+        .mfw(&scratch, &["kubernetes", "delete", "mfw-upkubeflow"])
+        .ok();
+
     // Undeployed: the record and the CronJob are gone.
     cluster.mfw(&scratch, &["undeploy", "ServeKubeFlow"]).ok();
     assert!(cluster.block_on(crons.get("mfw-servekubeflow")).is_err());

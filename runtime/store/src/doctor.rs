@@ -88,6 +88,8 @@ fn task_blobs(task: &TaskRecord) -> impl Iterator<Item = &BlobHash> {
         .values()
         .chain(task.objects.values())
         .chain(task.component.iter())
+        // The answers a task was given about other runs: replay reads them.
+        .chain(task.runs_read.iter().flat_map(|reads| reads.values()))
         .chain(
             task.attempts
                 .iter()
