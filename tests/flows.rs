@@ -122,6 +122,12 @@ fn a_step_reads_the_latest_run_of_another_flow_and_is_recorded_with_it() {
         third.stdout
     );
     assert!(!third.stderr.contains("cached 2"), "{}", third.stderr);
+    // What the step was shown is in its task key: the same for the cached
+    // run, another once it read the newer upstream run.
+    let key = |run: &str| start_record(&scratch, run)["task_key"].clone();
+    assert!(key(&p1).is_string());
+    assert_eq!(key(&again.run_id()), key(&p1));
+    assert_ne!(key(&third.run_id()), key(&p1));
 
     // Replaying the first run's task gives it what it read then, although
     // a newer upstream run exists now.

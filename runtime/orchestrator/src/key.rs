@@ -18,6 +18,12 @@
 //!   running it would draw.
 //! - The **step key** is what a step's tasks share in their task keys
 //!   (everything but the inputs): the cache's index of a step's tasks.
+//! - A task that read other runs (the client inside a step) has its task
+//!   key **with its reads** folded in once it ran ([`with_reads`]): what it
+//!   was shown of other runs is among what its result is a function of, so
+//!   a newer upstream run gives another task key. (It cannot be in the key
+//!   the cache looks up, computed before the task runs: the cache checks
+//!   the recorded reads instead, `runs.rs`.)
 
 use std::collections::BTreeMap;
 
@@ -31,6 +37,7 @@ use crate::task::ReadyTask;
 const INPUTS: &[u8] = b"mfw task inputs v1\0";
 const TASK: &[u8] = b"mfw task v2\0";
 const STEP: &[u8] = b"mfw step v1\0";
+const WITH_READS: &[u8] = b"mfw task with reads v1\0";
 
 /// Each parameter's value's hash, by name.
 pub(crate) fn parameter_hashes(parameters: &BTreeMap<String, Bytes>) -> BTreeMap<String, BlobHash> {
@@ -101,6 +108,19 @@ pub(crate) fn task_key(
     key.text(flow);
     key.hash(input_key);
     key.computation(component, step, grants);
+    key.finish()
+}
+
+/// The task key of a task that, computing under `task_key`, asked the
+/// questions of `reads` about other runs and got those answers.
+pub(crate) fn with_reads(task_key: &BlobHash, reads: &BTreeMap<String, BlobHash>) -> BlobHash {
+    let mut key = Key::new(WITH_READS);
+    key.hash(task_key);
+    key.count(reads.len());
+    for (question, answer) in reads {
+        key.text(question);
+        key.hash(answer);
+    }
     key.finish()
 }
 
@@ -256,6 +276,16 @@ mod tests {
         for (i, other) in changed.iter().enumerate() {
             assert_ne!(&key, other, "change {i} kept the key");
         }
+    }
+
+    #[test]
+    fn what_a_task_read_of_other_runs_is_in_its_task_key() {
+        let key = BlobHash::of(b"a task key");
+        let read =
+            |answer: &[u8]| BTreeMap::from([("run-ids Up".to_string(), BlobHash::of(answer))]);
+        assert_eq!(with_reads(&key, &read(b"7")), with_reads(&key, &read(b"7")));
+        assert_ne!(with_reads(&key, &read(b"7")), with_reads(&key, &read(b"8")));
+        assert_ne!(with_reads(&key, &read(b"7")), key);
     }
 
     #[test]

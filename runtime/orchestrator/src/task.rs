@@ -371,6 +371,9 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
                     .collect(),
             );
             record.runs_read = Some(outcome.runs_read).filter(|r| !r.is_empty());
+            if let (Some(key), Some(reads)) = (record.task_key, &record.runs_read) {
+                record.task_key = Some(crate::key::with_reads(&key, reads));
+            }
             let finished = finish(ctx, task, record, None, false);
             if finished.failure.is_none() {
                 crate::cache::remember(
