@@ -449,7 +449,11 @@ impl Running {
         match self.blobs.load(hash) {
             Ok(bytes) => Ok(bytes),
             Err(e) => {
-                let message = format!("cannot read {what} for task {}: {e}", self.spec.pathspec());
+                let message = format!(
+                    "cannot read {what} for task {}: {}",
+                    self.spec.pathspec(),
+                    error_chain(&e)
+                );
                 self.fail(TaskFailure::Host(message.clone()));
                 Err(ArtifactError::Storage(message))
             }

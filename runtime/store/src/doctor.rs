@@ -155,6 +155,66 @@ impl Datastore {
                 }
             }
         }
+        // Large values: a manifest and its chunks (blobs, checked above).
+        let manifests: Vec<_> = self
+            .backend
+            .list(Some(&Path::from("chunked")))
+            .try_collect()
+            .await
+            .map_err(|e| self.explain(e))?;
+        for object in manifests {
+            let Some(hash) = object
+                .location
+                .filename()
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|hex| hex.parse::<BlobHash>().ok())
+            else {
+                continue; // not ours
+            };
+            found.blobs += 1;
+            present.insert(hash);
+            // Without `verify_blobs`, only that every chunk is there.
+            let broken = if verify_blobs {
+                self.verify_chunked(&hash).await.err()
+            } else {
+                match self.read_manifest(&hash).await {
+                    Ok(manifest) => manifest
+                        .chunks
+                        .iter()
+                        .position(|chunk| !present.contains(&chunk.hash))
+                        .map(|index| StoreError::BadChunk {
+                            hash,
+                            index,
+                            count: manifest.chunks.len(),
+                            store: self.location.to_string(),
+                            source: Box::new(StoreError::MissingBlob {
+                                hash: manifest.chunks[index].hash,
+                                store: self.location.to_string(),
+                            }),
+                        }),
+                    Err(e) => Some(e),
+                }
+            };
+            match broken {
+                None => {}
+                // The backend failing is not damage.
+                Some(StoreError::Backend { source, .. }) => return Err(self.explain(source)),
+                Some(error) => {
+                    corrupt.insert(hash, found.problems.len());
+                    found.problems.push(Problem {
+                        kind: ProblemKind::CorruptBlob,
+                        path: object.location.to_string(),
+                        // What the value lacks, and why (one cause deep:
+                        // a chunk's own error, or the manifest's problem).
+                        reason: match std::error::Error::source(&error) {
+                            Some(cause) => format!("{error}: {cause}"),
+                            None => error.to_string(),
+                        },
+                        affects: Vec::new(),
+                    });
+                }
+            }
+        }
         let mut missing: BTreeMap<BlobHash, Vec<String>> = BTreeMap::new();
         let mut needs = |hash: &BlobHash, who: &str, found: &mut Examination, task: bool| {
             if let Some(&index) = corrupt.get(hash) {
@@ -295,10 +355,12 @@ impl Datastore {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.explain(e)),
             }
-            if let Some(hash) = from
-                .filename()
-                .and_then(|n| n.trim_end_matches(".wasm").parse::<BlobHash>().ok())
-            {
+            if let Some(hash) = from.filename().and_then(|n| {
+                n.trim_end_matches(".wasm")
+                    .trim_end_matches(".json")
+                    .parse::<BlobHash>()
+                    .ok()
+            }) {
                 self.forget_blob(&hash);
             }
         }

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! blobs/<hh>/<hash>                          artifact values and logs, by blake3
+//! chunked/<hh>/<hash>.json                   a large value's chunks (blobs), in order
 //! components/<hash>.wasm                     every component a run used
 //! flows/<Flow>/runs/<run>/run.json           parameters, components, status
 //! flows/<Flow>/runs/<run>/tasks/<step>/<task>.json
@@ -24,6 +25,7 @@
 //! ```
 
 mod cache;
+mod chunked;
 mod doctor;
 mod durable;
 mod meta;
@@ -41,6 +43,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 pub use cache::BlobCache;
+pub use chunked::{AVG_CHUNK, CHUNKED_FROM, MAX_CHUNK, ManifestProblem};
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
@@ -85,6 +88,47 @@ pub enum StoreError {
         hash: BlobHash,
         /// What its bytes hash to.
         actual: BlobHash,
+        /// The datastore's location.
+        store: String,
+    },
+    /// A large value whose manifest (the list of its chunks) is damaged.
+    #[error(
+        "blob {hash} in datastore {store} cannot be read: its manifest {path} is damaged \
+         ({source}); `mfw doctor` lists every damaged object"
+    )]
+    BadManifest {
+        /// The value.
+        hash: BlobHash,
+        /// The manifest's path in the store.
+        path: String,
+        /// The datastore's location.
+        store: String,
+        /// What is wrong with it.
+        #[source]
+        source: ManifestProblem,
+    },
+    /// A large value one of whose chunks is missing or damaged.
+    #[error("blob {hash} in datastore {store} cannot be read: its chunk {index} of {count}")]
+    BadChunk {
+        /// The value.
+        hash: BlobHash,
+        /// Which chunk, from 0.
+        index: usize,
+        /// How many chunks the value has.
+        count: usize,
+        /// The datastore's location.
+        store: String,
+        /// Why the chunk cannot be read (missing, corrupt, the backend).
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// A large value too large to hold in this process's memory.
+    #[error("blob {hash} in datastore {store} is {size} bytes, more than this process can hold")]
+    TooLarge {
+        /// The value.
+        hash: BlobHash,
+        /// Its size.
+        size: u64,
         /// The datastore's location.
         store: String,
     },
@@ -213,10 +257,6 @@ pub struct Datastore {
     unsynced: Option<Arc<durable::Unsynced>>,
 }
 
-/// Blobs larger than this are uploaded in parts, several at once.
-const MULTIPART_THRESHOLD: usize = 32 << 20;
-const PART_SIZE: usize = 32 << 20;
-const PART_CONCURRENCY: usize = 8;
 /// The largest existing remote blob read back to check it before a write
 /// of the same value is skipped.
 const VERIFY_REMOTE_LIMIT: usize = 64 << 20;
@@ -456,32 +496,85 @@ impl Datastore {
         Ok(hash)
     }
 
-    /// Stores `bytes` whose hash the caller already computed.
+    /// Stores `bytes` whose hash the caller already computed. Values of
+    /// [`CHUNKED_FROM`] bytes or more are stored as chunks (see
+    /// `chunked.rs`); reads give them back whole either way.
     pub async fn put_blob_with_hash(&self, hash: BlobHash, bytes: Bytes) -> Result<(), StoreError> {
         if self.is_known(&hash) {
             return Ok(());
         }
-        let path = Self::blob_path(&hash);
-        // A damaged blob is replaced whole (a write to a temporary name,
-        // then a rename, or one S3 PUT); a missing one is created.
-        let mode = match self.backend.head(&path).await {
-            Ok(meta) if self.holds_intact(&hash, &meta, bytes.len()).await => None,
-            Ok(_) => Some(PutMode::Overwrite),
-            Err(object_store::Error::NotFound { .. }) => Some(PutMode::Create),
-            Err(e) => return Err(self.explain(e)),
-        };
-        if let Some(mode) = mode {
-            if let Some(cache) = &self.cache {
-                cache.put(&hash, &bytes);
-            }
-            if bytes.len() > MULTIPART_THRESHOLD && self.is_remote() {
-                self.put_in_parts(&path, bytes).await?;
-            } else {
-                self.put_content(&path, bytes, mode).await?;
-            }
+        if let Some(cache) = &self.cache {
+            cache.put(&hash, &bytes);
+        }
+        if bytes.len() >= CHUNKED_FROM {
+            self.put_chunked(hash, bytes).await?;
+        } else {
+            self.put_whole(&Self::blob_path(&hash), &hash, bytes)
+                .await?;
         }
         self.remember(hash);
         Ok(())
+    }
+
+    /// Stores `bytes` as the one object at `path`, unless it holds them.
+    async fn put_whole(
+        &self,
+        path: &Path,
+        hash: &BlobHash,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        // A damaged blob is replaced whole (a write to a temporary name,
+        // then a rename, or one S3 PUT); a missing one is created.
+        let mode = match self.backend.head(path).await {
+            Ok(meta) if self.holds_intact(hash, &meta, bytes.len()).await => return Ok(()),
+            Ok(_) => PutMode::Overwrite,
+            Err(object_store::Error::NotFound { .. }) => PutMode::Create,
+            Err(e) => return Err(self.explain(e)),
+        };
+        self.put_content(path, bytes, mode).await
+    }
+
+    /// Stores a large value as its chunks, several at once, then its
+    /// manifest: until the manifest is written the value is absent, so a
+    /// write stopped midway leaves nothing a reader can see.
+    async fn put_chunked(&self, hash: BlobHash, bytes: Bytes) -> Result<(), StoreError> {
+        // A store written before values were chunked may hold it whole.
+        if let Ok(meta) = self.backend.head(&Self::blob_path(&hash)).await
+            && self.holds_intact(&hash, &meta, bytes.len()).await
+        {
+            return Ok(());
+        }
+        let (manifest, chunks) = chunked::Manifest::split(&bytes);
+        futures::stream::iter(chunks)
+            .map(|(chunk, piece)| async move {
+                if self.is_known(&chunk) {
+                    return Ok(());
+                }
+                self.put_whole(&Self::blob_path(&chunk), &chunk, piece)
+                    .await?;
+                self.remember(chunk);
+                Ok::<(), StoreError>(())
+            })
+            .buffer_unordered(chunked::CHUNK_CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
+        let path = Self::manifest_path(&hash);
+        let json = manifest.to_json();
+        // Unless an intact manifest of the same chunks is there already.
+        let mode = match self.backend.get(&path).await {
+            Ok(found) => match found.bytes().await {
+                Ok(stored) if stored == json => return Ok(()),
+                _ => PutMode::Overwrite,
+            },
+            Err(object_store::Error::NotFound { .. }) => PutMode::Create,
+            Err(e) => return Err(self.explain(e)),
+        };
+        self.put_content(&path, json, mode).await
+    }
+
+    pub(crate) fn manifest_path(hash: &BlobHash) -> Path {
+        let hex = hash.to_hex();
+        Path::from(format!("chunked/{}/{}.json", &hex[..2], hex))
     }
 
     /// Whether the blob already at `meta` is the value `hash` names, so
@@ -496,30 +589,9 @@ impl Datastore {
         if self.is_remote() && len > VERIFY_REMOTE_LIMIT {
             return true;
         }
-        self.fetch_blob(hash).await.is_ok()
-    }
-
-    /// A multipart upload, parts in parallel. The object appears whole when
-    /// the upload completes, or not at all.
-    async fn put_in_parts(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
-        let upload = self
-            .backend
-            .put_multipart(path)
+        self.get_verified(&Self::blob_path(hash), hash)
             .await
-            .map_err(|e| self.explain(e))?;
-        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let mut offset = 0;
-        while offset < bytes.len() {
-            writer
-                .wait_for_capacity(PART_CONCURRENCY)
-                .await
-                .map_err(|e| self.explain(e))?;
-            let end = (offset + PART_SIZE).min(bytes.len());
-            writer.put(bytes.slice(offset..end));
-            offset = end;
-        }
-        writer.finish().await.map_err(|e| self.explain(e))?;
-        Ok(())
+            .is_ok()
     }
 
     fn is_known(&self, hash: &BlobHash) -> bool {
@@ -557,7 +629,119 @@ impl Datastore {
     }
 
     async fn fetch_blob(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
-        self.get_verified(&Self::blob_path(hash), hash).await
+        match self.get_verified(&Self::blob_path(hash), hash).await {
+            Err(StoreError::MissingBlob { .. }) => self.fetch_chunked(hash).await,
+            found => found,
+        }
+    }
+
+    /// Reads a chunked value: its manifest, then its chunks (several at
+    /// once, each checked against its hash), and checks the whole against
+    /// `hash`. `MissingBlob` when there is no manifest either.
+    async fn fetch_chunked(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
+        let manifest = self.read_manifest(hash).await?;
+        let too_large = || StoreError::TooLarge {
+            hash: *hash,
+            size: manifest.size,
+            store: self.location.to_string(),
+        };
+        // The manifest's sizes add up (checked), but may still be more
+        // than this process can have: refused, not an abort.
+        let mut value = Vec::new();
+        value
+            .try_reserve_exact(usize::try_from(manifest.size).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        let mut hasher = blake3::Hasher::new();
+        let mut pieces = std::pin::pin!(self.chunks_of(hash, &manifest));
+        while let Some(piece) = pieces.next().await {
+            let piece = piece?;
+            hasher.update(&piece);
+            value.extend_from_slice(&piece);
+        }
+        self.check_whole(hash, hasher)?;
+        Ok(Bytes::from(value))
+    }
+
+    /// Checks, without holding it, that the chunked value `hash` reads
+    /// whole and hashes to its name (`mfw doctor`).
+    pub(crate) async fn verify_chunked(&self, hash: &BlobHash) -> Result<(), StoreError> {
+        let manifest = self.read_manifest(hash).await?;
+        let mut hasher = blake3::Hasher::new();
+        let mut pieces = std::pin::pin!(self.chunks_of(hash, &manifest));
+        while let Some(piece) = pieces.next().await {
+            hasher.update(&piece?);
+        }
+        self.check_whole(hash, hasher)
+    }
+
+    /// The chunks `manifest` lists for `hash`, in order, each read (several
+    /// at once) and checked against its hash and its size.
+    fn chunks_of<'a>(
+        &'a self,
+        hash: &'a BlobHash,
+        manifest: &'a chunked::Manifest,
+    ) -> impl futures::Stream<Item = Result<Bytes, StoreError>> + 'a {
+        let count = manifest.chunks.len();
+        futures::stream::iter(manifest.chunks.iter().enumerate())
+            .map(move |(index, chunk)| async move {
+                let piece = self
+                    .get_verified(&Self::blob_path(&chunk.hash), &chunk.hash)
+                    .await
+                    .map_err(|source| StoreError::BadChunk {
+                        hash: *hash,
+                        index,
+                        count,
+                        store: self.location.to_string(),
+                        source: Box::new(source),
+                    })?;
+                if piece.len() as u64 != chunk.size {
+                    // The chunk is what its hash says: the manifest lies.
+                    return Err(StoreError::BadManifest {
+                        hash: *hash,
+                        path: Self::manifest_path(hash).to_string(),
+                        store: self.location.to_string(),
+                        source: ManifestProblem::Size {
+                            said: chunk.size,
+                            sum: piece.len() as u64,
+                        },
+                    });
+                }
+                Ok(piece)
+            })
+            .buffered(chunked::CHUNK_CONCURRENCY)
+    }
+
+    fn check_whole(&self, hash: &BlobHash, hasher: blake3::Hasher) -> Result<(), StoreError> {
+        let actual = BlobHash::from_bytes(*hasher.finalize().as_bytes());
+        if actual != *hash {
+            return Err(StoreError::CorruptBlob {
+                hash: *hash,
+                actual,
+                store: self.location.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The manifest of the chunked value `hash`, checked.
+    async fn read_manifest(&self, hash: &BlobHash) -> Result<chunked::Manifest, StoreError> {
+        let path = Self::manifest_path(hash);
+        let json = match self.backend.get(&path).await {
+            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::MissingBlob {
+                    hash: *hash,
+                    store: self.location.to_string(),
+                });
+            }
+            Err(e) => return Err(self.explain(e)),
+        };
+        chunked::Manifest::parse(&json).map_err(|source| StoreError::BadManifest {
+            hash: *hash,
+            path: path.to_string(),
+            store: self.location.to_string(),
+            source,
+        })
     }
 
     /// Reads the object at `path`, which must hash to `hash`: the one read
@@ -587,11 +771,14 @@ impl Datastore {
 
     /// Whether the blob `hash` is stored.
     pub async fn has_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
-        match self.backend.head(&Self::blob_path(hash)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.explain(e)),
+        for path in [Self::blob_path(hash), Self::manifest_path(hash)] {
+            match self.backend.head(&path).await {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.explain(e)),
+            }
         }
+        Ok(false)
     }
 
     /// Every object under `prefix`, however many listing pages that takes.

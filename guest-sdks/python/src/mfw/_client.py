@@ -151,12 +151,7 @@ def _read_json(path: str, what: str) -> dict:
         raise MfwError(f"{what} in datastore {get_datastore()} is damaged: {e}") from None
 
 
-def _blob(sha: str) -> bytes:
-    """The bytes of blob `sha`, checked against their name: a damaged blob
-    is an error naming it, never a wrong value."""
-    data = _store().read(f"blobs/{sha[:2]}/{sha}")
-    if data is None:
-        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
+def _blake3() -> Any:
     try:
         from blake3 import blake3
     except ImportError:
@@ -164,6 +159,18 @@ def _blob(sha: str) -> bytes:
             "reading a run needs the blake3 package, which checks every value against its "
             "name: pip install blake3"
         ) from None
+    return blake3
+
+
+def _blob(sha: str) -> bytes:
+    """The bytes of blob `sha`, checked against their name: a damaged blob
+    is an error naming it, never a wrong value. A large value is stored as
+    chunks (docs/datastore.md), each checked, then the whole."""
+    blake3 = _blake3()
+    store = _store()
+    data = store.read(f"blobs/{sha[:2]}/{sha}")
+    if data is None:
+        data = _chunked(store, sha, blake3)
     actual = blake3(data).hexdigest()
     if actual != sha:
         raise MfwError(
@@ -171,6 +178,30 @@ def _blob(sha: str) -> bytes:
             f"{actual}; `mfw doctor` lists every damaged object"
         )
     return data
+
+
+def _chunked(store: Any, sha: str, blake3: Any) -> bytes:
+    """A chunked value's bytes, from its manifest's chunks in order."""
+    manifest = store.read(f"chunked/{sha[:2]}/{sha}.json")
+    if manifest is None:
+        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
+    damaged = f"blob {sha} in datastore {get_datastore()} cannot be read"
+    try:
+        chunks = json.loads(manifest)["chunks"]
+        hashes = [(c["hash"], int(c["size"])) for c in chunks]
+    except (ValueError, KeyError, TypeError) as e:
+        raise MfwError(f"{damaged}: its manifest is damaged ({e})") from None
+    out = bytearray()
+    for index, (chunk, size) in enumerate(hashes):
+        piece = store.read(f"blobs/{chunk[:2]}/{chunk}")
+        if piece is None or len(piece) != size or blake3(piece).hexdigest() != chunk:
+            what = "missing" if piece is None else "damaged"
+            raise MfwError(
+                f"{damaged}: its chunk {index} of {len(hashes)} ({chunk}) is {what}; "
+                "`mfw doctor` lists every damaged object"
+            )
+        out += piece
+    return bytes(out)
 
 
 def _time(ms: int | None) -> datetime.datetime | None:
