@@ -51,6 +51,7 @@ mod error;
 mod json;
 mod ndarray;
 mod ser;
+mod stream;
 
 pub use arrow::{ArrowTable, ArrowTableError, TAG_ARROW};
 pub use de::{from_slice, from_value};
@@ -61,6 +62,7 @@ pub use error::Error;
 pub use json::to_json;
 pub use ndarray::{DType, NdArray, NdArrayError, TAG_NDARRAY};
 pub use ser::{to_value, to_vec};
+pub use stream::StreamValidator;
 /// The Arrow crates [`ArrowTable`] reads and writes with, re-exported so a
 /// step uses the same versions.
 #[cfg(feature = "arrow")]

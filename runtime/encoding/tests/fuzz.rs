@@ -2,7 +2,7 @@
 //! bytes a guest hands the host, decoding returns a value or an error,
 //! never panics, and the validator agrees with it.
 
-use mfw_encoding::{Value, decode, encode, validate};
+use mfw_encoding::{StreamValidator, Value, decode, encode, validate};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -63,5 +63,25 @@ proptest! {
         let end = cut.index(bytes.len() + 1);
         let damaged = &bytes[..end];
         prop_assert_eq!(decode(damaged).is_ok(), validate(damaged).is_ok());
+    }
+
+    #[test]
+    fn a_stream_check_agrees_with_validate_whatever_the_pieces(
+        value in value(),
+        long in vec(any::<u8>(), 4096..6000),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<prop::sample::Index>(),
+        piece in 1usize..300,
+    ) {
+        // A long byte string inside, as large values have, then damage.
+        let mut bytes = encode(&Value::Array(vec![value, Value::Bytes(long)]));
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        let end = cut.index(bytes.len() + 1);
+        let damaged = &bytes[..end];
+        let mut check = StreamValidator::new();
+        let streamed = damaged.chunks(piece).try_for_each(|p| check.feed(p)).and_then(|()| check.finish());
+        prop_assert_eq!(streamed.is_ok(), validate(damaged).is_ok(), "{:?}", streamed);
     }
 }
