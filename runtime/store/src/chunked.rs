@@ -34,6 +34,16 @@ pub const MAX_CHUNK: usize = 2 << 20;
 /// How many chunks a value moves at once, each way.
 pub(crate) const CHUNK_CONCURRENCY: usize = 8;
 
+/// Where the first chunk of `bytes` ends, as FastCDC cuts a value from
+/// that point. The cut depends only on the next [`MAX_CHUNK`] bytes, so a
+/// value written a piece at a time is cut exactly as the whole would be,
+/// provided `bytes` holds at least that many or the value's end.
+pub(crate) fn cut(bytes: &[u8]) -> usize {
+    FastCDC::new(bytes, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
+        .next()
+        .map_or(bytes.len(), |chunk| chunk.length)
+}
+
 /// What a manifest says it is, so a future layout can tell its own apart.
 const FORMAT: &str = "mfw chunked value v1";
 
@@ -84,24 +94,31 @@ impl Manifest {
     /// The manifest of `bytes`, cut into chunks: each chunk's hash and
     /// bytes (shared with `bytes`, not copied).
     pub(crate) fn split(bytes: &Bytes) -> (Self, Vec<(BlobHash, Bytes)>) {
-        let chunks: Vec<(BlobHash, Bytes)> = FastCDC::new(bytes, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
-            .map(|chunk| {
-                let piece = bytes.slice(chunk.offset..chunk.offset + chunk.length);
-                (BlobHash::of(&piece), piece)
-            })
-            .collect();
-        let manifest = Manifest {
-            format: FORMAT.to_string(),
-            size: bytes.len() as u64,
-            chunks: chunks
-                .iter()
-                .map(|(hash, piece)| ChunkRef {
-                    hash: *hash,
-                    size: piece.len() as u64,
-                })
-                .collect(),
-        };
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = start + cut(&bytes[start..]);
+            let piece = bytes.slice(start..end);
+            chunks.push((BlobHash::of(&piece), piece));
+            start = end;
+        }
+        let manifest = Manifest::of(
+            bytes.len() as u64,
+            chunks.iter().map(|(hash, piece)| ChunkRef {
+                hash: *hash,
+                size: piece.len() as u64,
+            }),
+        );
         (manifest, chunks)
+    }
+
+    /// The manifest of a value of `size` bytes made of `chunks`.
+    pub(crate) fn of(size: u64, chunks: impl IntoIterator<Item = ChunkRef>) -> Self {
+        Manifest {
+            format: FORMAT.to_string(),
+            size,
+            chunks: chunks.into_iter().collect(),
+        }
     }
 
     pub(crate) fn to_json(&self) -> Bytes {

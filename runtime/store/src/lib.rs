@@ -30,6 +30,7 @@ mod doctor;
 mod durable;
 mod meta;
 mod remote;
+mod stream;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
@@ -51,6 +52,7 @@ pub use meta::{
     TaskStatus, now_millis, task_order,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
+pub use stream::{ValueReader, ValueWriter};
 
 /// What can go wrong with the datastore. Messages name the object and the
 /// store, so a user can find both.
@@ -483,7 +485,7 @@ impl Datastore {
         }
     }
 
-    fn blob_path(hash: &BlobHash) -> Path {
+    pub(crate) fn blob_path(hash: &BlobHash) -> Path {
         let hex = hash.to_hex();
         Path::from(format!("blobs/{}/{}", &hex[..2], hex))
     }
@@ -546,19 +548,32 @@ impl Datastore {
         }
         let (manifest, chunks) = chunked::Manifest::split(&bytes);
         futures::stream::iter(chunks)
-            .map(|(chunk, piece)| async move {
-                if self.is_known(&chunk) {
-                    return Ok(());
-                }
-                self.put_whole(&Self::blob_path(&chunk), &chunk, piece)
-                    .await?;
-                self.remember(chunk);
-                Ok::<(), StoreError>(())
-            })
+            .map(|(chunk, piece)| self.put_chunk(chunk, piece))
             .buffer_unordered(chunked::CHUNK_CONCURRENCY)
             .try_collect::<()>()
             .await?;
-        let path = Self::manifest_path(&hash);
+        self.put_manifest(&hash, &manifest).await
+    }
+
+    /// Stores one chunk of a large value, unless it is there.
+    pub(crate) async fn put_chunk(&self, chunk: BlobHash, piece: Bytes) -> Result<(), StoreError> {
+        if self.is_known(&chunk) {
+            return Ok(());
+        }
+        self.put_whole(&Self::blob_path(&chunk), &chunk, piece)
+            .await?;
+        self.remember(chunk);
+        Ok(())
+    }
+
+    /// Stores the manifest of the large value `hash`, once its chunks are:
+    /// the write that makes the value visible.
+    pub(crate) async fn put_manifest(
+        &self,
+        hash: &BlobHash,
+        manifest: &chunked::Manifest,
+    ) -> Result<(), StoreError> {
+        let path = Self::manifest_path(hash);
         let json = manifest.to_json();
         // Unless an intact manifest of the same chunks is there already.
         let mode = match self.backend.get(&path).await {
@@ -569,7 +584,9 @@ impl Datastore {
             Err(object_store::Error::NotFound { .. }) => PutMode::Create,
             Err(e) => return Err(self.explain(e)),
         };
-        self.put_content(&path, json, mode).await
+        self.put_content(&path, json, mode).await?;
+        self.remember(*hash);
+        Ok(())
     }
 
     pub(crate) fn manifest_path(hash: &BlobHash) -> Path {
@@ -594,7 +611,7 @@ impl Datastore {
             .is_ok()
     }
 
-    fn is_known(&self, hash: &BlobHash) -> bool {
+    pub(crate) fn is_known(&self, hash: &BlobHash) -> bool {
         self.known_blobs
             .lock()
             .map(|set| set.contains(hash))
@@ -635,83 +652,41 @@ impl Datastore {
         }
     }
 
-    /// Reads a chunked value: its manifest, then its chunks (several at
-    /// once, each checked against its hash), and checks the whole against
-    /// `hash`. `MissingBlob` when there is no manifest either.
+    /// Reads a chunked value whole: its chunks (several at once, each
+    /// checked against its hash), and the whole against `hash`.
+    /// `MissingBlob` when there is no manifest either.
     async fn fetch_chunked(&self, hash: &BlobHash) -> Result<Bytes, StoreError> {
-        let manifest = self.read_manifest(hash).await?;
+        let mut reader = self.chunked_reader(hash).await?;
         let too_large = || StoreError::TooLarge {
             hash: *hash,
-            size: manifest.size,
+            size: reader.size(),
             store: self.location.to_string(),
         };
         // The manifest's sizes add up (checked), but may still be more
         // than this process can have: refused, not an abort.
         let mut value = Vec::new();
         value
-            .try_reserve_exact(usize::try_from(manifest.size).map_err(|_| too_large())?)
+            .try_reserve_exact(usize::try_from(reader.size()).map_err(|_| too_large())?)
             .map_err(|_| too_large())?;
-        let mut hasher = blake3::Hasher::new();
-        let mut pieces = std::pin::pin!(self.chunks_of(hash, &manifest));
-        while let Some(piece) = pieces.next().await {
-            let piece = piece?;
-            hasher.update(&piece);
+        while let Some(piece) = reader.next_piece().await? {
             value.extend_from_slice(&piece);
         }
-        self.check_whole(hash, hasher)?;
         Ok(Bytes::from(value))
     }
 
     /// Checks, without holding it, that the chunked value `hash` reads
     /// whole and hashes to its name (`mfw doctor`).
     pub(crate) async fn verify_chunked(&self, hash: &BlobHash) -> Result<(), StoreError> {
-        let manifest = self.read_manifest(hash).await?;
-        let mut hasher = blake3::Hasher::new();
-        let mut pieces = std::pin::pin!(self.chunks_of(hash, &manifest));
-        while let Some(piece) = pieces.next().await {
-            hasher.update(&piece?);
-        }
-        self.check_whole(hash, hasher)
+        let mut reader = self.chunked_reader(hash).await?;
+        while reader.next_piece().await?.is_some() {}
+        Ok(())
     }
 
-    /// The chunks `manifest` lists for `hash`, in order, each read (several
-    /// at once) and checked against its hash and its size.
-    fn chunks_of<'a>(
-        &'a self,
-        hash: &'a BlobHash,
-        manifest: &'a chunked::Manifest,
-    ) -> impl futures::Stream<Item = Result<Bytes, StoreError>> + 'a {
-        let count = manifest.chunks.len();
-        futures::stream::iter(manifest.chunks.iter().enumerate())
-            .map(move |(index, chunk)| async move {
-                let piece = self
-                    .get_verified(&Self::blob_path(&chunk.hash), &chunk.hash)
-                    .await
-                    .map_err(|source| StoreError::BadChunk {
-                        hash: *hash,
-                        index,
-                        count,
-                        store: self.location.to_string(),
-                        source: Box::new(source),
-                    })?;
-                if piece.len() as u64 != chunk.size {
-                    // The chunk is what its hash says: the manifest lies.
-                    return Err(StoreError::BadManifest {
-                        hash: *hash,
-                        path: Self::manifest_path(hash).to_string(),
-                        store: self.location.to_string(),
-                        source: ManifestProblem::Size {
-                            said: chunk.size,
-                            sum: piece.len() as u64,
-                        },
-                    });
-                }
-                Ok(piece)
-            })
-            .buffered(chunked::CHUNK_CONCURRENCY)
-    }
-
-    fn check_whole(&self, hash: &BlobHash, hasher: blake3::Hasher) -> Result<(), StoreError> {
+    pub(crate) fn check_whole(
+        &self,
+        hash: &BlobHash,
+        hasher: blake3::Hasher,
+    ) -> Result<(), StoreError> {
         let actual = BlobHash::from_bytes(*hasher.finalize().as_bytes());
         if actual != *hash {
             return Err(StoreError::CorruptBlob {
@@ -724,7 +699,10 @@ impl Datastore {
     }
 
     /// The manifest of the chunked value `hash`, checked.
-    async fn read_manifest(&self, hash: &BlobHash) -> Result<chunked::Manifest, StoreError> {
+    pub(crate) async fn read_manifest(
+        &self,
+        hash: &BlobHash,
+    ) -> Result<chunked::Manifest, StoreError> {
         let path = Self::manifest_path(hash);
         let json = match self.backend.get(&path).await {
             Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
@@ -747,7 +725,11 @@ impl Datastore {
     /// Reads the object at `path`, which must hash to `hash`: the one read
     /// of content-addressed objects (blobs and components), so none is ever
     /// returned damaged.
-    async fn get_verified(&self, path: &Path, hash: &BlobHash) -> Result<Bytes, StoreError> {
+    pub(crate) async fn get_verified(
+        &self,
+        path: &Path,
+        hash: &BlobHash,
+    ) -> Result<Bytes, StoreError> {
         let bytes = match self.backend.get(path).await {
             Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
             Err(object_store::Error::NotFound { .. }) => {
