@@ -35,6 +35,10 @@ pub struct HostConfig {
     pub max_memory_bytes: u64,
     /// The largest artifact value a task may set, in bytes.
     pub max_artifact_bytes: u64,
+    /// The largest artifact value a task may write a piece at a time (the
+    /// contract's `streams`), in bytes: stored as it comes, it is bounded
+    /// by the datastore's space rather than the host's memory.
+    pub max_streamed_bytes: u64,
     /// Meter fuel, so tasks can be given deterministic limits
     /// (`TaskLimits::fuel`). Costs some speed; off by default.
     pub fuel: bool,
@@ -51,6 +55,7 @@ impl Default for HostConfig {
             max_concurrent_tasks: 4,
             max_memory_bytes: 4 << 30,
             max_artifact_bytes: 1 << 30,
+            max_streamed_bytes: 64 << 30,
             fuel: false,
             cache_max_bytes: 4 << 30,
         }

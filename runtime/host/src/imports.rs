@@ -22,7 +22,7 @@ impl TaskState {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ArtifactError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ArtifactError> {
     if !is_identifier(name) {
         return Err(ArtifactError::InvalidName(format!(
             "`{}` is not a valid artifact name: use letters, digits and `_`, starting with a \
@@ -40,14 +40,43 @@ fn check_name(name: &str) -> Result<(), ArtifactError> {
 
 impl Running {
     fn value_of(&mut self, name: &str) -> Result<Bytes, ArtifactError> {
-        match self.artifacts.get(name).cloned() {
-            Some(Slot::Set(_, bytes)) => Ok(bytes),
-            Some(Slot::Stored(hash)) => self.load(&hash, &format!("artifact `{name}`")),
+        match self.locate(name)? {
+            (Slot::Set(_, bytes), _) => Ok(bytes),
+            (Slot::Stored(hash), what) => self.load(&hash, &what),
+        }
+    }
+
+    /// Where the artifact `name` this task sees is, and what to call it in
+    /// a message.
+    pub(crate) fn locate(&self, name: &str) -> Result<(Slot, String), ArtifactError> {
+        match self.artifacts.get(name) {
+            Some(slot) => Ok((slot.clone(), format!("artifact `{name}`"))),
             None => Err(ArtifactError::NotFound(format!(
                 "step `{}` has no artifact `{name}`",
                 self.spec.step
             ))),
         }
+    }
+
+    /// Where the artifact `name` of the join input at `index` is, and what
+    /// to call it in a message.
+    pub(crate) fn locate_input(
+        &self,
+        index: u32,
+        name: &str,
+    ) -> Result<(Slot, String), ArtifactError> {
+        let input = self.input(index)?;
+        let Some(hash) = input.artifacts.get(name).copied() else {
+            return Err(ArtifactError::NotFound(format!(
+                "input {index} (step `{}`, task {}) has no artifact `{name}`",
+                input.step, input.task_id
+            )));
+        };
+        let what = format!(
+            "artifact `{name}` of input {}/{}",
+            input.step, input.task_id
+        );
+        Ok((Slot::Stored(hash), what))
     }
 
     fn input(&self, index: u32) -> Result<&crate::task::JoinInput, ArtifactError> {
@@ -172,18 +201,8 @@ impl artifacts::Host for TaskState {
 
     fn input_get(&mut self, index: u32, name: String) -> Result<Vec<u8>, ArtifactError> {
         let task = self.running()?;
-        let input = task.input(index)?;
-        let Some(hash) = input.artifacts.get(&name).copied() else {
-            return Err(ArtifactError::NotFound(format!(
-                "input {index} (step `{}`, task {}) has no artifact `{name}`",
-                input.step, input.task_id
-            )));
-        };
-        let what = format!(
-            "artifact `{name}` of input {}/{}",
-            input.step, input.task_id
-        );
-        task.load(&hash, &what).map(Vec::from)
+        let (slot, what) = task.locate_input(index, &name)?;
+        task.load(&slot.hash(), &what).map(Vec::from)
     }
 
     fn merge_artifacts(&mut self, exclude: Vec<String>) -> Result<(), String> {

@@ -28,6 +28,7 @@ mod objects;
 mod output;
 mod runs;
 mod sandbox;
+mod streams;
 mod task;
 mod waits;
 
@@ -43,8 +44,8 @@ pub use runs::{
 };
 pub use sandbox::DETERMINISM;
 pub use task::{
-    BlobError, BlobSource, DirGrant, Grants, JoinInput, NameMap, RunInfo, TaskFailure, TaskLimits,
-    TaskOutcome, TaskSpec, error_chain,
+    BlobError, BlobRead, BlobSource, BlobWrite, DirGrant, Grants, JoinInput, NameMap, RunInfo,
+    TaskFailure, TaskLimits, TaskOutcome, TaskSpec, WholeValue, error_chain,
 };
 
 /// What can stop a component from loading. Task failures are not errors of

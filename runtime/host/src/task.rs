@@ -38,6 +38,58 @@ use crate::waits::{Stop, stop_store_at};
 pub trait BlobSource: Send + Sync {
     /// The bytes of blob `hash`, verified; or why they cannot be had.
     fn load(&self, hash: &BlobHash) -> Result<Bytes, BlobError>;
+
+    /// The value `hash`, to be read a piece at a time (the contract's
+    /// `streams.open-get`). By default, loaded whole and given in one piece.
+    fn open(&self, hash: &BlobHash) -> Result<Box<dyn BlobRead>, BlobError> {
+        let bytes = self.load(hash)?;
+        Ok(Box::new(WholeValue(Some(bytes))))
+    }
+
+    /// A writer storing a new value as it is written (the contract's
+    /// `streams.start-set`), or `None`: then the host holds the value, like
+    /// one set whole, and hands it back with the task's other values.
+    fn create(&self) -> Option<Box<dyn BlobWrite>> {
+        None
+    }
+}
+
+/// A value read a piece at a time: see [`BlobSource::open`].
+pub trait BlobRead: Send {
+    /// The value's size in bytes.
+    fn size(&self) -> u64;
+    /// The next piece, `None` at the end (once the value is verified).
+    fn next_piece(&mut self) -> Result<Option<Bytes>, BlobError>;
+}
+
+/// A value stored as it is written: see [`BlobSource::create`].
+pub trait BlobWrite: Send {
+    /// Appends `bytes`.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError>;
+    /// Stores what is left; returns the value's hash. A writer dropped
+    /// without finishing leaves no value.
+    fn finish(self: Box<Self>) -> Result<BlobHash, BlobError>;
+}
+
+/// A value already in memory, read in one piece.
+///
+/// ```
+/// use mfw_host::{BlobRead, WholeValue};
+/// let mut value = WholeValue(Some(bytes::Bytes::from_static(b"abc")));
+/// assert_eq!(value.size(), 3);
+/// assert_eq!(value.next_piece().unwrap().as_deref(), Some(&b"abc"[..]));
+/// assert_eq!(value.next_piece().unwrap(), None);
+/// ```
+pub struct WholeValue(pub Option<Bytes>);
+
+impl BlobRead for WholeValue {
+    fn size(&self) -> u64 {
+        self.0.as_ref().map_or(0, |b| b.len() as u64)
+    }
+
+    fn next_piece(&mut self) -> Result<Option<Bytes>, BlobError> {
+        Ok(self.0.take())
+    }
 }
 
 /// Why a [`BlobSource`] cannot give a blob: its own error (a datastore's),
@@ -396,6 +448,8 @@ pub(crate) struct Running {
     pub(crate) failure: Option<TaskFailure>,
     pub(crate) panic_message: Option<String>,
     pub(crate) max_artifact_bytes: u64,
+    /// The largest value a task may write through `streams`.
+    pub(crate) max_streamed_bytes: u64,
     /// Every distinct value the task set or put, once per hash: a value set
     /// under many names is held once.
     pub(crate) held: std::collections::HashMap<BlobHash, Bytes>,
@@ -633,6 +687,7 @@ impl LoadedFlow {
             failure: None,
             panic_message: None,
             max_artifact_bytes: inner.config.max_artifact_bytes,
+            max_streamed_bytes: inner.config.max_streamed_bytes,
             held: std::collections::HashMap::new(),
             held_bytes: 0,
             read_run_identity: false,

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use mfw_graph::BlobHash;
-use mfw_host::{BlobError, BlobSource};
-use mfw_store::Datastore;
+use mfw_host::{BlobError, BlobRead, BlobSource, BlobWrite, WholeValue};
+use mfw_store::{Datastore, ValueReader, ValueWriter};
 use tokio::runtime::Handle;
 
 /// Up to this many bytes of recently used values stay in memory, so fanned
@@ -97,5 +97,63 @@ impl BlobSource for StoreBlobs {
             .map_err(BlobError::new)?;
         self.remember(*hash, bytes.clone());
         Ok(bytes)
+    }
+
+    fn open(&self, hash: &BlobHash) -> Result<Box<dyn BlobRead>, BlobError> {
+        if let Some(hit) = self.cached(hash) {
+            return Ok(Box::new(WholeValue(Some(hit))));
+        }
+        let reader = self
+            .handle
+            .block_on(self.store.value_reader(hash))
+            .map_err(BlobError::new)?;
+        Ok(Box::new(StoreReader {
+            reader,
+            handle: self.handle.clone(),
+        }))
+    }
+
+    fn create(&self) -> Option<Box<dyn BlobWrite>> {
+        Some(Box::new(StoreWriter {
+            writer: self.store.value_writer(),
+            handle: self.handle.clone(),
+        }))
+    }
+}
+
+/// A datastore's [`ValueReader`], driven from the task's thread.
+struct StoreReader {
+    reader: ValueReader,
+    handle: Handle,
+}
+
+impl BlobRead for StoreReader {
+    fn size(&self) -> u64 {
+        self.reader.size()
+    }
+
+    fn next_piece(&mut self) -> Result<Option<Bytes>, BlobError> {
+        self.handle
+            .block_on(self.reader.next_piece())
+            .map_err(BlobError::new)
+    }
+}
+
+/// A datastore's [`ValueWriter`], driven from the task's thread.
+struct StoreWriter {
+    writer: ValueWriter,
+    handle: Handle,
+}
+
+impl BlobWrite for StoreWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        self.handle
+            .block_on(self.writer.write(bytes))
+            .map_err(BlobError::new)
+    }
+
+    fn finish(self: Box<Self>) -> Result<BlobHash, BlobError> {
+        let StoreWriter { writer, handle } = *self;
+        handle.block_on(writer.finish()).map_err(BlobError::new)
     }
 }

@@ -67,9 +67,17 @@ impl Pinned {
     }
 }
 
-/// The names of the functions the contract's flow world imports, by
-/// interface, for stubbing.
-pub(crate) fn contract_imports(wit: &Path) -> Result<Vec<(String, Vec<String>)>, BuildError> {
+/// An interface the contract's flow world imports: its functions (resource
+/// methods among them) and its resources, for stubbing.
+#[derive(Debug)]
+pub(crate) struct Imported {
+    pub(crate) interface: String,
+    pub(crate) functions: Vec<String>,
+    pub(crate) resources: Vec<String>,
+}
+
+/// What the contract's flow world imports, by interface, for stubbing.
+pub(crate) fn contract_imports(wit: &Path) -> Result<Vec<Imported>, BuildError> {
     let contract = |message: String| BuildError::Contract {
         path: wit.to_path_buf(),
         message,
@@ -96,8 +104,18 @@ pub(crate) fn contract_imports(wit: &Path) -> Result<Vec<(String, Vec<String>)>,
         if name.starts_with("wasi:") {
             continue;
         }
-        let functions = resolve.interfaces[*id].functions.keys().cloned().collect();
-        imports.push((name, functions));
+        let interface = &resolve.interfaces[*id];
+        let resources = interface
+            .types
+            .iter()
+            .filter(|(_, ty)| matches!(resolve.types[**ty].kind, wit_parser::TypeDefKind::Resource))
+            .map(|(name, _)| name.clone())
+            .collect();
+        imports.push(Imported {
+            interface: name,
+            functions: interface.functions.keys().cloned().collect(),
+            resources,
+        });
     }
     Ok(imports)
 }
@@ -111,10 +129,7 @@ fn epoch_datetime() -> Datetime {
 
 /// Adds WASI with pinned clocks, randomness and file times, and stubs for
 /// the contract's imports, to componentize-py's start-up linker.
-pub(crate) fn add_to_linker(
-    linker: &mut Linker<Ctx>,
-    contract: &[(String, Vec<String>)],
-) -> anyhow::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>, contract: &[Imported]) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     // What follows replaces some of what was just added.
     linker.allow_shadowing(true);
@@ -204,8 +219,22 @@ pub(crate) fn add_to_linker(
         },
     )?;
 
-    for (interface, functions) in contract {
+    for Imported {
+        interface,
+        functions,
+        resources,
+    } in contract
+    {
         let mut stubs = linker.instance(interface)?;
+        // No instance of a contract resource is ever made while importing
+        // (every function that could make one fails), but the type must be.
+        for resource in resources {
+            stubs.resource(
+                resource,
+                wasmtime::component::ResourceType::host::<Imported>(),
+                |_, _| Ok(()),
+            )?;
+        }
         for function in functions {
             let message = format!(
                 "{interface}#{function} was called while the flow's modules were imported: \
@@ -227,15 +256,27 @@ mod tests {
     fn the_contracts_imports_are_listed_for_stubbing() {
         let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
         let imports = contract_imports(&wit).unwrap();
-        let artifacts = imports
-            .iter()
-            .find(|(name, _)| name.starts_with("mfw:flow/artifacts@"))
-            .expect("the flow world imports artifacts");
-        assert!(artifacts.1.iter().any(|f| f == "get"), "{imports:?}");
-        assert!(
+        let find = |prefix: &str| {
             imports
                 .iter()
-                .any(|(name, _)| name.starts_with("mfw:flow/control@"))
+                .find(|i| i.interface.starts_with(prefix))
+                .unwrap_or_else(|| panic!("the flow world imports {prefix}: {imports:?}"))
+        };
+        assert!(
+            find("mfw:flow/artifacts@")
+                .functions
+                .iter()
+                .any(|f| f == "get")
+        );
+        find("mfw:flow/control@");
+        let streams = find("mfw:flow/streams@");
+        assert_eq!(streams.resources, ["value-writer", "value-reader"]);
+        assert!(
+            streams
+                .functions
+                .iter()
+                .any(|f| f == "[method]value-writer.write"),
+            "{streams:?}"
         );
     }
 

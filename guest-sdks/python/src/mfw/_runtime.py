@@ -23,6 +23,7 @@ from wit_world.imports import (  # type: ignore[import-not-found]
     logging,  # noqa: F401
     objects,
     runs,  # noqa: F401
+    streams,
     task_info,  # noqa: F401
     types,
 )
@@ -119,6 +120,43 @@ def _artifact(name: str, data: bytes) -> Any:
     return value
 
 
+# Values this large or larger go to the host a piece at a time, so the host
+# stores them as they come instead of holding a copy (contract 0.1.5).
+_STREAM_FROM = 4 << 20
+_PIECE = 1 << 20
+# The most one `read` of a value reader gives.
+_MAX_READ = 16 << 20
+
+
+def _read_whole(reader: Any) -> bytearray:
+    """All of a value reader's bytes. The host hands a few chunks at a time
+    and checks the whole value's hash before it reports the end."""
+    with reader:
+        data = bytearray(reader.size())
+        view = memoryview(data)
+        at = 0
+        while at < len(data):
+            piece = reader.read(min(_MAX_READ, len(data) - at))
+            if not piece:
+                raise MfwError("a value ended before its size")
+            view[at : at + len(piece)] = piece
+            at += len(piece)
+        if reader.read(1):
+            raise MfwError("a value is longer than its size")
+    return data
+
+
+def _set_value(name: str, data: bytes) -> None:
+    """Hands the host an artifact's encoded value, in pieces once large."""
+    if len(data) < _STREAM_FROM:
+        artifacts.set(name, data)
+        return
+    writer = streams.start_set(name)
+    for at in range(0, len(data), _PIECE):
+        writer.write(data[at : at + _PIECE])
+    streams.finish_set(writer)
+
+
 class _State:
     """One task's view of its artifacts and controls."""
 
@@ -132,7 +170,7 @@ class _State:
         if name in _EXTERNAL_STEPS:
             return StepRef(name)
         try:
-            data = artifacts.get(name)
+            data = _read_whole(streams.open_get(name))
         except Err as e:
             if type(e.value).__name__ == "ArtifactError_NotFound":
                 raise AttributeError(
@@ -206,7 +244,7 @@ def persist(flow: Any, state: _State) -> None:
         if state.loaded.get(name) == data:
             continue  # read and unchanged: keeps its stored hash
         try:
-            artifacts.set(name, data)
+            _set_value(name, data)
         except Err as e:
             raise _host_error(e) from None
         state.loaded[name] = data
@@ -225,7 +263,7 @@ class InputView:
             raise AttributeError(name)
         if name not in self._cache:
             try:
-                data = artifacts.input_get(self._index, name)
+                data = _read_whole(streams.open_input_get(self._index, name))
             except Err as e:
                 if type(e.value).__name__ == "ArtifactError_NotFound":
                     raise AttributeError(

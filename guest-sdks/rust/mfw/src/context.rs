@@ -132,7 +132,7 @@ impl Context {
     /// next steps inherit it.
     pub fn set<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
         let bytes = mfw_encoding::to_vec(value)?;
-        artifacts::set(name, &bytes).map_err(artifact_error)
+        Context::set_encoded(name, &bytes)
     }
 
     /// Sets artifact `name` to a dynamically typed [`Value`]: how a Rust
@@ -143,7 +143,7 @@ impl Context {
     /// cx.set_value("ranks", &ranks.to_value())?;
     /// ```
     pub fn set_value(&mut self, name: &str, value: &Value) -> Result<(), Error> {
-        artifacts::set(name, &mfw_encoding::encode(value)).map_err(artifact_error)
+        Context::set_encoded(name, &mfw_encoding::encode(value))
     }
 
     /// Removes artifact `name` from this task and the steps after it.

@@ -36,6 +36,7 @@ mod error;
 mod inputs;
 mod parameter;
 mod runs;
+mod streams;
 
 #[doc(hidden)]
 pub mod __rt;
@@ -61,6 +62,7 @@ pub use mfw_encoding::{arrow_array, arrow_schema};
 pub use mfw_macros::{FlowSpec, steps};
 pub use parameter::{IncludeFile, Json, ParameterType};
 pub use runs::{Flow, Run, Task, Trigger, trigger};
+pub use streams::{BytesReader, BytesWriter};
 
 /// What `#[derive(FlowSpec)]` implements: the flow's name, documentation,
 /// decorators and parameters, and how to build it from a run's parameters.
