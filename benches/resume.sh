@@ -9,14 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${REPEAT:-5}
 n=${N:-100}
-cargo build --release -q -p mfw-cli
-(cd tests/guests && cargo build --release -q --target wasm32-wasip2 -p resilient)
-mfw="$PWD/target/release/mfw"
-store_dir=${STORE_DIR:-$PWD/target}
-mkdir -p "$store_dir"
-scratch=$(mktemp -d -p "$store_dir" bench-resume.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
-cp tests/guests/target/wasm32-wasip2/release/resilient.wasm "$scratch/"
+. benches/guest-setup.sh resume resilient
 cd "$scratch"
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 times=()

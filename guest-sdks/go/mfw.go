@@ -382,7 +382,9 @@ type Context struct{}
 // Get reads artifact name into v (a pointer): set earlier in this step, or
 // inherited from the step before.
 func (c *Context) Get(name string, v any) error {
+	resume := pauseGC()
 	r := mfw_flow_artifacts.Get(name)
+	resume()
 	if r.IsErr() {
 		return artifactError(r.Err())
 	}
@@ -398,11 +400,7 @@ func (c *Context) Set(name string, v any) error {
 	if err != nil {
 		return fmt.Errorf("artifact %q: %w", name, err)
 	}
-	r := mfw_flow_artifacts.Set(name, data)
-	if r.IsErr() {
-		return artifactError(r.Err())
-	}
-	return nil
+	return setEncoded(name, data)
 }
 
 // Remove removes artifact name from this task and the steps after it.
@@ -602,7 +600,9 @@ func (i Input) StepName() string { return i.step }
 
 // Get reads the input's artifact name into v.
 func (i Input) Get(name string, v any) error {
+	resume := pauseGC()
 	r := mfw_flow_artifacts.InputGet(i.index, name)
+	resume()
 	if r.IsErr() {
 		return artifactError(r.Err())
 	}

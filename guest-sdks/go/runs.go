@@ -192,7 +192,9 @@ func (r *RunData) Get(step, name string, v any) error {
 }
 
 func readValue(hash string, v any) error {
+	resume := pauseGC()
 	bytes := mfw_flow_runs.ValueByHash(hash)
+	resume()
 	if bytes.IsErr() {
 		return readError(bytes.Err())
 	}

@@ -11,6 +11,38 @@ pub struct DumpArgs {
     json: bool,
 }
 
+/// The most of a value's repr the text form prints: a large array or byte
+/// string would otherwise fill the terminal (`--json` gives it whole).
+const MAX_SHOWN: usize = 400;
+
+/// `value`'s repr, cut after [`MAX_SHOWN`] bytes with a ` …` and never
+/// formatted further.
+fn shown(value: &mfw_encoding::Value) -> String {
+    struct Bounded(String, bool);
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let room = MAX_SHOWN - self.0.len();
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.0.push_str(&s[..end]);
+            self.1 = true;
+            Err(std::fmt::Error)
+        }
+    }
+    let mut out = Bounded(String::new(), false);
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
+    if out.1 {
+        out.0.push_str(" …");
+    }
+    out.0
+}
+
 /// Reads and decodes a stored value for display.
 async fn value_of(
     store: &Datastore,
@@ -98,7 +130,7 @@ async fn print_task(
     }));
     writeln!(out, "{} ({})", task.pathspec(), how.join(", "))?;
     for (name, value) in artifact_values(store, task).await? {
-        writeln!(out, "  {name} = {value}")?;
+        writeln!(out, "  {name} = {}", shown(&value))?;
     }
     // Objects are raw bytes of any size: their keys and hashes only.
     for (key, hash) in &task.objects {
@@ -190,7 +222,7 @@ pub async fn dump(context: &Context, args: DumpArgs) -> anyhow::Result<ExitCode>
         format_duration(run.duration_millis())
     )?;
     for (name, value) in &parameters {
-        writeln!(out, "  parameter {name} = {value}")?;
+        writeln!(out, "  parameter {name} = {}", shown(value))?;
     }
     if let Some(error) = &run.error {
         writeln!(out, "  error: {error}")?;
@@ -201,4 +233,22 @@ pub async fn dump(context: &Context, args: DumpArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_cut_and_a_short_one_is_whole() {
+        let long = mfw_encoding::Value::Bytes(vec![0; 100_000]);
+        let text = shown(&long);
+        assert!(text.ends_with(" …"), "{text}");
+        assert!(text.len() <= MAX_SHOWN + 4);
+        let short = mfw_encoding::Value::Text("é".repeat(10));
+        assert_eq!(shown(&short), format!("'{}'", "é".repeat(10)));
+        // Cut inside a multi-byte character: still valid text.
+        let wide = mfw_encoding::Value::Text("é".repeat(1000));
+        assert!(shown(&wide).ends_with("é …"));
+    }
 }
