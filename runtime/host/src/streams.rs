@@ -196,7 +196,7 @@ impl streams::HostValueWriter for TaskState {
             )));
         }
         let stored = match &mut writer.into {
-            Destination::Store(sink) => sink.write(&bytes),
+            Destination::Store(sink) => sink.write(bytes),
             Destination::Memory(held) => {
                 held.extend_from_slice(&bytes);
                 Ok(())

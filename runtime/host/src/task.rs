@@ -64,8 +64,8 @@ pub trait BlobRead: Send {
 
 /// A value stored as it is written: see [`BlobSource::create`].
 pub trait BlobWrite: Send {
-    /// Appends `bytes`.
-    fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError>;
+    /// Appends `bytes` (the guest's, handed over whole).
+    fn write(&mut self, bytes: Vec<u8>) -> Result<(), BlobError>;
     /// Stores what is left; returns the value's hash. A writer dropped
     /// without finishing leaves no value.
     fn finish(self: Box<Self>) -> Result<BlobHash, BlobError>;

@@ -114,10 +114,10 @@ impl BlobSource for StoreBlobs {
     }
 
     fn create(&self) -> Option<Box<dyn BlobWrite>> {
-        Some(Box::new(StoreWriter {
-            writer: self.store.value_writer(),
-            handle: self.handle.clone(),
-        }))
+        Some(Box::new(StoreWriter::new(
+            self.store.value_writer(),
+            self.handle.clone(),
+        )))
     }
 }
 
@@ -139,21 +139,74 @@ impl BlobRead for StoreReader {
     }
 }
 
-/// A datastore's [`ValueWriter`], driven from the task's thread.
+/// How many of a guest's pieces may wait for the datastore's writer.
+const PIECES_AHEAD: usize = 4;
+
+/// A datastore's [`ValueWriter`], fed from the task's thread: the writer
+/// runs as its own task, so hashing, cutting and uploading a value overlap
+/// with the guest producing it. A few pieces wait at most (the guest waits
+/// when they do), which bounds what is held.
 struct StoreWriter {
-    writer: ValueWriter,
+    pieces: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    writer: Option<tokio::task::JoinHandle<Result<BlobHash, mfw_store::StoreError>>>,
     handle: Handle,
 }
 
-impl BlobWrite for StoreWriter {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
-        self.handle
-            .block_on(self.writer.write(bytes))
-            .map_err(BlobError::new)
+impl StoreWriter {
+    fn new(mut writer: ValueWriter, handle: Handle) -> Self {
+        let (pieces, mut received) = tokio::sync::mpsc::channel::<Bytes>(PIECES_AHEAD);
+        let writer = handle.spawn(async move {
+            while let Some(piece) = received.recv().await {
+                writer.write(&piece).await?;
+            }
+            writer.finish().await
+        });
+        Self {
+            pieces: Some(pieces),
+            writer: Some(writer),
+            handle,
+        }
     }
 
-    fn finish(self: Box<Self>) -> Result<BlobHash, BlobError> {
-        let StoreWriter { writer, handle } = *self;
-        handle.block_on(writer.finish()).map_err(BlobError::new)
+    /// Waits for the writer's task: its hash, or why it stopped.
+    fn ended(&mut self) -> Result<BlobHash, BlobError> {
+        self.pieces = None;
+        let Some(writer) = self.writer.take() else {
+            return Err(BlobError::new("the value was already finished"));
+        };
+        match self.handle.block_on(writer) {
+            Ok(result) => result.map_err(BlobError::new),
+            Err(join) => Err(BlobError::new(format!("storing the value stopped: {join}"))),
+        }
+    }
+}
+
+impl BlobWrite for StoreWriter {
+    fn write(&mut self, bytes: Vec<u8>) -> Result<(), BlobError> {
+        let sent = match &self.pieces {
+            Some(pieces) => pieces.blocking_send(Bytes::from(bytes)).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped early: its error says why.
+        match self.ended() {
+            Ok(_) => Err(BlobError::new("the value's writer ended before its value")),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<BlobHash, BlobError> {
+        self.ended()
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        // Not finished: nothing is stored but chunks no record names.
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
     }
 }

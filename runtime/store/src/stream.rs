@@ -35,7 +35,9 @@ pub struct ValueWriter {
     len: u64,
     /// The chunks cut so far, once the value is large enough to be chunked.
     chunks: Option<Vec<ChunkRef>>,
-    uploads: JoinSet<Result<(), StoreError>>,
+    /// Each chunk in flight: hashed, then stored, off the writer's thread;
+    /// gives back its index among the chunks and its hash.
+    uploads: JoinSet<Result<(usize, BlobHash), StoreError>>,
 }
 
 impl Datastore {
@@ -120,31 +122,42 @@ impl ValueWriter {
     }
 
     async fn upload(&mut self, piece: Bytes) -> Result<(), StoreError> {
-        let hash = BlobHash::of(&piece);
-        if let Some(chunks) = &mut self.chunks {
-            chunks.push(ChunkRef {
-                hash,
-                size: piece.len() as u64,
-            });
-        }
+        let Some(chunks) = &mut self.chunks else {
+            return Ok(());
+        };
+        let index = chunks.len();
+        // Its hash is filled in when its upload ends.
+        chunks.push(ChunkRef {
+            hash: BlobHash::from_bytes([0; 32]),
+            size: piece.len() as u64,
+        });
         while self.uploads.len() >= CHUNK_CONCURRENCY {
             self.join_one().await?;
         }
         let store = self.store.clone();
-        self.uploads
-            .spawn(async move { store.put_chunk(hash, piece).await });
+        self.uploads.spawn(async move {
+            let hash = BlobHash::of(&piece);
+            store.put_chunk(hash, piece).await?;
+            Ok((index, hash))
+        });
         Ok(())
     }
 
     async fn join_one(&mut self) -> Result<(), StoreError> {
-        match self.uploads.join_next().await {
-            Some(Ok(result)) => result,
-            Some(Err(join)) => Err(StoreError::Open {
-                location: self.store.location().to_string(),
-                reason: format!("an upload of a chunk stopped: {join}"),
-            }),
-            None => Ok(()),
+        let (index, hash) = match self.uploads.join_next().await {
+            Some(Ok(result)) => result?,
+            Some(Err(join)) => {
+                return Err(StoreError::Open {
+                    location: self.store.location().to_string(),
+                    reason: format!("an upload of a chunk stopped: {join}"),
+                });
+            }
+            None => return Ok(()),
+        };
+        if let Some(chunk) = self.chunks.as_mut().and_then(|c| c.get_mut(index)) {
+            chunk.hash = hash;
         }
+        Ok(())
     }
 
     /// Ends the value: stores what is left and, for a large value, its

@@ -18,17 +18,29 @@ pub struct BigFlow {
     streamed: bool,
 }
 
-/// Byte `i` of the value: not one repeated byte, a value that compresses
-/// or chunks to one chunk is no test.
-fn byte(i: u64) -> u8 {
-    (i.wrapping_mul(2_654_435_761) >> 13) as u8
+/// The value's bytes from offset `at` (a multiple of 8), into `piece` (a
+/// multiple of 8 long): word `w` is splitmix64 of `w`, so the value is
+/// incompressible, never one repeated chunk, and cheap to make: what is
+/// measured is mfw moving it.
+fn fill(piece: &mut [u8], at: u64) {
+    for (k, word) in piece.chunks_exact_mut(8).enumerate() {
+        word.copy_from_slice(&splitmix64(at / 8 + k as u64).to_le_bytes());
+    }
 }
 
-/// A checksum both steps compute: the bytes, weighted by position.
+fn splitmix64(w: u64) -> u64 {
+    let mut z = w.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A checksum both steps compute over the words from offset `at`: each
+/// word, rotated by its position.
 fn checksum(sum: u64, at: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().enumerate().fold(sum, |s, (i, &b)| {
-        s.wrapping_mul(31)
-            .wrapping_add(u64::from(b) ^ (at + i as u64))
+    bytes.chunks_exact(8).enumerate().fold(sum, |s, (k, word)| {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        s.wrapping_add(word.rotate_left(((at / 8 + k as u64) % 64) as u32))
     })
 }
 
@@ -43,9 +55,7 @@ impl BigFlow {
             let (mut at, mut sum) = (0u64, 0u64);
             while at < len {
                 let n = piece.len().min((len - at) as usize);
-                for (i, b) in piece[..n].iter_mut().enumerate() {
-                    *b = byte(at + i as u64);
-                }
+                fill(&mut piece[..n], at);
                 sum = checksum(sum, at, &piece[..n]);
                 std::io::Write::write_all(&mut out, &piece[..n])
                     .map_err(|e| Error::with_kind("WriteFailed", e))?;
@@ -59,10 +69,10 @@ impl BigFlow {
             u32::try_from(len).map_err(|_| Error::with_kind("TooLarge", "at most 4095 MiB"))?;
         // The encoding of a byte string (CBOR major type 2, 4-byte length),
         // then the bytes.
-        let mut encoded = Vec::with_capacity(len as usize + 5);
-        encoded.push(0x5a);
-        encoded.extend_from_slice(&len.to_be_bytes());
-        encoded.extend((0..u64::from(len)).map(byte));
+        let mut encoded = vec![0; len as usize + 5];
+        encoded[0] = 0x5a;
+        encoded[1..5].copy_from_slice(&len.to_be_bytes());
+        fill(&mut encoded[5..], 0);
         cx.set("sum", &checksum(0, 0, &encoded[5..]))?;
         artifacts::set("blob", &encoded)
             .map_err(|e| Error::with_kind("SetFailed", format!("{e:?}")))?;
