@@ -13,9 +13,11 @@ minio_start "$data" bench
 MFW_BENCH_DATASTORE=s3://bench/throughput cargo bench -q -p mfw-store --bench s3_throughput 2>/dev/null
 cargo build --release -q -p mfw-cli
 scratch=$(mktemp -d -p "$PWD/target" bench-s3-wide.XXXXXX)
-(cd "$scratch" && ../release/mfw run ../../examples/wide/rust --n 10 -q >/dev/null 2>&1 || true)
+repo=$PWD
+mfw="$repo/target/release/mfw"
+(cd "$scratch" && "$mfw" run "$repo/examples/wide/rust" --n 10 -q >/dev/null 2>&1 || true)
 start=$(date +%s.%N)
-(cd "$scratch" && MFW_BLOB_CACHE= ../release/mfw --datastore s3://bench/wide run ../../examples/wide/rust --n 1000 -q >/dev/null 2>&1)
+(cd "$scratch" && MFW_BLOB_CACHE= "$mfw" --datastore s3://bench/wide run "$repo/examples/wide/rust" --n 1000 -q >/dev/null 2>&1)
 end=$(date +%s.%N)
 rm -rf "$scratch"
 echo "wide flow, n = 1,000, datastore on MinIO: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s"

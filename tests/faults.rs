@@ -784,3 +784,41 @@ fn a_streamed_artifact_holds_a_few_chunks_in_the_process_whatever_its_size() {
         512u64 << 20
     );
 }
+
+#[test]
+fn a_step_that_fails_while_streaming_a_value_leaves_no_value() {
+    let scratch = Scratch::new();
+    std::fs::copy(guest("big"), scratch.path().join("big.wasm")).unwrap();
+    let ran = scratch
+        .mfw([
+            "run",
+            "big.wasm",
+            "--mib",
+            "64",
+            "--streamed",
+            "--fail-after-mib",
+            "40",
+        ])
+        .failed();
+    assert!(
+        ran.stderr.contains("stopped after 41943040 bytes"),
+        "{}",
+        ran.stderr
+    );
+    // 40 MiB of chunks may be stored, but no manifest names them: no value
+    // exists, and no record names one.
+    assert!(
+        scratch.files("chunked").is_empty(),
+        "{:?}",
+        scratch.files("chunked")
+    );
+    let run_id = scratch.latest_run("BigFlow");
+    let start = scratch.dump(&format!("BigFlow/{run_id}/start/0"));
+    assert_eq!(start["status"], "failed");
+    assert!(start["artifacts"].get("blob").is_none(), "{start}");
+    // Run again without the failure, the whole value is stored.
+    scratch
+        .mfw(["run", "big.wasm", "--mib", "64", "--streamed"])
+        .ok();
+    assert_eq!(scratch.files("chunked").len(), 1);
+}

@@ -6,7 +6,8 @@ mod common;
 
 use common::Scratch;
 
-/// 9 MiB of seeded random bytes: more than one blob holds, so chunked.
+/// 20 MiB of seeded random bytes: more than one blob holds, so chunked
+/// (from 4 MiB in a local store, 16 MiB in an object store).
 const BIG: &str = r#"import random
 
 from mfw import FlowSpec, step
@@ -15,7 +16,7 @@ from mfw import FlowSpec, step
 class BigFlow(FlowSpec):
     @step
     def start(self):
-        self.blob = random.Random(7).randbytes(9 << 20)
+        self.blob = random.Random(7).randbytes(20 << 20)
         self.next(self.end)
 
     @step
@@ -31,7 +32,7 @@ fn native_digest() -> String {
         .args([
             "-c",
             "import hashlib, random\n\
-             b = random.Random(7).randbytes(9 << 20)\n\
+             b = random.Random(7).randbytes(20 << 20)\n\
              print(len(b), hashlib.sha256(b).hexdigest())",
         ])
         .output()

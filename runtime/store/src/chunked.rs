@@ -17,8 +17,8 @@ use bytes::Bytes;
 use fastcdc::v2020::FastCDC;
 use mfw_graph::BlobHash;
 
-/// Values this large or larger are stored as chunks. Smaller ones are one
-/// blob: one object, one request, as before.
+/// Values this large or larger are stored as chunks in a local store (16 MiB
+/// in an object store). Smaller ones are one blob: one object, one request.
 pub const CHUNKED_FROM: usize = 4 << 20;
 
 /// No chunk but a value's last is smaller than this.
@@ -34,14 +34,44 @@ pub const MAX_CHUNK: usize = 2 << 20;
 /// How many chunks a value moves at once, each way.
 pub(crate) const CHUNK_CONCURRENCY: usize = 8;
 
-/// Where the first chunk of `bytes` ends, as FastCDC cuts a value from
-/// that point. The cut depends only on the next [`MAX_CHUNK`] bytes, so a
-/// value written a piece at a time is cut exactly as the whole would be,
-/// provided `bytes` holds at least that many or the value's end.
-pub(crate) fn cut(bytes: &[u8]) -> usize {
-    FastCDC::new(bytes, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
-        .next()
-        .map_or(bytes.len(), |chunk| chunk.length)
+/// Where a store cuts values: the sizes FastCDC aims at and is bounded by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chunking {
+    /// Values this large or larger are chunked.
+    pub(crate) from: usize,
+    min: usize,
+    avg: usize,
+    pub(crate) max: usize,
+}
+
+/// A local store's chunks: small, so versions of a value share most of
+/// them (files cost little).
+pub(crate) const LOCAL: Chunking = Chunking {
+    from: CHUNKED_FROM,
+    min: MIN_CHUNK,
+    avg: AVG_CHUNK,
+    max: MAX_CHUNK,
+};
+
+/// An object store's chunks: each is a request, whose cost on S3-like
+/// stores outweighs a few more bytes stored again, so they are larger.
+pub(crate) const OBJECT_STORE: Chunking = Chunking {
+    from: 16 << 20,
+    min: 1 << 20,
+    avg: 4 << 20,
+    max: 8 << 20,
+};
+
+impl Chunking {
+    /// Where the first chunk of `bytes` ends, as FastCDC cuts a value from
+    /// that point. The cut depends only on the next `max` bytes, so a
+    /// value written a piece at a time is cut exactly as the whole would
+    /// be, provided `bytes` holds at least that many or the value's end.
+    pub(crate) fn cut(self, bytes: &[u8]) -> usize {
+        FastCDC::new(bytes, self.min, self.avg, self.max)
+            .next()
+            .map_or(bytes.len(), |chunk| chunk.length)
+    }
 }
 
 /// What a manifest says it is, so a future layout can tell its own apart.
@@ -93,11 +123,11 @@ pub enum ManifestProblem {
 impl Manifest {
     /// The manifest of `bytes`, cut into chunks: each chunk's hash and
     /// bytes (shared with `bytes`, not copied).
-    pub(crate) fn split(bytes: &Bytes) -> (Self, Vec<(BlobHash, Bytes)>) {
+    pub(crate) fn split(bytes: &Bytes, chunking: Chunking) -> (Self, Vec<(BlobHash, Bytes)>) {
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < bytes.len() {
-            let end = start + cut(&bytes[start..]);
+            let end = start + chunking.cut(&bytes[start..]);
             let piece = bytes.slice(start..end);
             chunks.push((BlobHash::of(&piece), piece));
             start = end;
@@ -136,7 +166,7 @@ impl Manifest {
         }
         let mut sum: u64 = 0;
         for (index, chunk) in manifest.chunks.iter().enumerate() {
-            if chunk.size > MAX_CHUNK as u64 {
+            if chunk.size > OBJECT_STORE.max as u64 {
                 return Err(ManifestProblem::ChunkSize {
                     index,
                     size: chunk.size,
@@ -175,7 +205,7 @@ mod tests {
     #[test]
     fn chunks_cover_the_value_in_order_within_their_bounds() {
         let bytes = noise(CHUNKED_FROM * 3 + 12345, 7);
-        let (manifest, chunks) = Manifest::split(&bytes);
+        let (manifest, chunks) = Manifest::split(&bytes, LOCAL);
         let joined: Vec<u8> = chunks.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         assert_eq!(joined, bytes.to_vec());
         assert!(chunks.len() > 3, "{} chunks", chunks.len());
@@ -190,13 +220,13 @@ mod tests {
     #[test]
     fn the_same_bytes_cut_the_same_way_and_a_local_change_keeps_the_other_chunks() {
         let bytes = noise(16 << 20, 3);
-        let (first, _) = Manifest::split(&bytes);
-        assert_eq!(Manifest::split(&bytes).0, first);
+        let (first, _) = Manifest::split(&bytes, LOCAL);
+        assert_eq!(Manifest::split(&bytes, LOCAL).0, first);
         let mut changed = bytes.to_vec();
         for b in &mut changed[8 << 20..(8 << 20) + 1000] {
             *b = !*b;
         }
-        let (second, _) = Manifest::split(&Bytes::from(changed));
+        let (second, _) = Manifest::split(&Bytes::from(changed), LOCAL);
         let kept: std::collections::HashSet<_> = first.chunks.iter().map(|c| c.hash).collect();
         let new: u64 = second
             .chunks
@@ -210,7 +240,7 @@ mod tests {
     #[test]
     fn manifests_whose_sizes_do_not_add_up_are_refused() {
         let bytes = noise(CHUNKED_FROM, 1);
-        let (mut manifest, _) = Manifest::split(&bytes);
+        let (mut manifest, _) = Manifest::split(&bytes, LOCAL);
         manifest.size += 1;
         let err = Manifest::parse(&manifest.to_json()).unwrap_err();
         assert!(matches!(err, ManifestProblem::Size { .. }), "{err}");

@@ -508,7 +508,7 @@ impl Datastore {
         if let Some(cache) = &self.cache {
             cache.put(&hash, &bytes);
         }
-        if bytes.len() >= CHUNKED_FROM {
+        if bytes.len() >= self.chunking().from {
             self.put_chunked(hash, bytes).await?;
         } else {
             self.put_whole(&Self::blob_path(&hash), &hash, bytes)
@@ -546,10 +546,10 @@ impl Datastore {
         {
             return Ok(());
         }
-        let (manifest, chunks) = chunked::Manifest::split(&bytes);
+        let (manifest, chunks) = chunked::Manifest::split(&bytes, self.chunking());
         futures::stream::iter(chunks)
             .map(|(chunk, piece)| self.put_chunk(chunk, piece))
-            .buffer_unordered(chunked::CHUNK_CONCURRENCY)
+            .buffer_unordered(self.chunk_concurrency())
             .try_collect::<()>()
             .await?;
         self.put_manifest(&hash, &manifest).await
@@ -560,8 +560,14 @@ impl Datastore {
         if self.is_known(&chunk) {
             return Ok(());
         }
-        self.put_whole(&Self::blob_path(&chunk), &chunk, piece)
-            .await?;
+        let path = Self::blob_path(&chunk);
+        if self.is_remote() {
+            // One request, not a HEAD first: a conditional PUT that finds
+            // the chunk there leaves it (reads still check it).
+            self.put_content(&path, piece, PutMode::Create).await?;
+        } else {
+            self.put_whole(&path, &chunk, piece).await?;
+        }
         self.remember(chunk);
         Ok(())
     }
@@ -587,6 +593,20 @@ impl Datastore {
         self.put_content(&path, json, mode).await?;
         self.remember(*hash);
         Ok(())
+    }
+
+    /// How many chunks of a value move at once, each way.
+    pub(crate) fn chunk_concurrency(&self) -> usize {
+        chunked::CHUNK_CONCURRENCY
+    }
+
+    /// Where this store cuts large values.
+    pub(crate) fn chunking(&self) -> chunked::Chunking {
+        if self.is_remote() {
+            chunked::OBJECT_STORE
+        } else {
+            chunked::LOCAL
+        }
     }
 
     pub(crate) fn manifest_path(hash: &BlobHash) -> Path {

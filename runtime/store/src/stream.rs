@@ -10,7 +10,9 @@ use bytes::{Bytes, BytesMut};
 use mfw_graph::BlobHash;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::chunked::{self, CHUNK_CONCURRENCY, CHUNKED_FROM, ChunkRef, MAX_CHUNK, Manifest};
+#[cfg(test)]
+use crate::chunked::{CHUNKED_FROM, MAX_CHUNK};
+use crate::chunked::{ChunkRef, Manifest};
 use crate::{Datastore, ManifestProblem, StoreError};
 
 /// A value being stored as it is written. Call [`ValueWriter::finish`]:
@@ -96,14 +98,15 @@ impl ValueWriter {
         self.hasher.update(bytes);
         self.pending.extend_from_slice(bytes);
         self.len += bytes.len() as u64;
-        if self.chunks.is_none() && self.pending.len() >= CHUNKED_FROM {
+        if self.chunks.is_none() && self.pending.len() >= self.store.chunking().from {
             self.chunks = Some(Vec::new());
         }
         if self.chunks.is_some() {
-            // A cut needs the next MAX_CHUNK bytes to be where a cut of the
+            // A cut needs the next `max` bytes to be where a cut of the
             // whole value would be.
-            while self.pending.len() >= MAX_CHUNK {
-                let end = chunked::cut(&self.pending);
+            let chunking = self.store.chunking();
+            while self.pending.len() >= chunking.max {
+                let end = chunking.cut(&self.pending);
                 let piece = self.pending.split_to(end).freeze();
                 self.upload(piece).await?;
             }
@@ -131,7 +134,7 @@ impl ValueWriter {
             hash: BlobHash::from_bytes([0; 32]),
             size: piece.len() as u64,
         });
-        while self.uploads.len() >= CHUNK_CONCURRENCY {
+        while self.uploads.len() >= self.store.chunk_concurrency() {
             self.join_one().await?;
         }
         let store = self.store.clone();
@@ -170,7 +173,7 @@ impl ValueWriter {
             return Ok(hash);
         }
         while !self.pending.is_empty() {
-            let end = chunked::cut(&self.pending);
+            let end = self.store.chunking().cut(&self.pending);
             let piece = self.pending.split_to(end).freeze();
             self.upload(piece).await?;
         }
@@ -245,7 +248,7 @@ impl ValueReader {
         if self.ended {
             return Ok(None);
         }
-        while self.fetching.len() < CHUNK_CONCURRENCY
+        while self.fetching.len() < self.store.chunk_concurrency()
             && let Some(chunk) = self.chunks.pop_front()
         {
             let store = self.store.clone();

@@ -16,6 +16,10 @@ pub struct BigFlow {
     /// Write and read it a piece at a time.
     #[parameter(default = false)]
     streamed: bool,
+    /// With `streamed`: fail the step after writing this many MiB (0:
+    /// never), as a step that dies midway does.
+    #[parameter(default = 0)]
+    fail_after_mib: u64,
 }
 
 /// The value's bytes from offset `at` (a multiple of 8), into `piece` (a
@@ -60,6 +64,12 @@ impl BigFlow {
                 std::io::Write::write_all(&mut out, &piece[..n])
                     .map_err(|e| Error::with_kind("WriteFailed", e))?;
                 at += n as u64;
+                if self.fail_after_mib > 0 && at >= self.fail_after_mib << 20 {
+                    return Err(Error::with_kind(
+                        "Interrupted",
+                        format!("stopped after {at} bytes"),
+                    ));
+                }
             }
             out.finish()?;
             cx.set("sum", &sum)?;
