@@ -95,6 +95,18 @@ fn a_component_built_against_another_contract_names_both_versions() {
 }
 
 #[test]
+fn a_component_built_against_an_earlier_0_1_contract_still_runs() {
+    // Built against mfw:flow@0.1.4, before `streams`: its imports link to
+    // the host's semver-compatible ones.
+    let scratch = Scratch::new();
+    let path = guest("old_contract");
+    let ran = scratch.mfw(["run".as_ref(), path.as_os_str()]).ok();
+    let end = scratch.dump(&format!("OldFlow/{}/end/0", ran.run_id()));
+    assert_eq!(end["artifacts"]["x"], 1);
+    assert_eq!(end["artifacts"]["y"], 2);
+}
+
+#[test]
 fn an_invalid_graph_is_listed_by_check_and_recorded_by_run() {
     let scratch = Scratch::new();
     let path = guest("bad_graph");

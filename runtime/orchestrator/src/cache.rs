@@ -71,8 +71,9 @@ impl Presence {
                 Some(k) if k == Known::Missing || k >= wanted => k,
                 _ => {
                     let found = if wanted == Known::Intact {
-                        // `get_blob` checks the bytes against their hash.
-                        if store.get_blob(hash).await.is_ok() {
+                        // Read a piece at a time, each checked: a large
+                        // value is never held.
+                        if store.verify_blob(hash).await.is_ok() {
                             Known::Intact
                         } else {
                             Known::Missing

@@ -771,6 +771,24 @@ impl Datastore {
         Ok(bytes)
     }
 
+    /// Checks that the value `hash` is stored and reads back as its hash,
+    /// a piece at a time: a large value is never held whole.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let hash = store.put_blob(bytes::Bytes::from(vec![1u8; 5 << 20])).await.unwrap();
+    /// assert!(store.verify_blob(&hash).await.is_ok());
+    /// assert!(store.verify_blob(&mfw_store::BlobHash::of(b"other")).await.is_err());
+    /// # });
+    /// ```
+    pub async fn verify_blob(&self, hash: &BlobHash) -> Result<(), StoreError> {
+        let mut reader = self.value_reader(hash).await?;
+        while reader.next_piece().await?.is_some() {}
+        Ok(())
+    }
+
     /// Whether the blob `hash` is stored.
     pub async fn has_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
         for path in [Self::blob_path(hash), Self::manifest_path(hash)] {
