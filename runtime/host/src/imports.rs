@@ -12,7 +12,7 @@ use crate::task::{Running, Slot, TaskFailure, TaskState};
 /// Names starting with this are kept for mfw's own use.
 const RESERVED_PREFIX: &str = "_mfw";
 
-const NO_TASK: &str = "no task is running: `graph` must not call the task imports";
+pub(crate) const NO_TASK: &str = "no task is running: `graph` must not call the task imports";
 
 impl TaskState {
     pub(crate) fn running(&mut self) -> Result<&mut Running, ArtifactError> {

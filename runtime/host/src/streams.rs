@@ -13,9 +13,8 @@ use wasmtime::component::Resource;
 
 use crate::bindings::mfw::flow::streams;
 use crate::bindings::mfw::flow::types::ArtifactError;
-use crate::error_chain;
-use crate::imports::check_name;
-use crate::task::{BlobRead, BlobWrite, Running, Slot, TaskFailure, TaskState, WholeValue};
+use crate::imports::{NO_TASK, check_name};
+use crate::task::{BlobRead, BlobWrite, Running, Slot, TaskState, WholeValue};
 
 /// The most a `read` gives at once, whatever the guest asks.
 const MAX_READ: usize = 16 << 20;
@@ -54,7 +53,7 @@ impl Running {
             Slot::Set(_, bytes) => Box::new(WholeValue(Some(bytes))),
             Slot::Stored(hash) => match self.blobs.open(&hash) {
                 Ok(source) => source,
-                Err(e) => return Err(self.storage_failure(&what, &e)),
+                Err(e) => return Err(self.storage_failure(&format!("cannot read {what}"), &e)),
             },
         };
         Ok(ValueReader {
@@ -62,18 +61,6 @@ impl Running {
             source,
             piece: Bytes::new(),
         })
-    }
-
-    /// A storage error about `what`, which also fails the task (as an
-    /// unreadable inherited value does).
-    fn storage_failure(&mut self, what: &str, error: &dyn std::error::Error) -> ArtifactError {
-        let message = format!(
-            "cannot read {what} for task {}: {}",
-            self.spec.pathspec(),
-            error_chain(error)
-        );
-        self.fail(TaskFailure::Host(message.clone()));
-        ArtifactError::Storage(message)
     }
 }
 
@@ -110,7 +97,9 @@ impl streams::Host for TaskState {
         let slot = match writer.into {
             Destination::Store(sink) => match sink.finish() {
                 Ok(hash) => Slot::Stored(hash),
-                Err(e) => return Err(write_failure(task, &name, &e)),
+                Err(e) => {
+                    return Err(task.storage_failure(&format!("cannot store artifact `{name}`"), &e));
+                }
             },
             Destination::Memory(value) => {
                 let hash = BlobHash::of(&value);
@@ -148,18 +137,6 @@ impl TaskState {
     }
 }
 
-/// A value that could not be stored: fails the task too (the datastore
-/// failing is not something a step can handle).
-fn write_failure(task: &mut Running, name: &str, error: &dyn std::error::Error) -> ArtifactError {
-    let message = format!(
-        "cannot store artifact `{name}` of task {}: {}",
-        task.spec.pathspec(),
-        error_chain(error)
-    );
-    task.fail(TaskFailure::Host(message.clone()));
-    ArtifactError::Storage(message)
-}
-
 impl streams::HostValueWriter for TaskState {
     fn write(
         &mut self,
@@ -167,7 +144,7 @@ impl streams::HostValueWriter for TaskState {
         bytes: Vec<u8>,
     ) -> Result<(), ArtifactError> {
         let Some(task) = self.task.as_mut() else {
-            return Err(ArtifactError::Storage("no task is running".to_string()));
+            return Err(ArtifactError::Storage(NO_TASK.to_string()));
         };
         let (max_streamed, max_held) = (task.max_streamed_bytes, task.max_artifact_bytes);
         let writer = self
@@ -203,7 +180,7 @@ impl streams::HostValueWriter for TaskState {
             }
         };
         if let Err(e) = stored {
-            return Err(write_failure(task, &name, &e));
+            return Err(task.storage_failure(&format!("cannot store artifact `{name}`"), &e));
         }
         Ok(())
     }
@@ -224,7 +201,7 @@ impl streams::HostValueReader for TaskState {
 
     fn read(&mut self, reader: Resource<ValueReader>, max: u32) -> Result<Vec<u8>, ArtifactError> {
         let Some(task) = self.task.as_mut() else {
-            return Err(ArtifactError::Storage("no task is running".to_string()));
+            return Err(ArtifactError::Storage(NO_TASK.to_string()));
         };
         let reader = self
             .table
@@ -239,7 +216,7 @@ impl streams::HostValueReader for TaskState {
                     Ok(None) => break,
                     Err(e) => {
                         let what = reader.what.clone();
-                        return Err(task.storage_failure(&what, &e));
+                        return Err(task.storage_failure(&format!("cannot read {what}"), &e));
                     }
                 }
                 continue;

@@ -500,18 +500,25 @@ impl Running {
 
     /// The bytes of the blob `hash`, which this task knows as `what`.
     pub(crate) fn load(&mut self, hash: &BlobHash, what: &str) -> Result<Bytes, ArtifactError> {
-        match self.blobs.load(hash) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) => {
-                let message = format!(
-                    "cannot read {what} for task {}: {}",
-                    self.spec.pathspec(),
-                    error_chain(&e)
-                );
-                self.fail(TaskFailure::Host(message.clone()));
-                Err(ArtifactError::Storage(message))
-            }
-        }
+        self.blobs
+            .load(hash)
+            .map_err(|e| self.storage_failure(&format!("cannot read {what}"), &e))
+    }
+
+    /// The datastore failed while this task was `doing` something: a step
+    /// cannot handle that, so it fails the task too; the guest is told.
+    pub(crate) fn storage_failure(
+        &mut self,
+        doing: &str,
+        error: &dyn std::error::Error,
+    ) -> ArtifactError {
+        let message = format!(
+            "{doing} for task {}: {}",
+            self.spec.pathspec(),
+            error_chain(error)
+        );
+        self.fail(TaskFailure::Host(message.clone()));
+        ArtifactError::Storage(message)
     }
 }
 

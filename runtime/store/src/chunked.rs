@@ -26,10 +26,10 @@ const MIN_CHUNK: usize = 128 << 10;
 /// Where FastCDC aims its cuts. Small enough that a change to 1% of a
 /// 100 MB data frame's rows, in each of its columns, rewrites well under a
 /// tenth of it; large enough that a GB is a few thousand objects.
-pub const AVG_CHUNK: usize = 512 << 10;
+pub(crate) const AVG_CHUNK: usize = 512 << 10;
 /// No chunk is larger than this (below [`CHUNKED_FROM`], so a chunk is
 /// never chunked again).
-pub const MAX_CHUNK: usize = 2 << 20;
+pub(crate) const MAX_CHUNK: usize = 2 << 20;
 
 /// How many chunks a value moves at once, each way.
 pub(crate) const CHUNK_CONCURRENCY: usize = 8;
@@ -185,10 +185,11 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn noise(len: usize, seed: u64) -> Bytes {
+    /// `len` bytes no run of which repeats, seeded.
+    pub(crate) fn noise(len: usize, seed: u64) -> Bytes {
         // xorshift: incompressible enough for FastCDC to find its cuts.
         let mut state = seed | 1;
         (0..len)
@@ -253,8 +254,9 @@ mod tests {
     }
 
     mod in_a_store {
+        use super::super::{CHUNKED_FROM, MAX_CHUNK};
         use super::noise;
-        use crate::{CHUNKED_FROM, Datastore, MAX_CHUNK, ProblemKind, StoreError};
+        use crate::{Datastore, ProblemKind, StoreError};
         use bytes::Bytes;
         use mfw_graph::BlobHash;
 

@@ -44,7 +44,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 pub use cache::BlobCache;
-pub use chunked::{AVG_CHUNK, CHUNKED_FROM, MAX_CHUNK, ManifestProblem};
+pub use chunked::{CHUNKED_FROM, ManifestProblem};
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
@@ -549,7 +549,7 @@ impl Datastore {
         let (manifest, chunks) = chunked::Manifest::split(&bytes, self.chunking());
         futures::stream::iter(chunks)
             .map(|(chunk, piece)| self.put_chunk(chunk, piece))
-            .buffer_unordered(self.chunk_concurrency())
+            .buffer_unordered(chunked::CHUNK_CONCURRENCY)
             .try_collect::<()>()
             .await?;
         self.put_manifest(&hash, &manifest).await
@@ -593,11 +593,6 @@ impl Datastore {
         self.put_content(&path, json, mode).await?;
         self.remember(*hash);
         Ok(())
-    }
-
-    /// How many chunks of a value move at once, each way.
-    pub(crate) fn chunk_concurrency(&self) -> usize {
-        chunked::CHUNK_CONCURRENCY
     }
 
     /// Where this store cuts large values.
@@ -724,22 +719,26 @@ impl Datastore {
         hash: &BlobHash,
     ) -> Result<chunked::Manifest, StoreError> {
         let path = Self::manifest_path(hash);
-        let json = match self.backend.get(&path).await {
-            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(StoreError::MissingBlob {
-                    hash: *hash,
-                    store: self.location.to_string(),
-                });
-            }
-            Err(e) => return Err(self.explain(e)),
-        };
+        let json = self.get_object(&path, hash).await?;
         chunked::Manifest::parse(&json).map_err(|source| StoreError::BadManifest {
             hash: *hash,
             path: path.to_string(),
             store: self.location.to_string(),
             source,
         })
+    }
+
+    /// The bytes at `path`, an object of the value `hash`: `MissingBlob`
+    /// when there are none.
+    async fn get_object(&self, path: &Path, hash: &BlobHash) -> Result<Bytes, StoreError> {
+        match self.backend.get(path).await {
+            Ok(result) => result.bytes().await.map_err(|e| self.explain(e)),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::MissingBlob {
+                hash: *hash,
+                store: self.location.to_string(),
+            }),
+            Err(e) => Err(self.explain(e)),
+        }
     }
 
     /// Reads the object at `path`, which must hash to `hash`: the one read
@@ -750,16 +749,7 @@ impl Datastore {
         path: &Path,
         hash: &BlobHash,
     ) -> Result<Bytes, StoreError> {
-        let bytes = match self.backend.get(path).await {
-            Ok(result) => result.bytes().await.map_err(|e| self.explain(e))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(StoreError::MissingBlob {
-                    hash: *hash,
-                    store: self.location.to_string(),
-                });
-            }
-            Err(e) => return Err(self.explain(e)),
-        };
+        let bytes = self.get_object(path, hash).await?;
         let actual = BlobHash::of(&bytes);
         if actual != *hash {
             return Err(StoreError::CorruptBlob {

@@ -10,9 +10,9 @@ use bytes::{Bytes, BytesMut};
 use mfw_graph::BlobHash;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::chunked::{CHUNK_CONCURRENCY, ChunkRef, Manifest};
 #[cfg(test)]
 use crate::chunked::{CHUNKED_FROM, MAX_CHUNK};
-use crate::chunked::{ChunkRef, Manifest};
 use crate::{Datastore, ManifestProblem, StoreError};
 
 /// A value being stored as it is written. Call [`ValueWriter::finish`]:
@@ -134,7 +134,7 @@ impl ValueWriter {
             hash: BlobHash::from_bytes([0; 32]),
             size: piece.len() as u64,
         });
-        while self.uploads.len() >= self.store.chunk_concurrency() {
+        while self.uploads.len() >= CHUNK_CONCURRENCY {
             self.join_one().await?;
         }
         let store = self.store.clone();
@@ -248,7 +248,7 @@ impl ValueReader {
         if self.ended {
             return Ok(None);
         }
-        while self.fetching.len() < self.store.chunk_concurrency()
+        while self.fetching.len() < CHUNK_CONCURRENCY
             && let Some(chunk) = self.chunks.pop_front()
         {
             let store = self.store.clone();
@@ -308,15 +308,7 @@ mod tests {
     use super::*;
 
     fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
+        crate::chunked::tests::noise(len, seed).to_vec()
     }
 
     fn store() -> (tempfile::TempDir, Datastore) {
