@@ -98,7 +98,9 @@ impl streams::Host for TaskState {
             Destination::Store(sink) => match sink.finish() {
                 Ok(hash) => Slot::Stored(hash),
                 Err(e) => {
-                    return Err(task.storage_failure(&format!("cannot store artifact `{name}`"), &e));
+                    return Err(
+                        task.storage_failure(&format!("cannot store artifact `{name}`"), &e)
+                    );
                 }
             },
             Destination::Memory(value) => {
