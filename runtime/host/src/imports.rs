@@ -153,10 +153,8 @@ impl artifacts::Host for TaskState {
 
     fn set(&mut self, name: String, value: Vec<u8>) -> Result<(), ArtifactError> {
         let task = self.running()?;
+        task.check_call(value.len())?;
         check_name(&name)?;
-        if value.len() as u64 > task.max_artifact_bytes {
-            return Err(ArtifactError::TooLarge(task.max_artifact_bytes));
-        }
         mfw_encoding::validate(&value).map_err(|e| {
             ArtifactError::InvalidValue(format!(
                 "the value given for `{name}` is not in the mfw encoding: {e}"

@@ -106,10 +106,8 @@ fn check_key(key: &str) -> Result<(), ArtifactError> {
 impl objects::Host for TaskState {
     fn put(&mut self, key: String, value: Vec<u8>) -> Result<(), ArtifactError> {
         let task = self.running()?;
+        task.check_call(value.len())?;
         check_key(&key)?;
-        if value.len() as u64 > task.max_artifact_bytes {
-            return Err(ArtifactError::TooLarge(task.max_artifact_bytes));
-        }
         let hash = BlobHash::of(&value);
         let bytes = task.hold(hash, value)?;
         task.objects.conflicts.remove(&key);

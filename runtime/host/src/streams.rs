@@ -148,6 +148,7 @@ impl streams::HostValueWriter for TaskState {
         let Some(task) = self.task.as_mut() else {
             return Err(ArtifactError::Storage(NO_TASK.to_string()));
         };
+        task.check_call(bytes.len())?;
         let (max_streamed, max_held) = (task.max_streamed_bytes, task.max_artifact_bytes);
         let writer = self
             .table

@@ -491,6 +491,26 @@ impl Running {
         Ok(bytes)
     }
 
+    /// Refuses a value of `len` bytes handed over in one call: over the
+    /// artifact limit the guest gets `too-large` (it may stream the value
+    /// instead); far over it, the step fails whatever the guest does next,
+    /// as a hostile or broken step must.
+    pub(crate) fn check_call(&mut self, len: usize) -> Result<(), ArtifactError> {
+        let len = len as u64;
+        if len <= self.max_artifact_bytes {
+            return Ok(());
+        }
+        if len > self.max_artifact_bytes.saturating_add(HOSTCALL_MARGIN) {
+            self.fail(TaskFailure::Limit(format!(
+                "step `{}` passed the host more data in one call than it accepts: artifacts are \
+                 limited to {} MB",
+                self.spec.step,
+                self.max_artifact_bytes >> 20
+            )));
+        }
+        Err(ArtifactError::TooLarge(self.max_artifact_bytes))
+    }
+
     /// Records the first failure; later ones are consequences.
     pub(crate) fn fail(&mut self, failure: TaskFailure) {
         if self.failure.is_none() {
@@ -715,11 +735,13 @@ impl LoadedFlow {
         };
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|state| &mut state.limiter);
-        // A call may carry one artifact value and some change; wasmtime
-        // traps on more, before the host copies it.
-        let hostcall_limit = inner
-            .config
-            .max_artifact_bytes
+        // What one call copies out of the guest is bounded by the guest's
+        // own memory, which its limit bounds. wasmtime's fuel is only the
+        // backstop (its error has no type of its own); the host refuses
+        // oversized values itself, by type (`Running::check_call`).
+        let hostcall_limit = limits
+            .memory_bytes
+            .max(inner.config.max_artifact_bytes)
             .saturating_add(HOSTCALL_MARGIN);
         store.set_hostcall_fuel(usize::try_from(hostcall_limit).unwrap_or(usize::MAX));
         if inner.config.fuel {
@@ -777,13 +799,8 @@ impl LoadedFlow {
                     limits.fuel.unwrap_or(0)
                 )),
                 _ if memory_exceeded.is_some() => limit(memory_message(())),
-                _ if format!("{:#}", trap).contains("fuel allocated for hostcalls") => {
-                    limit(format!(
-                        "step `{step}` passed the host more data in one call than it accepts: \
-                     artifacts are limited to {} MB",
-                        inner.config.max_artifact_bytes >> 20
-                    ))
-                }
+                // A failure the host recorded (an oversized call) caused the trap.
+                _ if task.failure.is_some() => task.failure.take(),
                 _ => Some(match task.panic_message.take() {
                     Some(message) => TaskFailure::Panic {
                         step: step.clone(),
@@ -874,7 +891,8 @@ fn missing_next(task: &Running) -> Option<TaskFailure> {
     )))
 }
 
-/// Room for a call's other arguments beside one artifact value.
+/// How far past the artifact limit one call may go and still be a
+/// mistake the guest can handle (`too-large`) rather than a failed step.
 const HOSTCALL_MARGIN: u64 = 64 << 20;
 
 /// How many of the backtrace's frames (wasmtime keeps the top 20) must be
