@@ -4,7 +4,9 @@
 # (`--streamed`); then benches/large/flow.py does the same in Python, and
 # once without setting the value (what generating it costs). Prints each
 # one's wall time and the peak RSS of the whole `mfw` process (host and
-# guest memory together), best of REPEAT, each run on a new store.
+# guest memory together), best of REPEAT, each run on a new store. Then
+# the same Python file under Metaflow's local runtime (METAFLOW=0 skips
+# it), whose peak is that of its largest process (each task is one).
 #
 #   benches/large.sh               # 100 MiB and 1024 MiB, 3 repeats
 #   REPEAT=5 benches/large.sh 256
@@ -24,13 +26,15 @@ cp benches/large/flow.py "$scratch/large.py"
 best() { sort -n | head -1; }
 
 # Prints "<label> <wall> <peak>" for `mfw args...`, best of REPEAT.
-measure() {
-    local label=$1 walls=() peaks=()
-    shift
+measure() { measure_with "$mfw" "$@"; }
+# The same for `command label args...`.
+measure_with() {
+    local command=$1 label=$2 walls=() peaks=()
+    shift 2
     for _ in $(seq "$repeat"); do
         rm -rf "$scratch/.mfw"
         (cd "$scratch" && /usr/bin/time -o "$scratch/time" -f '%e %M' \
-            "$mfw" "$@" >/dev/null 2>"$scratch/err") || {
+            "$command" "$@" >/dev/null 2>"$scratch/err") || {
             cat "$scratch/err" >&2
             exit 1
         }
@@ -52,4 +56,24 @@ for mib in "${sizes[@]}"; do
         measure "$mib MiB, Python, no set" run large.py --mib "$mib" --store False --memory "$memory"
     fi
     measure "$mib MiB, Rust, streamed" run big.wasm --mib "$mib" --streamed --memory "$memory"
+done
+
+[ "${METAFLOW:-1}" = 1 ] || exit 0
+# shellcheck source=benches/metaflow-venv.sh
+. benches/metaflow-venv.sh
+metaflow_venv metaflow-venv 2.19.39
+sed 's/^from mfw import/from metaflow import/' benches/large/flow.py >"$scratch/largeflow.py"
+# A command, so that time(1) measures it: each run on a new datastore.
+cat >"$scratch/metaflow" <<EOF
+#!/usr/bin/env bash
+cd "$scratch" && rm -rf .metaflow
+USERNAME=bench METAFLOW_HOME="$scratch" METAFLOW_DATASTORE_SYSROOT_LOCAL="$scratch" \\
+    exec "$venv/bin/python" largeflow.py --no-pylint "\$@"
+EOF
+chmod +x "$scratch/metaflow"
+printf 'Metaflow %s\n' "$("$venv/bin/python" -c 'import metaflow; print(metaflow.__version__)')"
+for mib in "${sizes[@]}"; do
+    [ "$mib" -lt 1024 ] || continue
+    measure_with "$scratch/metaflow" "$mib MiB, Python" run --mib "$mib"
+    measure_with "$scratch/metaflow" "$mib MiB, Python, no set" run --mib "$mib" --store False
 done

@@ -37,14 +37,9 @@ wall() {
 say() { echo "train.sh: $*" >&2; }
 
 # --- Metaflow with native scikit-learn, in a venv of its own --------------
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/mfw/bench/metaflow-sklearn"
-if ! "$venv/bin/python" -c 'import metaflow, sklearn; assert sklearn.__version__ == "1.9.1"' 2>/dev/null; then
-    say "making $venv (metaflow 2.19.39, scikit-learn 1.9.1)"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check \
-        metaflow==2.19.39 scikit-learn==1.9.1 numpy==2.3.5
-fi
+# shellcheck source=benches/metaflow-venv.sh
+. benches/metaflow-venv.sh
+metaflow_venv metaflow-sklearn 2.19.39 scikit-learn==1.9.1 numpy==2.3.5
 metaflow_dir="$scratch/metaflow"
 mkdir -p "$metaflow_dir"
 cp examples/train/python/data.py "$metaflow_dir/"

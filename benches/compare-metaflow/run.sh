@@ -76,21 +76,9 @@ trap 'rm -rf "$work"' EXIT
 # --- Metaflow in a throwaway venv ------------------------------------------
 metaflow_version="skipped"
 if [ "$skip_metaflow" != 1 ]; then
-    venv="${XDG_CACHE_HOME:-$HOME/.cache}/mfw/bench/metaflow-venv"
-    if [ ! -x "$venv/bin/python" ]; then
-        say "creating the Metaflow venv at $venv"
-        mkdir -p "$(dirname "$venv")"
-        "$python" -m venv "$venv"
-    fi
-    installed=$("$venv/bin/python" -c 'import metaflow; print(metaflow.__version__)' 2>/dev/null || true)
-    if [ "$installed" != "$metaflow_pin" ]; then
-        say "installing metaflow==$metaflow_pin into $venv"
-        if ! "$venv/bin/pip" install -q --disable-pip-version-check "metaflow==$metaflow_pin" >"$work/pip.log" 2>&1; then
-            cat "$work/pip.log" >&2
-            say "metaflow==$metaflow_pin did not install; trying the newest metaflow"
-            "$venv/bin/pip" install -q --disable-pip-version-check --upgrade metaflow
-        fi
-    fi
+    # shellcheck source=benches/metaflow-venv.sh
+    . "$here/../metaflow-venv.sh"
+    PYTHON="$python" metaflow_venv metaflow-venv "$metaflow_pin"
     metaflow_version=$("$venv/bin/python" -c 'import metaflow; print(metaflow.__version__)')
     [ "$metaflow_version" = "$metaflow_pin" ] || say "NOTE: using Metaflow $metaflow_version, not $metaflow_pin"
     python_version=$("$venv/bin/python" -c 'import platform; print(platform.python_version())')

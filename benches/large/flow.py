@@ -22,3 +22,7 @@ class LargeFlow(FlowSpec):
     def end(self):
         if self.store:
             print(len(self.blob))
+
+
+if __name__ == "__main__":
+    LargeFlow()
