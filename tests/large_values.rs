@@ -149,3 +149,114 @@ fn a_large_value_crosses_steps_and_reaches_the_client_through_s3() {
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), expected);
 }
+
+/// Large values of every shape the Python SDK streams: a byte string (read
+/// straight into `bytes`), a dict holding one, a bytearray; read and left
+/// alone, read and changed in place, replaced, and read through a join.
+const SHAPES: &str = r#"import hashlib
+import random
+
+from mfw import FlowSpec, step
+
+
+def digest(b):
+    return hashlib.sha256(bytes(b)).hexdigest()[:16]
+
+
+class ShapesFlow(FlowSpec):
+    @step
+    def start(self):
+        rnd = random.Random(3)
+        self.blob = rnd.randbytes(6 << 20)
+        self.mixed = {"data": rnd.randbytes(5 << 20), "n": 7}
+        self.buf = bytearray(rnd.randbytes(5 << 20))
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        print("a", len(self.blob), digest(self.blob))
+        self.mixed["n"] = 8
+        self.next(self.join)
+
+    @step
+    def b(self):
+        self.blob = self.blob[::-1]
+        self.buf[0] ^= 1
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        a, b = inputs.a, inputs.b
+        print("join", digest(a.blob), digest(b.blob), a.mixed["n"], b.mixed["n"],
+              digest(a.mixed["data"]), type(a.buf).__name__, digest(a.buf), digest(b.buf))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#;
+
+/// What SHAPES prints, computed by native CPython from the same seeds.
+fn native_shapes() -> (String, String) {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib, random\n\
+             d = lambda b: hashlib.sha256(bytes(b)).hexdigest()[:16]\n\
+             r = random.Random(3)\n\
+             blob, data, buf = r.randbytes(6 << 20), r.randbytes(5 << 20), bytearray(r.randbytes(5 << 20))\n\
+             changed = bytearray(buf); changed[0] ^= 1\n\
+             print('a', len(blob), d(blob))\n\
+             print('join', d(blob), d(blob[::-1]), 8, 7, d(data), 'bytearray', d(buf), d(changed))",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success());
+    let out = String::from_utf8(output.stdout).unwrap();
+    let mut lines = out.lines().map(str::to_string);
+    (lines.next().unwrap(), lines.next().unwrap())
+}
+
+/// The artifact hashes of a run's one task of `step`.
+fn artifacts_of(scratch: &Scratch, run: &str, step: &str) -> serde_json::Value {
+    let dir = scratch
+        .path()
+        .join(format!(".mfw/flows/ShapesFlow/runs/{run}/tasks/{step}"));
+    let records: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(records.len(), 1, "{dir:?}");
+    let record = std::fs::read(records[0].as_ref().unwrap().path()).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&record).unwrap()["artifacts"].clone()
+}
+
+#[test]
+fn large_values_of_every_shape_stream_and_one_read_and_left_alone_keeps_its_hash() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("shapes/flow.py", SHAPES);
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    let (a, join) = native_shapes();
+    assert!(
+        ran.stdout.contains(&format!("a/0: {a}")),
+        "{}\nexpected {a}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(&format!("join/0: {join}")),
+        "{}\nexpected {join}",
+        ran.stdout
+    );
+    let run = ran.run_id();
+    let (start, a, b) = (
+        artifacts_of(&scratch, &run, "start"),
+        artifacts_of(&scratch, &run, "a"),
+        artifacts_of(&scratch, &run, "b"),
+    );
+    // Read and left alone: the same value, not a new one.
+    assert_eq!(a["blob"], start["blob"]);
+    assert_eq!(b["mixed"], start["mixed"]);
+    // Changed in place or replaced: a new value.
+    assert_ne!(a["mixed"], start["mixed"]);
+    assert_ne!(b["blob"], start["blob"]);
+    assert_ne!(b["buf"], start["buf"]);
+    // Every large value was chunked: blob (twice), mixed (twice), buf (twice).
+    assert_eq!(scratch.files("chunked").len(), 6);
+}

@@ -1186,9 +1186,40 @@ def encode(value: object, *, allow_pickle: bool = True) -> bytes:
     TypeError: cannot encode a object: only None, bool, int, float, str, bytes, list, \
 tuple, dict and set cross languages
     """
+    return b"".join(encode_pieces(value, allow_pickle=allow_pickle))
+
+
+def encode_pieces(value: object, *, allow_pickle: bool = True) -> list[Any]:
+    """:func:`encode`'s bytes, not yet joined: the pieces, in order, of
+    which large byte strings and array data are the value's own buffers,
+    so a large value can be handed on without a second copy of it.
+
+    >>> [bytes(p).hex() for p in encode_pieces([b"ab", 1])]
+    ['82', '42', '6162', '01']
+    """
     out: list[Any] = []
     _encode_into(value, out, allow_pickle)
-    return b"".join(out)
+    return out
+
+
+def byte_string_head(data: bytes | bytearray | memoryview) -> int | None:
+    """The length of the head if ``data`` starts with the head of a byte
+    string whose bytes are all the rest of ``data``'s declared size, else
+    ``None``. A reader uses it to take a large top-level byte string
+    without decoding a copy of it.
+
+    >>> byte_string_head(bytes.fromhex("5a00000003"))
+    5
+    >>> byte_string_head(bytes.fromhex("83"))
+    """
+    if not data or data[0] >> 5 != 2:
+        return None
+    info = data[0] & 0x1F
+    if info < 24:
+        return 1
+    if info > 27:
+        return None
+    return 1 + (1 << (info - 24))
 
 
 # --------------------------------------------------------------------------

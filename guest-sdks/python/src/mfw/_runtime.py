@@ -6,6 +6,7 @@ Only imported in the component, where componentize-py provides `wit_world`.
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import linecache
 import os
@@ -128,32 +129,120 @@ _PIECE = 1 << 20
 _MAX_READ = 16 << 20
 
 
-def _read_whole(reader: Any) -> bytearray:
-    """All of a value reader's bytes. The host hands a few chunks at a time
-    and checks the whole value's hash before it reports the end."""
-    with reader:
-        data = bytearray(reader.size())
-        view = memoryview(data)
+def _fill(reader: Any, view: memoryview) -> None:
+    """Fills ``view`` from ``reader``, which must have that many bytes."""
+    at = 0
+    while at < len(view):
+        piece = reader.read(min(_MAX_READ, len(view) - at))
+        if not piece:
+            raise MfwError("a value ended before its size")
+        view[at : at + len(piece)] = piece
+        at += len(piece)
+
+
+class _Loaded:
+    """What ``load`` read: the encoded value, or, for a large value that is
+    one byte string, the ``bytes`` it decoded to without a second copy."""
+
+    def __init__(self, data: bytes | bytearray | None, value: bytes | None = None) -> None:
+        self.data = data
+        self.value = value
+
+    def decoded(self, name: str) -> Any:
+        """The artifact's value as the step sees it."""
+        return self.value if self.data is None else _artifact(name, self.data)
+
+    def same(self, value: object, pieces: list[Any], size: int) -> bool:
+        """Whether ``value``, encoded as ``pieces`` (``size`` bytes), is
+        what was read: then it keeps its stored hash and is not set again."""
+        if self.data is None:
+            return type(value) is bytes and value == self.value
+        if len(self.data) != size:
+            return False
         at = 0
-        while at < len(data):
-            piece = reader.read(min(_MAX_READ, len(data) - at))
-            if not piece:
-                raise MfwError("a value ended before its size")
-            view[at : at + len(piece)] = piece
-            at += len(piece)
+        for piece in pieces:
+            view = memoryview(piece).cast("B")
+            # Compared a slice at a time, as bytes (memcmp), never joined.
+            for start in range(0, len(view), _PIECE):
+                part = view[start : start + _PIECE]
+                if self.data[at : at + len(part)] != bytes(part):
+                    return False
+                at += len(part)
+        return True
+
+
+def _read_value(reader: Any) -> _Loaded:
+    """A value reader's value: a large value that is one byte string is read
+    straight into the ``bytes`` the step gets (one copy in memory, not
+    three)."""
+    with reader:
+        size = reader.size()
+        first = bytearray(min(size, 9) if size >= _STREAM_FROM else size)
+        _fill(reader, memoryview(first))
+        head = _encoding.byte_string_head(first) if size >= _STREAM_FROM else None
+        if head is not None and _declared_length(first, head) == size - head:
+            # A buffer of the final size, written in place: getvalue() hands
+            # it over without a copy.
+            buffer = io.BytesIO()
+            buffer.write(first[head:])
+            buffer.seek(size - head - 1)
+            buffer.write(b"\0")
+            buffer.seek(len(first) - head)
+            left = size - len(first)
+            while left:
+                piece = reader.read(min(_MAX_READ, left))
+                if not piece:
+                    raise MfwError("a value ended before its size")
+                buffer.write(piece)
+                left -= len(piece)
+            loaded = _Loaded(None, buffer.getvalue())
+        else:
+            data = first
+            if len(first) < size:
+                data = bytearray(size)
+                data[: len(first)] = first
+                _fill(reader, memoryview(data)[len(first) :])
+            loaded = _Loaded(data)
         if reader.read(1):
             raise MfwError("a value is longer than its size")
-    return data
+    return loaded
 
 
-def _set_value(name: str, data: bytes) -> None:
-    """Hands the host an artifact's encoded value, in pieces once large."""
-    if len(data) < _STREAM_FROM:
-        artifacts.set(name, data)
+def _declared_length(head: bytearray, length: int) -> int:
+    """The length a byte string's head of ``length`` bytes declares."""
+    if length == 1:
+        return head[0] & 0x1F
+    return int.from_bytes(head[1:length], "big")
+
+
+def _set_value(name: str, pieces: list[Any], size: int) -> None:
+    """Hands the host an artifact's encoded value, the pieces of
+    :func:`_encoding.encode_pieces` adding up to ``size`` bytes: whole when
+    small, else a piece at a time, never joined."""
+    if size < _STREAM_FROM:
+        artifacts.set(name, b"".join(pieces))
         return
     writer = streams.start_set(name)
-    for at in range(0, len(data), _PIECE):
-        writer.write(data[at : at + _PIECE])
+    pending: list[Any] = []
+    held = 0
+    for piece in pieces:
+        view = memoryview(piece).cast("B")
+        if held + len(view) < _PIECE:
+            # Small pieces (heads, short items) go together.
+            pending.append(view)
+            held += len(view)
+            continue
+        if pending:
+            writer.write(b"".join(pending))
+            pending, held = [], 0
+        for at in range(0, len(view), _PIECE):
+            part = view[at : at + _PIECE]
+            if len(part) < _PIECE:
+                pending, held = [part], len(part)
+            else:
+                writer.write(bytes(part))
+    if pending:
+        writer.write(b"".join(pending))
     streams.finish_set(writer)
 
 
@@ -162,7 +251,7 @@ class _State:
 
     def __init__(self, flow_cls: type):
         self.flow_cls = flow_cls
-        self.loaded: dict[str, bytes] = {}
+        self.loaded: dict[str, _Loaded] = {}
         self.removed: set[str] = set()
         self.parameters: dict[str, Any] = {}
 
@@ -170,15 +259,15 @@ class _State:
         if name in _EXTERNAL_STEPS:
             return StepRef(name)
         try:
-            data = _read_whole(streams.open_get(name))
+            loaded = _read_value(streams.open_get(name))
         except Err as e:
             if type(e.value).__name__ == "ArtifactError_NotFound":
                 raise AttributeError(
                     f"{self.flow_cls.__name__!r} object has no attribute {name!r}"
                 ) from None
             raise _host_error(e) from None
-        self.loaded[name] = data
-        return _artifact(name, data)
+        self.loaded[name] = loaded
+        return loaded.decoded(name)
 
     def exists(self, name: str) -> bool:
         return name in artifacts.names()
@@ -240,14 +329,19 @@ def persist(flow: Any, state: _State) -> None:
     for name, value in list(flow.__dict__.items()):
         if name.startswith("_"):
             continue
-        data = _encoding.encode(value)
-        if state.loaded.get(name) == data:
+        pieces = _encoding.encode_pieces(value)
+        size = sum(memoryview(p).nbytes for p in pieces)
+        loaded = state.loaded.get(name)
+        if loaded is not None and loaded.same(value, pieces, size):
             continue  # read and unchanged: keeps its stored hash
         try:
-            _set_value(name, data)
+            _set_value(name, pieces, size)
         except Err as e:
             raise _host_error(e) from None
-        state.loaded[name] = data
+        if size < _STREAM_FROM:
+            state.loaded[name] = _Loaded(b"".join(pieces))
+        else:
+            state.loaded.pop(name, None)
 
 
 class InputView:
@@ -263,14 +357,14 @@ class InputView:
             raise AttributeError(name)
         if name not in self._cache:
             try:
-                data = _read_whole(streams.open_input_get(self._index, name))
+                loaded = _read_value(streams.open_input_get(self._index, name))
             except Err as e:
                 if type(e.value).__name__ == "ArtifactError_NotFound":
                     raise AttributeError(
                         f"input {self._index} (step {self._step!r}) has no artifact {name!r}"
                     ) from None
                 raise _host_error(e) from None
-            self._cache[name] = _artifact(name, data)
+            self._cache[name] = loaded.decoded(name)
         return self._cache[name]
 
     def __repr__(self) -> str:

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# How much a new version of a large data frame costs the store: a pandas
+# data frame of N MiB (10 float columns) set in `start`, then in `change`
+# with 1% of its rows changed, in one block, scattered at random, or
+# appended; prints the second version's bytes that no chunk of the first
+# held. Local store (chunks of about 512 KiB), each case on a new store.
+#
+#   benches/dedup.sh          # 100 MiB
+#   benches/dedup.sh 32
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mib=${1:-100}
+
+. benches/guest-setup.sh dedup
+cp benches/dedup/flow.py "$scratch/dedup.py"
+memory=$((mib * 6 + 512))
+
+printf 'data frame of %s MiB, 1%% of its rows changed (%s)\n' "$mib" "$(date -u '+%Y-%m-%d %H:%M UTC')"
+for how in block scattered appended; do
+    rm -rf "$scratch/.mfw"
+    (cd "$scratch" && "$mfw" run dedup.py --mib "$mib" --how "$how" --memory "$memory" >/dev/null 2>"$scratch/err") || {
+        cat "$scratch/err" >&2
+        exit 1
+    }
+    printf '%-10s ' "$how"
+    python3 benches/dedup/shared.py "$scratch/.mfw"
+done
