@@ -76,6 +76,16 @@ fn a_large_value_is_chunked_read_whole_named_when_damaged_and_healed_by_a_rerun(
                 b = Flow('BigFlow').latest_run['start'].task.data.blob\n\
                 print(len(b), hashlib.sha256(b).hexdigest())";
     assert_eq!(scratch.client(read), expected);
+    // Or a chunk at a time, as a file.
+    let streamed = "import hashlib\n\
+                    from mfw import Flow\n\
+                    h, n = hashlib.sha256(), 0\n\
+                    with Flow('BigFlow').latest_run['start'].task['blob'].open() as f:\n    \
+                        while piece := f.read(3 << 20):\n        \
+                            h.update(piece)\n        \
+                            n += len(piece)\n\
+                    print(n, h.hexdigest())";
+    assert_eq!(scratch.client(streamed), expected);
 
     // One flipped bit in one chunk: a step reading the value fails naming
     // the artifact and the chunk.

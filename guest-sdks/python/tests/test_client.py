@@ -84,3 +84,70 @@ def test_artifacts_and_missing_things_are_clear(store):
         Run("HelloFlow/9")["train"]
     with pytest.raises(MfwError, match="flow 'NoFlow' has no runs"):
         Flow("NoFlow")
+
+
+def chunked(store, value, pieces):
+    """Stores `value` as a chunked value of `pieces` chunks, as the host does
+    for a large one: each chunk a blob, and a manifest listing them."""
+    data = _encoding.encode(value)
+    name = blake3(data).hexdigest()
+    step = -(-len(data) // pieces)
+    listed = []
+    for at in range(0, len(data), step):
+        chunk = data[at : at + step]
+        sha = blake3(chunk).hexdigest()
+        path = store / "blobs" / sha[:2] / sha
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(chunk)
+        listed.append({"hash": sha, "size": len(chunk)})
+    manifest = store / "chunked" / name[:2] / f"{name}.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(
+        json.dumps({"format": "mfw chunked value v1", "size": len(data), "chunks": listed})
+    )
+    return name
+
+
+def with_artifacts(store, **shas):
+    """Adds artifacts (by hash) to run 9's start task."""
+    path = store / "flows" / "HelloFlow" / "runs" / "9" / "tasks" / "start" / "0.json"
+    task = json.loads(path.read_text())
+    task["artifacts"].update(shas)
+    path.write_text(json.dumps(task))
+    return Run("HelloFlow/9")["start"].task
+
+
+def test_a_large_bytes_value_opens_as_a_file_read_a_chunk_at_a_time(store):
+    value = bytes(range(256)) * 1200
+    task = with_artifacts(
+        store,
+        big=chunked(store, value, 3),
+        buf=chunked(store, bytearray(value[:1000]), 2),
+        small=blob(store, b"abc"),
+        n=chunked(store, list(range(1000)), 2),
+    )
+    assert task.data.big == value and task.data.n == list(range(1000))
+    with task["big"].open() as f:
+        assert f.read(10) == value[:10]
+        assert f.read() == value[10:]
+    with task["buf"].open() as f:
+        assert f.read() == value[:1000]
+    assert task["small"].open().read() == b"abc"
+    with pytest.raises(MfwError, match="is a list, not bytes: .* read it with .data"):
+        task["n"].open()
+
+
+def test_a_damaged_chunk_is_named_when_a_file_reaches_it(store):
+    value = bytes(range(256)) * 1200
+    sha = chunked(store, value, 3)
+    task = with_artifacts(store, big=sha)
+    manifest = json.loads((store / "chunked" / sha[:2] / f"{sha}.json").read_text())
+    last = manifest["chunks"][2]["hash"]
+    path = store / "blobs" / last[:2] / last
+    path.write_bytes(b"x" + path.read_bytes()[1:])
+    with task["big"].open() as f:
+        assert f.read(1000) == value[:1000]
+        with pytest.raises(MfwError, match=f"its chunk 2 of 3 \\({last}\\) is damaged"):
+            f.read()
+    with pytest.raises(MfwError, match="its chunk 2 of 3"):
+        _ = task.data.big

@@ -13,6 +13,7 @@ with the usual AWS environment variables).
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import sys
@@ -166,42 +167,132 @@ def _blob(sha: str) -> bytes:
     """The bytes of blob `sha`, checked against their name: a damaged blob
     is an error naming it, never a wrong value. A large value is stored as
     chunks (docs/datastore.md), each checked, then the whole."""
-    blake3 = _blake3()
-    store = _store()
+    blake3, store = _blake3(), _store()
     data = store.read(f"blobs/{sha[:2]}/{sha}")
-    if data is None:
-        data = _chunked(store, sha, blake3)
-    actual = blake3(data).hexdigest()
+    if data is not None:
+        _check_whole(sha, blake3(data))
+        return data
+    chunks = _manifest(store, sha)
+    # One buffer of the final size, written in place: getvalue() hands it
+    # over without a second copy of the value.
+    out = io.BytesIO()
+    total = sum(size for _, size in chunks)
+    if total:
+        out.seek(total - 1)
+        out.write(b"\0")
+        out.seek(0)
+    for piece in _chunks(store, sha, chunks, blake3):
+        out.write(piece)
+    return out.getvalue()
+
+
+def _check_whole(sha: str, hasher: Any) -> None:
+    actual = hasher.hexdigest()
     if actual != sha:
         raise MfwError(
             f"blob {sha} in datastore {get_datastore()} is corrupt: its content hashes to "
             f"{actual}; `mfw doctor` lists every damaged object"
         )
-    return data
 
 
-def _chunked(store: Any, sha: str, blake3: Any) -> bytes:
-    """A chunked value's bytes, from its manifest's chunks in order."""
+def _manifest(store: Any, sha: str) -> list[tuple[str, int]]:
+    """The chunks, in order, of the chunked value `sha`."""
     manifest = store.read(f"chunked/{sha[:2]}/{sha}.json")
     if manifest is None:
         raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
-    damaged = f"blob {sha} in datastore {get_datastore()} cannot be read"
     try:
         chunks = json.loads(manifest)["chunks"]
-        hashes = [(c["hash"], int(c["size"])) for c in chunks]
+        return [(c["hash"], int(c["size"])) for c in chunks]
     except (ValueError, KeyError, TypeError) as e:
-        raise MfwError(f"{damaged}: its manifest is damaged ({e})") from None
-    out = bytearray()
-    for index, (chunk, size) in enumerate(hashes):
+        raise MfwError(
+            f"blob {sha} in datastore {get_datastore()} cannot be read: its manifest is "
+            f"damaged ({e})"
+        ) from None
+
+
+def _chunks(store: Any, sha: str, chunks: list[tuple[str, int]], blake3: Any) -> Iterator[bytes]:
+    """A chunked value's chunks in order, each checked; the whole is checked
+    before the last one is given."""
+    whole = blake3()
+    for index, (chunk, size) in enumerate(chunks):
         piece = store.read(f"blobs/{chunk[:2]}/{chunk}")
         if piece is None or len(piece) != size or blake3(piece).hexdigest() != chunk:
             what = "missing" if piece is None else "damaged"
             raise MfwError(
-                f"{damaged}: its chunk {index} of {len(hashes)} ({chunk}) is {what}; "
-                "`mfw doctor` lists every damaged object"
+                f"blob {sha} in datastore {get_datastore()} cannot be read: its chunk {index} "
+                f"of {len(chunks)} ({chunk}) is {what}; `mfw doctor` lists every damaged object"
             )
-        out += piece
-    return bytes(out)
+        whole.update(piece)
+        if index == len(chunks) - 1:
+            _check_whole(sha, whole)
+        yield piece
+
+
+def _pieces(sha: str) -> tuple[int, Iterator[bytes]]:
+    """Blob `sha`'s size and its bytes a piece at a time (a chunked value's
+    chunks, or the blob whole), each checked as it is read."""
+    blake3, store = _blake3(), _store()
+    data = store.read(f"blobs/{sha[:2]}/{sha}")
+    if data is not None:
+        _check_whole(sha, blake3(data))
+        return len(data), iter((data,))
+    chunks = _manifest(store, sha)
+    return sum(size for _, size in chunks), _chunks(store, sha, chunks, blake3)
+
+
+class _ByteStringFile(io.RawIOBase):
+    """The bytes of an artifact that is one byte string (a `bytes` or a
+    `bytearray`), read from the datastore a chunk at a time."""
+
+    def __init__(self, pathspec: str, sha: str):
+        size, self._pieces = _pieces(sha)
+        self._piece, self._at = b"", 0
+        # The head: a bytearray's tag, then the byte string's length.
+        first = bytearray()
+        while len(first) < 9 + len(_BYTEARRAY_TAG):
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            first += piece
+        skip = len(_BYTEARRAY_TAG) if first.startswith(_BYTEARRAY_TAG) else 0
+        head = _encoding.byte_string_head(first[skip:])
+        length = None
+        if head is not None and len(first) >= skip + head:
+            arg = first[skip : skip + head]
+            length = arg[0] & 0x1F if head == 1 else int.from_bytes(arg[1:], "big")
+        if length is None or length != size - skip - head:
+            major = first[0] >> 5 if first else 7
+            what = (
+                ("an int", "an int", "bytes", "a str", "a list", "a dict")[major]
+                if major < 6
+                else (
+                    "a tagged value (a tuple, set, array, data frame or object)"
+                    if major == 6
+                    else "a float, bool or None"
+                )
+            )
+            raise MfwError(
+                f"artifact {pathspec} is {what}, not bytes: only a bytes or bytearray value "
+                "opens as a file; read it with .data"
+            )
+        self._piece, self._at = bytes(first), skip + head
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._at >= len(self._piece):
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._piece, self._at = piece, 0
+        n = min(len(buffer), len(self._piece) - self._at)
+        buffer[:n] = self._piece[self._at : self._at + n]
+        self._at += n
+        return n
+
+
+_BYTEARRAY_TAG = bytes.fromhex("da") + _encoding.TAG_BYTEARRAY.to_bytes(4, "big")
 
 
 def _time(ms: int | None) -> datetime.datetime | None:
@@ -610,6 +701,27 @@ class DataArtifact:
                 "in the flow's directory, or add that directory to sys.path "
                 "(sys.path.insert(0, '/path/to/flow')), then read it again"
             ) from None
+
+    def open(self) -> io.BufferedReader:
+        """The artifact's bytes as a read-only binary file, for a `bytes` or
+        `bytearray` value too large to hold twice: the datastore is read a
+        chunk at a time, each chunk checked against its hash, and the whole
+        value before the end of the file. A value of any other kind is read
+        with `.data`.
+
+        >>> with Flow("BigFlow").latest_run["start"].task["blob"].open() as f:  # doctest: +SKIP
+        ...     header = f.read(16)
+        """
+        if _in_step():
+            # Inside a step the host hands a value over whole.
+            value = self.data
+            if not isinstance(value, (bytes, bytearray)):
+                raise MfwError(
+                    f"artifact {self.pathspec} is a {type(value).__name__}, not bytes: only a "
+                    "bytes or bytearray value opens as a file; read it with .data"
+                )
+            return io.BufferedReader(io.BytesIO(value))
+        return io.BufferedReader(_ByteStringFile(self.pathspec, self.sha), 1 << 20)
 
     def __repr__(self) -> str:
         return f"DataArtifact('{self.pathspec}')"
