@@ -1,18 +1,21 @@
 //! What `mfw run` shows while a flow runs: every line a task prints,
-//! prefixed with `step/task`, and on a terminal a progress line.
+//! prefixed with `step/task`, and on a terminal a live display: a bar per
+//! step (tasks done of those known, how many run now, how many failed) and
+//! one for the whole run.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mfw_host::OutputStream;
 use mfw_orchestrator::{RunObserver, TaskKey};
 
 /// Prints task output and progress.
 pub struct TerminalObserver {
-    bar: Option<ProgressBar>,
+    display: Option<Display>,
     queued: AtomicU64,
     done: AtomicU64,
     failed: AtomicU64,
@@ -23,22 +26,54 @@ pub struct TerminalObserver {
     started: Mutex<Option<(String, String)>>,
 }
 
+/// The live display: the run's bar last, a bar per step above it.
+struct Display {
+    multi: MultiProgress,
+    total: ProgressBar,
+    steps: Mutex<StepBars>,
+}
+
+#[derive(Default)]
+struct StepBars {
+    bars: HashMap<String, StepBar>,
+    /// Steps beyond [`MAX_STEP_BARS`], counted in the run's bar only.
+    unshown: u64,
+}
+
+struct StepBar {
+    bar: ProgressBar,
+    running: u64,
+    failed: u64,
+}
+
+/// The most steps shown with a bar each: a graph wider than a screen
+/// shows the rest in the run's bar only.
+const MAX_STEP_BARS: usize = 24;
+
 impl TerminalObserver {
-    /// A progress bar when stderr is a terminal, plain lines otherwise.
+    /// A live display when stderr is a terminal, plain lines otherwise.
     pub fn new(quiet: bool) -> Self {
-        let bar = (std::io::stderr().is_terminal() && !quiet).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
+        let target = (std::io::stderr().is_terminal() && !quiet).then(ProgressDrawTarget::stderr);
+        Self::with_target(quiet, target)
+    }
+
+    /// Draws the display on `target`, if any.
+    fn with_target(quiet: bool, target: Option<ProgressDrawTarget>) -> Self {
+        let display = target.map(|target| {
+            let multi = MultiProgress::with_draw_target(target);
+            let total = multi.add(ProgressBar::new(0));
+            total.set_style(style(
                 "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} tasks {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
+            ));
+            total.enable_steady_tick(Duration::from_millis(100));
+            Display {
+                multi,
+                total,
+                steps: Mutex::new(StepBars::default()),
+            }
         });
         Self {
-            bar,
+            display,
             queued: AtomicU64::new(0),
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -50,8 +85,8 @@ impl TerminalObserver {
 
     fn say(&self, stream: OutputStream, text: &str) {
         let _guard = self.lock.lock();
-        match &self.bar {
-            Some(bar) => bar.suspend(|| print_line(stream, text)),
+        match &self.display {
+            Some(display) => display.multi.suspend(|| print_line(stream, text)),
             None => print_line(stream, text),
         }
     }
@@ -61,12 +96,89 @@ impl TerminalObserver {
         self.started.lock().ok().and_then(|run| run.clone())
     }
 
-    /// Removes the progress line before the summary is printed.
+    /// Removes the display before the summary is printed.
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if let Some(display) = &self.display {
+            if let Ok(steps) = display.steps.lock() {
+                for step in steps.bars.values() {
+                    step.bar.finish_and_clear();
+                }
+            }
+            display.total.finish_and_clear();
+            let _ = display.multi.clear();
         }
     }
+
+    /// Updates `task`'s step bar, made when its first task is known.
+    fn on_step(&self, task: &TaskKey, update: impl FnOnce(&mut StepBar)) {
+        let Some(display) = &self.display else {
+            return;
+        };
+        let Ok(mut steps) = display.steps.lock() else {
+            return;
+        };
+        let steps = &mut *steps;
+        if !steps.bars.contains_key(&task.step) {
+            if steps.bars.len() >= MAX_STEP_BARS {
+                steps.unshown += 1;
+                self.total_message(display, steps.unshown);
+                return;
+            }
+            let bar = display
+                .multi
+                .insert_before(&display.total, ProgressBar::new(0));
+            bar.set_style(style("  {prefix:>16!} [{bar:30}] {pos}/{len} {msg}"));
+            bar.set_prefix(for_terminal(&task.step).into_owned());
+            steps.bars.insert(
+                task.step.clone(),
+                StepBar {
+                    bar,
+                    running: 0,
+                    failed: 0,
+                },
+            );
+        }
+        if let Some(step) = steps.bars.get_mut(&task.step) {
+            update(step);
+            step.bar.set_message(match (step.running, step.failed) {
+                (0, 0) => String::new(),
+                (running, 0) => format!("{running} running"),
+                (0, failed) => format!("{failed} failed"),
+                (running, failed) => format!("{running} running, {failed} failed"),
+            });
+        }
+    }
+
+    /// The run's bar says how many tasks failed and how many steps have no
+    /// bar of their own.
+    fn total_message(&self, display: &Display, unshown: u64) {
+        let failed = self.failed.load(Ordering::Relaxed);
+        let parts: Vec<String> = [
+            (failed > 0).then(|| format!("{failed} failed")),
+            (unshown > 0).then(|| format!("{unshown} more steps not shown")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        display.total.set_message(if parts.is_empty() {
+            String::new()
+        } else {
+            format!("({})", parts.join("; "))
+        });
+    }
+
+    #[cfg(test)]
+    fn step_bar(&self, step: &str) -> Option<ProgressBar> {
+        let display = self.display.as_ref()?;
+        let steps = display.steps.lock().ok()?;
+        steps.bars.get(step).map(|s| s.bar.clone())
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 /// `text` as it may reach a terminal: control characters (escape
@@ -138,11 +250,16 @@ impl RunObserver for TerminalObserver {
         );
     }
 
-    fn task_queued(&self, _task: &TaskKey) {
+    fn task_queued(&self, task: &TaskKey) {
         let total = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(bar) = &self.bar {
-            bar.set_length(total);
+        if let Some(display) = &self.display {
+            display.total.set_length(total);
         }
+        self.on_step(task, |step| step.bar.inc_length(1));
+    }
+
+    fn task_started(&self, task: &TaskKey) {
+        self.on_step(task, |step| step.running += 1);
     }
 
     fn task_output(&self, task: &TaskKey, stream: OutputStream, line: &str) {
@@ -163,15 +280,22 @@ impl RunObserver for TerminalObserver {
 
     fn task_finished(&self, task: &TaskKey, failure: Option<&str>) {
         self.done.fetch_add(1, Ordering::Relaxed);
+        // A task taken from the cache or reused by resume never started.
+        self.on_step(task, |step| {
+            step.running = step.running.saturating_sub(1);
+            step.failed += u64::from(failure.is_some());
+            step.bar.inc(1);
+        });
         if let Some(why) = failure {
-            let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(bar) = &self.bar {
-                bar.set_message(format!("({failed} failed)"));
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Some(display) = &self.display {
+                let unshown = display.steps.lock().map_or(0, |steps| steps.unshown);
+                self.total_message(display, unshown);
             }
             self.say(OutputStream::Stderr, &format!("{task}: task failed: {why}"));
         }
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
+        if let Some(display) = &self.display {
+            display.total.inc(1);
         }
     }
 }
@@ -201,6 +325,69 @@ mod tests {
             "\\u{1b}[2K\\rmfw: HelloFlow/1 succeeded"
         );
         assert_eq!(for_terminal("bell\u{7}"), "bell\\u{7}");
+    }
+
+    fn key(step: &str, task_id: &str) -> TaskKey {
+        TaskKey {
+            step: step.to_string(),
+            task_id: task_id.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_step_has_a_bar_of_its_tasks_done_running_and_failed() {
+        let observer = TerminalObserver::with_target(false, Some(ProgressDrawTarget::hidden()));
+        observer.task_queued(&key("start", "0"));
+        observer.task_started(&key("start", "0"));
+        observer.task_finished(&key("start", "0"), None);
+        for i in 0..4 {
+            observer.task_queued(&key("train", &i.to_string()));
+        }
+        observer.task_started(&key("train", "0"));
+        observer.task_started(&key("train", "1"));
+        observer.task_started(&key("train", "2"));
+        observer.task_finished(&key("train", "0"), Some("boom"));
+        // A cached task finishes without starting.
+        observer.task_finished(&key("train", "3"), None);
+
+        let start = observer.step_bar("start").unwrap();
+        assert_eq!((start.position(), start.length()), (1, Some(1)));
+        assert_eq!(start.message(), "");
+        let train = observer.step_bar("train").unwrap();
+        assert_eq!((train.position(), train.length()), (2, Some(4)));
+        assert_eq!(train.message(), "1 running, 1 failed");
+        assert_eq!(train.prefix(), "train");
+        let total = &observer.display.as_ref().unwrap().total;
+        assert_eq!((total.position(), total.length()), (3, Some(5)));
+        assert_eq!(total.message(), "(1 failed)");
+    }
+
+    #[test]
+    fn a_step_name_cannot_move_the_cursor_and_wide_graphs_are_capped() {
+        let observer = TerminalObserver::with_target(false, Some(ProgressDrawTarget::hidden()));
+        observer.task_queued(&key("evil\u{1b}[2J", "0"));
+        assert_eq!(
+            observer.step_bar("evil\u{1b}[2J").unwrap().prefix(),
+            "evil\\u{1b}[2J"
+        );
+        for i in 0..MAX_STEP_BARS + 2 {
+            observer.task_queued(&key(&format!("s{i}"), "0"));
+        }
+        assert!(
+            observer
+                .step_bar(&format!("s{}", MAX_STEP_BARS - 2))
+                .is_some()
+        );
+        assert!(observer.step_bar(&format!("s{}", MAX_STEP_BARS)).is_none());
+        let total = &observer.display.as_ref().unwrap().total;
+        assert_eq!(total.message(), "(3 more steps not shown)");
+    }
+
+    #[test]
+    fn without_a_terminal_there_is_no_display() {
+        let observer = TerminalObserver::with_target(false, None);
+        observer.task_queued(&key("start", "0"));
+        assert!(observer.step_bar("start").is_none());
     }
 
     #[test]
