@@ -519,3 +519,46 @@ fn a_rust_step_reads_a_pandas_frame_and_python_reads_the_rust_table() {
     // Python, Rust and Go steps over pandas frames replay identically.
     assert_replays_identically(&scratch, "FramesFlow", &run);
 }
+
+/// A wheel is a function of its recipe: nanoarrow (whose Cython module once
+/// came out different from build to build) built again in an empty cache
+/// at another, deeper path, with a toolchain of its own, is the same file.
+#[test]
+fn a_wheel_built_again_in_another_cache_is_the_same_file() {
+    let scratch = Scratch::new();
+    let built = |env: &[(&str, String)]| {
+        let ran = scratch
+            .mfw_env(["wheels", "build", "nanoarrow==0.9.0"], env)
+            .ok();
+        PathBuf::from(ran.stdout.trim())
+    };
+    // The usual cache's (scripts/test builds it).
+    let first = built(&[]);
+    // The pinned downloads are copied, so nothing is fetched twice; the
+    // toolchain and the build are this cache's own.
+    let other = scratch
+        .path()
+        .join("another/machine/with/a/longer/path/wheels");
+    std::fs::create_dir_all(&other).unwrap();
+    for pinned in ["sdists", "debs"] {
+        let from = common::wheel_cache().join(pinned);
+        if from.exists() {
+            let copied = Command::new("cp")
+                .arg("-a")
+                .arg(&from)
+                .arg(&other)
+                .status()
+                .unwrap();
+            assert!(copied.success());
+        }
+    }
+    let second = built(&[("MFW_WHEEL_CACHE", other.display().to_string())]);
+    assert!(second.starts_with(&other), "{}", second.display());
+    assert_eq!(first.file_name(), second.file_name());
+    assert!(
+        std::fs::read(&first).unwrap() == std::fs::read(&second).unwrap(),
+        "{} and {} differ",
+        first.display(),
+        second.display()
+    );
+}
