@@ -255,12 +255,8 @@ class _ByteStringFile(io.RawIOBase):
                 break
             first += piece
         skip = len(_BYTEARRAY_TAG) if first.startswith(_BYTEARRAY_TAG) else 0
-        head = _encoding.byte_string_head(first[skip:])
-        length = None
-        if head is not None and len(first) >= skip + head:
-            arg = first[skip : skip + head]
-            length = arg[0] & 0x1F if head == 1 else int.from_bytes(arg[1:], "big")
-        if length is None or length != size - skip - head:
+        found = _encoding.byte_string_head(first[skip:])
+        if found is None or skip + found[0] + found[1] != size:
             major = first[0] >> 5 if first else 7
             what = (
                 ("an int", "an int", "bytes", "a str", "a list", "a dict")[major]
@@ -275,7 +271,7 @@ class _ByteStringFile(io.RawIOBase):
                 f"artifact {pathspec} is {what}, not bytes: only a bytes or bytearray value "
                 "opens as a file; read it with .data"
             )
-        self._piece, self._at = bytes(first), skip + head
+        self._piece, self._at = bytes(first), skip + found[0]
 
     def readable(self) -> bool:
         return True

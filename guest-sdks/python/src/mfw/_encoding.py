@@ -1202,24 +1202,27 @@ def encode_pieces(value: object, *, allow_pickle: bool = True) -> list[Any]:
     return out
 
 
-def byte_string_head(data: bytes | bytearray | memoryview) -> int | None:
-    """The length of the head if ``data`` starts with the head of a byte
-    string whose bytes are all the rest of ``data``'s declared size, else
-    ``None``. A reader uses it to take a large top-level byte string
-    without decoding a copy of it.
+def byte_string_head(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    """``(head length, byte count)`` when ``data`` starts with the whole head
+    of a byte string, else ``None``. A reader uses it to take a large
+    top-level byte string without decoding a copy of it.
 
     >>> byte_string_head(bytes.fromhex("5a00000003"))
-    5
-    >>> byte_string_head(bytes.fromhex("83"))
+    (5, 3)
+    >>> byte_string_head(bytes.fromhex("43")), byte_string_head(bytes.fromhex("83"))
+    ((1, 3), None)
     """
     if not data or data[0] >> 5 != 2:
         return None
     info = data[0] & 0x1F
     if info < 24:
-        return 1
+        return 1, info
     if info > 27:
         return None
-    return 1 + (1 << (info - 24))
+    head = 1 + (1 << (info - 24))
+    if len(data) < head:
+        return None
+    return head, int.from_bytes(data[1:head], "big")
 
 
 # --------------------------------------------------------------------------

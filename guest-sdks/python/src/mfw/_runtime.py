@@ -179,8 +179,9 @@ def _read_value(reader: Any) -> _Loaded:
         size = reader.size()
         first = bytearray(min(size, 9) if size >= _STREAM_FROM else size)
         _fill(reader, memoryview(first))
-        head = _encoding.byte_string_head(first) if size >= _STREAM_FROM else None
-        if head is not None and _declared_length(first, head) == size - head:
+        found = _encoding.byte_string_head(first) if size >= _STREAM_FROM else None
+        if found is not None and found[0] + found[1] == size:
+            head = found[0]
             # A buffer of the final size, written in place: getvalue() hands
             # it over without a copy.
             buffer = io.BytesIO()
@@ -206,13 +207,6 @@ def _read_value(reader: Any) -> _Loaded:
         if reader.read(1):
             raise MfwError("a value is longer than its size")
     return loaded
-
-
-def _declared_length(head: bytearray, length: int) -> int:
-    """The length a byte string's head of ``length`` bytes declares."""
-    if length == 1:
-        return head[0] & 0x1F
-    return int.from_bytes(head[1:length], "big")
 
 
 def _set_value(name: str, pieces: list[Any], size: int) -> None:
