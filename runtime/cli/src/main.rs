@@ -50,6 +50,9 @@ enum Command {
     Logs(commands::LogsArgs),
     /// Run past tasks again and check they compute what was stored.
     Replay(commands::ReplayArgs),
+    /// Serve a web UI over the datastore: runs, graphs, timelines, logs
+    /// and artifacts, live while runs go on.
+    Ui(commands::UiArgs),
     /// Find damaged records and blobs in the datastore (and set them aside).
     Doctor(commands::doctor::DoctorArgs),
     /// Deploy a flow to run when another flow's run succeeds
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
             Command::Dump(args) => commands::dump(&context, args).await,
             Command::Logs(args) => commands::logs(&context, args).await,
             Command::Replay(args) => commands::replay(&context, args).await,
+            Command::Ui(args) => commands::ui(&context, args).await,
             Command::Doctor(args) => commands::doctor::doctor(&context, args).await,
             Command::Deploy(args) => commands::deploy::deploy(&context, args).await,
             Command::Deployments => commands::deploy::deployments(&context).await,

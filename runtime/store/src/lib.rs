@@ -222,6 +222,19 @@ struct Heartbeat {
     at: u64,
 }
 
+/// How long a running run's process may go without a heartbeat before the
+/// run is shown as stale (it beats every few seconds while alive).
+pub const STALE_AFTER_MILLIS: u64 = 60_000;
+
+/// A run's status as seen now ([`Datastore::observe_run`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedRun {
+    /// `running`, `succeeded`, `failed`, `interrupted`, or `stale`.
+    pub status: String,
+    /// How long it ran, or has run so far (until last seen, if stale).
+    pub duration_millis: u64,
+}
+
 /// `tags.json` beside a run's record: its user tags as changed after it
 /// started.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -989,6 +1002,39 @@ impl Datastore {
         }
     }
 
+    /// Where `record`'s run stands as seen now: a run still marked running
+    /// whose process has not said it is alive for [`STALE_AFTER_MILLIS`]
+    /// is `stale` (its process died: `mfw resume` continues it), with the
+    /// time it ran until it was last seen.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let mut run = mfw_store::RunRecord::new("F");
+    /// run.started_at -= 2 * mfw_store::STALE_AFTER_MILLIS;
+    /// store.create_run(&mut run).await.unwrap();
+    /// assert_eq!(store.observe_run(&run).await.status, "stale");
+    /// store.beat("F", &run.run_id).await.unwrap();
+    /// assert_eq!(store.observe_run(&run).await.status, "running");
+    /// # });
+    /// ```
+    pub async fn observe_run(&self, record: &RunRecord) -> ObservedRun {
+        if record.status == RunStatus::Running {
+            let last = self.last_beat(record).await;
+            if now_millis().saturating_sub(last) > STALE_AFTER_MILLIS {
+                return ObservedRun {
+                    status: "stale".into(),
+                    duration_millis: last.saturating_sub(record.started_at),
+                };
+            }
+        }
+        ObservedRun {
+            status: record.status.to_string(),
+            duration_millis: record.duration_millis(),
+        }
+    }
+
     /// Replaces a run's user tags (sorted, without duplicates).
     ///
     /// ```
@@ -1126,6 +1172,23 @@ impl Datastore {
         &self,
         flow: &str,
     ) -> Result<(Vec<RunRecord>, Vec<Damaged>), StoreError> {
+        let ids = self.list_run_ids(flow).await?;
+        let mut runs = Vec::with_capacity(ids.len());
+        let mut damaged = Vec::new();
+        for id in ids {
+            // A run directory without run.json can only be a foreign file.
+            match self.get_json(&Self::run_path(flow, &id)).await {
+                Ok(Some(run)) => runs.push(run),
+                Ok(None) => {}
+                Err(e) => damaged.push(Damaged::from_error(e)?),
+            }
+        }
+        Ok((runs, damaged))
+    }
+
+    /// The ids of `flow`'s runs, oldest first, without reading their
+    /// records: one listing.
+    pub async fn list_run_ids(&self, flow: &str) -> Result<Vec<String>, StoreError> {
         let prefix = Path::from(format!("flows/{flow}/runs"));
         let listing = self
             .backend
@@ -1138,17 +1201,18 @@ impl Datastore {
             .filter_map(|p| p.filename().map(str::to_string))
             .collect();
         ids.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
-        let mut runs = Vec::with_capacity(ids.len());
-        let mut damaged = Vec::new();
-        for id in ids {
-            // A run directory without run.json can only be a foreign file.
-            match self.get_json(&Self::run_path(flow, &id)).await {
-                Ok(Some(run)) => runs.push(run),
-                Ok(None) => {}
-                Err(e) => damaged.push(Damaged::from_error(e)?),
-            }
-        }
-        Ok((runs, damaged))
+        Ok(ids)
+    }
+
+    /// How many task records a run has so far, without reading them.
+    pub async fn count_tasks(&self, flow: &str, run_id: &str) -> Result<usize, StoreError> {
+        let prefix = Path::from(format!("{}/tasks", Self::run_prefix(flow, run_id)));
+        Ok(self
+            .list_all(&prefix)
+            .await?
+            .iter()
+            .filter(|o| o.location.extension() == Some("json"))
+            .count())
     }
 
     /// Writes a task's record, replacing any earlier attempt's, atomically.

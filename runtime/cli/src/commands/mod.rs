@@ -29,6 +29,7 @@ mod run;
 mod runs;
 mod show;
 pub mod tag;
+mod ui;
 pub mod wheels;
 
 pub use build::{BuildArgs, FlowArg, build, check};
@@ -39,6 +40,7 @@ pub(crate) use run::username;
 pub use run::{ResumeArgs, RunArgs, resume, run};
 pub use runs::{RunsArgs, runs};
 pub use show::{ShowArgs, show};
+pub use ui::{UiArgs, ui};
 
 /// Limits for steps whose decorators set none: the command line's, else
 /// the config file's, else mfw's own (which follow the machine's memory).

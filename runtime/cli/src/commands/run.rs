@@ -553,7 +553,7 @@ fn default_workers() -> usize {
 const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How often a running run says it is alive (`mfw runs` shows it stale
-/// after `runs::STALE_AFTER` without a beat).
+/// after `mfw_store::STALE_AFTER_MILLIS` without a beat).
 const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often a run's writes to a local store are flushed to disk.

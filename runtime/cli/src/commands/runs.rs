@@ -8,10 +8,6 @@ pub struct RunsArgs {
     flow: Option<String>,
 }
 
-/// After how long without a heartbeat `mfw runs` shows a running run as
-/// stale (its process was killed, or lost its store).
-const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let store = context.store()?;
     let flows = match args.flow {
@@ -29,19 +25,10 @@ pub async fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode>
         warn_damaged(&damaged);
         for run in runs {
             let tags = store.run_tags(&run).await.unwrap_or_default();
-            // A running run whose process stopped beating is not running:
-            // show it as stale, with the time it was last seen alive.
-            let (status, duration) = if run.status == RunStatus::Running {
-                let last = store.last_beat(&run).await;
-                let silent = mfw_store::now_millis().saturating_sub(last);
-                if silent > STALE_AFTER.as_millis() as u64 {
-                    ("stale".to_string(), last.saturating_sub(run.started_at))
-                } else {
-                    (run.status.to_string(), run.duration_millis())
-                }
-            } else {
-                (run.status.to_string(), run.duration_millis())
-            };
+            // A running run whose process stopped beating is shown as
+            // stale, with the time it was last seen alive.
+            let observed = store.observe_run(&run).await;
+            let (status, duration) = (observed.status, observed.duration_millis);
             writeln!(
                 out,
                 "{:<24} {:<18} {:<11} {:>9} {:>7} {:>7} {:>7}  {}",

@@ -1,0 +1,564 @@
+//! `mfw ui` on a datastore with finished, cached, failed and running runs:
+//! over HTTP, and in headless Chromium driven through WebDriver
+//! (chromedriver), which also saves screenshots (`target/ui-screenshots`;
+//! with `MFW_UI_SCREENSHOTS=docs` into `docs/ui/`, where `docs/ui.md`
+//! shows them). Without chromedriver the browser test skips loudly; CI
+//! (`MFW_REQUIRE_BROWSER=1`) requires it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, example, guest};
+
+/// A plain HTTP/1.1 exchange: the status and the body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("a timeout");
+    let body = body.unwrap_or("");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("a request");
+    // Read the head, then as much body as it announces: a server may keep
+    // the connection open whatever the request said.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("a response");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    let mut raw = Vec::new();
+    if let Some(length) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        raw.resize(length, 0);
+        reader.read_exact(&mut raw).expect("a body");
+    } else if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).expect("a chunk size");
+            let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).expect("a chunk");
+            if size == 0 {
+                break;
+            }
+            raw.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut raw).expect("a body");
+    }
+    let body = String::from_utf8_lossy(&raw).into_owned();
+    (status, body)
+}
+
+/// `mfw ui` on a free port of this scratch directory's store; killed when
+/// dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(scratch: &Scratch) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args(["ui", "--port", "0"])
+        .current_dir(scratch.path())
+        .env_remove("MFW_DATASTORE")
+        .env_remove("MFW_UI_TOKEN")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mfw ui starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("its stdout"))
+        .read_line(&mut line)
+        .expect("it prints its address");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server { child, addr }
+}
+
+/// The runs the tests look at.
+struct Runs {
+    scratch: Scratch,
+    wide: String,
+    cached: String,
+    failed: String,
+    running: String,
+}
+
+const RUNNING_FLOW: &str = "LongFlow";
+
+/// A store with a finished run, its cached rerun, a failed run, and a run
+/// that is going on (its record and heartbeat written as `mfw run` writes
+/// them, so the test decides when it makes progress).
+async fn runs() -> Runs {
+    let scratch = Scratch::new();
+    let wide = example("wide");
+    let first = scratch
+        .mfw([
+            "run".as_ref(),
+            wide.as_os_str(),
+            "--n".as_ref(),
+            "40".as_ref(),
+        ])
+        .ok();
+    let again = scratch
+        .mfw([
+            "run".as_ref(),
+            wide.as_os_str(),
+            "--n".as_ref(),
+            "40".as_ref(),
+        ])
+        .ok();
+    assert!(again.stderr.contains("cached"), "{}", again.stderr);
+    let failed = scratch
+        .mfw([
+            "run".as_ref(),
+            guest("faulty").as_os_str(),
+            "--mode".as_ref(),
+            "error".as_ref(),
+        ])
+        .failed();
+    let store = mfw_store::Datastore::open(scratch.path().join(".mfw").to_str().expect("utf-8"))
+        .expect("the store");
+    let mut running = mfw_store::RunRecord::new(RUNNING_FLOW);
+    running.graph = Some(
+        mfw_graph::FlowGraph::new(RUNNING_FLOW)
+            .with_step(mfw_graph::Step::linear("start", ["end"]))
+            .with_step(mfw_graph::Step::end()),
+    );
+    store.create_run(&mut running).await.expect("a run");
+    store
+        .beat(RUNNING_FLOW, &running.run_id)
+        .await
+        .expect("a beat");
+    Runs {
+        wide: first.run_id(),
+        cached: again.run_id(),
+        failed: failed.run_id(),
+        running: running.run_id.clone(),
+        scratch,
+    }
+}
+
+/// Records `step/0` of the running run as `mfw run` would when it ends.
+async fn record_task(scratch: &Scratch, run_id: &str, step: &str) {
+    let store = mfw_store::Datastore::open(scratch.path().join(".mfw").to_str().expect("utf-8"))
+        .expect("the store");
+    let mut task = mfw_store::TaskRecord::new(RUNNING_FLOW, run_id, step, "0");
+    let now = mfw_store::now_millis();
+    task.attempts.push(mfw_store::Attempt {
+        attempt: 0,
+        started_at: now - 30,
+        finished_at: now,
+        status: mfw_store::TaskStatus::Succeeded,
+        error: None,
+        stdout: None,
+        stderr: None,
+        memory_bytes: None,
+    });
+    store.write_task(&task).await.expect("a task record");
+    store.beat(RUNNING_FLOW, run_id).await.expect("a beat");
+}
+
+#[tokio::test]
+async fn pages_show_each_kind_of_run_and_refuse_what_they_must() {
+    let runs = runs().await;
+    let server = serve(&runs.scratch);
+    let addr = server.addr.as_str();
+
+    let (status, list) = http(addr, "GET", "/", None, &[]);
+    assert_eq!(status, 200);
+    for (flow, id, status) in [
+        ("WideFlow", &runs.wide, "succeeded"),
+        ("WideFlow", &runs.cached, "succeeded"),
+        ("FaultyFlow", &runs.failed, "failed"),
+        (RUNNING_FLOW, &runs.running, "running"),
+    ] {
+        assert!(
+            list.contains(&format!(
+                "<tr class=\"run {status}\" data-run=\"{flow}/{id}\">"
+            )),
+            "{flow}/{id} is not listed as {status}:\n{list}"
+        );
+    }
+    let (_, failed_only) = http(addr, "GET", "/?status=failed", None, &[]);
+    assert_eq!(failed_only.matches("<tr class=\"run ").count(), 1);
+
+    // The run page: the graph's steps, one timeline bar per task that ran.
+    let (status, page) = http(
+        addr,
+        "GET",
+        &format!("/flows/WideFlow/runs/{}", runs.wide),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<g class=\"node done\"").count(), 4, "{page}");
+    assert_eq!(page.matches("<rect class=\"ok\"").count(), 43);
+    // The cached rerun ran nothing: its tasks are counted, not drawn.
+    let (_, cached) = http(
+        addr,
+        "GET",
+        &format!("/flows/WideFlow/runs/{}", runs.cached),
+        None,
+        &[],
+    );
+    assert!(cached.contains("(40 cached)"), "{cached}");
+    assert!(cached.contains("class=\"task cached\""));
+
+    // The failed task: its error, its traceback's message, what it printed.
+    let task = format!("/flows/FaultyFlow/runs/{}/steps/fail/tasks/0", runs.failed);
+    let (status, page) = http(addr, "GET", &task, None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("ValueError: the data is bad"), "{page}");
+    let (_, start) = http(
+        addr,
+        "GET",
+        &format!("/flows/FaultyFlow/runs/{}/steps/start/tasks/0", runs.failed),
+        None,
+        &[],
+    );
+    assert!(start.contains("start ran"), "{start}");
+    assert!(start.contains("<tr id=\"artifact-before\"><th>before</th><td>int</td>"));
+
+    // The same as JSON, for scripts.
+    let (_, json) = http(
+        addr,
+        "GET",
+        &format!("/api/flows/WideFlow/runs/{}", runs.wide),
+        None,
+        &[],
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["row"]["tasks"], 43);
+
+    // Names that are not names, unknown runs, foreign hosts.
+    assert_eq!(
+        http(addr, "GET", "/flows/WideFlow/runs/..%2F..", None, &[]).0,
+        404
+    );
+    assert_eq!(
+        http(addr, "GET", "/flows/WideFlow/runs/999", None, &[]).0,
+        404
+    );
+    let (status, _) = http(addr, "GET", "/", None, &[("Host", "attacker.example")]);
+    assert_eq!(
+        status, 403,
+        "a page of another site must not read the store"
+    );
+}
+
+#[tokio::test]
+async fn a_non_loopback_address_needs_a_token_and_checks_it() {
+    let scratch = Scratch::new();
+    let refused = scratch
+        .mfw(["ui", "--bind", "0.0.0.0", "--port", "0"])
+        .failed();
+    assert!(refused.stderr.contains("--token"), "{}", refused.stderr);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args([
+            "ui", "--bind", "0.0.0.0", "--port", "0", "--token", "s3cret",
+        ])
+        .current_dir(scratch.path())
+        .env_remove("MFW_DATASTORE")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mfw ui starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("an address");
+    let server = Server {
+        addr: line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("an address")
+            .replace("0.0.0.0", "127.0.0.1"),
+        child,
+    };
+    assert!(line.contains("?token=s3cret"), "{line}");
+    let addr = server.addr.as_str();
+    assert_eq!(http(addr, "GET", "/", None, &[]).0, 401);
+    assert_eq!(http(addr, "GET", "/?token=wrong", None, &[]).0, 401);
+    assert_eq!(http(addr, "GET", "/?token=s3cret", None, &[]).0, 200);
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/",
+            None,
+            &[("Authorization", "Bearer s3cret")]
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        http(addr, "GET", "/", None, &[("Cookie", "mfw_ui_token=s3cret")]).0,
+        200
+    );
+}
+
+/// chromedriver, or why the browser test cannot run.
+fn chromedriver() -> Result<(PathBuf, PathBuf), String> {
+    let driver = PathBuf::from("/usr/bin/chromedriver");
+    let browser = PathBuf::from("/usr/bin/chromium");
+    if driver.exists() && browser.exists() {
+        Ok((driver, browser))
+    } else {
+        Err("no /usr/bin/chromedriver and /usr/bin/chromium (Debian's chromium-driver)".into())
+    }
+}
+
+/// One WebDriver session in headless Chromium.
+struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = http(
+            &self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+            &[],
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    fn start(driver: &PathBuf, browser: &PathBuf) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let capabilities = serde_json::json!({
+            "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
+                "binary": browser,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                    "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }}}
+        });
+        let (status, body) = http(
+            &addr,
+            "POST",
+            "/session",
+            Some(&capabilities.to_string()),
+            &[],
+        );
+        assert_eq!(status, 200, "no WebDriver session: {body}");
+        let reply: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let session = reply["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        Browser {
+            driver: child,
+            addr,
+            session,
+            _profile: profile,
+        }
+    }
+
+    fn command(&self, method: &str, what: &str, body: serde_json::Value) -> serde_json::Value {
+        let path = format!("/session/{}/{what}", self.session);
+        let body = (method == "POST").then(|| body.to_string());
+        let (status, reply) = http(&self.addr, method, &path, body.as_deref(), &[]);
+        assert_eq!(status, 200, "{what}: {reply}");
+        serde_json::from_str::<serde_json::Value>(&reply).expect("JSON")["value"].take()
+    }
+
+    fn open(&self, url: &str) {
+        self.command("POST", "url", serde_json::json!({ "url": url }));
+    }
+
+    fn eval(&self, script: &str) -> serde_json::Value {
+        self.command(
+            "POST",
+            "execute/sync",
+            serde_json::json!({ "script": script, "args": [] }),
+        )
+    }
+
+    /// Waits until `script` returns true.
+    fn wait_for(&self, script: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.eval(script) != serde_json::Value::Bool(true) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Saves a screenshot of the page as `name.png`.
+    fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.command("GET", "screenshot", serde_json::Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("base64"))
+            .expect("a PNG");
+        assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+        let mut dirs = vec![common::repo().join("target/ui-screenshots")];
+        if std::env::var("MFW_UI_SCREENSHOTS").as_deref() == Ok("docs") {
+            dirs.push(common::repo().join("docs/ui"));
+        }
+        for dir in dirs {
+            std::fs::create_dir_all(&dir).expect("a directory");
+            std::fs::write(dir.join(format!("{name}.png")), &bytes).expect("a screenshot");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_browser_draws_runs_graphs_timelines_and_follows_a_running_run() {
+    let (driver, browser) = match chromedriver() {
+        Ok(found) => found,
+        Err(why) => {
+            assert!(std::env::var_os("MFW_REQUIRE_BROWSER").is_none(), "{why}");
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let runs = runs().await;
+    let server = serve(&runs.scratch);
+    let base = format!("http://{}", server.addr);
+    let chrome = Browser::start(&driver, &browser);
+
+    chrome.open(&format!("{base}/"));
+    let statuses = chrome.eval(
+        "return [...document.querySelectorAll('tr.run .status')].map(e => e.textContent).sort()",
+    );
+    assert_eq!(
+        statuses,
+        serde_json::json!(["failed", "running", "succeeded", "succeeded"])
+    );
+    chrome.screenshot("runs");
+
+    chrome.open(&format!("{base}/flows/WideFlow/runs/{}", runs.wide));
+    let drawn = chrome.eval(
+        "const box = s => { const r = document.querySelector(s).getBoundingClientRect(); \
+         return r.width > 100 && r.height > 20; }; \
+         return { nodes: document.querySelectorAll('svg.dag .node').length, \
+                  edges: document.querySelectorAll('svg.dag .edge').length, \
+                  bars: document.querySelectorAll('svg.timeline rect.ok').length, \
+                  dag: box('svg.dag'), timeline: box('svg.timeline') }",
+    );
+    assert_eq!(
+        drawn,
+        serde_json::json!({"nodes": 4, "edges": 3, "bars": 43, "dag": true, "timeline": true})
+    );
+    chrome.screenshot("run");
+
+    chrome.open(&format!(
+        "{base}/flows/FaultyFlow/runs/{}/steps/fail/tasks/0",
+        runs.failed
+    ));
+    let error = chrome.eval("return document.querySelector('pre.error').textContent");
+    assert!(
+        error
+            .as_str()
+            .is_some_and(|e| e.contains("the data is bad")),
+        "{error}"
+    );
+    chrome.screenshot("task");
+
+    // A running run's page follows it: a task recorded while it is open
+    // appears without a reload.
+    chrome.open(&format!(
+        "{base}/flows/{RUNNING_FLOW}/runs/{}",
+        runs.running
+    ));
+    chrome.wait_for(
+        "return document.getElementById('connection').className.includes('live')",
+        "the page to listen for changes",
+    );
+    assert_eq!(
+        chrome.eval("return document.querySelectorAll('a.task').length"),
+        0
+    );
+    chrome.eval("window.notReloaded = true; return null");
+    record_task(&runs.scratch, &runs.running, "start").await;
+    chrome.wait_for(
+        "return document.querySelectorAll('a.task.ok').length === 1",
+        "the recorded task to appear",
+    );
+    assert_eq!(chrome.eval("return window.notReloaded === true"), true);
+    chrome.screenshot("running");
+}
