@@ -41,8 +41,14 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // MFW_BENCH_UI_STORE=DIR keeps the store there, to look at in a
+    // browser with `mfw --datastore DIR ui`.
     let dir = tempfile::tempdir().expect("a directory");
-    let store = Datastore::open(dir.path().to_str().expect("utf-8")).expect("a store");
+    let kept = std::env::var("MFW_BENCH_UI_STORE").ok();
+    let path = kept
+        .clone()
+        .unwrap_or_else(|| dir.path().display().to_string());
+    let store = Datastore::open(&path).expect("a store");
     let graph = FlowGraph::new("WideFlow")
         .with_step(Step::foreach("start", "work", "items"))
         .with_step(Step::linear("work", ["join"]))
