@@ -562,3 +562,140 @@ async fn the_browser_draws_runs_graphs_timelines_and_follows_a_running_run() {
     assert_eq!(chrome.eval("return window.notReloaded === true"), true);
     chrome.screenshot("running");
 }
+
+/// A Python flow whose steps make cards: a default one with Markdown (with
+/// HTML in it), a table, an image and a progress bar, and a blank one by
+/// id.
+const CARD_FLOW: &str = r##"
+from mfw import FlowSpec, card, current, step
+from mfw.cards import Image, Markdown, ProgressBar, Table
+
+PIXELS = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc000000114944415478da"
+    "63d0c83b8115310c2d090008c65781e9d8ec3d0000000049454e44ae426082"
+)
+
+
+class CardFlow(FlowSpec):
+    @card
+    @step
+    def start(self):
+        self.score = 0.93
+        current.card.append(Markdown("# Results\n\nscore **0.93** <script>alert(1)</script>"))
+        current.card.append(Table([[1, "a"], [2, "b<c"]], headers=["n", "name"]))
+        current.card.append(Image(PIXELS, label="pixels"))
+        current.card.append(ProgressBar(max=10, value=4, label="epochs"))
+        self.next(self.end)
+
+    @card(type="blank", id="report")
+    @step
+    def end(self):
+        current.card["report"].append(Markdown("all done"))
+
+
+if __name__ == "__main__":
+    CardFlow()
+"##;
+
+#[tokio::test]
+async fn cards_are_stored_with_their_task_and_render_offline() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("cards/flow.py", CARD_FLOW);
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    let run = ran.run_id();
+
+    // The start task has its default card; the end task its blank one.
+    let start = format!("CardFlow/{run}/start/0");
+    let got = scratch.mfw(["card", "get", &start, "-o", "-"]).ok();
+    let html = got.stdout;
+    assert!(html.contains("<h1>Results</h1>"), "{html}");
+    assert!(html.contains("<strong>0.93</strong>"));
+    assert!(
+        !html.contains("<script>"),
+        "a step's HTML must not run: {html}"
+    );
+    assert!(html.contains("<td>b&lt;c</td>"));
+    assert!(html.contains("src=\"data:image/png;base64,iVBORw0KGgo"));
+    assert!(html.contains("<progress max=\"10\" value=\"4\">"));
+    // A default card also shows the task's artifacts.
+    assert!(html.contains("<th>score</th>"), "{html}");
+    let none = scratch
+        .mfw(["card", "get", &start, "--id", "report", "-o", "-"])
+        .failed();
+    assert!(
+        none.stderr.contains("has no card `report`"),
+        "{}",
+        none.stderr
+    );
+    let end = format!("CardFlow/{run}/end/0");
+    let report = scratch
+        .mfw(["card", "get", &end, "--id", "report", "-o", "-"])
+        .ok();
+    assert!(report.stdout.contains("all done"));
+    assert!(
+        !report.stdout.contains("<th>score</th>"),
+        "a blank card shows only what was added"
+    );
+
+    // Cards are the task's own: the end task does not inherit start's.
+    let dump = scratch.dump(&end);
+    assert!(dump.get("objects").is_none(), "{dump}");
+
+    // In the UI, the task page frames the card, sandboxed.
+    let server = serve(&scratch);
+    let (_, page) = http(
+        &server.addr,
+        "GET",
+        &format!("/flows/CardFlow/runs/{run}/steps/start/tasks/0"),
+        None,
+        &[],
+    );
+    assert!(
+        page.contains(&format!(
+            "<iframe class=\"card\" sandbox src=\"/flows/CardFlow/runs/{run}/steps/start/tasks/0/cards/default\""
+        )),
+        "{page}"
+    );
+    let (status, card) = http(
+        &server.addr,
+        "GET",
+        &format!("/flows/CardFlow/runs/{run}/steps/start/tasks/0/cards/default"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(card.contains("<h1>Results</h1>"));
+
+    // Opened from a file in a browser, it draws with no request at all.
+    let (driver, browser) = match chromedriver() {
+        Ok(found) => found,
+        Err(why) => {
+            assert!(std::env::var_os("MFW_REQUIRE_BROWSER").is_none(), "{why}");
+            eprintln!("skipping the browser part: {why}");
+            return;
+        }
+    };
+    let file = scratch.path().join("card.html");
+    scratch
+        .mfw([
+            "card".as_ref(),
+            "get".as_ref(),
+            start.as_ref(),
+            "-o".as_ref(),
+            file.as_os_str(),
+        ])
+        .ok();
+    let chrome = Browser::start(&driver, &browser);
+    chrome.open(&format!("file://{}", file.display()));
+    let seen = chrome.eval(
+        "const img = document.querySelector('img'); \
+         return { requests: performance.getEntriesByType('resource').length, \
+                  image: img.complete && img.naturalWidth, \
+                  heading: document.querySelector('.markdown h1').textContent }",
+    );
+    assert_eq!(
+        seen,
+        serde_json::json!({"requests": 0, "image": 8, "heading": "Results"}),
+    );
+    chrome.screenshot("card");
+}

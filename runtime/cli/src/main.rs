@@ -53,6 +53,9 @@ enum Command {
     /// Serve a web UI over the datastore: runs, graphs, timelines, logs
     /// and artifacts, live while runs go on.
     Ui(commands::UiArgs),
+    /// A task's cards (@card) as HTML pages: get writes one, view opens it.
+    #[command(subcommand)]
+    Card(commands::card::CardCommand),
     /// Find damaged records and blobs in the datastore (and set them aside).
     Doctor(commands::doctor::DoctorArgs),
     /// Deploy a flow to run when another flow's run succeeds
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
             Command::Logs(args) => commands::logs(&context, args).await,
             Command::Replay(args) => commands::replay(&context, args).await,
             Command::Ui(args) => commands::ui(&context, args).await,
+            Command::Card(command) => commands::card::card(&context, command).await,
             Command::Doctor(args) => commands::doctor::doctor(&context, args).await,
             Command::Deploy(args) => commands::deploy::deploy(&context, args).await,
             Command::Deployments => commands::deploy::deployments(&context).await,

@@ -63,7 +63,8 @@ impl Presence {
     }
 
     async fn all_at_least(&self, store: &Datastore, record: &TaskRecord, wanted: Known) -> bool {
-        for hash in record.artifacts.values().chain(record.objects.values()) {
+        let values = record.artifacts.values().chain(record.objects.values());
+        for hash in values.chain(record.cards.values()) {
             let known = self.0.lock().ok().and_then(|s| s.get(hash).copied());
             // A blob known missing stays missing; one only known to exist
             // is read when its bytes must be checked.

@@ -444,7 +444,9 @@ fn outside_world(grants: &[String]) -> Option<String> {
 fn differences(record: &TaskRecord, outcome: &TaskOutcome) -> Vec<Difference> {
     let mut out = Vec::new();
     compare("artifact", &record.artifacts, &outcome.artifacts, &mut out);
-    compare("object", &record.objects, &outcome.objects, &mut out);
+    let (objects, cards) = mfw_store::split_cards(&outcome.objects);
+    compare("object", &record.objects, &objects, &mut out);
+    compare("card", &record.cards, &cards, &mut out);
     let recorded_reads = record.runs_read.clone().unwrap_or_default();
     compare("read of", &recorded_reads, &outcome.runs_read, &mut out);
     if record.next != outcome.transition {

@@ -357,7 +357,8 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
         let Some(failure) = outcome.failure else {
             record.status = TaskStatus::Succeeded;
             record.artifacts = outcome.artifacts;
-            record.objects = outcome.objects;
+            // Cards stay with the task; only objects pass on.
+            (record.objects, record.cards) = mfw_store::split_cards(&outcome.objects);
             record.next = outcome.transition;
             record.splits = outcome.foreach_count;
             record.parameters_read = Some(

@@ -47,9 +47,9 @@ pub use cache::BlobCache;
 pub use chunked::{CHUNKED_FROM, ManifestProblem};
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
-    Attempt, Batch, BatchInput, BatchTask, CacheEntry, CacheSegment, CacheVariant, ComponentRecord,
-    Deployment, KubernetesDeployment, RunRecord, RunStatus, RunTrigger, TaskError, TaskRecord,
-    TaskStatus, now_millis, task_order,
+    Attempt, Batch, BatchInput, BatchTask, CARD_PREFIX, CacheEntry, CacheSegment, CacheVariant,
+    ComponentRecord, Deployment, KubernetesDeployment, RunRecord, RunStatus, RunTrigger, TaskError,
+    TaskRecord, TaskStatus, now_millis, split_cards, task_order,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 pub use stream::{ValueReader, ValueWriter};

@@ -408,6 +408,46 @@ pub struct TaskRecord {
     /// task only while every answer is the same; replay gives it these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs_read: Option<BTreeMap<String, BlobHash>>,
+    /// The cards the task made (`@card`), by card id (`default` for the
+    /// card without one): each a JSON document of its type and components
+    /// (docs/ui.md), stored as a blob. Unlike objects, they are not passed
+    /// on to the next steps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cards: BTreeMap<String, BlobHash>,
+}
+
+/// The object keys under which a step hands the host its cards: `put`
+/// under `mfw.cards/<id>` makes a card, not an object.
+pub const CARD_PREFIX: &str = "mfw.cards/";
+
+/// `objects` (what a task ended with, by key) without its cards, and the
+/// cards by id.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use mfw_store::{BlobHash, split_cards};
+///
+/// let hash = BlobHash::of(b"x");
+/// let objects = BTreeMap::from([
+///     ("models/a.pkl".to_string(), hash),
+///     ("mfw.cards/default".to_string(), hash),
+/// ]);
+/// let (objects, cards) = split_cards(&objects);
+/// assert_eq!(objects.keys().collect::<Vec<_>>(), ["models/a.pkl"]);
+/// assert_eq!(cards.keys().collect::<Vec<_>>(), ["default"]);
+/// ```
+pub fn split_cards(
+    objects: &BTreeMap<String, BlobHash>,
+) -> (BTreeMap<String, BlobHash>, BTreeMap<String, BlobHash>) {
+    let mut kept = BTreeMap::new();
+    let mut cards = BTreeMap::new();
+    for (key, hash) in objects {
+        match key.strip_prefix(CARD_PREFIX) {
+            Some(id) => cards.insert(id.to_string(), *hash),
+            None => kept.insert(key.clone(), *hash),
+        };
+    }
+    (kept, cards)
 }
 
 impl TaskRecord {
@@ -437,6 +477,7 @@ impl TaskRecord {
             cache_key: None,
             parameters_read: None,
             runs_read: None,
+            cards: BTreeMap::new(),
         }
     }
 

@@ -607,6 +607,23 @@ pub fn task_body(view: &TaskView) -> String {
         }
         out.push_str("</table>");
     }
+    if !r.cards.is_empty() {
+        out.push_str("<h2>Cards</h2>");
+        for id in r.cards.keys() {
+            let src = format!(
+                "{}/cards/{}",
+                link(&r.flow, &r.run_id, Some((&r.step, &r.task_id))),
+                path_segment(id)
+            );
+            // Sandboxed: a card runs no script and reaches nothing.
+            let _ = write!(
+                out,
+                "<section class=\"card\"><h3>{id} <a href=\"{src}\">open</a></h3>\
+                 <iframe class=\"card\" sandbox src=\"{src}\" title=\"card {id}\"></iframe></section>",
+                id = escape(id),
+            );
+        }
+    }
     out.push_str("<h2>Attempts</h2>");
     for a in view.attempts.iter().rev() {
         let _ = write!(

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod card;
 mod dag;
 mod html;
 pub mod live;
@@ -38,6 +39,7 @@ use futures::Stream;
 use mfw_store::{Datastore, StoreError};
 use tokio::sync::broadcast;
 
+pub use card::{CARD_POLICY, CardDocument, RenderedCard, task_cards};
 pub use html::{duration, escape};
 pub use view::{RunRow, RunView, TaskView};
 
@@ -198,6 +200,10 @@ fn router(shared: Arc<Shared>) -> Router {
             "/flows/{flow}/runs/{run}/steps/{step}/tasks/{task}",
             get(task_page),
         )
+        .route(
+            "/flows/{flow}/runs/{run}/steps/{step}/tasks/{task}/cards/{card}",
+            get(card_page),
+        )
         .route("/api/runs", get(runs_json))
         .route("/api/flows/{flow}/runs/{run}", get(run_json))
         .route(
@@ -303,13 +309,17 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    // A card sets its own, stricter policy (and may be framed by the UI).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'; \
+                 frame-ancestors 'none'",
+            ),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -475,6 +485,33 @@ async fn task_page(
             let title = format!("{flow}/{run}/{step}/{task}");
             respond(&shared, &fragment, &title, &watch, html::task_body(&view))
         }
+        Err(e) => problem(&e),
+    }
+}
+
+/// One card of a task, as its own page (the task page frames it).
+async fn card_page(
+    State(shared): State<Arc<Shared>>,
+    Path((flow, run, step, task, card)): Path<(String, String, String, String, String)>,
+) -> Response {
+    if !valid_names(&flow, &run, &[&step, &task, &card]) {
+        return not_a_name();
+    }
+    match card::task_cards(&shared.store, &flow, &run, &step, &task).await {
+        Ok(cards) => match cards.into_iter().find(|c| c.id == card) {
+            Some(card) => (
+                [
+                    (
+                        header::CONTENT_SECURITY_POLICY,
+                        format!("{CARD_POLICY}; frame-ancestors 'self'"),
+                    ),
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8".into()),
+                ],
+                card.html,
+            )
+                .into_response(),
+            None => (StatusCode::NOT_FOUND, "this task has no such card").into_response(),
+        },
         Err(e) => problem(&e),
     }
 }

@@ -238,7 +238,8 @@ class CardCollector:
         self.components.clear()
 
     def refresh(self, data: object = None) -> None:
-        """Metaflow re-renders a live card here; mfw renders none yet."""
+        """Metaflow re-renders a live card here; mfw renders a task's cards
+        when it ends."""
 
     def __getitem__(self, card_id: str) -> CardCollector:
         return CardCollector(card_id, self._cards)
@@ -246,11 +247,11 @@ class CardCollector:
     def __setitem__(self, card_id: str, components: list) -> None:
         self._cards[card_id] = list(components)
 
-    def _take(self) -> int:
-        """How many components the task added; forgets them."""
-        count = sum(len(c) for c in self._cards.values())
+    def _take_all(self) -> dict:
+        """The components the task added, by card id; forgets them."""
+        taken = {card_id: list(c) for card_id, c in self._cards.items() if c}
         self._cards.clear()
-        return count
+        return taken
 
 
 _CARDS = CardCollector()

@@ -31,6 +31,7 @@ from wit_world.imports import (  # type: ignore[import-not-found]
 
 from . import _encoding
 from ._errors import CaughtFailure, MfwError
+from .cards import card_objects  # imported now: a step can import nothing later
 
 _ERROR_KINDS = {
     "ArtifactError_NotFound": "ArtifactNotFound",
@@ -421,7 +422,7 @@ def run_step(flow_cls: type, step: str) -> None:
         else:
             func(flow)
         persist(flow, state)
-        _note_cards()
+        _store_cards(func)
     except Exception as e:  # noqa: BLE001 - every step failure goes to the host
         kind = getattr(e, "kind", None) or type(e).__name__
         message = str(e) + _hint(e)
@@ -458,18 +459,13 @@ def compute_defaults(flow_cls: type, names: list[str], start: Any) -> list[tuple
     return computed
 
 
-def _note_cards() -> None:
-    """Says that the card components the step added are not kept: cards
-    render with `mfw ui`, which is not there yet."""
+def _store_cards(func: Any) -> None:
+    """Hands the host the step's cards (see `cards.card_objects`); the host
+    keeps them with the task and does not pass them on."""
     from ._current import _CARDS
 
-    count = _CARDS._take()
-    if count:
-        print(
-            f"mfw: this step added {count} card component(s); cards are not rendered or "
-            "stored yet (they come with `mfw ui`)",
-            file=sys.stderr,
-        )
+    for key, document in card_objects(getattr(func, "_mfw_decorators", []), _CARDS._take_all()):
+        object_put(key, document)
 
 
 def _traceback(e: BaseException) -> str:

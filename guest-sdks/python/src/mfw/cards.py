@@ -1,9 +1,10 @@
 """Metaflow's card components, `from mfw.cards import Markdown, Table`.
 
 A step builds a report with them through ``current.card`` (under
-``@card``); each component becomes plain data (``to_dict``). Cards are not
-rendered or stored yet (that comes with `mfw ui`): a step that adds
-components says so on its stderr, so nothing is lost silently.
+``@card``); each component becomes plain data (``to_dict``), and when the
+step ends each card is stored with its task as a JSON document
+(`card_objects`). ``mfw ui`` shows them; ``mfw card get`` writes one as a
+self-contained HTML page.
 
 >>> from mfw.cards import Markdown, Table
 >>> Markdown("# Results").to_dict()
@@ -190,8 +191,72 @@ class Error(MetaflowCardComponent):
         return {"type": self.type, "title": self.title, "message": repr(self.exception)}
 
 
+CARD_PREFIX = "mfw.cards/"
+
+
+def card_objects(decorators: list, added: dict) -> list[tuple[str, bytes]]:
+    """What a step hands the host for its cards: each ``@card`` (its type
+    and id), with the components the step added to it, as canonical JSON
+    under ``mfw.cards/<id>`` (``default`` for the card without an id).
+    Components added to a card no ``@card`` declares are kept on a blank
+    card of that id, so nothing a step made is lost.
+
+    >>> [(key, json.loads(doc)["type"]) for key, doc in card_objects(
+    ...     [("card", [("type", '"blank"'), ("id", '"report"')])],
+    ...     {"report": [Markdown("hi")], "extra": [Markdown("x")]})]
+    [('mfw.cards/extra', 'blank'), ('mfw.cards/report', 'blank')]
+    """
+    types: dict[str | None, str] = {}
+    for name, options in decorators:
+        if name == "card":
+            given = {key: json.loads(value) for key, value in options}
+            types[given.get("id")] = str(given.get("type") or "default")
+    for card_id in added:
+        types.setdefault(card_id, "blank")
+    out = []
+    for card_id, card_type in sorted(types.items(), key=lambda item: item[0] or ""):
+        document = {
+            "format": 1,
+            "id": card_id,
+            "type": card_type,
+            "components": [_component(c) for c in added.get(card_id, [])],
+        }
+        out.append((f"{CARD_PREFIX}{card_id or 'default'}", _card_json(document)))
+    return out
+
+
+def _component(component: Any) -> Any:
+    """A component as data; anything else as Markdown of its text."""
+    to_dict = getattr(component, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    return {"type": "markdown", "text": str(component)}
+
+
+def _card_json(document: dict) -> bytes:
+    """Canonical JSON (sorted keys: a task's card is the same bytes each
+    time it runs); a float JSON cannot hold (NaN, inf) as its text.
+
+    >>> _card_json({"b": float("nan"), "a": [1.5]})
+    b'{"a":[1.5],"b":"nan"}'
+    """
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            return str(value)
+        if isinstance(value, dict):
+            return {str(k): finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+
+    text = json.dumps(finite(document), sort_keys=True, separators=(",", ":"), default=str)
+    return text.encode("utf-8")
+
+
 __all__ = [
     "Artifact",
+    "card_objects",
     "Error",
     "Image",
     "Markdown",

@@ -20,6 +20,7 @@ use crate::observer::TerminalObserver;
 use crate::pathspec::Pathspec;
 
 mod build;
+pub mod card;
 pub mod deploy;
 pub mod doctor;
 mod dump;
