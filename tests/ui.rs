@@ -93,6 +93,11 @@ fn http(
     (status, body)
 }
 
+/// `GET path`: the status and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    http(addr, "GET", path, None, &[])
+}
+
 /// `mfw ui` on a free port of this scratch directory's store; killed when
 /// dropped.
 struct Server {
@@ -108,8 +113,14 @@ impl Drop for Server {
 }
 
 fn serve(scratch: &Scratch) -> Server {
+    serve_with(scratch, &[]).0
+}
+
+/// `mfw ui --port 0 args...`, and the line it printed.
+fn serve_with(scratch: &Scratch, args: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
         .args(["ui", "--port", "0"])
+        .args(args)
         .current_dir(scratch.path())
         .env_remove("MFW_DATASTORE")
         .env_remove("MFW_UI_TOKEN")
@@ -125,8 +136,9 @@ fn serve(scratch: &Scratch) -> Server {
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    Server { child, addr }
+        // Listening on every address includes loopback.
+        .replace("0.0.0.0", "127.0.0.1");
+    (Server { child, addr }, line)
 }
 
 /// The runs the tests look at.
@@ -146,22 +158,17 @@ const RUNNING_FLOW: &str = "LongFlow";
 async fn runs() -> Runs {
     let scratch = Scratch::new();
     let wide = example("wide");
-    let first = scratch
-        .mfw([
-            "run".as_ref(),
-            wide.as_os_str(),
-            "--n".as_ref(),
-            "40".as_ref(),
-        ])
-        .ok();
-    let again = scratch
-        .mfw([
-            "run".as_ref(),
-            wide.as_os_str(),
-            "--n".as_ref(),
-            "40".as_ref(),
-        ])
-        .ok();
+    let run_wide = || {
+        scratch
+            .mfw([
+                "run".as_ref(),
+                wide.as_os_str(),
+                "--n".as_ref(),
+                "40".as_ref(),
+            ])
+            .ok()
+    };
+    let (first, again) = (run_wide(), run_wide());
     assert!(again.stderr.contains("cached"), "{}", again.stderr);
     let failed = scratch
         .mfw([
@@ -219,7 +226,7 @@ async fn pages_show_each_kind_of_run_and_refuse_what_they_must() {
     let server = serve(&runs.scratch);
     let addr = server.addr.as_str();
 
-    let (status, list) = http(addr, "GET", "/", None, &[]);
+    let (status, list) = get(addr, "/");
     assert_eq!(status, 200);
     for (flow, id, status) in [
         ("WideFlow", &runs.wide, "succeeded"),
@@ -234,66 +241,39 @@ async fn pages_show_each_kind_of_run_and_refuse_what_they_must() {
             "{flow}/{id} is not listed as {status}:\n{list}"
         );
     }
-    let (_, failed_only) = http(addr, "GET", "/?status=failed", None, &[]);
+    let (_, failed_only) = get(addr, "/?status=failed");
     assert_eq!(failed_only.matches("<tr class=\"run ").count(), 1);
 
     // The run page: the graph's steps, one timeline bar per task that ran.
-    let (status, page) = http(
-        addr,
-        "GET",
-        &format!("/flows/WideFlow/runs/{}", runs.wide),
-        None,
-        &[],
-    );
+    let (status, page) = get(addr, &format!("/flows/WideFlow/runs/{}", runs.wide));
     assert_eq!(status, 200);
     assert_eq!(page.matches("<g class=\"node done\"").count(), 4, "{page}");
     assert_eq!(page.matches("<rect class=\"ok\"").count(), 43);
     // The cached rerun ran nothing: its tasks are counted, not drawn.
-    let (_, cached) = http(
-        addr,
-        "GET",
-        &format!("/flows/WideFlow/runs/{}", runs.cached),
-        None,
-        &[],
-    );
+    let (_, cached) = get(addr, &format!("/flows/WideFlow/runs/{}", runs.cached));
     assert!(cached.contains("(40 cached)"), "{cached}");
     assert!(cached.contains("class=\"task cached\""));
 
     // The failed task: its error, its traceback's message, what it printed.
     let task = format!("/flows/FaultyFlow/runs/{}/steps/fail/tasks/0", runs.failed);
-    let (status, page) = http(addr, "GET", &task, None, &[]);
+    let (status, page) = get(addr, &task);
     assert_eq!(status, 200);
     assert!(page.contains("ValueError: the data is bad"), "{page}");
-    let (_, start) = http(
+    let (_, start) = get(
         addr,
-        "GET",
         &format!("/flows/FaultyFlow/runs/{}/steps/start/tasks/0", runs.failed),
-        None,
-        &[],
     );
     assert!(start.contains("start ran"), "{start}");
     assert!(start.contains("<tr id=\"artifact-before\"><th>before</th><td>int</td>"));
 
     // The same as JSON, for scripts.
-    let (_, json) = http(
-        addr,
-        "GET",
-        &format!("/api/flows/WideFlow/runs/{}", runs.wide),
-        None,
-        &[],
-    );
+    let (_, json) = get(addr, &format!("/api/flows/WideFlow/runs/{}", runs.wide));
     let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(json["row"]["tasks"], 43);
 
     // Names that are not names, unknown runs, foreign hosts.
-    assert_eq!(
-        http(addr, "GET", "/flows/WideFlow/runs/..%2F..", None, &[]).0,
-        404
-    );
-    assert_eq!(
-        http(addr, "GET", "/flows/WideFlow/runs/999", None, &[]).0,
-        404
-    );
+    assert_eq!(get(addr, "/flows/WideFlow/runs/..%2F..").0, 404);
+    assert_eq!(get(addr, "/flows/WideFlow/runs/999").0, 404);
     let (status, _) = http(addr, "GET", "/", None, &[("Host", "attacker.example")]);
     assert_eq!(
         status, 403,
@@ -309,33 +289,12 @@ async fn a_non_loopback_address_needs_a_token_and_checks_it() {
         .failed();
     assert!(refused.stderr.contains("--token"), "{}", refused.stderr);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
-        .args([
-            "ui", "--bind", "0.0.0.0", "--port", "0", "--token", "s3cret",
-        ])
-        .current_dir(scratch.path())
-        .env_remove("MFW_DATASTORE")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mfw ui starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("an address");
-    let server = Server {
-        addr: line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("an address")
-            .replace("0.0.0.0", "127.0.0.1"),
-        child,
-    };
+    let (server, line) = serve_with(&scratch, &["--bind", "0.0.0.0", "--token", "s3cret"]);
     assert!(line.contains("?token=s3cret"), "{line}");
     let addr = server.addr.as_str();
-    assert_eq!(http(addr, "GET", "/", None, &[]).0, 401);
-    assert_eq!(http(addr, "GET", "/?token=wrong", None, &[]).0, 401);
-    assert_eq!(http(addr, "GET", "/?token=s3cret", None, &[]).0, 200);
+    assert_eq!(get(addr, "/").0, 401);
+    assert_eq!(get(addr, "/?token=wrong").0, 401);
+    assert_eq!(get(addr, "/?token=s3cret").0, 200);
     assert_eq!(
         http(
             addr,
@@ -643,12 +602,9 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
 
     // In the UI, the task page frames the card, sandboxed.
     let server = serve(&scratch);
-    let (_, page) = http(
+    let (_, page) = get(
         &server.addr,
-        "GET",
         &format!("/flows/CardFlow/runs/{run}/steps/start/tasks/0"),
-        None,
-        &[],
     );
     assert!(
         page.contains(&format!(
@@ -656,12 +612,9 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
         )),
         "{page}"
     );
-    let (status, card) = http(
+    let (status, card) = get(
         &server.addr,
-        "GET",
         &format!("/flows/CardFlow/runs/{run}/steps/start/tasks/0/cards/default"),
-        None,
-        &[],
     );
     assert_eq!(status, 200);
     assert!(card.contains("<h1>Results</h1>"));

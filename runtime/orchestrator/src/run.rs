@@ -119,12 +119,7 @@ pub struct RunSummary {
 
 /// What tasks learn of their run (`current.username`, `current.tags`...).
 pub(crate) fn run_info(record: &RunRecord, user_tags: &[String]) -> mfw_host::RunInfo {
-    let user = record
-        .system_tags
-        .iter()
-        .find_map(|t| t.strip_prefix("user:"))
-        .unwrap_or_default()
-        .to_string();
+    let user = record.user().to_string();
     let mut tags: Vec<String> = user_tags
         .iter()
         .chain(&record.system_tags)

@@ -255,6 +255,20 @@ impl RunRecord {
         }
     }
 
+    /// Who started the run: its `user:` system tag, empty if it has none.
+    ///
+    /// ```
+    /// let mut run = mfw_store::RunRecord::new("F");
+    /// run.system_tags = vec!["runtime:mfw".into(), "user:ana".into()];
+    /// assert_eq!(run.user(), "ana");
+    /// ```
+    pub fn user(&self) -> &str {
+        self.system_tags
+            .iter()
+            .find_map(|t| t.strip_prefix("user:"))
+            .unwrap_or_default()
+    }
+
     /// How long the run took, or has taken so far, in milliseconds.
     pub fn duration_millis(&self) -> u64 {
         self.finished_at

@@ -48,12 +48,7 @@ pub async fn run_row(store: &Datastore, record: &RunRecord) -> RunRow {
         .await
         .unwrap_or_else(|_| record.tags.clone());
     let observed = store.observe_run(record).await;
-    let user = record
-        .system_tags
-        .iter()
-        .find_map(|t| t.strip_prefix("user:"))
-        .unwrap_or_default()
-        .to_string();
+    let user = record.user().to_string();
     RunRow {
         flow: record.flow.clone(),
         run_id: record.run_id.clone(),
