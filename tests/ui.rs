@@ -520,6 +520,41 @@ async fn the_browser_draws_runs_graphs_timelines_and_follows_a_running_run() {
     );
     assert_eq!(chrome.eval("return window.notReloaded === true"), true);
     chrome.screenshot("running");
+
+    // A running task's page follows what it prints.
+    let log = |stdout: &str| mfw_store::LiveLog {
+        stdout: stdout.into(),
+        ..Default::default()
+    };
+    let store =
+        mfw_store::Datastore::open(runs.scratch.path().join(".mfw").to_str().expect("utf-8"))
+            .expect("the store");
+    store
+        .put_live_log(RUNNING_FLOW, &runs.running, "end", "0", &log("epoch 1\n"))
+        .await
+        .expect("a live log");
+    chrome.open(&format!(
+        "{base}/flows/{RUNNING_FLOW}/runs/{}/steps/end/tasks/0",
+        runs.running
+    ));
+    chrome.wait_for(
+        "return document.getElementById('connection').className.includes('live')",
+        "the task page to listen for changes",
+    );
+    store
+        .put_live_log(
+            RUNNING_FLOW,
+            &runs.running,
+            "end",
+            "0",
+            &log("epoch 1\nepoch 2\n"),
+        )
+        .await
+        .expect("a live log");
+    chrome.wait_for(
+        "return document.querySelector('pre.stdout').textContent === 'epoch 1\\nepoch 2\\n'",
+        "the task's new output to appear",
+    );
 }
 
 /// A Python flow whose steps make cards: a default one with Markdown (with
@@ -651,4 +686,67 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
         serde_json::json!({"requests": 0, "image": 8, "heading": "Results"}),
     );
     chrome.screenshot("card");
+}
+
+/// A task that prints and then runs on: what it printed reaches its page
+/// while it runs, stored by `mfw run` itself.
+#[tokio::test]
+async fn a_running_tasks_output_is_on_its_page_while_it_runs() {
+    let scratch = Scratch::new();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .arg("run")
+        .arg(guest("faulty"))
+        .args(["--mode", "spin", "--timeout", "60"])
+        .current_dir(scratch.path())
+        .env("MFW_CACHE_DIR", common::cache_dir())
+        .env_remove("MFW_DATASTORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mfw run starts");
+    let store = mfw_store::Datastore::open(scratch.path().join(".mfw").to_str().expect("utf-8"))
+        .expect("the store");
+    // The run's id, once it has one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run_id = loop {
+        if let Some(id) = store
+            .list_run_ids("FaultyFlow")
+            .await
+            .ok()
+            .and_then(|ids| ids.into_iter().next())
+        {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the run did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let server = serve(&scratch);
+    let task = format!("/flows/FaultyFlow/runs/{run_id}/steps/fail/tasks/0");
+    let page = loop {
+        let (status, page) = get(&server.addr, &task);
+        if status == 200 {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running task's output was never stored ({status}): {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = run.kill();
+    let _ = run.wait();
+    assert!(
+        page.contains("<span class=\"status running\">running</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<pre class=\"log stdout\">spinning\n</pre>"),
+        "{page}"
+    );
+    // The run page lists it as running.
+    let (_, run_page) = get(&server.addr, &format!("/flows/FaultyFlow/runs/{run_id}"));
+    assert!(
+        run_page.contains(&format!("<a class=\"task running\" href=\"{task}\">0</a>")),
+        "{run_page}"
+    );
 }

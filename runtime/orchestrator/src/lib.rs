@@ -19,6 +19,7 @@ mod blobs;
 mod cache;
 mod executor;
 mod key;
+mod live;
 mod observer;
 mod params;
 mod plan;

@@ -193,6 +193,7 @@ pub async fn replay_run(
         cache: false,
         presence: Default::default(),
         cache_book: Default::default(),
+        live: None,
     });
     let chosen = planned(&ctx, &plan, &options).await?;
     if let Some(mut interrupt) = options.interrupt.clone() {

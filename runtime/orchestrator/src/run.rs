@@ -225,6 +225,10 @@ pub(crate) async fn run_with_code(
         cache: options.cache,
         presence: Default::default(),
         cache_book: Default::default(),
+        live: Some(Default::default()),
+    });
+    let live_storing = ctx.live.clone().map(|live| {
+        tokio::spawn(live.keep_storing(store.clone(), record.flow.clone(), record.run_id.clone()))
     });
     if let Some(observer) = &options.observer {
         observer.run_started(&record.flow, &record.run_id);
@@ -249,6 +253,11 @@ pub(crate) async fn run_with_code(
     if let Some(executor) = &options.executor {
         // Whatever it created in the cluster goes, however the run ended.
         executor.shutdown().await;
+    }
+    if let Some(storing) = live_storing {
+        storing.abort();
+        // Every task's record holds its output now.
+        let _ = store.remove_live_logs(&record.flow, &record.run_id).await;
     }
     record.finished_at = Some(now_millis());
     record.tasks_succeeded = outcome.succeeded;

@@ -214,6 +214,9 @@ pub(crate) struct TaskContext {
     pub(crate) presence: crate::cache::Presence,
     /// The cache's indexes read so far, and what to add to them.
     pub(crate) cache_book: crate::cache::CacheBook,
+    /// What running tasks print, stored while they run (none in a remote
+    /// worker or a replay).
+    pub(crate) live: Option<Arc<crate::live::LiveLogs>>,
 }
 
 /// What a task's computation is, worked out before it runs (see `key.rs`).
@@ -325,13 +328,24 @@ pub(crate) fn run(ctx: &TaskContext, task: ReadyTask, retries_run: Retries) -> F
     loop {
         let started_at = now_millis();
         let spec = spec(ctx, &task, &identity, attempt, policy.as_ref());
-        let sink: Option<OutputSink> = ctx.observer.clone().map(|observer| {
-            let key = key.clone();
-            Arc::new(move |stream: OutputStream, line: &str| {
-                observer.task_output(&key, stream, line)
-            }) as OutputSink
-        });
+        let sink: Option<OutputSink> = match (ctx.observer.clone(), ctx.live.clone()) {
+            (None, None) => None,
+            (observer, live) => {
+                let key = key.clone();
+                Some(Arc::new(move |stream: OutputStream, line: &str| {
+                    if let Some(observer) = &observer {
+                        observer.task_output(&key, stream, line);
+                    }
+                    if let Some(live) = &live {
+                        live.line(&key.step, &key.task_id, stream, line);
+                    }
+                }) as OutputSink)
+            }
+        };
         let outcome = ctx.code.run(spec, ctx.blobs.clone(), sink);
+        if let Some(live) = &ctx.live {
+            live.ended(&key.step, &key.task_id);
+        }
         let (stdout, stderr) = match handle.block_on(store_outcome(ctx, &outcome)) {
             Ok(logs) => logs,
             Err(e) => {

@@ -326,6 +326,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         cache: true,
         presence: Default::default(),
         cache_book: Default::default(),
+        live: None,
     });
     let local = crate::executor::LocalExecutor::new(&HashMap::new(), 64);
     let executors = crate::executor::Executors::new(

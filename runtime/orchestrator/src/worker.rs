@@ -164,6 +164,7 @@ pub async fn run_worker(
             cache: batch.cache,
             presence: Default::default(),
             cache_book: Default::default(),
+            live: None,
         },
         step: batch.step.clone(),
         recorded: recorded.into_iter().collect(),

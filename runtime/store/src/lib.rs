@@ -48,8 +48,8 @@ pub use chunked::{CHUNKED_FROM, ManifestProblem};
 pub use doctor::{Examination, Problem, ProblemKind, STAGING_AGE};
 pub use meta::{
     Attempt, Batch, BatchInput, BatchTask, CARD_PREFIX, CacheEntry, CacheSegment, CacheVariant,
-    ComponentRecord, Deployment, KubernetesDeployment, RunRecord, RunStatus, RunTrigger, TaskError,
-    TaskRecord, TaskStatus, now_millis, split_cards, task_order,
+    ComponentRecord, Deployment, KubernetesDeployment, LiveLog, RunRecord, RunStatus, RunTrigger,
+    TaskError, TaskRecord, TaskStatus, now_millis, split_cards, task_order,
 };
 pub use mfw_graph::{BlobHash, ForeachFrame, HashParseError};
 pub use stream::{ValueReader, ValueWriter};
@@ -1267,15 +1267,43 @@ impl Datastore {
         Ok(ids)
     }
 
-    /// How many task records a run has so far, without reading them.
-    pub async fn count_tasks(&self, flow: &str, run_id: &str) -> Result<usize, StoreError> {
-        let prefix = Path::from(format!("{}/tasks", Self::run_prefix(flow, run_id)));
-        Ok(self
-            .list_all(&prefix)
-            .await?
+    /// How many task records a run has so far, and a fingerprint of
+    /// everything under the run but its heartbeat (records, tags, live logs)
+    /// that changes when any of it does; one listing, nothing read.
+    pub async fn run_activity(&self, flow: &str, run_id: &str) -> Result<(usize, u64), StoreError> {
+        let prefix = Path::from(Self::run_prefix(flow, run_id));
+        let objects = self.list_all(&prefix).await?;
+        let tasks_prefix = format!("{}/tasks/", Self::run_prefix(flow, run_id));
+        let tasks = objects
             .iter()
+            .filter(|o| o.location.as_ref().starts_with(&tasks_prefix))
             .filter(|o| o.location.extension() == Some("json"))
-            .count())
+            .count();
+        let mut hasher = blake3::Hasher::new();
+        let mut seen: Vec<_> = objects
+            .iter()
+            // A beat says the run is alive, not that it changed.
+            .filter(|o| o.location.filename() != Some("heartbeat.json"))
+            .map(|o| {
+                (
+                    o.location.as_ref(),
+                    o.size,
+                    o.last_modified.timestamp_micros(),
+                )
+            })
+            .collect();
+        seen.sort();
+        for (path, size, modified) in seen {
+            hasher.update(path.as_bytes());
+            hasher.update(&size.to_le_bytes());
+            hasher.update(&modified.to_le_bytes());
+        }
+        let fingerprint = u64::from_le_bytes(
+            hasher.finalize().as_bytes()[..8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        Ok((tasks, fingerprint))
     }
 
     /// Writes a task's record, replacing any earlier attempt's, atomically.
@@ -1393,6 +1421,97 @@ impl Datastore {
             match self
                 .backend
                 .delete(&Self::cache_segment_path(step_key, name))
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.explain(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn live_path(flow: &str, run_id: &str, step: &str, task_id: &str) -> Path {
+        Path::from(format!(
+            "{}/live/{step}/{task_id}.json",
+            Self::run_prefix(flow, run_id)
+        ))
+    }
+
+    /// Stores what task `step/task_id` of a running run has written so
+    /// far ([`LiveLog`]). Not made durable: it is replaced within seconds.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let log = mfw_store::LiveLog { stdout: "epoch 1\n".into(), ..Default::default() };
+    /// store.put_live_log("F", "7", "train", "0", &log).await.unwrap();
+    /// assert_eq!(store.live_logs("F", "7").await.unwrap(), [("train".to_string(), "0".to_string())]);
+    /// assert_eq!(store.live_log("F", "7", "train", "0").await.unwrap(), Some(log));
+    /// store.remove_live_logs("F", "7").await.unwrap();
+    /// assert!(store.live_logs("F", "7").await.unwrap().is_empty());
+    /// # });
+    /// ```
+    pub async fn put_live_log(
+        &self,
+        flow: &str,
+        run_id: &str,
+        step: &str,
+        task_id: &str,
+        log: &LiveLog,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(log).map_err(|e| StoreError::Open {
+            location: self.location.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.backend
+            .put(&Self::live_path(flow, run_id, step, task_id), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.explain(e))
+    }
+
+    /// What task `step/task_id` had written when it last stored it, if it
+    /// is running (or its run was killed).
+    pub async fn live_log(
+        &self,
+        flow: &str,
+        run_id: &str,
+        step: &str,
+        task_id: &str,
+    ) -> Result<Option<LiveLog>, StoreError> {
+        self.get_json(&Self::live_path(flow, run_id, step, task_id))
+            .await
+    }
+
+    /// The tasks of a run that have stored a live log, as (step, task).
+    pub async fn live_logs(
+        &self,
+        flow: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = Path::from(format!("{}/live", Self::run_prefix(flow, run_id)));
+        let mut found: Vec<(String, String)> = self
+            .list_all(&prefix)
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                let mut parts = o.location.parts().skip(5);
+                let step = parts.next()?.as_ref().to_string();
+                let task = parts.next()?.as_ref().strip_suffix(".json")?.to_string();
+                Some((step, task))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    /// Removes a run's live logs (its tasks' records hold their output).
+    pub async fn remove_live_logs(&self, flow: &str, run_id: &str) -> Result<(), StoreError> {
+        for (step, task) in self.live_logs(flow, run_id).await? {
+            match self
+                .backend
+                .delete(&Self::live_path(flow, run_id, &step, &task))
                 .await
             {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -430,6 +430,20 @@ pub struct TaskRecord {
     pub cards: BTreeMap<String, BlobHash>,
 }
 
+/// What a running task has written so far (the end of each stream), as
+/// `flows/<Flow>/runs/<run>/live/<step>/<task>.json`: stored every second
+/// or so while the task runs, removed when the run ends. The task's record,
+/// once written, holds its whole output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveLog {
+    /// The end of its stdout.
+    pub stdout: String,
+    /// The end of its stderr.
+    pub stderr: String,
+    /// When this was stored (ms since the epoch).
+    pub at: u64,
+}
+
 /// The object keys under which a step hands the host its cards: `put`
 /// under `mfw.cards/<id>` makes a card, not an object.
 pub const CARD_PREFIX: &str = "mfw.cards/";

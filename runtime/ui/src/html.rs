@@ -424,6 +424,7 @@ pub fn run_body(view: &RunView, now: u64) -> String {
         out.push_str("</h3><p class=\"tasks\">");
         for task in step.tasks.iter().take(MAX_TASK_LINKS) {
             let class = match (task.ok, task.cached, task.cloned_from.is_some()) {
+                _ if task.running => "running",
                 (false, _, _) => "failed",
                 (true, true, _) => "cached",
                 (true, false, true) => "reused",
@@ -479,6 +480,27 @@ fn preview_html(preview: &Preview) -> String {
         );
     } else {
         let _ = write!(out, "<pre class=\"value\">{}</pre>", escape(&preview.text));
+    }
+    out
+}
+
+/// The page of a task still running: what it has printed so far.
+pub fn running_task_body(view: &crate::view::RunningTaskView) -> String {
+    let mut out = format!(
+        "<h1>{} <span class=\"status running\">running</span></h1>\
+         <p class=\"note\">Its output so far (the last 256 KiB of each stream, stored {}); \
+         this page follows it.</p>",
+        escape(&view.pathspec),
+        when(view.log.at),
+    );
+    for (name, text) in [("stdout", &view.log.stdout), ("stderr", &view.log.stderr)] {
+        if !text.is_empty() {
+            let _ = write!(
+                out,
+                "<h4>{name}</h4><pre class=\"log {name}\">{}</pre>",
+                escape(text)
+            );
+        }
     }
     out
 }

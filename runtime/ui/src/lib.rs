@@ -485,6 +485,17 @@ async fn task_page(
             let title = format!("{flow}/{run}/{step}/{task}");
             respond(&shared, &fragment, &title, &watch, html::task_body(&view))
         }
+        Err(e @ StoreError::TaskNotFound { .. }) => {
+            match view::running_task_view(&shared.store, &flow, &run, &step, &task).await {
+                Some(running) => {
+                    let title = format!("{flow}/{run}/{step}/{task}");
+                    let watch = live::run_change(&flow, &run);
+                    let body = html::running_task_body(&running);
+                    respond(&shared, &fragment, &title, &watch, body)
+                }
+                None => problem(&e),
+            }
+        }
         Err(e) => problem(&e),
     }
 }

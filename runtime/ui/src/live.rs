@@ -21,10 +21,12 @@ pub fn run_change(flow: &str, run_id: &str) -> Change {
     format!("run {flow}/{run_id}")
 }
 
-/// Every run's row (a running run's with the tasks recorded so far).
+/// Every run's row (a running run's with the tasks recorded so far), and
+/// a fingerprint of what is stored under each running run.
 #[derive(Default)]
 pub struct RunIndex {
     rows: RwLock<BTreeMap<(String, String), RunRow>>,
+    activity: RwLock<BTreeMap<(String, String), u64>>,
 }
 
 /// How many watcher rounds between two full re-reads (a tag changed by
@@ -81,14 +83,20 @@ impl RunIndex {
                     continue;
                 };
                 let mut row = run_row(store, &record).await;
-                if row.is_live() || known.as_ref().is_some_and(RunRow::is_live) {
-                    let count = store.count_tasks(&flow, &id).await.unwrap_or(0);
-                    if row.is_live() {
-                        // Its record's counts are written when it ends.
-                        row.tasks = count as u64;
+                let mut changed = false;
+                if row.is_live() {
+                    // Its record's counts are written when it ends; a task
+                    // recorded or printing changes what is under it.
+                    let (count, fingerprint) =
+                        store.run_activity(&flow, &id).await.unwrap_or((0, 0));
+                    row.tasks = count as u64;
+                    if let Ok(mut activity) = self.activity.write() {
+                        changed = activity.insert(key.clone(), fingerprint) != Some(fingerprint);
                     }
+                } else if let Ok(mut activity) = self.activity.write() {
+                    activity.remove(&key);
                 }
-                let changed = known.as_ref() != Some(&row);
+                let changed = changed || known.as_ref() != Some(&row);
                 if changed {
                     changes.push(run_change(&flow, &id));
                     if let Ok(mut rows) = self.rows.write() {

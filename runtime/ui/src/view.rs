@@ -81,6 +81,8 @@ pub struct TaskBar {
     /// Taken from the cache or reused by resume: the run where it ran.
     pub cloned_from: Option<String>,
     pub cached: bool,
+    /// It has no record yet but has printed: it is running.
+    pub running: bool,
     pub attempts: Vec<AttemptBar>,
 }
 
@@ -91,6 +93,7 @@ impl TaskBar {
             ok: record.status == TaskStatus::Succeeded,
             cloned_from: record.cloned_from.clone(),
             cached: record.cached,
+            running: false,
             attempts: record
                 .attempts
                 .iter()
@@ -171,6 +174,18 @@ pub async fn run_view(store: &Datastore, flow: &str, run_id: &str) -> Result<Run
         }
     }
     let live = row.is_live();
+    // Tasks that printed while running and have no record yet.
+    let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if live {
+        for (step, task_id) in store.live_logs(flow, run_id).await.unwrap_or_default() {
+            let recorded = tasks
+                .get(&step)
+                .is_some_and(|t| t.iter().any(|r| r.task_id == task_id));
+            if !recorded {
+                running.entry(step).or_default().push(task_id);
+            }
+        }
+    }
     let names: Vec<String> = match &record.graph {
         Some(graph) => graph.steps.iter().map(|s| s.name.clone()).collect(),
         None => tasks.keys().cloned().collect(),
@@ -189,11 +204,27 @@ pub async fn run_view(store: &Datastore, flow: &str, run_id: &str) -> Result<Run
             let (component, sdk) = component_of
                 .get(name.as_str())
                 .map_or((None, ""), |(hash, sdk)| (Some(**hash), *sdk));
+            let mut bars: Vec<TaskBar> = records.iter().map(TaskBar::of).collect();
+            for task_id in running.remove(&name).unwrap_or_default() {
+                bars.push(TaskBar {
+                    task_id,
+                    ok: true,
+                    cloned_from: None,
+                    cached: false,
+                    running: true,
+                    attempts: Vec::new(),
+                });
+            }
+            let status = if status == "pending" && !bars.is_empty() {
+                "running"
+            } else {
+                status
+            };
             StepView {
                 status,
                 language: language_of(sdk),
                 component,
-                tasks: records.iter().map(TaskBar::of).collect(),
+                tasks: bars,
                 name,
             }
         })
@@ -420,6 +451,34 @@ async fn log_text(store: &Datastore, hash: Option<&BlobHash>) -> String {
         }
         Err(e) => format!("[the log cannot be read: {e}]"),
     }
+}
+
+/// What a running task has printed so far, for its page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningTaskView {
+    /// `Flow/run/step/task`.
+    pub pathspec: String,
+    /// The end of its output, as last stored.
+    pub log: mfw_store::LiveLog,
+}
+
+/// The page of a task that has no record: running, if it has printed.
+pub async fn running_task_view(
+    store: &Datastore,
+    flow: &str,
+    run_id: &str,
+    step: &str,
+    task_id: &str,
+) -> Option<RunningTaskView> {
+    let run = store.read_run(flow, run_id).await.ok()?;
+    if run.status != RunStatus::Running {
+        return None;
+    }
+    let log = store.live_log(flow, run_id, step, task_id).await.ok()??;
+    Some(RunningTaskView {
+        pathspec: format!("{flow}/{run_id}/{step}/{task_id}"),
+        log,
+    })
 }
 
 /// Reads a task's page.

@@ -40,6 +40,8 @@ impl FaultyFlow {
                 recurse(0);
             }
             "spin" => {
+                // Said first, so its output can be seen while it spins.
+                println!("spinning");
                 // No @timeout here: only the run's default limits stop it.
                 let mut n = 0u64;
                 loop {
