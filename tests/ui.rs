@@ -264,6 +264,27 @@ async fn pages_show_each_kind_of_run_and_refuse_what_they_must() {
         &format!("/flows/FaultyFlow/runs/{}/steps/start/tasks/0", runs.failed),
     );
     assert!(start.contains("start ran"), "{start}");
+    // A Rust step's card, as the Python SDK's are.
+    let card = runs
+        .scratch
+        .mfw([
+            "card",
+            "get",
+            &format!("FaultyFlow/{}/start/0", runs.failed),
+            "-o",
+            "-",
+        ])
+        .ok();
+    assert!(
+        card.stdout.contains("start ran <strong>first</strong>"),
+        "{}",
+        card.stdout
+    );
+    assert!(
+        card.stdout.contains("<progress max=\"2\" value=\"1\">"),
+        "{}",
+        card.stdout
+    );
     assert!(start.contains("<tr id=\"artifact-before\"><th>before</th><td>int</td>"));
 
     // The same as JSON, for scripts.

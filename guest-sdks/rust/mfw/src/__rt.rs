@@ -136,5 +136,6 @@ pub fn run_step<F: FlowSpec + Steps>(step: &str) -> Result<(), types::StepError>
     };
     let flow = F::from_parameters().map_err(into_wit)?;
     let mut cx = crate::Context::new();
-    flow.run_step(step, &mut cx).map_err(into_wit)
+    flow.run_step(step, &mut cx).map_err(into_wit)?;
+    cx.store_cards().map_err(into_wit)
 }

@@ -101,13 +101,38 @@ pub enum Level {
 /// }
 /// ```
 pub struct Context {
-    _private: (),
+    cards: crate::cards::Cards,
 }
 
 impl Context {
     #[doc(hidden)]
     pub fn new() -> Self {
-        Self { _private: () }
+        Self {
+            cards: Default::default(),
+        }
+    }
+
+    /// The task's default card (it also shows the task's artifacts and the
+    /// flow's graph): `cx.card().append(Markdown::new("# Results"))`.
+    pub fn card(&mut self) -> crate::cards::CardRef<'_> {
+        self.card_id(crate::cards::DEFAULT)
+    }
+
+    /// The blank card `id` (Metaflow's `current.card["id"]`).
+    pub fn card_id(&mut self, id: &str) -> crate::cards::CardRef<'_> {
+        crate::cards::CardRef {
+            cards: &mut self.cards,
+            id: id.to_string(),
+        }
+    }
+
+    /// Hands the host the task's cards (when its step succeeded).
+    #[doc(hidden)]
+    pub fn store_cards(&mut self) -> Result<(), Error> {
+        for (key, document) in self.cards.documents() {
+            crate::__bindings::mfw::flow::objects::put(&key, &document).map_err(Error::from)?;
+        }
+        Ok(())
     }
 
     /// Reads artifact `name` as `T`: set earlier in this step, or inherited

@@ -40,6 +40,7 @@ mod streams;
 
 #[doc(hidden)]
 pub mod __rt;
+pub mod cards;
 
 #[doc(hidden)]
 pub mod __bindings {

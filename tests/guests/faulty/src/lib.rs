@@ -27,6 +27,10 @@ impl FaultyFlow {
     fn start(&self, cx: &mut Context) -> StepResult {
         cx.set("before", &1)?;
         println!("start ran");
+        // A card from a Rust step (tests/ui.rs reads it back).
+        cx.card()
+            .append(mfw::cards::Markdown::new("start ran **first**"))
+            .append(mfw::cards::ProgressBar::new(2.0).value(1.0).label("steps"));
         cx.next("fail")
     }
 
