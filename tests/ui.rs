@@ -583,7 +583,7 @@ async fn the_browser_draws_runs_graphs_timelines_and_follows_a_running_run() {
 /// id.
 const CARD_FLOW: &str = r##"
 from mfw import FlowSpec, card, current, step
-from mfw.cards import Image, Markdown, ProgressBar, Table
+from mfw.cards import Image, Markdown, ProgressBar, Table, VegaChart
 
 PIXELS = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc000000114944415478da"
@@ -600,6 +600,18 @@ class CardFlow(FlowSpec):
         current.card.append(Table([[1, "a"], [2, "b<c"]], headers=["n", "name"]))
         current.card.append(Image(PIXELS, label="pixels"))
         current.card.append(ProgressBar(max=10, value=4, label="epochs"))
+        current.card.append(
+            VegaChart(
+                {
+                    "data": {"values": [{"genre": "drama", "n": 3}, {"genre": "</script>", "n": 5}]},
+                    "mark": "bar",
+                    "encoding": {
+                        "x": {"field": "genre", "type": "nominal"},
+                        "y": {"field": "n", "type": "quantitative"},
+                    },
+                }
+            )
+        )
         self.next(self.end)
 
     @card(type="blank", id="report")
@@ -626,9 +638,11 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
     assert!(html.contains("<h1>Results</h1>"), "{html}");
     assert!(html.contains("<strong>0.93</strong>"));
     assert!(
-        !html.contains("<script>"),
+        !html.contains("<script>alert"),
         "a step's HTML must not run: {html}"
     );
+    // A chart's data cannot end the script element that holds its spec.
+    assert!(html.contains(r#""genre":"<\/script>""#), "{html}");
     assert!(html.contains("<td>b&lt;c</td>"));
     assert!(html.contains("src=\"data:image/png;base64,iVBORw0KGgo"));
     assert!(html.contains("<progress max=\"10\" value=\"4\">"));
@@ -664,7 +678,7 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
     );
     assert!(
         page.contains(&format!(
-            "<iframe class=\"card\" sandbox src=\"/flows/CardFlow/runs/{run}/steps/start/tasks/0/cards/default\""
+            "<iframe class=\"card\" sandbox=\"allow-scripts\" src=\"/flows/CardFlow/runs/{run}/steps/start/tasks/0/cards/default\""
         )),
         "{page}"
     );
@@ -696,15 +710,20 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
         .ok();
     let chrome = Browser::start(&driver, &browser);
     chrome.open(&format!("file://{}", file.display()));
+    chrome.wait_for(
+        "return document.querySelector('div.vega').dataset.drawn === 'true'",
+        "the chart to be drawn",
+    );
     let seen = chrome.eval(
         "const img = document.querySelector('img'); \
          return { requests: performance.getEntriesByType('resource').length, \
                   image: img.complete && img.naturalWidth, \
-                  heading: document.querySelector('.markdown h1').textContent }",
+                  heading: document.querySelector('.markdown h1').textContent, \
+                  bars: document.querySelectorAll('div.vega svg .mark-rect path').length }",
     );
     assert_eq!(
         seen,
-        serde_json::json!({"requests": 0, "image": 8, "heading": "Results"}),
+        serde_json::json!({"requests": 0, "image": 8, "heading": "Results", "bars": 2}),
     );
     chrome.screenshot("card");
 }

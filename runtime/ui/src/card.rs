@@ -13,6 +13,7 @@ use mfw_store::{Datastore, StoreError};
 use serde::Deserialize;
 
 use crate::html::{escape, when};
+use crate::vega::VegaScripts;
 use crate::view::{ArtifactView, TaskView};
 
 /// A card as a step stored it.
@@ -37,6 +38,9 @@ pub struct RenderedCard {
     pub id: String,
     /// The whole page.
     pub html: String,
+    /// Its Content-Security-Policy (also in the page): scripts only for
+    /// a card that draws charts.
+    pub policy: &'static str,
 }
 
 /// The largest card document read (a step's images are inline).
@@ -50,6 +54,7 @@ pub async fn task_cards(
     run_id: &str,
     step: &str,
     task_id: &str,
+    vega: Option<&VegaScripts>,
 ) -> Result<Vec<RenderedCard>, StoreError> {
     let view = crate::view::task_view(store, flow, run_id, step, task_id).await?;
     let graph = match store.read_run(flow, run_id).await {
@@ -67,18 +72,32 @@ pub async fn task_cards(
                 .map_err(|e| format!("the card is not a card document: {e}")),
             Err(e) => Err(e.to_string()),
         };
+        let mut charts = vega.map(|_| Vec::new());
         let body = match document {
             Ok(card) => {
                 let context = graph.as_ref().map(|g| {
                     crate::dag::svg(g, &|name| if name == step { "running" } else { "pending" })
                 });
-                body(&card, &view, context.as_deref())
+                body(&card, &view, context.as_deref(), &mut charts)
             }
             Err(why) => format!("<p class=\"error\">{}</p>", escape(&why)),
         };
-        out.push(RenderedCard {
-            id: id.clone(),
-            html: page(&format!("{} · {id}", view.record.pathspec()), &body),
+        let title = format!("{} · {id}", view.record.pathspec());
+        let drawn = match (vega, charts) {
+            (Some(vega), Some(charts)) if !charts.is_empty() => Some((vega, charts)),
+            _ => None,
+        };
+        out.push(match drawn {
+            None => RenderedCard {
+                id: id.clone(),
+                html: page(&title, &body, CARD_POLICY, ""),
+                policy: CARD_POLICY,
+            },
+            Some((vega, charts)) => RenderedCard {
+                id: id.clone(),
+                html: page(&title, &body, CHART_POLICY, &chart_scripts(vega, &charts)),
+                policy: CHART_POLICY,
+            },
         });
     }
     Ok(out)
@@ -86,12 +105,12 @@ pub async fn task_cards(
 
 /// A card's page around `body`: its own styles and a policy that allows
 /// nothing else (no script, no requests), also when opened from a file.
-fn page(title: &str, body: &str) -> String {
+fn page(title: &str, body: &str, policy: &str, scripts: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"{CARD_POLICY}\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{}</style></head><body>{body}</body></html>",
+         <title>{}</title><style>{}</style></head><body>{body}{scripts}</body></html>",
         escape(title),
         include_str!("../assets/card.css"),
     )
@@ -100,7 +119,38 @@ fn page(title: &str, body: &str) -> String {
 /// What a card page may load: its inline styles and inline images.
 pub const CARD_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
-fn body(card: &CardDocument, task: &TaskView, graph: Option<&str>) -> String {
+/// A card with charts may also run its inline scripts (Vega's, which
+/// compiles its expressions): still no request of any kind.
+pub const CHART_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+     script-src 'unsafe-inline' 'unsafe-eval'";
+
+/// Vega, Vega-Lite, the charts' specs and what draws them.
+fn chart_scripts(vega: &VegaScripts, charts: &[serde_json::Value]) -> String {
+    let mut out = String::new();
+    for (n, spec) in charts.iter().enumerate() {
+        // `</` would end the script element early.
+        let json = spec.to_string().replace("</", "<\\/");
+        let _ = write!(
+            out,
+            "<script type=\"application/json\" id=\"vega-spec-{n}\">{json}</script>"
+        );
+    }
+    let _ = write!(
+        out,
+        "<script>{}</script><script>{}</script><script>{}</script>",
+        vega.vega,
+        vega.vega_lite,
+        include_str!("../assets/charts.js")
+    );
+    out
+}
+
+fn body(
+    card: &CardDocument,
+    task: &TaskView,
+    graph: Option<&str>,
+    charts: &mut Option<Vec<serde_json::Value>>,
+) -> String {
     let record = &task.record;
     let mut out = String::new();
     if card.kind == "default" {
@@ -121,7 +171,7 @@ fn body(card: &CardDocument, task: &TaskView, graph: Option<&str>) -> String {
         );
     }
     for component in &card.components {
-        out.push_str(&component_html(component, 0));
+        out.push_str(&component_html(component, 0, charts));
     }
     if card.kind == "default" {
         if let Some(graph) = graph {
@@ -170,8 +220,13 @@ fn field<'a>(component: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
 /// How deep components may nest (a table of tables of ...).
 const MAX_DEPTH: usize = 4;
 
-/// One component as HTML; everything from the step is escaped.
-pub fn component_html(component: &serde_json::Value, depth: usize) -> String {
+/// One component as HTML; everything from the step is escaped. A chart is
+/// added to `charts` to be drawn, or shown as its spec without them.
+pub fn component_html(
+    component: &serde_json::Value,
+    depth: usize,
+    charts: &mut Option<Vec<serde_json::Value>>,
+) -> String {
     let kind = field(component, "type").as_str().unwrap_or("");
     match kind {
         "markdown" => markdown(&text_of(field(component, "text"))),
@@ -192,7 +247,7 @@ pub fn component_html(component: &serde_json::Value, depth: usize) -> String {
                 out.push_str("<tr>");
                 for cell in row.as_array().into_iter().flatten() {
                     let shown = if cell.get("type").is_some() {
-                        component_html(cell, depth + 1)
+                        component_html(cell, depth + 1, charts)
                     } else {
                         escape(&text_of(cell))
                     };
@@ -241,11 +296,21 @@ pub fn component_html(component: &serde_json::Value, depth: usize) -> String {
             escape(&text_of(field(component, "title"))),
             escape(&text_of(field(component, "message")))
         ),
-        "vegachart" => format!(
-            "<div class=\"chart\"><p class=\"note\">A Vega-Lite chart: this version of mfw shows \
-             its specification; drawing it comes later.</p><pre>{}</pre></div>",
-            escape(&serde_json::to_string_pretty(field(component, "spec")).unwrap_or_default())
-        ),
+        "vegachart" => match charts {
+            Some(charts) => {
+                charts.push(field(component, "spec").clone());
+                format!(
+                    "<div class=\"vega\" data-spec=\"vega-spec-{}\"></div>",
+                    charts.len() - 1
+                )
+            }
+            None => format!(
+                "<div class=\"chart\"><p class=\"note\">A Vega-Lite chart, shown as its \
+                 specification: the Vega scripts that draw it could not be fetched (`mfw ui` \
+                 and `mfw card` fetch them once from the npm registry).</p><pre>{}</pre></div>",
+                escape(&serde_json::to_string_pretty(field(component, "spec")).unwrap_or_default())
+            ),
+        },
         _ => format!(
             "<pre>{}</pre>",
             escape(&serde_json::to_string_pretty(component).unwrap_or_default())
@@ -298,6 +363,7 @@ mod tests {
         let html = component_html(
             &json!({"type": "markdown", "text": "# Results\n\n**bold** <script>alert(1)</script>"}),
             0,
+            &mut None,
         );
         assert!(html.contains("<h1>Results</h1>"), "{html}");
         assert!(html.contains("<strong>bold</strong>"));
@@ -311,6 +377,7 @@ mod tests {
             &json!({"type": "table", "headers": ["n", "<b>"],
                     "data": [[1, {"type": "markdown", "text": "*x*"}], ["a&b", null]]}),
             0,
+            &mut None,
         );
         assert!(html.contains("<th>&lt;b&gt;</th>"), "{html}");
         assert!(html.contains("<td>1</td>"));
@@ -323,6 +390,7 @@ mod tests {
         let png = component_html(
             &json!({"type": "image", "base64": "iVBORw0KGgoAAAA=", "label": "p"}),
             0,
+            &mut None,
         );
         assert!(
             png.contains("src=\"data:image/png;base64,iVBORw0KGgoAAAA=\""),
@@ -331,9 +399,14 @@ mod tests {
         let quote = component_html(
             &json!({"type": "image", "base64": "iVBORw0KGgo\"><script>"}),
             0,
+            &mut None,
         );
         assert!(!quote.contains("<img"), "{quote}");
-        let svg = component_html(&json!({"type": "image", "base64": "PHN2Zz4="}), 0);
+        let svg = component_html(
+            &json!({"type": "image", "base64": "PHN2Zz4="}),
+            0,
+            &mut None,
+        );
         assert!(!svg.contains("<img"), "{svg}");
     }
 
@@ -342,14 +415,16 @@ mod tests {
         let bar = component_html(
             &json!({"type": "progressbar", "max": 10, "value": 4, "label": "epochs"}),
             0,
+            &mut None,
         );
         assert!(bar.contains("<progress max=\"10\" value=\"4\">"), "{bar}");
         let error = component_html(
             &json!({"type": "error", "title": "t", "message": "<boom>"}),
             0,
+            &mut None,
         );
         assert!(error.contains("&lt;boom&gt;"));
-        let unknown = component_html(&json!({"type": "<x>"}), 0);
+        let unknown = component_html(&json!({"type": "<x>"}), 0, &mut None);
         assert!(
             unknown.contains("&lt;x&gt;") && !unknown.contains("<x>"),
             "{unknown}"
@@ -362,13 +437,13 @@ mod tests {
         for _ in 0..10 {
             table = json!({"type": "table", "data": [[table]]});
         }
-        let html = component_html(&table, 0);
+        let html = component_html(&table, 0, &mut None);
         assert_eq!(html.matches("<table").count(), MAX_DEPTH);
     }
 
     #[test]
     fn a_card_page_allows_no_script() {
-        let html = page("t", "<p>x</p>");
+        let html = page("t", "<p>x</p>", CARD_POLICY, "");
         assert!(html.contains(CARD_POLICY));
         assert!(!CARD_POLICY.contains("script"));
     }

@@ -637,11 +637,12 @@ pub fn task_body(view: &TaskView) -> String {
                 link(&r.flow, &r.run_id, Some((&r.step, &r.task_id))),
                 path_segment(id)
             );
-            // Sandboxed: a card runs no script and reaches nothing.
+            // Sandboxed: a card reaches nothing of the UI; only a card
+            // with charts may run its own (inline) scripts.
             let _ = write!(
                 out,
                 "<section class=\"card\"><h3>{id} <a href=\"{src}\">open</a></h3>\
-                 <iframe class=\"card\" sandbox src=\"{src}\" title=\"card {id}\"></iframe></section>",
+                 <iframe class=\"card\" sandbox=\"allow-scripts\" src=\"{src}\" title=\"card {id}\"></iframe></section>",
                 id = escape(id),
             );
         }

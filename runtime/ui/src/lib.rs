@@ -22,6 +22,7 @@ mod card;
 mod dag;
 mod html;
 pub mod live;
+mod vega;
 mod view;
 
 use std::net::SocketAddr;
@@ -39,8 +40,9 @@ use futures::Stream;
 use mfw_store::{Datastore, StoreError};
 use tokio::sync::broadcast;
 
-pub use card::{CARD_POLICY, CardDocument, RenderedCard, task_cards};
+pub use card::{CARD_POLICY, CHART_POLICY, CardDocument, RenderedCard, task_cards};
 pub use html::{duration, escape};
+pub use vega::{VegaError, VegaScripts, load_or_fetch as vega_scripts};
 pub use view::{RunRow, RunView, TaskView};
 
 /// Where and how the UI listens.
@@ -53,6 +55,9 @@ pub struct UiOptions {
     pub token: Option<String>,
     /// How often the watcher looks for changes.
     pub watch_every: Duration,
+    /// Where the Vega scripts that draw cards' charts are kept (fetched
+    /// there once); none: charts show their specs.
+    pub vega_dir: Option<std::path::PathBuf>,
 }
 
 /// The port `mfw ui` listens on by default.
@@ -64,6 +69,7 @@ impl Default for UiOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             token: None,
             watch_every: Duration::from_secs(1),
+            vega_dir: None,
         }
     }
 }
@@ -103,6 +109,7 @@ struct Shared {
     /// The `Host` headers a loopback server answers (DNS rebinding: a page
     /// from elsewhere must not read the store through a name it controls).
     loopback_hosts: Option<Vec<String>>,
+    vega: Option<VegaScripts>,
 }
 
 /// A bound, not yet serving UI.
@@ -111,6 +118,7 @@ pub struct Ui {
     shared: Arc<Shared>,
     url: String,
     watch_every: Duration,
+    notes: Vec<String>,
 }
 
 impl Ui {
@@ -147,6 +155,17 @@ impl Ui {
             Some(token) => format!("http://{host}/?token={}", html::path_segment(token)),
             None => format!("http://{host}/"),
         };
+        let mut notes = Vec::new();
+        let vega = match &options.vega_dir {
+            Some(dir) => match vega::load_or_fetch(dir).await {
+                Ok(scripts) => Some(scripts),
+                Err(e) => {
+                    notes.push(format!("cards' charts show their specs: {e}"));
+                    None
+                }
+            },
+            None => None,
+        };
         let index = Arc::new(live::RunIndex::default());
         index.refresh(&store, true).await;
         let (changes, _) = broadcast::channel(1024);
@@ -158,15 +177,22 @@ impl Ui {
                 changes,
                 token,
                 loopback_hosts,
+                vega,
             }),
             url,
             watch_every: options.watch_every,
+            notes,
         })
     }
 
     /// The address to open (with the token, if there is one).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// What the UI could not set up (it serves anyway), for the user.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The address bound.
@@ -508,13 +534,14 @@ async fn card_page(
     if !valid_names(&flow, &run, &[&step, &task, &card]) {
         return not_a_name();
     }
-    match card::task_cards(&shared.store, &flow, &run, &step, &task).await {
+    let vega = shared.vega.as_ref();
+    match card::task_cards(&shared.store, &flow, &run, &step, &task, vega).await {
         Ok(cards) => match cards.into_iter().find(|c| c.id == card) {
             Some(card) => (
                 [
                     (
                         header::CONTENT_SECURITY_POLICY,
-                        format!("{CARD_POLICY}; frame-ancestors 'self'"),
+                        format!("{}; frame-ancestors 'self'", card.policy),
                     ),
                     (header::CONTENT_TYPE, "text/html; charset=utf-8".into()),
                 ],

@@ -45,7 +45,22 @@ async fn chosen(
         bail!("`{task}` is not a task: cards belong to tasks, Flow/run/step/task");
     };
     let store = context.store()?;
-    let cards = mfw_ui::task_cards(&store, &spec.flow, &spec.run_id, step, task_id).await?;
+    let vega = match mfw_ui::vega_scripts(&context.cache_dir.join("ui")).await {
+        Ok(scripts) => Some(scripts),
+        Err(e) => {
+            eprintln!("mfw: charts, if the card has any, are shown as their specs: {e}");
+            None
+        }
+    };
+    let cards = mfw_ui::task_cards(
+        &store,
+        &spec.flow,
+        &spec.run_id,
+        step,
+        task_id,
+        vega.as_ref(),
+    )
+    .await?;
     let names = || {
         cards
             .iter()

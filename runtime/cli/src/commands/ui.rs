@@ -22,9 +22,13 @@ pub async fn ui(context: &Context, args: UiArgs) -> anyhow::Result<ExitCode> {
     let options = mfw_ui::UiOptions {
         addr: std::net::SocketAddr::new(args.bind, args.port),
         token: args.token,
+        vega_dir: Some(context.cache_dir.join("ui")),
         ..mfw_ui::UiOptions::default()
     };
     let ui = mfw_ui::Ui::bind(store, options).await?;
+    for note in ui.notes() {
+        eprintln!("mfw ui: {note}");
+    }
     println!(
         "mfw ui: {} (the datastore {}); Ctrl-C stops it",
         ui.url(),
