@@ -65,14 +65,22 @@ fn metaflow_forms_give_metaflow_results() {
         ])
     );
 
-    // Cards and triggers build; the components a step added are not
-    // dropped silently.
-    assert!(
-        ran.stderr
-            .contains("start/0: mfw: this step added 3 card component(s)"),
-        "{}",
-        ran.stderr
-    );
+    // Cards and triggers build; the components a step added are stored
+    // with its card (a blank one: only what it added).
+    let card = scratch
+        .mfw([
+            "card",
+            "get",
+            &format!("CompatFlow/{run}/start/0"),
+            "-o",
+            "-",
+        ])
+        .ok()
+        .stdout;
+    assert!(card.contains("<h1>Compat</h1>"), "{card}");
+    assert!(card.contains("<th>n</th><th>s</th>"), "{card}");
+    assert!(card.contains("<progress max=\"3\" value=\"1\">"), "{card}");
+    assert!(!card.contains("<h2>Artifacts</h2>"), "{card}");
 
     // @environment's variables reach the step; files say why a sandboxed
     // step cannot reach them, and what to do; other flows are read

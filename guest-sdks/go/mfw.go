@@ -337,6 +337,9 @@ func (f *Flow) runStep(name string) (result witTypes.Result[witTypes.Unit, mfw_f
 	} else {
 		err = step.run(ctx)
 	}
+	if err == nil {
+		err = ctx.storeCards()
+	}
 	if err != nil {
 		return witTypes.Err[witTypes.Unit](mfw_flow_types.StepError{
 			Kind: kindOf(err), Message: err.Error(),
@@ -377,7 +380,9 @@ func artifactError(e mfw_flow_types.ArtifactError) error {
 }
 
 // Context is a running task's view of the flow.
-type Context struct{}
+type Context struct {
+	cards map[string][]map[string]any
+}
 
 // Get reads artifact name into v (a pointer): set earlier in this step, or
 // inherited from the step before.

@@ -16,6 +16,8 @@ func start(ctx *mfw.Context) error {
 	if err := ctx.Set("x", 1); err != nil {
 		return err
 	}
+	// A card: `mfw card get HelloFlow/<run>/start/0` writes it as a page.
+	ctx.Card().Append(mfw.Markdown{Text: "x is **1**"}, mfw.ProgressBar{Max: 2, Value: 1, Label: "steps"})
 	return ctx.Next("end")
 }
 
