@@ -67,16 +67,7 @@ fn metaflow_forms_give_metaflow_results() {
 
     // Cards and triggers build; the components a step added are stored
     // with its card (a blank one: only what it added).
-    let card = scratch
-        .mfw([
-            "card",
-            "get",
-            &format!("CompatFlow/{run}/start/0"),
-            "-o",
-            "-",
-        ])
-        .ok()
-        .stdout;
+    let card = scratch.card(&format!("CompatFlow/{run}/start/0"), None);
     assert!(card.contains("<h1>Compat</h1>"), "{card}");
     assert!(card.contains("<th>n</th><th>s</th>"), "{card}");
     assert!(card.contains("<progress max=\"3\" value=\"1\">"), "{card}");

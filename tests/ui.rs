@@ -267,24 +267,9 @@ async fn pages_show_each_kind_of_run_and_refuse_what_they_must() {
     // A Rust step's card, as the Python SDK's are.
     let card = runs
         .scratch
-        .mfw([
-            "card",
-            "get",
-            &format!("FaultyFlow/{}/start/0", runs.failed),
-            "-o",
-            "-",
-        ])
-        .ok();
-    assert!(
-        card.stdout.contains("start ran <strong>first</strong>"),
-        "{}",
-        card.stdout
-    );
-    assert!(
-        card.stdout.contains("<progress max=\"2\" value=\"1\">"),
-        "{}",
-        card.stdout
-    );
+        .card(&format!("FaultyFlow/{}/start/0", runs.failed), None);
+    assert!(card.contains("start ran <strong>first</strong>"), "{card}");
+    assert!(card.contains("<progress max=\"2\" value=\"1\">"), "{card}");
     assert!(start.contains("<tr id=\"artifact-before\"><th>before</th><td>int</td>"));
 
     // The same as JSON, for scripts.
@@ -638,8 +623,7 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
 
     // The start task has its default card; the end task its blank one.
     let start = format!("CardFlow/{run}/start/0");
-    let got = scratch.mfw(["card", "get", &start, "-o", "-"]).ok();
-    let html = got.stdout;
+    let html = scratch.card(&start, None);
     assert!(html.contains("<h1>Results</h1>"), "{html}");
     assert!(html.contains("<strong>0.93</strong>"));
     assert!(
@@ -662,12 +646,10 @@ async fn cards_are_stored_with_their_task_and_render_offline() {
         none.stderr
     );
     let end = format!("CardFlow/{run}/end/0");
-    let report = scratch
-        .mfw(["card", "get", &end, "--id", "report", "-o", "-"])
-        .ok();
-    assert!(report.stdout.contains("all done"));
+    let report = scratch.card(&end, Some("report"));
+    assert!(report.contains("all done"));
     assert!(
-        !report.stdout.contains("<th>score</th>"),
+        !report.contains("<th>score</th>"),
         "a blank card shows only what was added"
     );
 
@@ -803,15 +785,7 @@ fn a_go_steps_card_is_stored_and_rendered() {
     let flow = common::repo().join("examples/hello/go");
     let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
     let start = format!("HelloFlow/{}/start/0", ran.run_id());
-    let card = scratch.mfw(["card", "get", &start, "-o", "-"]).ok();
-    assert!(
-        card.stdout.contains("x is <strong>1</strong>"),
-        "{}",
-        card.stdout
-    );
-    assert!(
-        card.stdout.contains("<progress max=\"2\" value=\"1\">"),
-        "{}",
-        card.stdout
-    );
+    let card = scratch.card(&start, None);
+    assert!(card.contains("x is <strong>1</strong>"), "{card}");
+    assert!(card.contains("<progress max=\"2\" value=\"1\">"), "{card}");
 }

@@ -165,6 +165,15 @@ impl Scratch {
         serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout))
     }
 
+    /// `mfw card get <task> [--id id] -o -`: the card's page.
+    pub fn card(&self, task: &str, id: Option<&str>) -> String {
+        let mut args = vec!["card", "get", task, "-o", "-"];
+        if let Some(id) = id {
+            args.extend(["--id", id]);
+        }
+        self.mfw(args).ok().stdout
+    }
+
     /// Every file in the datastore under `sub`.
     pub fn files(&self, sub: &str) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

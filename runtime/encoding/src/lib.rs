@@ -247,6 +247,50 @@ impl Value {
         }
     }
 
+    /// The value's repr (its `Display`), cut after `max` bytes at a
+    /// character boundary with ` …`; formatting stops there, so a huge
+    /// value costs no more than `max`.
+    ///
+    /// ```
+    /// use mfw_encoding::Value;
+    ///
+    /// assert_eq!(Value::Text("abcdef".into()).repr_bounded(4), "'abc …");
+    /// assert_eq!(Value::Integer(7).repr_bounded(4), "7");
+    /// ```
+    pub fn repr_bounded(&self, max: usize) -> String {
+        struct Bounded {
+            text: String,
+            max: usize,
+            cut: bool,
+        }
+        impl std::fmt::Write for Bounded {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                let room = self.max - self.text.len();
+                if s.len() <= room {
+                    self.text.push_str(s);
+                    return Ok(());
+                }
+                let mut end = room;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.text.push_str(&s[..end]);
+                self.cut = true;
+                Err(std::fmt::Error)
+            }
+        }
+        let mut out = Bounded {
+            text: String::new(),
+            max,
+            cut: false,
+        };
+        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{self}"));
+        if out.cut {
+            out.text.push_str(" …");
+        }
+        out.text
+    }
+
     /// An integer from a bignum: `negative` means -1 - magnitude. Gives
     /// [`Value::Integer`] when the value fits `i128`, else a
     /// [`Value::BigInteger`] without leading zero bytes.

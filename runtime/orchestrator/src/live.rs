@@ -58,7 +58,10 @@ impl LiveLogs {
 
     /// Task `step/task_id` ended: its record holds its output now.
     pub(crate) fn ended(&self, step: &str, task_id: &str) {
-        if let Ok(mut tasks) = self.tasks.lock() {
+        // Most tasks print nothing: nothing to look up.
+        if let Ok(mut tasks) = self.tasks.lock()
+            && !tasks.is_empty()
+        {
             tasks.remove(&(step.to_string(), task_id.to_string()));
         }
     }

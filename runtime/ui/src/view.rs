@@ -319,45 +319,9 @@ pub async fn preview(store: &Datastore, hash: &BlobHash) -> Preview {
     Preview {
         kind: kind.into(),
         size,
-        text: bounded_repr(&value, MAX_PREVIEW_TEXT),
+        text: value.repr_bounded(MAX_PREVIEW_TEXT),
         table,
     }
-}
-
-/// `value`'s repr, cut after `max` bytes with ` …`; formatting stops
-/// there, so a huge value costs no more than `max`.
-pub fn bounded_repr(value: &mfw_encoding::Value, max: usize) -> String {
-    struct Bounded {
-        text: String,
-        max: usize,
-        cut: bool,
-    }
-    impl std::fmt::Write for Bounded {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let room = self.max - self.text.len();
-            if s.len() <= room {
-                self.text.push_str(s);
-                return Ok(());
-            }
-            let mut end = room;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.text.push_str(&s[..end]);
-            self.cut = true;
-            Err(std::fmt::Error)
-        }
-    }
-    let mut out = Bounded {
-        text: String::new(),
-        max,
-        cut: false,
-    };
-    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
-    if out.cut {
-        out.text.push_str(" …");
-    }
-    out.text
 }
 
 fn table_preview(table: &mfw_encoding::ArrowTable) -> Option<TablePreview> {
@@ -530,7 +494,7 @@ mod tests {
     #[test]
     fn a_long_repr_is_cut_at_a_character_boundary() {
         let value = mfw_encoding::Value::Text("é".repeat(50));
-        let shown = bounded_repr(&value, 10);
+        let shown = value.repr_bounded(10);
         assert!(shown.ends_with(" …"), "{shown}");
         assert!(shown.len() <= 10 + " …".len());
     }

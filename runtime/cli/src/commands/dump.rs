@@ -15,32 +15,9 @@ pub struct DumpArgs {
 /// string would otherwise fill the terminal (`--json` gives it whole).
 const MAX_SHOWN: usize = 400;
 
-/// `value`'s repr, cut after [`MAX_SHOWN`] bytes with a ` …` and never
-/// formatted further.
+/// `value`'s repr, cut after [`MAX_SHOWN`] bytes with a ` …`.
 fn shown(value: &mfw_encoding::Value) -> String {
-    struct Bounded(String, bool);
-    impl std::fmt::Write for Bounded {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let room = MAX_SHOWN - self.0.len();
-            if s.len() <= room {
-                self.0.push_str(s);
-                return Ok(());
-            }
-            let mut end = room;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.0.push_str(&s[..end]);
-            self.1 = true;
-            Err(std::fmt::Error)
-        }
-    }
-    let mut out = Bounded(String::new(), false);
-    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
-    if out.1 {
-        out.0.push_str(" …");
-    }
-    out.0
+    value.repr_bounded(MAX_SHOWN)
 }
 
 /// Reads and decodes a stored value for display.
