@@ -328,8 +328,9 @@ fn build_key(
 
 /// Where the component's start-up leaves the graph it derived, or why it
 /// could not, in the staged app (`GRAPH_FILE`, `ERROR_FILE` in the SDK's
-/// `_build.py`).
-const GRAPH_FILE: &str = ".mfw-graph.json";
+/// `_build.py`). The graph comes last: it also tells the Python build that
+/// the imports are done.
+const GRAPH_FILE: &str = mfw_python_build::IMPORTS_DONE_FILE;
 const ERROR_FILE: &str = ".mfw-build-error.txt";
 
 /// The most bytes of a derived graph (or build error) the host reads: the

@@ -39,8 +39,8 @@ pub use files::{FILES_SECTION, FilesError};
 pub use objects::inherited_objects;
 pub use output::{OutputSink, OutputStream};
 pub use runs::{
-    Answer, Question, ReadError, RecordedRuns, RunReader, RunView, RunsAccess, RunsRead, TaskView,
-    TriggerView, recorded_form,
+    Answer, NotAQuestion, Question, ReadError, RecordedRuns, RunReader, RunView, RunsAccess,
+    RunsRead, TaskView, TriggerView, recorded_form,
 };
 pub use sandbox::DETERMINISM;
 pub use task::{

@@ -263,11 +263,17 @@ impl std::fmt::Display for Question {
     }
 }
 
-impl std::str::FromStr for Question {
-    type Err = String;
+/// Text that is not a [`Question`] (a recorded read that was damaged, or
+/// written by another version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{}` is not a question about runs", .0.escape_debug())]
+pub struct NotAQuestion(pub String);
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("`{}` is not a question about runs", text.escape_debug());
+impl std::str::FromStr for Question {
+    type Err = NotAQuestion;
+
+    fn from_str(text: &str) -> Result<Self, NotAQuestion> {
+        let bad = || NotAQuestion(text.to_string());
         let (kind, rest) = text.split_once(' ').unwrap_or((text, ""));
         let parts: Vec<&str> = rest.split('/').collect();
         let question = match (kind, parts.as_slice()) {

@@ -58,6 +58,19 @@ pub const APP_MODULE: &str = "mfw_app";
 /// defaults, `Parameter("n", default=lambda ctx: ...)`).
 pub const WORLD: &str = "flow-component-with-defaults";
 
+/// The file the app writes in its own directory when its imports are done:
+/// the flow's graph (the Python SDK's `_build.py` writes it last). A build
+/// that fails after it exists failed in the snapshot, not in the flow's code.
+///
+/// ```
+/// use std::path::Path;
+///
+/// let app = Path::new("work/app");
+/// let imports_done = app.join(mfw_python_build::IMPORTS_DONE_FILE).is_file();
+/// # assert!(!imports_done);
+/// ```
+pub const IMPORTS_DONE_FILE: &str = ".mfw-graph.json";
+
 /// The most memory a component may have once its code and packages are
 /// imported: the build's snapshot copies it out whole, in one call.
 /// numpy, pandas, scipy and scikit-learn together take about 150 MiB.
@@ -148,12 +161,13 @@ pub fn componentize(wit: &Path, app: &Path, out: &Path) -> Result<(), BuildError
             };
             runtime.block_on(generator.generate()).map_err(|e| {
                 let message = format!("{e:#}");
-                // componentize-py's wasmtime store copies the whole memory
-                // out in one call, which wasmtime caps (hostcall fuel); the
-                // error has no type of its own to match.
-                if message.contains("component-init-get-memory")
-                    && message.contains("fuel allocated for hostcalls")
-                {
+                // Once the app has written its graph its imports are done,
+                // so what fails next is the snapshot, which copies the whole
+                // memory out in one call that the hostcall fuel caps (the
+                // error's type is private to wasmtime). Writing the output
+                // is the other step left, and fails with an I/O error.
+                let wrote_output = e.chain().any(|cause| cause.is::<std::io::Error>());
+                if app.join(IMPORTS_DONE_FILE).is_file() && !wrote_output {
                     BuildError::SnapshotTooLarge(message)
                 } else {
                     BuildError::Componentize(message)
