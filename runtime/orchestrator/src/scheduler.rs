@@ -427,16 +427,9 @@ impl Scheduler {
                 }
             }
             while let Some(front) = ready.queue.front().filter(|_| !halted) {
-                let need = self.claim(&front.step).unwrap_or_default();
-                let need = Claim {
-                    slots: need.slots.clamp(1, workers),
-                    ..need
-                };
-                let fits = busy.slots + need.slots <= workers
-                    && (busy.slots == 0 || busy.memory_mb + need.memory_mb <= budget_mb);
-                if !fits {
+                let Some(need) = self.fits(&front.step, &busy, workers, budget_mb) else {
                     break;
-                }
+                };
                 let Some(task) = ready.queue.pop_front() else {
                     break;
                 };
@@ -468,7 +461,20 @@ impl Scheduler {
                     Some(Ok(Ok(finished))) => vec![finished],
                     // Nothing to reuse: it runs.
                     Some(Ok(Err(task))) => {
-                        ready.push_to_run(self.claim(&task.step).is_none(), task);
+                        let failed = !outcome.failures.is_empty() && !outcome.interrupted;
+                        if !failed {
+                            ready.push_to_run(self.claim(&task.step).is_none(), task);
+                        } else if let Some(need) = self.fits(&task.step, &busy, workers, budget_mb)
+                            && self.claim(&task.step).is_some()
+                        {
+                            // It was ready before the failure, with tasks
+                            // that started then: it starts too if a slot is
+                            // free, as it would have without the lookup.
+                            let id = self.dispatch(&mut running, task.step.clone(), vec![task]);
+                            held.insert(id, need);
+                            busy.slots += need.slots;
+                            busy.memory_mb += need.memory_mb;
+                        }
                         continue;
                     }
                     Some(Err(e)) => {
@@ -537,6 +543,19 @@ impl Scheduler {
     /// `None` when its executor takes the step's tasks in batches.
     fn claim(&self, step: &str) -> Option<Claim> {
         self.executors.for_step(step).claim(step)
+    }
+
+    /// What a task of `step` would take from the run's budget, if it fits
+    /// beside what is `busy` now.
+    fn fits(&self, step: &str, busy: &Claim, workers: usize, budget_mb: u64) -> Option<Claim> {
+        let need = self.claim(step).unwrap_or_default();
+        let need = Claim {
+            slots: need.slots.clamp(1, workers),
+            ..need
+        };
+        let fits = busy.slots + need.slots <= workers
+            && (busy.slots == 0 || busy.memory_mb + need.memory_mb <= budget_mb);
+        fits.then_some(need)
     }
 
     /// Hands `tasks` of `step` to the executor that runs the step.
