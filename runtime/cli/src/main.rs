@@ -6,6 +6,8 @@ mod commands;
 mod config;
 mod observer;
 mod pathspec;
+#[cfg(test)]
+mod reference;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
