@@ -989,16 +989,18 @@ impl Datastore {
                 batch
                     .into_iter()
                     .map(|path| -> Read<T> {
-                        match std::fs::read(root.join(path.as_ref())) {
-                            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                                Ok(StoreError::BadRecord {
-                                    path: path.to_string(),
-                                    store: location.to_string(),
-                                    reason: e.to_string(),
+                        match inline::read_small(&root.join(path.as_ref())) {
+                            inline::SmallRead::Found(bytes) => {
+                                serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                                    Ok(StoreError::BadRecord {
+                                        path: path.to_string(),
+                                        store: location.to_string(),
+                                        reason: e.to_string(),
+                                    })
                                 })
-                            }),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                            Err(_) => Err(Err(path)),
+                            }
+                            inline::SmallRead::Missing => Ok(None),
+                            inline::SmallRead::Elsewhere => Err(Err(path)),
                         }
                     })
                     .collect::<Vec<_>>()
