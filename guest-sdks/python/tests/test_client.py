@@ -151,3 +151,24 @@ def test_a_damaged_chunk_is_named_when_a_file_reaches_it(store):
             f.read()
     with pytest.raises(MfwError, match="its chunk 2 of 3"):
         _ = task.data.big
+
+
+def test_a_notebook_reads_the_datastore_mfw_run_writes_to(store, tmp_path, monkeypatch):
+    # Where `mfw run` writes when the config file names the datastore:
+    # the client reads there too, after MFW_DATASTORE and set_datastore.
+    set_datastore(None)
+    monkeypatch.delenv("MFW_DATASTORE", raising=False)
+    monkeypatch.delenv("MFW_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    # Not the store's own directory, whose .mfw would be the default.
+    monkeypatch.chdir(tmp_path.parent)
+    (tmp_path / "config" / "mfw").mkdir(parents=True)
+    (tmp_path / "config" / "mfw" / "config.toml").write_text(f'datastore = "{store}"\n')
+    assert Flow("HelloFlow").latest_successful_run.id == "9"
+    monkeypatch.setenv("MFW_DATASTORE", str(tmp_path / "elsewhere"))
+    with pytest.raises(MfwError, match="has no runs"):
+        Flow("HelloFlow").latest_run  # noqa: B018
+    monkeypatch.delenv("MFW_DATASTORE")
+    (tmp_path / "config" / "mfw" / "config.toml").write_text("datastore = [")
+    with pytest.raises(MfwError, match="is not a readable mfw config"):
+        Flow("HelloFlow").latest_run  # noqa: B018

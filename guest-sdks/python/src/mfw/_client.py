@@ -5,7 +5,8 @@ inside a step (through the host, which records what the step read).
     >>> Flow("HelloFlow").latest_run["end"].task.data.x      # doctest: +SKIP
     2
 
-The datastore is `MFW_DATASTORE` or `.mfw` in the working directory, unless
+The datastore is the one `mfw run` writes to: `MFW_DATASTORE`, else the
+config file's `datastore`, else `.mfw` in the working directory, unless
 `set_datastore` says otherwise: a directory, or `s3://bucket/prefix` (read
 with the usual AWS environment variables).
 """
@@ -17,6 +18,7 @@ import io
 import json
 import os
 import sys
+import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,14 +94,44 @@ def metadata(ms: str) -> str:
 
 
 def set_datastore(location: str) -> None:
-    """Reads runs from `location` (a directory or file:// URL) from now on."""
+    """Reads runs from `location` (a directory, file:// URL or s3:// URL)
+    from now on."""
     global _datastore
     _datastore = location
 
 
+def _config_datastore() -> str | None:
+    """The `datastore` of mfw's config file, which `mfw run` writes to when
+    neither `--datastore` nor `MFW_DATASTORE` says otherwise: the file
+    `MFW_CONFIG` names, else `$XDG_CONFIG_HOME/mfw/config.toml`, else
+    `~/.config/mfw/config.toml`."""
+    path = os.environ.get("MFW_CONFIG")
+    if not path:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        path = os.path.join(base, "mfw", "config.toml")
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise MfwError(f"{path} is not a readable mfw config: {e}") from None
+    location = config.get("datastore")
+    if location is not None and not isinstance(location, str):
+        raise MfwError(f'{path}: `datastore` must be text, such as "s3://bucket/prefix"')
+    return location
+
+
 def get_datastore() -> str:
-    """Where runs are read from: a directory or an s3:// URL."""
-    location = _datastore or os.environ.get("MFW_DATASTORE") or os.path.join(os.getcwd(), ".mfw")
+    """Where runs are read from: a directory or an s3:// URL. As for `mfw`:
+    `set_datastore`'s, else `MFW_DATASTORE`, else the config file's, else
+    `.mfw` in the working directory."""
+    location = (
+        _datastore
+        or os.environ.get("MFW_DATASTORE")
+        or _config_datastore()
+        or os.path.join(os.getcwd(), ".mfw")
+    )
     if location.startswith("file://"):
         location = location[len("file://") :]
     elif "://" in location and not location.startswith("s3://"):
