@@ -8,12 +8,21 @@
 //! must appear in that order in what ran (other lines, such as cargo's, may
 //! come between), once run ids, durations and the scratch directory are
 //! normalised. A run id in a command stands for the last run the page made.
+//!
+//! The scratch directory stands for the reader's home: `file=~/...` writes
+//! there, mfw's configuration is read from its `.config/mfw`, and a `cd`
+//! in one block holds for the next, as in the reader's shell. A page with a
+//! block tagged `k8s` runs against the test cluster (a control plane, a
+//! node agent and MinIO), as a reader's would against theirs.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cluster::Cluster;
 use common::{cache_dir, repo, wheel_cache};
 
 /// Where the pages' examples say the checkout is, and where a user's home
@@ -110,14 +119,38 @@ fn normalise_word(word: &str) -> String {
 }
 
 /// Runs a page's blocks in a scratch directory of its own; panics naming
-/// the page and line of the first block whose output differs.
+/// the page and line of the first block whose output differs. A page that
+/// needs the cluster is skipped (saying so) where there is none; CI has one.
 fn run_page(page: &Path) {
-    let text = std::fs::read_to_string(page).expect("the page reads");
+    let blocks = page_blocks(page);
+    let cluster = if blocks.iter().any(|b| b.has("k8s")) {
+        match Cluster::start() {
+            Some(cluster) => Some(cluster),
+            None => {
+                eprintln!("skipping {}: it needs a cluster", page.display());
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    // The reader's configuration is the page's own, not this machine's.
+    let cluster_env: Vec<(&str, String)> = cluster
+        .as_ref()
+        .map(|c| c.env())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(key, _)| *key != "MFW_CONFIG")
+        .collect();
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let dir = scratch
         .path()
         .canonicalize()
         .expect("the scratch directory");
+    // Where the last block's shell ended up, for the next block.
+    let state = tempfile::tempdir().expect("a state directory");
+    let cwd_file = state.path().join("cwd");
+    let mut cwd = dir.clone();
     let mfw_dir = Path::new(env!("CARGO_BIN_EXE_mfw"))
         .parent()
         .expect("mfw's directory")
@@ -127,14 +160,17 @@ fn run_page(page: &Path) {
     )))
     .expect("a PATH");
     let checkout = repo().display().to_string();
-    let blocks = blocks(&text);
     let mut last_run: Option<String> = None;
     let mut i = 0;
     while i < blocks.len() {
         let block = &blocks[i];
         let place = format!("{}:{}", page.display(), block.line);
         if let Some(file) = block.file() {
-            let target = dir.join(file);
+            // `~/x` is in the reader's home; other paths are where they are.
+            let target = match file.strip_prefix("~/") {
+                Some(in_home) => dir.join(in_home),
+                None => cwd.join(file),
+            };
             std::fs::create_dir_all(target.parent().expect("a parent")).expect("a directory");
             std::fs::write(&target, block.text.replace(SHOWN_CHECKOUT, &checkout))
                 .expect("the file is written");
@@ -147,13 +183,18 @@ fn run_page(page: &Path) {
                     Some(run) => replace_run_ids(line, run),
                     None => line.to_string(),
                 };
-                script.push_str(&line);
+                script.push_str(&line.replace(SHOWN_CHECKOUT, &checkout));
                 script.push('\n');
             }
+            script.push_str("pwd > \"$MFW_BOOK_CWD\"\n");
             let output = Command::new("bash")
                 .arg("-c")
                 .arg(&script)
-                .current_dir(&dir)
+                .current_dir(&cwd)
+                .envs(cluster_env.iter().map(|(k, v)| (k, v)))
+                .env("MFW_BOOK_CWD", &cwd_file)
+                .env("XDG_CONFIG_HOME", dir.join(".config"))
+                .env_remove("MFW_CONFIG")
                 .env("PATH", &path)
                 .env("MFW_CACHE_DIR", cache_dir())
                 .env("MFW_WHEEL_CACHE", wheel_cache())
@@ -177,6 +218,8 @@ fn run_page(page: &Path) {
                 output.status.success(),
                 "{place}: the block failed:\n{script}\n{printed}"
             );
+            let ended_in = std::fs::read_to_string(&cwd_file).expect("the block's last directory");
+            cwd = PathBuf::from(ended_in.trim_end());
             if let Some(run) = printed
                 .lines()
                 .filter_map(|l| l.split_once(" run ").map(|(_, rest)| rest))
@@ -225,8 +268,8 @@ fn replace_run_ids(line: &str, run: &str) -> String {
     out
 }
 
-/// Every page of the book that runs something.
-fn runnable_pages() -> Vec<PathBuf> {
+/// Every page of the book (its Markdown sources under docs/), sorted.
+fn pages() -> Vec<PathBuf> {
     let mut pages = Vec::new();
     let mut dirs = vec![repo().join("docs")];
     while let Some(dir) = dirs.pop() {
@@ -234,17 +277,31 @@ fn runnable_pages() -> Vec<PathBuf> {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md")
-                && blocks(&std::fs::read_to_string(&path).expect("a page"))
-                    .iter()
-                    .any(|b| b.has("run"))
-            {
+            } else if path.extension().is_some_and(|e| e == "md") {
                 pages.push(path);
             }
         }
     }
     pages.sort();
     pages
+}
+
+/// A page's code blocks.
+fn page_blocks(page: &Path) -> Vec<Block> {
+    blocks(&std::fs::read_to_string(page).expect("a page"))
+}
+
+/// Every page of the book that runs something.
+fn runnable_pages() -> Vec<PathBuf> {
+    pages()
+        .into_iter()
+        .filter(|page| page_blocks(page).iter().any(|b| b.has("run")))
+        .collect()
+}
+
+/// Whether a page is one of the tutorials (`docs/tutorials/`).
+fn is_tutorial(page: &Path) -> bool {
+    page.starts_with(repo().join("docs/tutorials"))
 }
 
 #[test]
@@ -258,7 +315,43 @@ fn what_the_pages_show_running_is_what_mfw_prints() {
             "the {quickstart} quickstart runs nothing"
         );
     }
-    for page in &pages {
+    for page in pages.iter().filter(|p| !is_tutorial(p)) {
+        run_page(page);
+    }
+}
+
+/// Every tutorial flow, run by its page: each directory of
+/// `examples/tutorials` is run by a tutorial page.
+#[test]
+fn every_tutorial_runs_as_its_page_shows() {
+    let tutorials: Vec<PathBuf> = runnable_pages()
+        .into_iter()
+        .filter(|p| is_tutorial(p))
+        .collect();
+    let commands: String = tutorials
+        .iter()
+        .flat_map(|p| page_blocks(p))
+        .filter(|b| b.has("run"))
+        .map(|b| b.text)
+        .collect();
+    let mut dirs: Vec<String> = std::fs::read_dir(repo().join("examples/tutorials"))
+        .expect("examples/tutorials reads")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 9, "only these tutorials: {dirs:?}");
+    for dir in &dirs {
+        assert!(
+            commands.contains(&format!("{dir}/")),
+            "no tutorial page runs examples/tutorials/{dir}"
+        );
+    }
+    for page in &tutorials {
         run_page(page);
     }
 }
@@ -299,5 +392,99 @@ fn the_normalisation_keeps_what_matters() {
     assert_eq!(
         replace_run_ids("mfw dump HelloFlow/1796195441035730/end", "42"),
         "mfw dump HelloFlow/42/end"
+    );
+}
+
+/// A Rust block's code as rustdoc and mdBook read it: a line `# x` is
+/// compiled but not shown, so a page shows the lines that matter and the
+/// test still compiles a whole crate.
+fn rust_source(block: &Block) -> String {
+    block
+        .text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(hidden) => hidden,
+            None if line == "#" => "",
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The Rust snippets are doctests: every `rust` block of the book, unless
+/// marked `ignore`, is a crate's `lib.rs` against the Rust SDK, and checks
+/// for the flows' target.
+#[test]
+fn every_rust_snippet_of_the_book_compiles() {
+    let snippets: Vec<(String, Block)> = pages()
+        .iter()
+        .flat_map(|page| {
+            page_blocks(page)
+                .into_iter()
+                .filter(|b| b.has("rust") && !b.has("ignore"))
+                .map(move |b| (format!("{}:{}", page.display(), b.line), b))
+        })
+        .collect();
+    assert!(snippets.len() >= 5, "only {} Rust snippets", snippets.len());
+    let scratch = tempfile::tempdir().expect("a scratch directory");
+    let sdk = repo().join("guest-sdks/rust/mfw");
+    let mut members = Vec::new();
+    for (i, (_, block)) in snippets.iter().enumerate() {
+        let name = format!("snippet-{i}");
+        let dir = scratch.path().join(&name);
+        std::fs::create_dir_all(dir.join("src")).expect("a crate directory");
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+                 [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nmfw = {{ path = {:?} }}\n",
+                sdk.display().to_string()
+            ),
+        )
+        .expect("Cargo.toml");
+        std::fs::write(
+            dir.join("src/lib.rs"),
+            format!("#![allow(dead_code, unused)]\n{}\n", rust_source(block)),
+        )
+        .expect("lib.rs");
+        members.push(format!("{name:?}"));
+    }
+    std::fs::write(
+        scratch.path().join("Cargo.toml"),
+        format!(
+            "[workspace]\nresolver = \"3\"\nmembers = [{}]\n",
+            members.join(", ")
+        ),
+    )
+    .expect("the workspace");
+    // The SDK's own lock, so the snippets build with what it is tested with.
+    std::fs::copy(
+        repo().join("guest-sdks/rust/Cargo.lock"),
+        scratch.path().join("Cargo.lock"),
+    )
+    .expect("the SDK's Cargo.lock");
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "check",
+            "--quiet",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .current_dir(scratch.path())
+        .env("CARGO_TARGET_DIR", cache_dir().join("book-cargo"))
+        .output()
+        .expect("cargo runs");
+    let errors = String::from_utf8_lossy(&output.stderr);
+    // Name each failing snippet by its page and line.
+    let failing: Vec<&str> = snippets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| errors.contains(&format!("snippet-{i}/src/lib.rs")))
+        .map(|(_, (place, _))| place.as_str())
+        .collect();
+    assert!(
+        output.status.success(),
+        "these Rust snippets do not compile: {failing:?}\n{errors}"
     );
 }

@@ -383,7 +383,7 @@ fn a_version_the_recipe_does_not_build_names_the_ones_it_does() {
 #[test]
 fn the_movie_stats_example_gives_native_pandas_quartiles() {
     let scratch = Scratch::new();
-    let flow = common::python_example("stats").join("stats.py");
+    let flow = common::repo().join("examples/tutorials/02-statistics/stats.py");
     let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
     assert!(
         ran.stdout.contains("movies, median gross"),
