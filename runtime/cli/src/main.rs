@@ -1,6 +1,7 @@
 //! `mfw`: run, build, check and inspect flows. A thin layer over the
 //! orchestrator, host and store crates.
 
+mod book;
 mod cluster;
 mod commands;
 mod config;
@@ -17,10 +18,11 @@ use clap::{Parser, Subcommand};
 /// Metaflow's way of writing flows, with every step a sandboxed
 /// WebAssembly component.
 #[derive(Parser, Debug)]
-#[command(name = "mfw", version, about, long_about = None)]
+#[command(name = "mfw", version, about, long_about = None, after_help = book::HELP)]
 struct Cli {
-    /// Where runs and artifacts are stored: a directory or file:// URL
-    /// (default: the config file's `datastore`, else .mfw here).
+    /// Where runs and artifacts are stored: a directory, a file:// URL, or
+    /// an s3://, gs:// or az:// bucket and prefix (default: the config
+    /// file's `datastore`, else .mfw here).
     #[arg(long, global = true, env = "MFW_DATASTORE")]
     datastore: Option<String>,
 
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|| mfw_store::DEFAULT_LOCATION.to_string()),
             Err(e) => {
                 eprintln!("mfw: error: {}", observer::for_terminal(&error_text(&e)));
+                eprintln!("mfw: see the mfw book: {}", book::CONFIGURATION);
                 return ExitCode::from(1);
             }
         },
@@ -158,6 +161,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mfw: error: {}", observer::for_terminal(&error_text(&e)));
+            if let Some(page) = book::page_for(&e) {
+                eprintln!("mfw: see the mfw book: {page}");
+            }
             ExitCode::from(1)
         }
     }

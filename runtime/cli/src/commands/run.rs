@@ -508,7 +508,11 @@ async fn execute(
             }
             if let Some((task, _)) = summary.failures.first() {
                 eprintln!("mfw: see its output with `mfw logs {pathspec}/{task}`");
-                eprintln!("mfw: after fixing it, `mfw resume` reuses every task that succeeded");
+                eprintln!(
+                    "mfw: after fixing it, `mfw resume` reuses every task that succeeded \
+                     (the mfw book: {})",
+                    crate::book::RESUME
+                );
             }
             Ok(ExitCode::from(if status == RunStatus::Interrupted {
                 130
