@@ -50,7 +50,12 @@ pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
                 Some(lock) => {
                     let packages: Vec<LockedPackage> = serde_json::from_slice(&lock)
                         .context("the component's mfw-lock section is not a valid lock")?;
-                    writeln!(out, "{source}: {} pinned packages", packages.len())?;
+                    let noun = if packages.len() == 1 {
+                        "package"
+                    } else {
+                        "packages"
+                    };
+                    writeln!(out, "{source}: {} pinned {noun}", packages.len())?;
                     for p in packages {
                         write!(
                             out,
