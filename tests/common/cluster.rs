@@ -3,6 +3,9 @@
 //! and started by `scripts/k8s-cluster`), the `mfw-node` agent that runs
 //! pods as local processes, and MinIO as the datastore the pods share.
 
+// Each test binary that includes it uses only some of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
