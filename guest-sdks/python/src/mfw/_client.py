@@ -110,16 +110,29 @@ def _config_datastore() -> str | None:
         base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
         path = os.path.join(base, "mfw", "config.toml")
     try:
-        with open(path, "rb") as f:
-            config = tomllib.load(f)
+        stat = os.stat(path)
     except FileNotFoundError:
         return None
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except OSError as e:
         raise MfwError(f"{path} is not a readable mfw config: {e}") from None
-    location = config.get("datastore")
-    if location is not None and not isinstance(location, str):
-        raise MfwError(f'{path}: `datastore` must be text, such as "s3://bucket/prefix"')
-    return location
+    # Every read of the datastore asks where it is: parse the file only
+    # when it changed, not once per record.
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if _config_cache[0] != key:
+        try:
+            with open(path, "rb") as f:
+                config = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise MfwError(f"{path} is not a readable mfw config: {e}") from None
+        location = config.get("datastore")
+        if location is not None and not isinstance(location, str):
+            raise MfwError(f'{path}: `datastore` must be text, such as "s3://bucket/prefix"')
+        _config_cache[:] = [key, location]
+    return _config_cache[1]
+
+
+# The config file last read, as (path, mtime, size), and its `datastore`.
+_config_cache: list[Any] = [None, None]
 
 
 def get_datastore() -> str:
