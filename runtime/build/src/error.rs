@@ -29,11 +29,44 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    /// What the user named is not a flow, or its sources do not build: the
-    /// message says which file and what to do (a tool's own messages were
-    /// shown above it, or are quoted in it).
+    /// What the user named is not a flow: no such path, or nothing in it
+    /// that mfw builds.
     #[error("{0}")]
-    Flow(String),
+    NotAFlow(String),
+    /// A flow's `mfw.toml` (the components of a flow in several
+    /// languages) does not parse or names what is not there.
+    #[error("{0}")]
+    Manifest(String),
+    /// A tool the build needs is missing or too old: the message names it
+    /// and how to get it.
+    #[error("{0}")]
+    Toolchain(String),
+    /// The packages a Python flow pins cannot be resolved or built: the
+    /// SDK's build script says which and what to do.
+    #[error("cannot build {}:\n{message}", flow.display())]
+    Packages {
+        /// The flow file.
+        flow: PathBuf,
+        /// What the build script said.
+        message: String,
+    },
+    /// The flow's code does not build: the compiler's messages (shown above
+    /// it) or the SDK's say where.
+    #[error("{message}")]
+    Code {
+        /// The language of the code at fault.
+        language: Language,
+        /// Which file or crate, and what is wrong.
+        message: String,
+    },
+    /// The flow's steps do not make a valid graph.
+    #[error("cannot build {}: {report}", flow.display())]
+    Graph {
+        /// The flow file.
+        flow: PathBuf,
+        /// The graph's error, shown against the flow's steps.
+        report: String,
+    },
     /// A tool printed something the build does not understand.
     #[error("{what}")]
     Output {
@@ -61,6 +94,17 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// The language of a flow's sources: the book has a page on each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// A crate using the Rust SDK.
+    Rust,
+    /// A flow file using the Python SDK.
+    Python,
+    /// A module using the Go SDK.
+    Go,
 }
 
 /// `BuildError::Io` for `action` on `path`, for `map_err`.

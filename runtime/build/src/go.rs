@@ -14,7 +14,7 @@ use wasi_preview1_component_adapter_provider::{
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
 
-use crate::error::{BuildError, io};
+use crate::error::{BuildError, Language, io};
 use crate::python::WIT;
 
 /// Every source file of a Go module tree that affects its build.
@@ -147,10 +147,13 @@ pub fn build(dir: &Path, cache: &Path, force: bool) -> Result<PathBuf, BuildErro
     let status = child.wait().map_err(io("wait for go building", &dir))?;
     if !status.success() {
         let _ = std::fs::remove_file(&core_path);
-        return Err(BuildError::Flow(format!(
-            "cannot build {}: go build failed (its messages are above)",
-            dir.display()
-        )));
+        return Err(BuildError::Code {
+            language: Language::Go,
+            message: format!(
+                "cannot build {}: go build failed (its messages are above)",
+                dir.display()
+            ),
+        });
     }
     let core = std::fs::read(&core_path).map_err(io("read", &core_path))?;
     let _ = std::fs::remove_file(&core_path);

@@ -20,5 +20,5 @@ pub mod python;
 mod source;
 mod step_code;
 
-pub use error::BuildError;
+pub use error::{BuildError, Language};
 pub use source::{BuildOptions, Component, Resolved, resolve};

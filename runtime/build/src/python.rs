@@ -21,7 +21,7 @@ pub use embedded::WIT;
 
 use mfw_python_build::COMPONENTIZE_PY;
 
-use crate::error::{BuildError, io};
+use crate::error::{BuildError, Language, io};
 
 /// The Python side of the toolchain.
 pub struct Tools {
@@ -145,7 +145,7 @@ pub fn wheel_recipe_known(tools: &Tools) -> Result<Vec<(String, Vec<String>)>, B
         source,
     })?;
     if !output.status.success() {
-        return Err(BuildError::Flow(format!(
+        return Err(BuildError::Toolchain(format!(
             "cannot read the wheel recipe: {}",
             String::from_utf8_lossy(&output.stderr).trim_end()
         )));
@@ -177,7 +177,7 @@ fn run_build_script(
             .status()
             .is_ok_and(|status| !status.success());
         if too_old {
-            return Err(BuildError::Flow(format!(
+            return Err(BuildError::Toolchain(format!(
                 "cannot build {}: Python flows are read with Python 3.11 or newer, and {} is \
                  older (set MFW_PYTHON to a newer one)",
                 flow.display(),
@@ -185,14 +185,13 @@ fn run_build_script(
             )));
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(BuildError::Flow(format!(
-            "cannot build {}:\n{}",
-            flow.display(),
-            stderr.trim_end()
-        )));
+        return Err(BuildError::Packages {
+            flow: flow.to_path_buf(),
+            message: stderr.trim_end().to_string(),
+        });
     }
     String::from_utf8(output.stdout).map_err(|_| {
-        BuildError::Flow(format!(
+        BuildError::Toolchain(format!(
             "cannot build {}: the SDK's build script printed something not UTF-8",
             flow.display()
         ))
@@ -261,7 +260,7 @@ fn code_package(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
             let entry = entry.map_err(io("list", &listed))?;
             seen += 1;
             if seen > MAX_CODE_PACKAGE_ENTRIES {
-                return Err(BuildError::Flow(format!(
+                return Err(BuildError::NotAFlow(format!(
                     "{} holds more than {MAX_CODE_PACKAGE_ENTRIES} files and directories: a \
                      Python flow's code package is every .py under its directory, so give \
                      the flow a directory of its own",
@@ -351,10 +350,13 @@ fn read_derived(app: &Path, name: &str) -> Result<Option<String>, BuildError> {
         .read_to_string(&mut text)
         .map_err(io("read", &path))?;
     if text.len() as u64 > MAX_DERIVED_BYTES {
-        return Err(BuildError::Flow(format!(
-            "the flow's graph is larger than {} MiB",
-            MAX_DERIVED_BYTES >> 20
-        )));
+        return Err(BuildError::Code {
+            language: Language::Python,
+            message: format!(
+                "the flow's graph is larger than {} MiB",
+                MAX_DERIVED_BYTES >> 20
+            ),
+        });
     }
     Ok(Some(text))
 }
@@ -362,22 +364,22 @@ fn read_derived(app: &Path, name: &str) -> Result<Option<String>, BuildError> {
 /// The graph the component's start-up derived in `app`, checked unless the
 /// flow is `partial` (a part of a flow is checked when it is assembled).
 fn derived_graph(flow: &Path, app: &Path, partial: bool) -> Result<FlowGraph, BuildError> {
-    let text = read_derived(app, GRAPH_FILE)?.ok_or_else(|| {
-        BuildError::Flow(format!(
+    let text = read_derived(app, GRAPH_FILE)?.ok_or_else(|| BuildError::Code {
+        language: Language::Python,
+        message: format!(
             "cannot build {}: the component's start-up left no graph",
             flow.display()
-        ))
+        ),
     })?;
     let graph: FlowGraph = serde_json::from_str(&text).map_err(|source| BuildError::Output {
         what: format!("the SDK derived an unexpected graph for {}", flow.display()),
         source,
     })?;
     if !partial && let Err(e) = graph.validate() {
-        return Err(BuildError::Flow(format!(
-            "cannot build {}: {}",
-            flow.display(),
-            e.report(&graph)
-        )));
+        return Err(BuildError::Graph {
+            flow: flow.to_path_buf(),
+            report: e.report(&graph),
+        });
     }
     Ok(graph)
 }
@@ -539,10 +541,10 @@ pub fn build(
             // The flow's own error (a bad decorator, a failing import),
             // as the SDK worded it, rather than componentize-py's trace.
             match read_derived(&staged.app, ERROR_FILE) {
-                Ok(Some(message)) => BuildError::Flow(format!(
-                    "cannot build {}:\nmfw: error: {message}",
-                    flow.display()
-                )),
+                Ok(Some(message)) => BuildError::Code {
+                    language: Language::Python,
+                    message: format!("cannot build {}:\nmfw: error: {message}", flow.display()),
+                },
                 _ => BuildError::Python {
                     flow: flow.clone(),
                     source,

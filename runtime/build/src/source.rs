@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{BuildError, io};
+use crate::error::{BuildError, Language, io};
 
 /// A flow's component, ready to load.
 pub struct Component {
@@ -50,7 +50,7 @@ fn single_python_file(dir: &Path) -> Option<PathBuf> {
 
 fn classify(path: &Path) -> Result<Source, BuildError> {
     let metadata = std::fs::metadata(path)
-        .map_err(|e| BuildError::Flow(format!("flow not found: {} ({e})", path.display())))?;
+        .map_err(|e| BuildError::NotAFlow(format!("flow not found: {} ({e})", path.display())))?;
     if metadata.is_dir() {
         if path.join("Cargo.toml").is_file() {
             return Ok(Source::Rust(path.to_path_buf()));
@@ -61,7 +61,7 @@ fn classify(path: &Path) -> Result<Source, BuildError> {
         if let Some(file) = single_python_file(path) {
             return Ok(Source::Python(file));
         }
-        return Err(BuildError::Flow(format!(
+        return Err(BuildError::NotAFlow(format!(
             "{} is not a flow: expected a Cargo.toml (Rust), a go.mod (Go) or a single .py file in it; \
              or name a flow file (.py) or a component (.wasm)",
             path.display()
@@ -70,7 +70,7 @@ fn classify(path: &Path) -> Result<Source, BuildError> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("wasm") => Ok(Source::Wasm(path.to_path_buf())),
         Some("py") => Ok(Source::Python(path.to_path_buf())),
-        _ => Err(BuildError::Flow(format!(
+        _ => Err(BuildError::NotAFlow(format!(
             "{} is not a flow: give a flow file (.py), a flow directory (with Cargo.toml) or a \
              .wasm component",
             path.display()
@@ -137,13 +137,13 @@ pub fn resolve(path: &Path, options: &BuildOptions) -> Result<Resolved, BuildErr
     };
     let text = std::fs::read_to_string(&manifest_file).map_err(io("read", &manifest_file))?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-        BuildError::Flow(format!(
+        BuildError::Manifest(format!(
             "{} is not a valid flow manifest: {e}",
             manifest_file.display()
         ))
     })?;
     if manifest.components.is_empty() {
-        return Err(BuildError::Flow(format!(
+        return Err(BuildError::Manifest(format!(
             "{} lists no components: add [[component]] entries with a path",
             manifest_file.display()
         )));
@@ -153,7 +153,7 @@ pub fn resolve(path: &Path, options: &BuildOptions) -> Result<Resolved, BuildErr
     for entry in &manifest.components {
         let path = base.join(&entry.path);
         if !path.exists() {
-            return Err(BuildError::Flow(format!(
+            return Err(BuildError::Manifest(format!(
                 "{} names {}, which does not exist ({})",
                 manifest_file.display(),
                 entry.path.display(),
@@ -360,22 +360,29 @@ fn build_rust(dir: &Path, cache_dir: &Path, force: bool) -> Result<PathBuf, Buil
     let _ = relay.join();
     if !status.success() {
         if wasm_target_installed(&dir) == Some(false) {
-            return Err(BuildError::Flow(format!(
+            return Err(BuildError::Toolchain(format!(
                 "cannot build {}: the wasm32-wasip2 target is not installed; run \
                  `rustup target add wasm32-wasip2`",
                 dir.display()
             )));
         }
-        return Err(BuildError::Flow(format!(
-            "cannot build {}: cargo failed (its messages are above)",
-            dir.display()
-        )));
+        return Err(BuildError::Code {
+            language: Language::Rust,
+            message: format!(
+                "cannot build {}: cargo failed (its messages are above)",
+                dir.display()
+            ),
+        });
     }
     let Some(wasm) = wasm else {
-        return Err(BuildError::Flow(format!(
-            "building {} produced no component: its Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`",
-            dir.display()
-        )));
+        return Err(BuildError::Code {
+            language: Language::Rust,
+            message: format!(
+                "building {} produced no component: its Cargo.toml needs `[lib] crate-type = \
+                 [\"cdylib\"]`",
+                dir.display()
+            ),
+        });
     };
     let record = BuildRecord {
         depinfo: wasm.with_extension("d"),

@@ -18,6 +18,12 @@ use std::fmt;
 pub struct Page(&'static str);
 
 pub const INSTALLATION: Page = Page("installation.html");
+pub const QUICKSTART: Page = Page("quickstart/index.html");
+pub const RUST_FLOWS: Page = Page("quickstart/rust.html");
+pub const PYTHON_FLOWS: Page = Page("python.html");
+pub const GO_FLOWS: Page = Page("go.html");
+pub const SEVERAL_LANGUAGES: Page = Page("go.html#flows-in-several-languages");
+pub const PINNED_PACKAGES: Page = Page("python.html#pinned-packages");
 pub const FLOW_GRAPH: Page = Page("foreach-and-joins.html");
 pub const CONFIGURATION: Page = Page("reference/configuration.html");
 pub const PARAMETERS: Page = Page("parameters-and-files.html#parameters");
@@ -31,8 +37,14 @@ pub const UI: Page = Page("ui.html");
 
 /// Every page mfw names, for the test that checks they exist.
 #[cfg(test)]
-const ALL: [Page; 11] = [
+const ALL: [Page; 17] = [
     INSTALLATION,
+    QUICKSTART,
+    RUST_FLOWS,
+    PYTHON_FLOWS,
+    GO_FLOWS,
+    SEVERAL_LANGUAGES,
+    PINNED_PACKAGES,
     FLOW_GRAPH,
     CONFIGURATION,
     PARAMETERS,
@@ -95,10 +107,20 @@ pub fn page_for(error: &anyhow::Error) -> Option<Page> {
         if cause.is::<mfw_ui::UiError>() {
             return Some(UI);
         }
-        match cause.downcast_ref::<mfw_build::BuildError>() {
-            Some(mfw_build::BuildError::Launch { .. }) => Some(INSTALLATION),
-            Some(mfw_build::BuildError::Python { .. }) => Some(PYTHON_BUILDS),
-            _ => None,
+        use mfw_build::{BuildError as Build, Language};
+        match cause.downcast_ref::<Build>()? {
+            Build::Launch { .. } | Build::Toolchain(_) => Some(INSTALLATION),
+            Build::NotAFlow(_) => Some(QUICKSTART),
+            Build::Manifest(_) => Some(SEVERAL_LANGUAGES),
+            Build::Packages { .. } => Some(PINNED_PACKAGES),
+            Build::Graph { .. } => Some(FLOW_GRAPH),
+            Build::Code { language, .. } => Some(match language {
+                Language::Rust => RUST_FLOWS,
+                Language::Python => PYTHON_FLOWS,
+                Language::Go => GO_FLOWS,
+            }),
+            Build::Python { .. } => Some(PYTHON_BUILDS),
+            Build::Io { .. } | Build::Output { .. } | Build::Component { .. } => None,
         }
     })
 }
@@ -177,5 +199,12 @@ mod tests {
         .context("cannot resume");
         assert_eq!(page_for(&error), Some(RESUME));
         assert_eq!(page_for(&anyhow::anyhow!("no page is about this")), None);
+        let not_a_flow = anyhow::Error::new(mfw_build::BuildError::NotAFlow("x".into()));
+        assert_eq!(page_for(&not_a_flow), Some(QUICKSTART));
+        let go_code = anyhow::Error::new(mfw_build::BuildError::Code {
+            language: mfw_build::Language::Go,
+            message: "go build failed".into(),
+        });
+        assert_eq!(page_for(&go_code), Some(GO_FLOWS));
     }
 }
