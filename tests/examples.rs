@@ -359,3 +359,43 @@ fn show_prints_steps_with_their_decorators() {
         .ok();
     assert_eq!(checked.stdout, "WideFlow: the graph is valid (4 steps)\n");
 }
+
+#[test]
+fn run_help_lists_the_flows_own_parameters() {
+    let scratch = Scratch::new();
+    // Before the flow's parameters, as Metaflow's `run --help`, and among them.
+    for args in [
+        vec![
+            "run".as_ref(),
+            example("wide").as_os_str(),
+            "--help".as_ref(),
+        ],
+        vec![
+            "run".as_ref(),
+            example("wide").as_os_str(),
+            "--n".as_ref(),
+            "3".as_ref(),
+            "--help".as_ref(),
+        ],
+    ] {
+        let helped = scratch.mfw(args).ok();
+        assert!(
+            helped.stdout.contains("Usage: mfw run"),
+            "{}",
+            helped.stdout
+        );
+        assert!(
+            helped.stdout.contains("Parameters of WideFlow:"),
+            "{}",
+            helped.stdout
+        );
+        assert!(helped.stdout.contains("--n "), "{}", helped.stdout);
+        assert!(helped.stdout.contains("default 100"), "{}", helped.stdout);
+    }
+    // Asking for help runs nothing: the datastore holds no file.
+    let stored = scratch.files("");
+    assert!(stored.is_empty(), "a run was stored: {stored:?}");
+    let plain = scratch.mfw(["run", "--help"]).ok();
+    assert!(plain.stdout.contains("Usage: mfw run"), "{}", plain.stdout);
+    assert!(!plain.stdout.contains("Parameters of"), "{}", plain.stdout);
+}

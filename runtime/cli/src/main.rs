@@ -37,6 +37,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build the flow if its sources changed, then run it.
+    #[command(disable_help_flag = true)]
     Run(commands::RunArgs),
     /// Start a new run that reuses an earlier run's successful tasks.
     Resume(commands::ResumeArgs),
@@ -135,6 +136,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) if args.wants_help() => {
+                let mut cli = <Cli as clap::CommandFactory>::command();
+                // Built, so the usage line says `mfw run`.
+                cli.build();
+                let usage = cli
+                    .find_subcommand_mut("run")
+                    .map(|run| run.render_long_help().to_string())
+                    .unwrap_or_default();
+                commands::run_help(&context, &args, usage)
+            }
             Command::Run(args) => commands::run(&context, args).await,
             Command::Resume(args) => commands::resume(&context, args).await,
             Command::Build(args) => commands::build(&context, args),

@@ -38,7 +38,7 @@ pub use dump::{DumpArgs, dump};
 pub use logs::{LogsArgs, logs};
 pub use replay::{ReplayArgs, replay};
 pub(crate) use run::username;
-pub use run::{ResumeArgs, RunArgs, resume, run};
+pub use run::{ResumeArgs, RunArgs, resume, run, run_help};
 pub use runs::{RunsArgs, runs};
 pub use show::{ShowArgs, show};
 pub use ui::{UiArgs, ui};

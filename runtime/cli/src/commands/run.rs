@@ -60,7 +60,8 @@ pub struct ExecArgs {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// The flow: a directory with its sources, or a .wasm component.
-    flow: PathBuf,
+    #[arg(required_unless_present = "help")]
+    flow: Option<PathBuf>,
     #[command(flatten)]
     exec: ExecArgs,
     /// The flow's parameters, as `--name value` or `--name=value`.
@@ -71,6 +72,38 @@ pub struct RunArgs {
         num_args = 0..
     )]
     parameters: Vec<String>,
+    /// Print help, and the flow's own parameters when FLOW is given (as
+    /// Metaflow's `run --help` lists them).
+    #[arg(short, long)]
+    help: bool,
+}
+
+impl RunArgs {
+    /// Whether the user asked for help: `-h`/`--help` before the flow's
+    /// parameters or among them (`mfw run flow.py --alpha 2 --help`).
+    pub fn wants_help(&self) -> bool {
+        self.help || self.parameters.iter().any(|p| p == "--help")
+    }
+}
+
+/// `mfw run --help`: `usage` (clap's help for `run`), then the parameters
+/// of the flow named, if any, which it builds to know them.
+pub fn run_help(context: &Context, args: &RunArgs, usage: String) -> anyhow::Result<ExitCode> {
+    print!("{usage}");
+    let Some(flow) = &args.flow else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let host = context.host(1, false)?;
+    let flows = context.load(flow, &host)?;
+    let graph = flows.graph()?;
+    let mut out = std::io::stdout().lock();
+    if graph.parameters.is_empty() {
+        writeln!(out, "\n{} has no parameters.", graph.name)?;
+    } else {
+        writeln!(out, "\nParameters of {}:", graph.name)?;
+        super::show::write_parameters(&mut out, &graph)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args, Debug)]
@@ -177,13 +210,11 @@ fn flow_dir(path: &Path) -> Option<PathBuf> {
 }
 
 pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    execute(
-        context,
-        &args.flow,
-        args.exec,
-        Launch::Fresh(args.parameters),
-    )
-    .await
+    // clap requires the flow unless --help was given, which main handles.
+    let Some(flow) = &args.flow else {
+        bail!("mfw run needs a flow: a directory with its sources, or a .wasm component");
+    };
+    execute(context, flow, args.exec, Launch::Fresh(args.parameters)).await
 }
 
 pub async fn resume(context: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {

@@ -38,6 +38,25 @@ struct LockedPackage {
     recipe: Option<String>,
 }
 
+/// One line per parameter of `graph`: its flag, type, default and help.
+pub(crate) fn write_parameters(out: &mut impl Write, graph: &FlowGraph) -> std::io::Result<()> {
+    for p in &graph.parameters {
+        let default = match &p.default {
+            Some(bytes) => mfw_encoding::decode(bytes)
+                .map(|v| format!("default {v}"))
+                .unwrap_or_default(),
+            None if p.required => "required".to_string(),
+            None => "optional".to_string(),
+        };
+        writeln!(
+            out,
+            "  --{:<16} {:<6} {:<20} {}",
+            p.name, p.kind, default, p.help
+        )?;
+    }
+    Ok(())
+}
+
 pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let host = context.host(1, false)?;
     let flows = context.load(&args.flow, &host)?;
@@ -102,23 +121,7 @@ pub fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     }
     if !graph.parameters.is_empty() {
         writeln!(out, "\nParameters:")?;
-        for p in &graph.parameters {
-            let default = match &p.default {
-                Some(bytes) if p.kind == ParamKind::File => mfw_encoding::decode(bytes)
-                    .map(|v| format!("default {v}"))
-                    .unwrap_or_default(),
-                Some(bytes) => mfw_encoding::decode(bytes)
-                    .map(|v| format!("default {v}"))
-                    .unwrap_or_default(),
-                None if p.required => "required".to_string(),
-                None => "optional".to_string(),
-            };
-            writeln!(
-                out,
-                "  --{:<16} {:<6} {:<20} {}",
-                p.name, p.kind, default, p.help
-            )?;
-        }
+        write_parameters(&mut out, graph)?;
     }
     writeln!(out, "\nSteps:")?;
     for step in &graph.steps {
