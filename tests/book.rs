@@ -122,6 +122,13 @@ fn normalise_word(word: &str) -> String {
 /// the page and line of the first block whose output differs. A page that
 /// needs the cluster is skipped (saying so) where there is none; CI has one.
 fn run_page(page: &Path) {
+    let started = std::time::Instant::now();
+    run_blocks(page);
+    // Which pages cost CI its time (shown with --nocapture).
+    eprintln!("{}: ran in {:.1?}", page.display(), started.elapsed());
+}
+
+fn run_blocks(page: &Path) {
     let blocks = page_blocks(page);
     let cluster = if blocks.iter().any(|b| b.has("k8s")) {
         match Cluster::start() {

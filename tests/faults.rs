@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::minio::Minio;
-use common::{Scratch, guest, repo};
+use common::{Scratch, cache_dir, guest};
 
 fn scene() -> Scratch {
     let scratch = Scratch::new();
@@ -103,7 +103,7 @@ fn start_run(scratch: &Scratch, n: &str) -> std::process::Child {
             "2",
         ])
         .current_dir(scratch.path())
-        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CACHE_DIR", cache_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -572,7 +572,7 @@ fn a_second_ctrl_c_exits_at_once_while_the_first_waits_on_a_frozen_store() {
     command
         .args(["run", "--no-cache", "resilient.wasm", "--n", "100000"])
         .current_dir(scratch.path())
-        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CACHE_DIR", cache_dir())
         .env("MFW_ALLOW_GRANTS", "true")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -686,7 +686,7 @@ fn peak_memory(scratch: &Scratch, args: &[&str]) -> u64 {
     let child = Command::new(env!("CARGO_BIN_EXE_mfw"))
         .args(args)
         .current_dir(scratch.path())
-        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CACHE_DIR", cache_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -250,10 +250,7 @@ fn python_flow_py_run_hands_off_to_mfw() {
         .current_dir(scratch.path())
         .env("PYTHONPATH", common::repo().join("guest-sdks/python/src"))
         .env("MFW_BIN", env!("CARGO_BIN_EXE_mfw"))
-        .env(
-            "MFW_CACHE_DIR",
-            common::repo().join("target/mfw-test-cache"),
-        )
+        .env("MFW_CACHE_DIR", common::cache_dir())
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Scratch, guest, repo};
+use common::{Scratch, cache_dir, guest};
 
 fn scene() -> Scratch {
     let scratch = Scratch::new();
@@ -91,7 +91,7 @@ fn resume_reuses_successful_tasks_and_reruns_from_the_failed_step() {
     let failing = Command::new(env!("CARGO_BIN_EXE_mfw"))
         .args(["run", "--allow-grants", "resilient.wasm"])
         .current_dir(scratch.path())
-        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CACHE_DIR", cache_dir())
         .env("MFW_TEST_FAIL_JOIN", "1")
         .output()
         .unwrap();
@@ -184,7 +184,7 @@ fn ctrl_c_interrupts(mode: &str) {
     let child = Command::new(env!("CARGO_BIN_EXE_mfw"))
         .args(["run", "--allow-grants", "attacker.wasm", "--mode", mode])
         .current_dir(scratch.path())
-        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CACHE_DIR", cache_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -227,7 +227,7 @@ fn the_default_timeout_comes_from_the_config_file() {
         .arg(guest("faulty"))
         .args(["--mode", "spin"])
         .current_dir(scratch.path())
-        .env("MFW_CACHE_DIR", repo().join("target/mfw-test-cache"))
+        .env("MFW_CACHE_DIR", cache_dir())
         .env("MFW_CONFIG", &config)
         .output()
         .unwrap();

@@ -354,10 +354,7 @@ fn a_run_interrupted_by_the_store_going_down_is_resumed_after_it_returns() {
         ])
         .current_dir(scratch.path())
         .env("MFW_ALLOW_GRANTS", "true")
-        .env(
-            "MFW_CACHE_DIR",
-            common::repo().join("target/mfw-test-cache"),
-        )
+        .env("MFW_CACHE_DIR", common::cache_dir())
         .envs(minio.env())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

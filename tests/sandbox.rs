@@ -102,7 +102,7 @@ fn compiled_components_are_cached_by_hash() {
         .ok();
     let bytes = std::fs::read(guest("probe")).expect("the probe component");
     let hash = blake3::hash(&bytes).to_hex().to_string();
-    let compiled = common::repo().join("target/mfw-test-cache/compiled");
+    let compiled = common::cache_dir().join("compiled");
     let cached = std::fs::read_dir(&compiled)
         .expect("the compile cache exists")
         .flatten()
@@ -608,10 +608,7 @@ fn only_granted_environment_variables_are_visible() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mfw"))
         .args(["run", "--allow-grants", "attacker.wasm", "--mode", "env"])
         .current_dir(scratch.path())
-        .env(
-            "MFW_CACHE_DIR",
-            common::repo().join("target/mfw-test-cache"),
-        )
+        .env("MFW_CACHE_DIR", common::cache_dir())
         .env("MFW_TEST_VISIBLE", "yes")
         .env("MFW_TEST_HIDDEN", "no")
         .output()

@@ -23,9 +23,15 @@ pub fn example(name: &str) -> PathBuf {
 }
 
 /// Compiled components and build records are shared between tests (so a
-/// component compiles once), but kept out of the user's ~/.cache.
+/// component compiles once), but kept out of the user's ~/.cache: beside
+/// cargo's output, which CI keeps between runs (`CARGO_TARGET_DIR`), so a
+/// flow whose sources, path and SDK did not change is not built again.
 pub fn cache_dir() -> PathBuf {
-    repo().join("target").join("mfw-test-cache")
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => repo().join(dir),
+        _ => repo().join("target"),
+    };
+    target.join("mfw-test-cache")
 }
 
 /// Native wheels take minutes to build and are content-addressed, so the
