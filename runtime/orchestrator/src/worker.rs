@@ -119,17 +119,7 @@ pub async fn run_worker(
     };
     let threads = options.threads.max(1);
     let mut policy = step_policy(&step, &defaults, &sandbox, threads)?;
-    // A pod's memory (@kubernetes(memory)) is shared by the tasks it runs
-    // at once; unless @resources says otherwise, each gets its share.
-    let pod_memory = step
-        .decorator("kubernetes")
-        .and_then(|d| d.option("memory"))
-        .and_then(|m| m.parse::<f64>().ok());
-    let task_memory = step.decorator("resources").and_then(|d| d.option("memory"));
-    if let (Some(mb), None) = (pod_memory, task_memory) {
-        let share = ((mb.max(1.0) as u64) << 20) / threads as u64;
-        policy.limits.memory_bytes = policy.limits.memory_bytes.min(share.max(1 << 20));
-    }
+    policy.limits.memory_bytes = within_pod(&step, policy.limits.memory_bytes, threads);
     let retry_delay = policy.retry_delay;
     // The run's tags as they stand, for `current.tags` in these tasks.
     let record = store.read_run(&batch.flow, &batch.run_id).await?;
@@ -213,6 +203,31 @@ enum Outcome {
     Skipped,
     Failed,
     RetryLater,
+}
+
+/// What the host itself keeps of a pod's memory (its code, the compiled
+/// component, buffers), at most a quarter of the pod.
+const HOST_RESERVE_BYTES: u64 = 256 << 20;
+
+/// A task's memory limit in a pod that runs `threads` tasks at once: the
+/// step's own (`limit`, from `@resources(memory)` or the run's default), and
+/// at most its share of the pod's memory less the host's reserve. The pod's
+/// memory is `@kubernetes(memory)`, else `@resources(memory)`, in MB (10^6
+/// bytes, as Metaflow writes it `<memory>M`), so a guest meets its own
+/// limit, and a clear error, before the kernel kills the pod.
+fn within_pod(step: &mfw_graph::Step, limit: u64, threads: usize) -> u64 {
+    let megabytes = |decorator: &str| {
+        step.decorator(decorator)
+            .and_then(|d| d.option("memory"))
+            .and_then(|m| m.trim_matches('"').parse::<f64>().ok())
+    };
+    let Some(mb) = megabytes("kubernetes").or_else(|| megabytes("resources")) else {
+        return limit;
+    };
+    let pod = (mb.max(1.0) * 1e6) as u64;
+    let reserve = HOST_RESERVE_BYTES.min(pod / 4);
+    let share = (pod - reserve) / threads.max(1) as u64;
+    limit.min(share.max(1 << 20))
 }
 
 fn tally(
@@ -331,5 +346,44 @@ impl ItemCache {
             .get(hash)
             .and_then(|items| items.get(index as usize).cloned())
             .ok_or(OrchestratorError::ForeachItem { hash: *hash, index })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mfw_graph::{Decorator, Step};
+
+    use super::*;
+
+    fn step_with(decorators: &[(&str, &str)]) -> Step {
+        let mut step = Step::linear("train", ["end"]);
+        for &(name, memory) in decorators {
+            step.decorators
+                .push(Decorator::new(name).with_option("memory", memory));
+        }
+        step
+    }
+
+    #[test]
+    fn a_task_fits_in_its_pod_with_the_host() {
+        const GIB: u64 = 1 << 30;
+        // 2000 MB is less than 2000 MiB: the pod, not the guest, would
+        // have run out first.
+        let step = step_with(&[("resources", "2000")]);
+        let limit = within_pod(&step, 2000 << 20, 1);
+        assert_eq!(limit, 2_000_000_000 - HOST_RESERVE_BYTES);
+        // Two tasks at once share the pod.
+        let step = step_with(&[("kubernetes", "8000")]);
+        assert_eq!(
+            within_pod(&step, 64 * GIB, 2),
+            (8_000_000_000 - HOST_RESERVE_BYTES) / 2
+        );
+        // A smaller limit of the step's own stands.
+        assert_eq!(within_pod(&step, GIB, 2), GIB);
+        // A tiny pod keeps three quarters for its task.
+        let step = step_with(&[("kubernetes", "100")]);
+        assert_eq!(within_pod(&step, GIB, 1), 75_000_000);
+        // Without a pod size, the step's limit.
+        assert_eq!(within_pod(&step_with(&[]), GIB, 4), GIB);
     }
 }
