@@ -545,3 +545,44 @@ fn a_native_wheel_built_once_is_fetched_from_the_datastore_by_the_next_machine()
         "the flow's build built a toolchain"
     );
 }
+
+#[test]
+fn a_remote_stores_blobs_are_cached_in_the_cache_dir() {
+    let Some(minio) = Minio::start() else { return };
+    minio.create_bucket("cached");
+    let scratch = Scratch::new();
+    let cache = scratch.path().join("my-cache");
+    // As a user runs: the blob cache on, in the cache directory given.
+    let mfw_here = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mfw"))
+            .args(["--datastore", "s3://cached/runs", "--cache-dir"])
+            .arg(&cache)
+            .args(args)
+            .current_dir(scratch.path())
+            .envs(minio.env())
+            .env_remove("MFW_BLOB_CACHE")
+            .env_remove("MFW_DATASTORE")
+            .env_remove("MFW_CACHE_DIR")
+            .output()
+            .expect("mfw runs");
+        common::Ran::of(output).ok()
+    };
+    let ran = mfw_here(&["run", example("hello").to_str().unwrap()]);
+    let blobs = cache.join("blobs");
+    let cached = std::fs::read_dir(&blobs)
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert!(
+        cached > 0,
+        "nothing was cached in {}: {}",
+        blobs.display(),
+        ran.stderr
+    );
+    let dumped = mfw_here(&[
+        "dump",
+        "--json",
+        &format!("HelloFlow/{}/end/0", ran.run_id()),
+    ]);
+    let end: serde_json::Value = serde_json::from_str(&dumped.stdout).expect("JSON");
+    assert_eq!(end["artifacts"]["x"], 2);
+}

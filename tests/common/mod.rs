@@ -58,7 +58,8 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn from(output: Output) -> Self {
+    /// What `output` of an mfw command said.
+    pub fn of(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -140,7 +141,7 @@ impl Scratch {
             .env_remove("MFW_DATASTORE")
             .output()
             .expect("mfw runs");
-        Ran::from(output)
+        Ran::of(output)
     }
 
     /// Runs `mfw args...` here with extra environment variables.
@@ -162,7 +163,7 @@ impl Scratch {
         for (key, value) in env {
             command.env(key, value);
         }
-        Ran::from(command.output().expect("mfw runs"))
+        Ran::of(command.output().expect("mfw runs"))
     }
 
     /// `mfw dump --json <pathspec>`, parsed.
@@ -246,7 +247,7 @@ impl Scratch {
             .env("MFW_DATASTORE", self.path().join(".mfw"))
             .output()
             .expect("python3 runs");
-        let ran = Ran::from(output);
+        let ran = Ran::of(output);
         assert_eq!(
             ran.code, 0,
             "client failed:\n{}\n{}",

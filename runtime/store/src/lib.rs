@@ -278,12 +278,14 @@ pub struct Datastore {
 const VERIFY_REMOTE_LIMIT: usize = 64 << 20;
 
 /// Where a remote store's blobs are cached locally, and how much: the
-/// `MFW_BLOB_CACHE` directory (default `~/.cache/mfw/blobs`) and
-/// `MFW_BLOB_CACHE_MB` (default 4096).
-fn default_cache() -> Option<BlobCache> {
+/// `MFW_BLOB_CACHE` directory (an empty one turns the cache off), else
+/// `blobs` if given, else `~/.cache/mfw/blobs`; `MFW_BLOB_CACHE_MB`
+/// (default 4096).
+fn default_cache(blobs: Option<&FsPath>) -> Option<BlobCache> {
     let dir = match std::env::var_os("MFW_BLOB_CACHE") {
         Some(dir) if dir.is_empty() => return None,
         Some(dir) => std::path::PathBuf::from(dir),
+        None if blobs.is_some() => blobs?.to_path_buf(),
         None => {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .filter(|v| !v.is_empty())
@@ -323,6 +325,23 @@ impl Datastore {
     /// assert!(mfw_store::Datastore::open("ftp://example.com/x").is_err());
     /// ```
     pub fn open(location: &str) -> Result<Self, StoreError> {
+        Self::open_caching_in(location, None)
+    }
+
+    /// Opens the datastore at `location` like [`Datastore::open`]; a remote
+    /// store's blobs are cached locally in `blobs` (`mfw --cache-dir`'s
+    /// `blobs/`), unless `MFW_BLOB_CACHE` names another directory.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = dir.path().join("store");
+    /// let store = mfw_store::Datastore::open_caching_in(
+    ///     store.to_str().unwrap(),
+    ///     Some(&dir.path().join("blobs")),
+    /// );
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn open_caching_in(location: &str, blobs: Option<&FsPath>) -> Result<Self, StoreError> {
         let open_error = |reason: String| StoreError::Open {
             location: location.to_string(),
             reason,
@@ -332,7 +351,7 @@ impl Datastore {
         } else if location.contains("://") {
             let backend = remote::open(location)?;
             let mut store = Self::with_backend(backend, location);
-            store.cache = default_cache().map(Arc::new);
+            store.cache = default_cache(blobs).map(Arc::new);
             return Ok(store);
         } else {
             location

@@ -92,8 +92,11 @@ pub struct Context {
 }
 
 impl Context {
+    /// The datastore; a remote one's blobs are cached under the cache
+    /// directory (`--cache-dir`), with the components.
     pub(crate) fn store(&self) -> anyhow::Result<Datastore> {
-        Ok(Datastore::open(&self.datastore)?)
+        let blobs = self.cache_dir.join("blobs");
+        Ok(Datastore::open_caching_in(&self.datastore, Some(&blobs))?)
     }
 
     /// How this command builds components; a remote datastore shares the
