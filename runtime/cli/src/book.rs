@@ -24,6 +24,7 @@ pub const PYTHON_FLOWS: Page = Page("python.html");
 pub const GO_FLOWS: Page = Page("go.html");
 pub const SEVERAL_LANGUAGES: Page = Page("go.html#flows-in-several-languages");
 pub const PINNED_PACKAGES: Page = Page("python.html#pinned-packages");
+pub const NATIVE_PACKAGES: Page = Page("python.html#native-packages-numpy-pandas-and-scipy");
 pub const FLOW_GRAPH: Page = Page("foreach-and-joins.html");
 pub const CONFIGURATION: Page = Page("reference/configuration.html");
 pub const PARAMETERS: Page = Page("parameters-and-files.html#parameters");
@@ -37,7 +38,7 @@ pub const UI: Page = Page("ui.html");
 
 /// Every page mfw names, for the test that checks they exist.
 #[cfg(test)]
-const ALL: [Page; 17] = [
+const ALL: [Page; 18] = [
     INSTALLATION,
     QUICKSTART,
     RUST_FLOWS,
@@ -45,6 +46,7 @@ const ALL: [Page; 17] = [
     GO_FLOWS,
     SEVERAL_LANGUAGES,
     PINNED_PACKAGES,
+    NATIVE_PACKAGES,
     FLOW_GRAPH,
     CONFIGURATION,
     PARAMETERS,

@@ -92,11 +92,13 @@ pub async fn wheels(context: &Context, command: WheelsCommand) -> anyhow::Result
             let status = recipe
                 .status()
                 .context("cannot run the host's Python (set MFW_PYTHON to choose one)")?;
-            Ok(if status.success() {
-                ExitCode::SUCCESS
+            if status.success() {
+                Ok(ExitCode::SUCCESS)
             } else {
-                ExitCode::FAILURE
-            })
+                // The recipe said what failed, above.
+                eprintln!("mfw: see the mfw book: {}", crate::book::NATIVE_PACKAGES);
+                Ok(ExitCode::FAILURE)
+            }
         }
         WheelsCommand::List => {
             let output = mfw_build::python::wheel_recipe(&tools, "list")
