@@ -41,10 +41,11 @@ pub enum BuildError {
     /// and how to get it.
     #[error("{0}")]
     Toolchain(String),
-    /// The packages a Python flow pins cannot be resolved or built: the
-    /// SDK's build script says which and what to do.
+    /// The SDK's build script could not stage a Python flow: its source
+    /// does not read as one flow, or the packages it pins cannot be
+    /// resolved or built. The script's message says which and what to do.
     #[error("cannot build {}:\n{message}", flow.display())]
-    Packages {
+    Staging {
         /// The flow file.
         flow: PathBuf,
         /// What the build script said.

@@ -185,7 +185,7 @@ fn run_build_script(
             )));
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(BuildError::Packages {
+        return Err(BuildError::Staging {
             flow: flow.to_path_buf(),
             message: stderr.trim_end().to_string(),
         });

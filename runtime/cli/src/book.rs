@@ -23,7 +23,6 @@ pub const RUST_FLOWS: Page = Page("quickstart/rust.html");
 pub const PYTHON_FLOWS: Page = Page("python.html");
 pub const GO_FLOWS: Page = Page("go.html");
 pub const SEVERAL_LANGUAGES: Page = Page("go.html#flows-in-several-languages");
-pub const PINNED_PACKAGES: Page = Page("python.html#pinned-packages");
 pub const NATIVE_PACKAGES: Page = Page("python.html#native-packages-numpy-pandas-and-scipy");
 pub const FLOW_GRAPH: Page = Page("foreach-and-joins.html");
 pub const CONFIGURATION: Page = Page("reference/configuration.html");
@@ -38,14 +37,13 @@ pub const UI: Page = Page("ui.html");
 
 /// Every page mfw names, for the test that checks they exist.
 #[cfg(test)]
-const ALL: [Page; 18] = [
+const ALL: [Page; 17] = [
     INSTALLATION,
     QUICKSTART,
     RUST_FLOWS,
     PYTHON_FLOWS,
     GO_FLOWS,
     SEVERAL_LANGUAGES,
-    PINNED_PACKAGES,
     NATIVE_PACKAGES,
     FLOW_GRAPH,
     CONFIGURATION,
@@ -114,7 +112,7 @@ pub fn page_for(error: &anyhow::Error) -> Option<Page> {
             Build::Launch { .. } | Build::Toolchain(_) => Some(INSTALLATION),
             Build::NotAFlow(_) => Some(QUICKSTART),
             Build::Manifest(_) => Some(SEVERAL_LANGUAGES),
-            Build::Packages { .. } => Some(PINNED_PACKAGES),
+            Build::Staging { .. } => Some(PYTHON_FLOWS),
             Build::Graph { .. } => Some(FLOW_GRAPH),
             Build::Code { language, .. } => Some(match language {
                 Language::Rust => RUST_FLOWS,
