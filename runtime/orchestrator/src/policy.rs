@@ -229,7 +229,9 @@ impl StepPolicy {
     }
 }
 
-fn number(step: &str, d: &Decorator, key: &str) -> Result<Option<f64>, PolicyError> {
+/// Option `key` of `d` as a number, if given; one that is not a number is
+/// an error naming the step and decorator.
+pub(crate) fn number(step: &str, d: &Decorator, key: &str) -> Result<Option<f64>, PolicyError> {
     match d.option(key) {
         None | Some("null") => Ok(None),
         Some(text) => text

@@ -119,7 +119,7 @@ pub async fn run_worker(
     };
     let threads = options.threads.max(1);
     let mut policy = step_policy(&step, &defaults, &sandbox, threads)?;
-    policy.limits.memory_bytes = within_pod(&step, policy.limits.memory_bytes, threads);
+    policy.limits.memory_bytes = within_pod(&step, policy.limits.memory_bytes, threads)?;
     let retry_delay = policy.retry_delay;
     // The run's tags as they stand, for `current.tags` in these tasks.
     let record = store.read_run(&batch.flow, &batch.run_id).await?;
@@ -215,19 +215,22 @@ const HOST_RESERVE_BYTES: u64 = 256 << 20;
 /// memory is `@kubernetes(memory)`, else `@resources(memory)`, in MB (10^6
 /// bytes, as Metaflow writes it `<memory>M`), so a guest meets its own
 /// limit, and a clear error, before the kernel kills the pod.
-fn within_pod(step: &mfw_graph::Step, limit: u64, threads: usize) -> u64 {
-    let megabytes = |decorator: &str| {
-        step.decorator(decorator)
-            .and_then(|d| d.option("memory"))
-            .and_then(|m| m.trim_matches('"').parse::<f64>().ok())
+fn within_pod(
+    step: &mfw_graph::Step,
+    limit: u64,
+    threads: usize,
+) -> Result<u64, crate::PolicyError> {
+    let megabytes = |decorator: &str| match step.decorator(decorator) {
+        Some(d) => crate::policy::number(&step.name, d, "memory"),
+        None => Ok(None),
     };
-    let Some(mb) = megabytes("kubernetes").or_else(|| megabytes("resources")) else {
-        return limit;
+    let Some(mb) = megabytes("kubernetes")?.or(megabytes("resources")?) else {
+        return Ok(limit);
     };
     let pod = (mb.max(1.0) * 1e6) as u64;
     let reserve = HOST_RESERVE_BYTES.min(pod / 4);
     let share = (pod - reserve) / threads.max(1) as u64;
-    limit.min(share.max(1 << 20))
+    Ok(limit.min(share.max(1 << 20)))
 }
 
 fn tally(
@@ -370,20 +373,20 @@ mod tests {
         // 2000 MB is less than 2000 MiB: the pod, not the guest, would
         // have run out first.
         let step = step_with(&[("resources", "2000")]);
-        let limit = within_pod(&step, 2000 << 20, 1);
+        let limit = within_pod(&step, 2000 << 20, 1).expect("a limit");
         assert_eq!(limit, 2_000_000_000 - HOST_RESERVE_BYTES);
         // Two tasks at once share the pod.
         let step = step_with(&[("kubernetes", "8000")]);
         assert_eq!(
-            within_pod(&step, 64 * GIB, 2),
+            within_pod(&step, 64 * GIB, 2).expect("a limit"),
             (8_000_000_000 - HOST_RESERVE_BYTES) / 2
         );
         // A smaller limit of the step's own stands.
-        assert_eq!(within_pod(&step, GIB, 2), GIB);
+        assert_eq!(within_pod(&step, GIB, 2).expect("a limit"), GIB);
         // A tiny pod keeps three quarters for its task.
         let step = step_with(&[("kubernetes", "100")]);
-        assert_eq!(within_pod(&step, GIB, 1), 75_000_000);
+        assert_eq!(within_pod(&step, GIB, 1).expect("a limit"), 75_000_000);
         // Without a pod size, the step's limit.
-        assert_eq!(within_pod(&step_with(&[]), GIB, 4), GIB);
+        assert_eq!(within_pod(&step_with(&[]), GIB, 4).expect("a limit"), GIB);
     }
 }

@@ -282,11 +282,11 @@ const VERIFY_REMOTE_LIMIT: usize = 64 << 20;
 /// `blobs` if given, else `~/.cache/mfw/blobs`; `MFW_BLOB_CACHE_MB`
 /// (default 4096).
 fn default_cache(blobs: Option<&FsPath>) -> Option<BlobCache> {
-    let dir = match std::env::var_os("MFW_BLOB_CACHE") {
-        Some(dir) if dir.is_empty() => return None,
-        Some(dir) => std::path::PathBuf::from(dir),
-        None if blobs.is_some() => blobs?.to_path_buf(),
-        None => {
+    let dir = match (std::env::var_os("MFW_BLOB_CACHE"), blobs) {
+        (Some(dir), _) if dir.is_empty() => return None,
+        (Some(dir), _) => std::path::PathBuf::from(dir),
+        (None, Some(blobs)) => blobs.to_path_buf(),
+        (None, None) => {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .filter(|v| !v.is_empty())
                 .map(std::path::PathBuf::from)
