@@ -508,16 +508,7 @@ def build_venv(tools: dict, name: str) -> dict:
     _run([python, "-m", "venv", venv])
     pins = [f"{n}=={v}" for n, v in sorted(_venv_pins(name).items())]
     _run([os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q", *pins])
-    site = subprocess.run(
-        [
-            os.path.join(venv, "bin", "python"),
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    site = _venv_path(venv, "purelib")
     for patch in r.get("patches", []):
         _run(["patch", "-p1", "-s", "-i", os.path.join(HERE, "patches", patch)], cwd=site)
     _wasi_python(paths["wasi-python"], venv, os.path.join(tools["root"], "pyconf"))
@@ -571,7 +562,7 @@ def _wasi_env(tools: dict, venv: str, stubs: str) -> dict:
             "MFW_WASI_LLVM": tools["llvm"],
             "MFW_WASI_SYSROOT": tools["sysroot"],
             "MFW_WASI_HEADERS": tools["headers"],
-            "MFW_WASI_HOST_INC": _host_include(venv),
+            "MFW_WASI_HOST_INC": _venv_path(venv, "include"),
             "MFW_WASI_STUBS": stubs,
             "PYTHONPATH": stubs,
             "SOURCE_DATE_EPOCH": "0",
@@ -910,12 +901,14 @@ def _share(share: list[str], direction: str, cache: str, name: str, version: str
         print(message, file=sys.stderr, flush=True)
 
 
-def _host_include(venv: str) -> str:
+def _venv_path(venv: str, kind: str) -> str:
+    """One of the venv's install paths (`purelib`, `include`), as its own
+    interpreter reports it: the host Python's may differ."""
     done = subprocess.run(
         [
             os.path.join(venv, "bin", "python"),
             "-c",
-            "import sysconfig; print(sysconfig.get_paths()['include'])",
+            f"import sysconfig; print(sysconfig.get_paths()[{kind!r}])",
         ],
         capture_output=True,
         text=True,
