@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Any
 
 from ._entry import mfw_binary
@@ -36,6 +37,50 @@ def _options(kwargs: dict[str, Any]) -> list[str]:
         else:
             args += [flag, str(value)]
     return args
+
+
+def _run_teeing(
+    cmd: list[str], cwd: str | None, env: dict[str, str], timeout: float, show: bool
+) -> tuple[int, str, str]:
+    """Runs `cmd`, keeping its output and, with `show`, printing each line
+    as it comes (a notebook sees a long run progress), as Metaflow's Runner
+    does. Past `timeout` seconds the run is killed."""
+    process = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        bufsize=1,
+    )
+    kept: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def pump(name: str, source: Any, sink: Any) -> None:
+        for line in source:
+            kept[name].append(line)
+            if show:
+                sink.write(line)
+                sink.flush()
+        source.close()
+
+    pumps = [
+        threading.Thread(target=pump, args=("stdout", process.stdout, sys.stdout), daemon=True),
+        threading.Thread(target=pump, args=("stderr", process.stderr, sys.stderr), daemon=True),
+    ]
+    for pump_thread in pumps:
+        pump_thread.start()
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        for pump_thread in pumps:
+            pump_thread.join()
+    return returncode, "".join(kept["stdout"]), "".join(kept["stderr"])
 
 
 class ExecutingRun:
@@ -124,17 +169,9 @@ class Runner:
         with tempfile.TemporaryDirectory(prefix="mfw-runner-") as tmp:
             id_file = os.path.join(tmp, "run-id")
             cmd = [mfw_binary(), *self.top_level, command, "--run-id-file", id_file, *args]
-            done = subprocess.run(
-                cmd,
-                cwd=self.cwd,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
+            returncode, stdout, stderr = _run_teeing(
+                cmd, self.cwd, self.env, self.timeout, self.show_output
             )
-            if self.show_output:
-                sys.stdout.write(done.stdout)
-                sys.stderr.write(done.stderr)
             pathspec = None
             if os.path.exists(id_file):
                 with open(id_file, encoding="utf-8") as f:
@@ -145,4 +182,4 @@ class Runner:
 
             if _datastore is None:
                 set_datastore(os.path.join(self.cwd, ".mfw"))
-        return ExecutingRun(pathspec, done.returncode, done.stdout, done.stderr)
+        return ExecutingRun(pathspec, returncode, stdout, stderr)
