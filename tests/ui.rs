@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::minio::Minio;
 use common::{Scratch, example, guest};
 
 /// A plain HTTP/1.1 exchange: the status and the body.
@@ -118,9 +119,21 @@ fn serve(scratch: &Scratch) -> Server {
 
 /// `mfw ui --port 0 args...`, and the line it printed.
 fn serve_with(scratch: &Scratch, args: &[&str]) -> (Server, String) {
+    serve_in(scratch, &[], args, &[])
+}
+
+/// `mfw top... ui --port 0 args...` with `env` added.
+fn serve_in(
+    scratch: &Scratch,
+    top: &[&str],
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mfw"))
+        .args(top)
         .args(["ui", "--port", "0"])
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(scratch.path())
         .env_remove("MFW_DATASTORE")
         .env_remove("MFW_UI_TOKEN")
@@ -788,4 +801,93 @@ fn a_go_steps_card_is_stored_and_rendered() {
     let card = scratch.card(&start, None);
     assert!(card.contains("x is <strong>1</strong>"), "{card}");
     assert!(card.contains("<progress max=\"2\" value=\"1\">"), "{card}");
+}
+
+/// The UI over a datastore on S3 (MinIO): the same pages as on a local
+/// store, and a run started while it serves appears in the list.
+#[test]
+fn the_ui_serves_a_datastore_on_s3() {
+    let Some(minio) = Minio::start() else { return };
+    minio.create_bucket("ui-runs");
+    let scratch = Scratch::new();
+    let store = "s3://ui-runs/team";
+    let env = minio.env();
+    let mfw = |args: &[&std::ffi::OsStr]| {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["--datastore".as_ref(), store.as_ref()];
+        all.extend_from_slice(args);
+        scratch.mfw_env(all, &env)
+    };
+    let wide = example("wide");
+    let run_wide = || {
+        mfw(&[
+            "run".as_ref(),
+            wide.as_os_str(),
+            "--n".as_ref(),
+            "5".as_ref(),
+        ])
+        .ok()
+    };
+    let (first, again) = (run_wide(), run_wide());
+    let failed = mfw(&[
+        "run".as_ref(),
+        guest("faulty").as_os_str(),
+        "--mode".as_ref(),
+        "error".as_ref(),
+    ])
+    .failed();
+    let (first, again, failed) = (first.run_id(), again.run_id(), failed.run_id());
+
+    let (server, _) = serve_in(&scratch, &["--datastore", store], &[], &env);
+    let addr = server.addr.as_str();
+    let (status, list) = get(addr, "/");
+    assert_eq!(status, 200, "{list}");
+    for (flow, id, status) in [
+        ("WideFlow", &first, "succeeded"),
+        ("WideFlow", &again, "succeeded"),
+        ("FaultyFlow", &failed, "failed"),
+    ] {
+        assert!(
+            list.contains(&format!(
+                "<tr class=\"run {status}\" data-run=\"{flow}/{id}\">"
+            )),
+            "{flow}/{id} is not listed as {status}:\n{list}"
+        );
+    }
+    let (status, page) = get(addr, &format!("/flows/WideFlow/runs/{first}"));
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<g class=\"node done\"").count(), 4, "{page}");
+    assert_eq!(page.matches("<rect class=\"ok\"").count(), 8, "{page}");
+    let (_, cached) = get(addr, &format!("/flows/WideFlow/runs/{again}"));
+    assert!(cached.contains("(5 cached)"), "{cached}");
+    // A task's error and output, and an artifact's preview, read from S3.
+    let (status, page) = get(
+        addr,
+        &format!("/flows/FaultyFlow/runs/{failed}/steps/fail/tasks/0"),
+    );
+    assert_eq!(status, 200);
+    assert!(page.contains("ValueError: the data is bad"), "{page}");
+    let (_, start) = get(
+        addr,
+        &format!("/flows/FaultyFlow/runs/{failed}/steps/start/tasks/0"),
+    );
+    assert!(start.contains("start ran"), "{start}");
+    assert!(start.contains("<tr id=\"artifact-before\"><th>before</th><td>int</td>"));
+
+    // A run made while the UI serves is picked up by its watcher.
+    let hello = mfw(&["run".as_ref(), example("hello").as_os_str()])
+        .ok()
+        .run_id();
+    let row = format!("<tr class=\"run succeeded\" data-run=\"HelloFlow/{hello}\">");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, list) = get(addr, "/");
+        if list.contains(&row) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new run never reached the list:\n{list}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use futures::{StreamExt, stream};
 use mfw_store::Datastore;
 use tokio::sync::broadcast;
 
@@ -32,6 +33,9 @@ pub struct RunIndex {
 /// How many watcher rounds between two full re-reads (a tag changed by
 /// `mfw tag`, a run gone stale).
 const FULL_EVERY: u64 = 30;
+
+/// How many runs a round reads at once (a few requests each).
+const READS_AT_ONCE: usize = 32;
 
 impl RunIndex {
     /// The rows, newest first, that `keep` keeps, at most `limit`, and how
@@ -67,42 +71,62 @@ impl RunIndex {
     pub async fn refresh(&self, store: &Datastore, full: bool) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut seen = Vec::new();
+        let mut to_read = Vec::new();
         let flows = store.list_flows().await.unwrap_or_default();
         for flow in flows {
             let Ok(ids) = store.list_run_ids(&flow).await else {
                 continue;
             };
             for id in ids {
-                let key = (flow.clone(), id.clone());
+                let key = (flow.clone(), id);
                 let known = self.rows.read().ok().and_then(|r| r.get(&key).cloned());
                 seen.push(key.clone());
                 if known.as_ref().is_some_and(|k| !k.is_live()) && !full {
                     continue;
                 }
-                let Ok(record) = store.read_run(&flow, &id).await else {
-                    continue;
-                };
+                to_read.push((key, known));
+            }
+        }
+        // A run costs a few small reads; one at a time, the first round over
+        // 10,000 runs took 0.9 s on a local disk and minutes on S3.
+        let read: Vec<_> = stream::iter(to_read)
+            .map(|(key, known)| async move {
+                let (flow, id) = &key;
+                let record = store.read_run(flow, id).await.ok()?;
                 let mut row = run_row(store, &record).await;
-                let mut changed = false;
+                let mut fingerprint = None;
                 if row.is_live() {
                     // Its record's counts are written when it ends; a task
                     // recorded or printing changes what is under it.
-                    let (count, fingerprint) =
-                        store.run_activity(&flow, &id).await.unwrap_or((0, 0));
+                    let (count, print) = store.run_activity(flow, id).await.unwrap_or((0, 0));
                     row.tasks = count as u64;
-                    if let Ok(mut activity) = self.activity.write() {
-                        changed = activity.insert(key.clone(), fingerprint) != Some(fingerprint);
-                    }
-                } else if let Ok(mut activity) = self.activity.write() {
-                    activity.remove(&key);
+                    fingerprint = Some(print);
                 }
-                let changed = changed || known.as_ref() != Some(&row);
-                if changed {
-                    changes.push(run_change(&flow, &id));
-                    if let Ok(mut rows) = self.rows.write() {
-                        rows.insert(key, row);
+                Some((key, known, row, fingerprint))
+            })
+            .buffered(READS_AT_ONCE)
+            .collect()
+            .await;
+        for (key, known, row, fingerprint) in read.into_iter().flatten() {
+            let mut changed = false;
+            if let Ok(mut activity) = self.activity.write() {
+                match fingerprint {
+                    Some(print) => changed = activity.insert(key.clone(), print) != Some(print),
+                    None => {
+                        activity.remove(&key);
                     }
                 }
+            }
+            // A running run's duration grows by itself: it is kept, but
+            // is not news (else every round would announce every such run).
+            let news = changed || !known.as_ref().is_some_and(|k| same_but_duration(k, &row));
+            if news {
+                changes.push(run_change(&key.0, &key.1));
+            }
+            if known.as_ref() != Some(&row)
+                && let Ok(mut rows) = self.rows.write()
+            {
+                rows.insert(key, row);
             }
         }
         if let Ok(mut rows) = self.rows.write() {
@@ -118,6 +142,14 @@ impl RunIndex {
         }
         changes
     }
+}
+
+/// Whether two rows of a run differ at most in how long it has run.
+fn same_but_duration(a: &RunRow, b: &RunRow) -> bool {
+    RunRow {
+        duration_ms: b.duration_ms,
+        ..a.clone()
+    } == *b
 }
 
 /// Watches `store` every `every`, announcing changes on `changes`, until
@@ -163,8 +195,12 @@ mod tests {
         let (rows, total) = index.rows(|_| true, 10);
         assert_eq!((rows[0].status.as_str(), total), ("running", 1));
 
-        // A running run is re-read, and a task recorded is a change.
+        // A running run is re-read; the time it has run is kept but is not
+        // news, and a task recorded is a change.
+        let ran = rows[0].duration_ms;
+        tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(index.refresh(&store, false).await.is_empty());
+        assert!(index.rows(|_| true, 10).0[0].duration_ms >= ran + 5);
         let task = mfw_store::TaskRecord::new("F", &run.run_id, "start", "0");
         store.write_task(&task).await.unwrap();
         assert_eq!(index.refresh(&store, false).await.len(), 2);
