@@ -552,3 +552,49 @@ fn a_flow_deployed_in_the_cluster_runs_there_when_its_upstream_succeeds() {
         listed.stdout
     );
 }
+
+/// What a task in a pod prints reaches the datastore while it runs (its
+/// live log), as a local task's does, so `mfw ui` can show it.
+#[test]
+fn a_pod_tasks_output_is_stored_while_it_runs() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let flow = guest("faulty").display().to_string();
+    let args = run_args(
+        &flow,
+        &["--mode", "spin", "--timeout", "120", "--with", "kubernetes"],
+    );
+    let mut mfw = cluster.spawn_mfw(&scratch, &args);
+    let _spinning = cluster.wait_for_pods("/batches/fail/");
+    let store = mfw_store::Datastore::with_backend(
+        std::sync::Arc::new(object_store::prefix::PrefixStore::new(
+            cluster.minio.client("runs"),
+            "team",
+        )),
+        STORE,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = loop {
+        let found = cluster.block_on(async {
+            let run = store.list_run_ids("FaultyFlow").await.ok()?.pop()?;
+            store.live_log("FaultyFlow", &run, "fail", "0").await.ok()?
+        });
+        if let Some(log) = found {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pod's task never stored its output"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // Interrupted, the run deletes its Jobs (and so the spinning pod).
+    std::process::Command::new("kill")
+        .args(["-INT", &mfw.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let _ = mfw.wait();
+    assert_eq!(log.stdout, "spinning\n");
+}

@@ -160,15 +160,7 @@ fn identical_values_are_uploaded_once() {
     let count = || {
         use futures::TryStreamExt;
         use object_store::ObjectStore;
-        let s3 = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name("dedup")
-            .with_endpoint(minio.endpoint())
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("mfwtest")
-            .with_secret_access_key("mfwtest-secret-key")
-            .build()
-            .unwrap();
+        let s3 = minio.client("dedup");
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime
             .block_on(

@@ -127,6 +127,20 @@ impl Minio {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// An object_store client of `bucket` on this server, for a test that
+    /// looks at what is stored.
+    pub fn client(&self, bucket: &str) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id(USER)
+            .with_secret_access_key(PASSWORD)
+            .build()
+            .expect("an S3 client")
+    }
+
     /// The environment a client needs to reach this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

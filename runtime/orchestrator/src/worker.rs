@@ -13,6 +13,7 @@ use mfw_host::{Host, JoinInput};
 use mfw_store::{BatchTask, Datastore, TaskStatus};
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::policy::{RunDefaults, Sandbox, step_policy};
 use crate::run::run_info;
@@ -154,13 +155,24 @@ pub async fn run_worker(
             cache: batch.cache,
             presence: Default::default(),
             cache_book: Default::default(),
-            live: None,
+            // What a pod's tasks print reaches the store while they run,
+            // as a local run's does, so `mfw ui` shows it.
+            live: Some(Default::default()),
         },
         step: batch.step.clone(),
         recorded: recorded.into_iter().collect(),
         retry_delay,
         lists: ItemCache::default(),
         stop: AtomicBool::new(false),
+    });
+    // Stopped when this returns, however it does; the run removes what is
+    // left of the live logs when it ends.
+    let _live_storing = worker.ctx.live.clone().map(|live| {
+        AbortOnDropHandle::new(tokio::spawn(live.keep_storing(
+            store.clone(),
+            batch.flow.clone(),
+            batch.run_id.clone(),
+        )))
     });
     let shards = options.shards.max(1) as usize;
     let shard = options.shard as usize;
