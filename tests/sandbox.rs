@@ -32,6 +32,15 @@ fn a_step_sees_no_files_and_no_environment() {
 }
 
 #[test]
+fn a_rust_steps_environment_decorator_sets_exactly_its_variables() {
+    let scratch = Scratch::new();
+    let (run, _) = probe(&scratch);
+    let end = scratch.dump(&format!("ProbeFlow/{run}/end/0"));
+    assert_eq!(end["artifacts"]["greeting"], "hello from the graph");
+    assert_eq!(end["artifacts"]["env_count"], 1);
+}
+
+#[test]
 fn the_clock_is_virtual_and_still_moves() {
     let scratch = Scratch::new();
     let (_, seen) = probe(&scratch);

@@ -95,18 +95,58 @@ fn json_of(expr: &Expr) -> syn::Result<String> {
             Lit::Bool(b) => Ok(b.value.to_string()),
             other => Err(syn::Error::new(
                 other.span(),
-                "decorator options are numbers, strings, booleans or lists of them",
+                "decorator options are numbers, strings, booleans, lists of them, or lists of (name, value) pairs",
             )),
         },
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Ok(format!("-{}", json_of(&u.expr)?)),
+        // `[("A", "1"), ("B", "2")]` is a dict, `{"A": "1", "B": "2"}` in
+        // Python: an attribute cannot hold braces.
+        Expr::Array(a) if !a.elems.is_empty() && a.elems.iter().all(is_pair) => {
+            let entries: syn::Result<Vec<String>> = a.elems.iter().map(json_entry).collect();
+            Ok(format!("{{{}}}", entries?.join(",")))
+        }
         Expr::Array(a) => {
             let items: syn::Result<Vec<String>> = a.elems.iter().map(json_of).collect();
             Ok(format!("[{}]", items?.join(",")))
         }
+        Expr::Tuple(t) => Err(syn::Error::new(
+            t.span(),
+            "a (name, value) pair goes in a list of them, which writes a dict: \
+             vars = [(\"A\", \"1\"), (\"B\", \"2\")]",
+        )),
         Expr::Group(g) => json_of(&g.expr),
         other => Err(syn::Error::new(
             other.span(),
-            "decorator options are literals: numbers, strings, booleans or lists of them",
+            "decorator options are literals: numbers, strings, booleans, lists of them, or lists of (name, value) pairs",
+        )),
+    }
+}
+
+/// Whether `expr` is a `(name, value)` pair, one entry of a dict.
+fn is_pair(expr: &Expr) -> bool {
+    matches!(expr, Expr::Tuple(t) if t.elems.len() == 2)
+}
+
+/// `"name": value` of a `(name, value)` pair; the name is a string.
+fn json_entry(expr: &Expr) -> syn::Result<String> {
+    let Expr::Tuple(pair) = expr else {
+        return Err(syn::Error::new(expr.span(), "a (name, value) pair"));
+    };
+    match (&pair.elems[0], &pair.elems[1]) {
+        (
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(name),
+                ..
+            }),
+            value,
+        ) => Ok(format!(
+            "{}:{}",
+            json_string(&name.value()),
+            json_of(value)?
+        )),
+        (name, _) => Err(syn::Error::new(
+            name.span(),
+            "a dict's names are strings: (\"name\", value)",
         )),
     }
 }
@@ -172,4 +212,37 @@ pub fn parse_decorators(
         });
     }
     Ok(decorators)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str) -> syn::Result<String> {
+        json_of(&syn::parse_str::<Expr>(text)?)
+    }
+
+    #[test]
+    fn a_list_of_pairs_is_a_dict_and_lists_of_them_a_list_of_dicts() {
+        assert_eq!(
+            json(r#"[("A", "1"), ("B", 2)]"#).unwrap(),
+            r#"{"A":"1","B":2}"#
+        );
+        assert_eq!(
+            json(r#"[[("key", "gpu"), ("operator", "Exists")]]"#).unwrap(),
+            r#"[{"key":"gpu","operator":"Exists"}]"#
+        );
+        assert_eq!(json("[]").unwrap(), "[]");
+        assert_eq!(json(r#"["a", -1, true]"#).unwrap(), r#"["a",-1,true]"#);
+    }
+
+    #[test]
+    fn pairs_must_have_string_names_and_sit_in_a_list() {
+        let bare = json(r#"("A", "1")"#).unwrap_err().to_string();
+        assert!(bare.contains("list of them"), "{bare}");
+        let named = json(r#"[(1, "x")]"#).unwrap_err().to_string();
+        assert!(named.contains("names are strings"), "{named}");
+        let mixed = json(r#"[("A", "1"), "B"]"#).unwrap_err().to_string();
+        assert!(mixed.contains("list of them"), "{mixed}");
+    }
 }

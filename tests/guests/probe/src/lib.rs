@@ -36,8 +36,12 @@ impl ProbeFlow {
         cx.next("end")
     }
 
-    #[step]
-    fn end(&self, _cx: &mut Context) -> StepResult {
+    /// `environment(vars = ...)`, Metaflow's `@environment(vars={...})`:
+    /// exactly these variables, set by the graph.
+    #[step(environment(vars = [("PROBE_GREETING", "hello from the graph")]))]
+    fn end(&self, cx: &mut Context) -> StepResult {
+        cx.set("greeting", &std::env::var("PROBE_GREETING").ok())?;
+        cx.set("env_count", &std::env::vars().count())?;
         Ok(())
     }
 }
