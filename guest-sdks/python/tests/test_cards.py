@@ -1,6 +1,9 @@
 """Cards: what a step hands the host for each card."""
 
+import base64
 import json
+
+import pytest
 
 from mfw import card, step
 from mfw.cards import Image, Markdown, ProgressBar, Table, card_objects
@@ -64,3 +67,22 @@ def test_docstring_examples():
 
     results = doctest.testmod(mfw.cards)
     assert results.failed == 0 and results.attempted >= 5
+
+
+def test_an_image_of_a_matplotlib_figure_or_axes_is_its_png():
+    # Natively: matplotlib is not among the packages the wheel recipe
+    # builds for components; scripts/setup installs it here.
+    matplotlib = pytest.importorskip("matplotlib", reason="scripts/setup installs matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(2, 1))
+    axes.plot([0, 1, 2], [2, 0, 1])
+    png = b"\x89PNG\r\n\x1a\n"
+    for source in (figure, axes):
+        image = Image.from_matplotlib(source, label="curve")
+        assert image.src.startswith(png)
+        doc = image.to_dict()
+        assert doc["label"] == "curve"
+        assert base64.b64decode(doc["base64"]) == image.src
+    pyplot.close(figure)
