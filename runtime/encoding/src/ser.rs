@@ -91,16 +91,35 @@ macro_rules! integers {
     };
 }
 
+/// `Serializer` methods for the enum variants with several fields: their
+/// content is built as a list or a map (`start`), then tagged.
+macro_rules! variant_builder {
+    ($method:ident -> $builder:ty = $start:ident) => {
+        fn $method(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+            len: usize,
+        ) -> Result<$builder, Error> {
+            Ok(Variant {
+                variant,
+                content: self.$start(Some(len))?,
+            })
+        }
+    };
+}
+
 impl ser::Serializer for Serializer {
     type Ok = Value;
     type Error = Error;
     type SerializeSeq = Seq;
     type SerializeTuple = Seq;
     type SerializeTupleStruct = Seq;
-    type SerializeTupleVariant = VariantSeq;
+    type SerializeTupleVariant = Variant<Seq>;
     type SerializeMap = Map;
     type SerializeStruct = Map;
-    type SerializeStructVariant = VariantMap;
+    type SerializeStructVariant = Variant<Map>;
 
     fn serialize_bool(self, v: bool) -> Result<Value, Error> {
         Ok(Value::Bool(v))
@@ -168,7 +187,7 @@ impl ser::Serializer for Serializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Value, Error> {
-        Ok(Value::Map(vec![(text(variant), to_value(value)?)]))
+        Ok(tagged(variant, to_value(value)?))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Seq, Error> {
         Ok(Seq(Vec::with_capacity(len.unwrap_or(0).min(4096))))
@@ -179,18 +198,7 @@ impl ser::Serializer for Serializer {
     fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Seq, Error> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<VariantSeq, Error> {
-        Ok(VariantSeq {
-            variant,
-            seq: self.serialize_seq(Some(len))?,
-        })
-    }
+    variant_builder!(serialize_tuple_variant -> Variant<Seq> = serialize_seq);
     fn serialize_map(self, len: Option<usize>) -> Result<Map, Error> {
         Ok(Map {
             entries: Vec::with_capacity(len.unwrap_or(0).min(4096)),
@@ -200,18 +208,12 @@ impl ser::Serializer for Serializer {
     fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Map, Error> {
         self.serialize_map(Some(len))
     }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<VariantMap, Error> {
-        Ok(VariantMap {
-            variant,
-            map: self.serialize_map(Some(len))?,
-        })
-    }
+    variant_builder!(serialize_struct_variant -> Variant<Map> = serialize_map);
+}
+
+/// An enum variant with content is a map of one entry: `{variant: content}`.
+fn tagged(variant: &str, content: Value) -> Value {
+    Value::Map(vec![(text(variant), content)])
 }
 
 /// A list being built.
@@ -229,45 +231,42 @@ impl ser::SerializeSeq for Seq {
     }
 }
 
-impl ser::SerializeTuple for Seq {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<Value, Error> {
-        ser::SerializeSeq::end(self)
-    }
+/// Tuples and tuple structs are lists: serde names their element method
+/// differently, and that is all.
+macro_rules! list_like {
+    ($($builder:ident :: $method:ident),*) => {$(
+        impl ser::$builder for Seq {
+            type Ok = Value;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                ser::SerializeSeq::serialize_element(self, value)
+            }
+            fn end(self) -> Result<Value, Error> {
+                ser::SerializeSeq::end(self)
+            }
+        }
+    )*};
 }
+list_like!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
-impl ser::SerializeTupleStruct for Seq {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<Value, Error> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-/// A tuple variant being built: `{variant: [fields]}`.
-struct VariantSeq {
+/// A tuple or struct variant being built: its content as a list or map,
+/// ended as `{variant: content}`.
+struct Variant<S> {
     variant: &'static str,
-    seq: Seq,
+    content: S,
 }
 
-impl ser::SerializeTupleVariant for VariantSeq {
+impl ser::SerializeTupleVariant for Variant<Seq> {
     type Ok = Value;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(&mut self.seq, value)
+        ser::SerializeSeq::serialize_element(&mut self.content, value)
     }
     fn end(self) -> Result<Value, Error> {
-        Ok(Value::Map(vec![(
-            text(self.variant),
-            Value::Array(self.seq.0),
-        )]))
+        Ok(tagged(self.variant, Value::Array(self.content.0)))
     }
 }
 
@@ -297,42 +296,49 @@ impl ser::SerializeMap for Map {
     }
 }
 
-impl ser::SerializeStruct for Map {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.entries.push((text(key), to_value(value)?));
-        Ok(())
+/// Structs and struct variants take their fields the same way; they end
+/// as a map, or as `{variant: map}`.
+trait Fields {
+    fn fields(&mut self) -> &mut Vec<(Value, Value)>;
+    fn finish(self) -> Value;
+}
+
+impl Fields for Map {
+    fn fields(&mut self) -> &mut Vec<(Value, Value)> {
+        &mut self.entries
     }
-    fn end(self) -> Result<Value, Error> {
-        Ok(Value::Map(self.entries))
+    fn finish(self) -> Value {
+        Value::Map(self.entries)
     }
 }
 
-/// A struct variant being built: `{variant: {fields}}`.
-struct VariantMap {
-    variant: &'static str,
-    map: Map,
+impl Fields for Variant<Map> {
+    fn fields(&mut self) -> &mut Vec<(Value, Value)> {
+        &mut self.content.entries
+    }
+    fn finish(self) -> Value {
+        tagged(self.variant, Value::Map(self.content.entries))
+    }
 }
 
-impl ser::SerializeStructVariant for VariantMap {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        ser::SerializeStruct::serialize_field(&mut self.map, key, value)
-    }
-    fn end(self) -> Result<Value, Error> {
-        Ok(Value::Map(vec![(
-            text(self.variant),
-            Value::Map(self.map.entries),
-        )]))
-    }
+macro_rules! struct_like {
+    ($($builder:ident for $ty:ty),*) => {$(
+        impl ser::$builder for $ty {
+            type Ok = Value;
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                let value = to_value(value)?;
+                self.fields().push((text(key), value));
+                Ok(())
+            }
+            fn end(self) -> Result<Value, Error> {
+                Ok(self.finish())
+            }
+        }
+    )*};
 }
+struct_like!(SerializeStruct for Map, SerializeStructVariant for Variant<Map>);
