@@ -173,9 +173,14 @@ def library_key(name: str, version: str) -> str:
     return _file_hash(*parts, *_inputs(e))[:16]
 
 
-def _publish(staging: str, final: str, manifest: dict, log: str) -> None:
+def _publish(
+    staging: str, final: str, log: str, what: dict, version: str, e: dict, key: str
+) -> None:
     """Moves a finished build from `staging` to `final` in one rename, with
-    `manifest` as its recipe.json, and drops its build log."""
+    its recipe.json (`what` was built: `{"name": ...}` for a wheel,
+    `{"library": ...}` for a library; from which source and recipe key),
+    and drops its build log."""
+    manifest = {**what, "version": version, "sdist_sha256": e["sha256"], "recipe": key}
     with open(os.path.join(staging, "recipe.json"), "w") as f:
         json.dump(manifest, f, sort_keys=True)
     try:
@@ -626,13 +631,9 @@ def build_library(name: str, version: str, cache: str, target: str, jobs: int | 
         for leftover in e.get("remove-from-prefix", []):
             shutil.rmtree(os.path.join(staging, leftover), ignore_errors=True)
         _relocatable_pkgconfig(staging)
-        manifest = {
-            "library": normalize(name),
-            "version": version,
-            "sdist_sha256": e["sha256"],
-            "recipe": library_key(name, version),
-        }
-        _publish(staging, done, manifest, log)
+        _publish(
+            staging, done, log, {"library": normalize(name)}, version, e, library_key(name, version)
+        )
         return done
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -832,13 +833,9 @@ def build(
             os.path.join(out, built[0]),
             os.path.join(staging, f"{re.sub('[-.]+', '_', normalize(name))}-{version}-{TAG}.whl"),
         )
-        manifest = {
-            "name": normalize(name),
-            "version": version,
-            "sdist_sha256": e["sha256"],
-            "recipe": wheel_key(name, version),
-        }
-        _publish(staging, final, manifest, log)
+        _publish(
+            staging, final, log, {"name": normalize(name)}, version, e, wheel_key(name, version)
+        )
         if share:
             _share(share, "push", cache, name, version)
         return wheel_path(cache, name, version) or final
