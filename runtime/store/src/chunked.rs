@@ -74,6 +74,21 @@ impl Chunking {
     }
 }
 
+/// `bytes` cut into chunks, in order, each cut when it is asked for (so a
+/// writer can store the first while the next is cut); each shares `bytes`.
+pub(crate) fn pieces(bytes: Bytes, chunking: Chunking) -> impl Iterator<Item = Bytes> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let end = start + chunking.cut(&bytes[start..]);
+        let piece = bytes.slice(start..end);
+        start = end;
+        Some(piece)
+    })
+}
+
 /// What a manifest says it is, so a future layout can tell its own apart.
 const FORMAT: &str = "mfw chunked value v1";
 
@@ -123,15 +138,11 @@ pub enum ManifestProblem {
 impl Manifest {
     /// The manifest of `bytes`, cut into chunks: each chunk's hash and
     /// bytes (shared with `bytes`, not copied).
+    #[cfg(test)]
     pub(crate) fn split(bytes: &Bytes, chunking: Chunking) -> (Self, Vec<(BlobHash, Bytes)>) {
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < bytes.len() {
-            let end = start + chunking.cut(&bytes[start..]);
-            let piece = bytes.slice(start..end);
-            chunks.push((BlobHash::of(&piece), piece));
-            start = end;
-        }
+        let chunks: Vec<(BlobHash, Bytes)> = pieces(bytes.clone(), chunking)
+            .map(|piece| (BlobHash::of(&piece), piece))
+            .collect();
         let manifest = Manifest::of(
             bytes.len() as u64,
             chunks.iter().map(|(hash, piece)| ChunkRef {

@@ -76,6 +76,19 @@ pub enum StoreError {
         #[source]
         source: object_store::Error,
     },
+    /// Work a read or write had handed to another thread (hashing,
+    /// moving a chunk) stopped before it finished: it panicked, or the
+    /// runtime is shutting down. Nothing partial is visible.
+    #[error("datastore {store}: {what} stopped before it finished")]
+    Interrupted {
+        /// What stopped, e.g. "hashing a chunk".
+        what: &'static str,
+        /// The datastore's location.
+        store: String,
+        /// Why it stopped.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A blob that metadata refers to is not in the store.
     #[error("blob {hash} is missing from datastore {store}")]
     MissingBlob {
@@ -579,13 +592,30 @@ impl Datastore {
         {
             return Ok(());
         }
-        let (manifest, chunks) = chunked::Manifest::split(&bytes, self.chunking());
-        futures::stream::iter(chunks)
-            .map(|(chunk, piece)| self.put_chunk(chunk, piece))
-            .buffer_unordered(chunked::CHUNK_CONCURRENCY)
-            .try_collect::<()>()
-            .await?;
-        self.put_manifest(&hash, &manifest).await
+        // Each chunk is hashed off this task, so cutting the next, hashing
+        // and uploading overlap (on an object store, with the server's
+        // work too).
+        let len = bytes.len() as u64;
+        let chunks: Vec<chunked::ChunkRef> =
+            futures::stream::iter(chunked::pieces(bytes, self.chunking()))
+                .map(|piece| async move {
+                    let size = piece.len() as u64;
+                    let hashed = piece.clone();
+                    let chunk = tokio::task::spawn_blocking(move || BlobHash::of(&hashed))
+                        .await
+                        .map_err(|source| StoreError::Interrupted {
+                            what: "hashing a chunk",
+                            store: self.location.to_string(),
+                            source,
+                        })?;
+                    self.put_chunk(chunk, piece).await?;
+                    Ok::<_, StoreError>(chunked::ChunkRef { hash: chunk, size })
+                })
+                .buffered(chunked::CHUNK_CONCURRENCY)
+                .try_collect()
+                .await?;
+        self.put_manifest(&hash, &chunked::Manifest::of(len, chunks))
+            .await
     }
 
     /// Stores one chunk of a large value, unless it is there.

@@ -150,9 +150,10 @@ impl ValueWriter {
         let (index, hash) = match self.uploads.join_next().await {
             Some(Ok(result)) => result?,
             Some(Err(join)) => {
-                return Err(StoreError::Open {
-                    location: self.store.location().to_string(),
-                    reason: format!("an upload of a chunk stopped: {join}"),
+                return Err(StoreError::Interrupted {
+                    what: "storing a chunk",
+                    store: self.store.location().to_string(),
+                    source: join,
                 });
             }
             None => return Ok(()),
@@ -281,9 +282,10 @@ impl ValueReader {
         let piece = match fetch.await {
             Ok(result) => result.map_err(bad_chunk)?,
             Err(join) => {
-                return Err(bad_chunk(StoreError::Open {
-                    location: self.store.location().to_string(),
-                    reason: format!("the read stopped: {join}"),
+                return Err(bad_chunk(StoreError::Interrupted {
+                    what: "reading a chunk",
+                    store: self.store.location().to_string(),
+                    source: join,
                 }));
             }
         };
