@@ -341,6 +341,11 @@ impl Datastore {
             let parts: Vec<&str> = task.split('/').collect();
             if let [flow, run_id, step, task_id] = parts[..] {
                 moved.insert(Self::task_path(flow, run_id, step, task_id).to_string());
+                // A reused task's record is in a pack: the pack goes, and
+                // with it its other tasks (they run again on resume).
+                if let Ok(Some((pack, _))) = self.pack_holding(flow, run_id, step, task_id).await {
+                    moved.insert(pack.to_string());
+                }
             }
         }
         let staging = found

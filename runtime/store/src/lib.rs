@@ -30,6 +30,7 @@ mod doctor;
 mod durable;
 mod inline;
 mod meta;
+mod packs;
 mod remote;
 mod stream;
 
@@ -947,10 +948,14 @@ impl Datastore {
         Path::from(format!("{}/run.json", Self::run_prefix(flow, run_id)))
     }
 
+    fn step_prefix(flow: &str, run_id: &str, step: &str) -> String {
+        format!("{}/tasks/{step}", Self::run_prefix(flow, run_id))
+    }
+
     fn task_path(flow: &str, run_id: &str, step: &str, task_id: &str) -> Path {
         Path::from(format!(
-            "{}/tasks/{step}/{task_id}.json",
-            Self::run_prefix(flow, run_id)
+            "{}/{task_id}.json",
+            Self::step_prefix(flow, run_id, step)
         ))
     }
 
@@ -1365,11 +1370,16 @@ impl Datastore {
         let prefix = Path::from(Self::run_prefix(flow, run_id));
         let objects = self.list_all(&prefix).await?;
         let tasks_prefix = format!("{}/tasks/", Self::run_prefix(flow, run_id));
-        let tasks = objects
+        let records = objects
             .iter()
-            .filter(|o| o.location.as_ref().starts_with(&tasks_prefix))
-            .filter(|o| o.location.extension() == Some("json"))
-            .count();
+            .filter(|o| o.location.as_ref().starts_with(&tasks_prefix));
+        let tasks = records
+            .map(|o| match o.location.extension() {
+                Some("json") => 1,
+                Some(packs::EXTENSION) => Self::pack_count(&o.location),
+                _ => 0,
+            })
+            .sum();
         let mut hasher = blake3::Hasher::new();
         let mut seen: Vec<_> = objects
             .iter()
@@ -1413,15 +1423,23 @@ impl Datastore {
         step: &str,
         task_id: &str,
     ) -> Result<TaskRecord, StoreError> {
-        self.get_json(&Self::task_path(flow, run_id, step, task_id))
-            .await?
-            .ok_or_else(|| StoreError::TaskNotFound {
-                flow: flow.to_string(),
-                run_id: run_id.to_string(),
-                step: step.to_string(),
-                task_id: task_id.to_string(),
-                store: self.location.to_string(),
-            })
+        let filed = self
+            .get_json(&Self::task_path(flow, run_id, step, task_id))
+            .await?;
+        let found = match filed {
+            Some(record) => Some(record),
+            None => {
+                self.read_task_from_packs(flow, run_id, step, task_id)
+                    .await?
+            }
+        };
+        found.ok_or_else(|| StoreError::TaskNotFound {
+            flow: flow.to_string(),
+            run_id: run_id.to_string(),
+            step: step.to_string(),
+            task_id: task_id.to_string(),
+            store: self.location.to_string(),
+        })
     }
 
     /// Adds `segment` to the cache's index of the step whose step key is
@@ -1767,10 +1785,10 @@ impl Datastore {
         run_id: &str,
         step: &str,
     ) -> Result<HashSet<String>, StoreError> {
-        let prefix = Path::from(format!("{}/tasks/{step}", Self::run_prefix(flow, run_id)));
+        let prefix = Path::from(Self::step_prefix(flow, run_id, step));
         let objects = self.list_all(&prefix).await?;
-        Ok(objects
-            .into_iter()
+        let mut ids: HashSet<String> = objects
+            .iter()
             .filter(|o| o.location.extension() == Some("json"))
             .filter_map(|o| {
                 o.location
@@ -1778,7 +1796,11 @@ impl Datastore {
                     .and_then(|name| name.strip_suffix(".json"))
                     .map(str::to_string)
             })
-            .collect())
+            .collect();
+        for pack in Self::packs(objects.into_iter().map(|o| o.location)) {
+            ids.extend(self.read_pack(&pack).await?.into_iter().map(|t| t.task_id));
+        }
+        Ok(ids)
     }
 
     /// Every task record of a run that can be read, grouped by step name. A
@@ -1819,16 +1841,35 @@ impl Datastore {
         let objects = self.list_all(&prefix).await?;
         let mut tasks: BTreeMap<String, Vec<TaskRecord>> = BTreeMap::new();
         let mut damaged = Vec::new();
-        let paths = objects
-            .into_iter()
-            .map(|o| o.location)
-            // Anything else is a staging file of an interrupted write.
+        let locations: Vec<Path> = objects.into_iter().map(|o| o.location).collect();
+        let paths = locations
+            .iter()
+            // Anything else is a pack or a staging file of an interrupted
+            // write.
             .filter(|p| p.extension() == Some("json"))
+            .cloned()
             .collect();
+        let mut filed = HashSet::new();
         for read in self.get_json_many::<TaskRecord>(paths).await {
             match read {
-                Ok(Some(task)) => tasks.entry(task.step.clone()).or_default().push(task),
+                Ok(Some(task)) => {
+                    filed.insert((task.step.clone(), task.task_id.clone()));
+                    tasks.entry(task.step.clone()).or_default().push(task);
+                }
                 Ok(None) => {}
+                Err(e) => damaged.push(Damaged::from_error(e)?),
+            }
+        }
+        // A task's own file wins over a pack's copy.
+        for pack in Self::packs(locations) {
+            match self.read_pack(&pack).await {
+                Ok(packed) => {
+                    for task in packed {
+                        if !filed.contains(&(task.step.clone(), task.task_id.clone())) {
+                            tasks.entry(task.step.clone()).or_default().push(task);
+                        }
+                    }
+                }
                 Err(e) => damaged.push(Damaged::from_error(e)?),
             }
         }
