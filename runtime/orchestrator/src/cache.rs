@@ -22,7 +22,9 @@
 //! them. An entry that cannot be read, or names a task whose record or
 //! values are gone, is a miss: the task runs, and its success adds a fresh
 //! entry. A run killed before it wrote its segment loses only that: its
-//! tasks run again next time (resume still reuses them).
+//! tasks run again next time (resume still reuses them). The records of
+//! the tasks a run takes from the cache are written as one pack per step
+//! (`mfw_store::Datastore::write_task_packs`), not a file each.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -217,15 +219,47 @@ pub(crate) async fn flush(ctx: &TaskContext) {
     }
 }
 
+/// Stores the records of the tasks cloned since the last call, one pack
+/// per step. Unlike the cache's segments these are the run's own records:
+/// on an error they stay to be written by the next call, and the run's
+/// last call fails the run.
+pub(crate) async fn flush_clones(ctx: &TaskContext) -> Result<(), mfw_store::StoreError> {
+    let cloned = ctx
+        .cache_book
+        .cloned
+        .lock()
+        .map(|mut cloned| std::mem::take(&mut *cloned))
+        .unwrap_or_default();
+    if cloned.is_empty() {
+        return Ok(());
+    }
+    let written = ctx.store.write_task_packs(&cloned).await;
+    if written.is_err()
+        && let Ok(mut pending) = ctx.cache_book.cloned.lock()
+    {
+        pending.extend(cloned);
+    }
+    written
+}
+
 /// A step's index as read: each cache key's tasks, newest first.
 type StepIndex = HashMap<BlobHash, Vec<CacheVariant>>;
 
 /// The cache's indexes a run (or a remote worker) has read, each once, and
-/// the entries its tasks added since the last [`flush`].
+/// the entries its tasks added since the last [`flush`]; in a local run,
+/// also the records of the tasks it cloned (from the cache or on resume),
+/// which [`flush_clones`] stores as one pack per step
+/// (`mfw_store::Datastore::write_task_packs`): a foreach's thousand cached
+/// tasks are one write, not a thousand.
 #[derive(Default)]
 pub(crate) struct CacheBook {
     read: Mutex<HashMap<BlobHash, Arc<OnceCell<Arc<StepIndex>>>>>,
     added: Mutex<Vec<(BlobHash, CacheEntry)>>,
+    /// Whether cloned records wait for [`flush_clones`] (a local run), or
+    /// are written at once (a remote worker, whose scheduler reads each
+    /// record as its task ends).
+    packs_clones: bool,
+    cloned: Mutex<Vec<TaskRecord>>,
 }
 
 /// How many segments a step's index may have before a reader merges them.
@@ -256,9 +290,25 @@ impl CacheBook {
         }
     }
 
-    /// Whether tasks added entries since the last [`flush`].
+    /// A book whose cloned records are packed (a local run's).
+    pub(crate) fn packing() -> Self {
+        Self {
+            packs_clones: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether tasks added entries, or cloned records, since the last
+    /// flush.
     pub(crate) fn has_added(&self) -> bool {
         self.added.lock().is_ok_and(|added| !added.is_empty())
+            || self.cloned.lock().is_ok_and(|cloned| !cloned.is_empty())
+    }
+
+    fn add_clone(&self, record: TaskRecord) {
+        if let Ok(mut cloned) = self.cloned.lock() {
+            cloned.push(record);
+        }
     }
 
     fn take_added(&self) -> Vec<(BlobHash, CacheEntry)> {
@@ -327,7 +377,11 @@ pub(crate) async fn clone_into_run(
     record.run_id = ctx.run_id.clone();
     record.parents = task.parents.clone();
     record.input_key = Some(identity.input_key);
-    ctx.store.write_task(&record).await.ok()?;
+    if ctx.cache_book.packs_clones {
+        ctx.cache_book.add_clone(record.clone());
+    } else {
+        ctx.store.write_task(&record).await.ok()?;
+    }
     let mut finished = Finished::succeeded(task.clone(), record);
     finished.cloned = true;
     Some(finished)

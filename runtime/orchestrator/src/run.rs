@@ -224,7 +224,7 @@ pub(crate) async fn run_with_code(
         run_info: info.clone(),
         cache: options.cache,
         presence: Default::default(),
-        cache_book: Default::default(),
+        cache_book: crate::cache::CacheBook::packing(),
         live: Some(Default::default()),
     });
     let live_storing = ctx.live.clone().map(|live| {

@@ -485,6 +485,8 @@ impl Scheduler {
                 },
                 () = flush_due, if ctx.cache_book.has_added() => {
                     crate::cache::flush(&ctx).await;
+                    // An error is tried again at the end, which reports it.
+                    let _ = crate::cache::flush_clones(&ctx).await;
                     last_flush = tokio::time::Instant::now();
                     continue;
                 }
@@ -521,6 +523,15 @@ impl Scheduler {
             }
         }
         crate::cache::flush(&ctx).await;
+        if let Err(e) = crate::cache::flush_clones(&ctx).await {
+            outcome.failures.push((
+                unknown_task(),
+                format!(
+                    "cannot store the records of the tasks taken from the cache or the resumed run: {}",
+                    mfw_host::error_chain(&e)
+                ),
+            ));
+        }
         outcome
     }
 

@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::TryStreamExt as _;
 use futures::future::BoxFuture;
 use mfw_encoding::Value;
 use mfw_graph::{BlobHash, Decorator, FlowGraph, Step, Transition};
 use mfw_host::{BlobSource, OutputSink, TaskFailure, TaskOutcome, TaskSpec};
 use mfw_store::{Datastore, RunStatus, TaskRecord, TaskStatus};
+use object_store::ObjectStore as _;
 use object_store::ObjectStoreExt as _;
 
 use crate::executor::{Executor, ReadyTasks, TaskEnds};
@@ -325,7 +327,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         run_info: Arc::default(),
         cache: true,
         presence: Default::default(),
-        cache_book: Default::default(),
+        cache_book: crate::cache::CacheBook::packing(),
         live: None,
     });
     let local = crate::executor::LocalExecutor::new(&HashMap::new(), 64);
@@ -794,7 +796,8 @@ async fn resume_reuses_work_from_every_earlier_run_but_only_for_the_same_inputs(
     assert_eq!(failed(&second), ["body/1"]);
     // Run 3 resumes run 2. body/0 comes from run 2. Run 1's body/1 and
     // body/2 succeeded, but over other items, so they run again (body/2
-    // never started in run 2: a failure stops new tasks).
+    // does not start in run 2 once body/1 has failed: a failure stops new
+    // tasks; it does if its lookup ended first, and then run 3 reuses it).
     set(&fail_body_1, false);
     set(&fail_join, false);
     let before = script.seen().len();
@@ -802,15 +805,24 @@ async fn resume_reuses_work_from_every_earlier_run_but_only_for_the_same_inputs(
         .await
         .unwrap();
     assert_eq!(third.status, RunStatus::Succeeded, "{:?}", third.failures);
-    assert_eq!(
-        ran_since(&script, before),
-        ["body/1", "body/2", "join/0", "end/0"]
-    );
-    let items: Vec<_> = script.seen()[before..before + 2]
+    let body_2 = record(&store, &third, "body/2").await;
+    assert_ne!(body_2.cloned_from.as_deref(), Some(first.run_id.as_str()));
+    let (ran, items) = match body_2.cloned_from {
+        None => (
+            vec!["body/1", "body/2", "join/0", "end/0"],
+            vec![Some(Value::Integer(6)), Some(Value::Integer(7))],
+        ),
+        Some(_) => (
+            vec!["body/1", "join/0", "end/0"],
+            vec![Some(Value::Integer(6))],
+        ),
+    };
+    assert_eq!(ran_since(&script, before), ran);
+    let seen: Vec<_> = script.seen()[before..before + items.len()]
         .iter()
         .map(|s| s.item.clone())
         .collect();
-    assert_eq!(items, [Some(Value::Integer(6)), Some(Value::Integer(7))]);
+    assert_eq!(seen, items);
     for task in ["start/0", "body/0"] {
         let reused = record(&store, &third, task).await;
         assert_eq!(reused.cloned_from.as_deref(), Some(second.run_id.as_str()));
@@ -951,6 +963,63 @@ async fn an_executor_elsewhere_gets_a_foreach_as_one_batch_and_its_records_are_r
     assert_eq!(summary.tasks_succeeded, 3);
     let stored: HashSet<String> = recorded(&store, &summary).await.into_iter().collect();
     assert!(stored.contains("body/2") && !stored.contains("join/0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloned_tasks_are_recorded_as_one_pack_per_step_and_read_like_the_others() {
+    let (store, backend) = memory_store_and_backend();
+    let plan = plan(foreach_graph());
+    let fail_item_2 = flag(true);
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
+            .step("body", fails_while(&fail_item_2, Some("2"))),
+    );
+    let first = run(&store, &plan, &script, options(1)).await.unwrap();
+    set(&fail_item_2, false);
+    let second = run(&store, &plan, &script, resuming(&first.run_id, None))
+        .await
+        .unwrap();
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
+    assert_eq!(second.tasks_cloned, 3);
+    let prefix = object_store::path::Path::from(format!(
+        "flows/{}/runs/{}/tasks",
+        second.flow, second.run_id
+    ));
+    let objects: Vec<String> = backend
+        .list(Some(&prefix))
+        .map_ok(|o| o.location.as_ref()[prefix.as_ref().len() + 1..].to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    // start/0, body/0 and body/1 were cloned: two packs; what ran has files.
+    let mut shape: Vec<String> = objects
+        .iter()
+        .map(|o| match o.rsplit_once('/') {
+            Some((step, name)) if name.ends_with(".pack") => {
+                format!("{step}/pack of {}", name.split('-').next().unwrap())
+            }
+            _ => o.clone(),
+        })
+        .collect();
+    shape.sort();
+    assert_eq!(
+        shape,
+        [
+            "body/2.json",
+            "body/pack of 2",
+            "end/0.json",
+            "join/0.json",
+            "start/pack of 1"
+        ]
+    );
+    assert_eq!(
+        recorded(&store, &second).await,
+        ["body/0", "body/1", "body/2", "end/0", "join/0", "start/0"]
+    );
+    let body = record(&store, &second, "body/1").await;
+    assert_eq!(body.cloned_from.as_deref(), Some(first.run_id.as_str()));
+    assert_eq!(body.run_id, second.run_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
