@@ -6,10 +6,8 @@ mod common;
 use common::{Scratch, example, guest};
 
 fn record(scratch: &Scratch, flow: &str, run: &str, task: &str) -> serde_json::Value {
-    let path = scratch
-        .path()
-        .join(format!(".mfw/flows/{flow}/runs/{run}/tasks/{task}.json"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let (step, id) = task.split_once('/').unwrap();
+    scratch.task_record(flow, run, step, id)
 }
 
 #[test]

@@ -15,21 +15,6 @@ fn artifacts(scratch: &Scratch, pathspec: &str) -> serde_json::Map<String, Value
         .clone()
 }
 
-/// A task record from the datastore, as stored.
-fn task_record(scratch: &Scratch, flow: &str, run: &str, step: &str, task: &str) -> Value {
-    let path = scratch
-        .path()
-        .join(".mfw/flows")
-        .join(flow)
-        .join("runs")
-        .join(run)
-        .join("tasks")
-        .join(step)
-        .join(format!("{task}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("a task record is JSON")
-}
-
 #[test]
 fn hello_prints_and_stores_x_equal_2() {
     let scratch = Scratch::new();
@@ -233,9 +218,9 @@ fn a_step_inherits_its_predecessors_artifacts_by_hash() {
         .mfw(["run".as_ref(), example("branch").as_os_str()])
         .ok();
     let run = ran.run_id();
-    let start = task_record(&scratch, "BranchFlow", &run, "start", "0");
-    let a = task_record(&scratch, "BranchFlow", &run, "a", "0");
-    let end = task_record(&scratch, "BranchFlow", &run, "end", "0");
+    let start = scratch.task_record("BranchFlow", &run, "start", "0");
+    let a = scratch.task_record("BranchFlow", &run, "a", "0");
+    let end = scratch.task_record("BranchFlow", &run, "end", "0");
     let hash = &start["artifacts"]["greeting"];
     assert!(hash.is_string());
     assert_eq!(&a["artifacts"]["greeting"], hash);
@@ -293,6 +278,49 @@ fn a_task_costs_at_most_three_files_and_a_step_one_cache_segment() {
         })
         .count();
     assert_eq!(tasks, 53);
+    // A second run takes every task from the cache and writes their
+    // records as one pack per step.
+    let again = scratch
+        .mfw([
+            "run".as_ref(),
+            example("wide").as_os_str(),
+            "--n".as_ref(),
+            "50".as_ref(),
+        ])
+        .ok();
+    assert!(
+        again.stderr.contains("(cached 53, ran 0)"),
+        "{}",
+        again.stderr
+    );
+    let packed = scratch.files(&format!("flows/WideFlow/runs/{}/tasks", again.run_id()));
+    let mut names: Vec<String> = packed
+        .iter()
+        .map(|p| {
+            let step = p.parent().and_then(|d| d.file_name()).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy();
+            format!(
+                "{}/{}",
+                step.to_string_lossy(),
+                name.split('-').next().unwrap()
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["double/50", "end/1", "join/1", "start/1"],
+        "{packed:?}"
+    );
+    assert!(
+        packed
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "pack"))
+    );
+    assert_eq!(
+        scratch.task_record("WideFlow", &again.run_id(), "double", "49")["cached"],
+        true
+    );
     // The cache remembers every task that ran, a step's tasks together:
     // a segment per step each time the run writes them (every 2 s).
     let segments = scratch.files("cache");

@@ -120,22 +120,14 @@ fn succeeded(scratch: &Scratch, run: &str) -> usize {
 
 /// The statuses of every task record of `run` that can be read.
 fn statuses(scratch: &Scratch, run: &str) -> Vec<String> {
-    let mut out = Vec::new();
     let tasks = run_dir(scratch, run).join("tasks");
-    for step in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(step.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(text) = std::fs::read_to_string(file.path())
-                && let Ok(record) = serde_json::from_str::<serde_json::Value>(&text)
-            {
-                out.push(record["status"].as_str().unwrap_or_default().to_string());
-            }
-        }
-    }
-    out
+    std::fs::read_dir(tasks)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|step| common::step_records(&step.path()))
+        .map(|record| record["status"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Every record under the datastore parses, and no staging file is left in

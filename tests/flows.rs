@@ -47,10 +47,7 @@ class PredictFlow(FlowSpec):
 ";
 
 fn start_record(scratch: &Scratch, run: &str) -> Value {
-    let path = scratch.path().join(format!(
-        ".mfw/flows/PredictFlow/runs/{run}/tasks/start/0.json"
-    ));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    scratch.task_record("PredictFlow", run, "start", "0")
 }
 
 #[test]

@@ -181,6 +181,29 @@ impl Scratch {
         self.mfw(args).ok().stdout
     }
 
+    /// A task record as the local datastore holds it: the task's own file,
+    /// or its entry in a pack of its step (where a run keeps the tasks it
+    /// took from the cache or cloned on resume).
+    pub fn task_record(&self, flow: &str, run: &str, step: &str, task: &str) -> serde_json::Value {
+        let dir = self
+            .path()
+            .join(".mfw/flows")
+            .join(flow)
+            .join("runs")
+            .join(run)
+            .join("tasks")
+            .join(step);
+        step_records(&dir)
+            .into_iter()
+            .find(|r| r["task_id"] == task)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no record of {flow}/{run}/{step}/{task} in {}",
+                    dir.display()
+                )
+            })
+    }
+
     /// Every file in the datastore under `sub`.
     pub fn files(&self, sub: &str) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -265,4 +288,38 @@ impl Scratch {
         std::fs::write(&path, content).expect("a written file");
         path
     }
+}
+
+/// The task records in one step's folder of a local datastore: each task's
+/// own file (`<id>.json`), then what the step's packs (`*.pack`) hold that
+/// no file does. Files that do not parse are left out.
+pub fn step_records(dir: &Path) -> Vec<serde_json::Value> {
+    let read = |path: &Path| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let has = |path: &PathBuf, ext: &str| path.extension().is_some_and(|e| e == ext);
+    let mut records: Vec<serde_json::Value> = files
+        .iter()
+        .filter(|p| has(p, "json"))
+        .filter_map(|p| read(p))
+        .collect();
+    for pack in files
+        .iter()
+        .filter(|p| has(p, "pack"))
+        .filter_map(|p| read(p))
+    {
+        for task in pack["tasks"].as_array().into_iter().flatten() {
+            if !records.iter().any(|r| r["task_id"] == task["task_id"]) {
+                records.push(task.clone());
+            }
+        }
+    }
+    records
 }

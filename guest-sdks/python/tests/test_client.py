@@ -68,6 +68,25 @@ def test_latest_run_and_its_data(store):
     assert flow["9"].parameters == {"n": 5}
 
 
+def test_tasks_a_run_took_from_the_cache_are_read_from_their_step_pack(store):
+    step = store / "flows" / "HelloFlow" / "runs" / "9" / "tasks" / "start"
+    task = json.loads((step / "0.json").read_text())
+    (step / "0.json").unlink()
+    twin = dict(task, task_id="1", artifacts={"x": blob(store, 11)})
+    for t in (task, twin):
+        t.update(cached=True, cloned_from="3")
+    pack = {"format": "mfw task pack v1", "tasks": [task, twin]}
+    (step / "2-0123456789abcdef.pack").write_text(json.dumps(pack))
+    start = Run("HelloFlow/9")["start"]
+    assert [t.id for t in start] == ["0", "1"]
+    assert start["1"].data.x == 11 and start["0"].data.x == 1
+    assert start["0"].cached
+    pack["format"] = "mfw task pack v9"
+    (step / "2-0123456789abcdef.pack").write_text(json.dumps(pack))
+    with pytest.raises(MfwError, match="has format 'mfw task pack v9'.*upgrade mfw"):
+        _ = Run("HelloFlow/9")["start"]["1"].data.x
+
+
 def test_a_corrupt_blob_is_named_never_read_as_a_value(store):
     sha = blob(store, 1)
     (store / "blobs" / sha[:2] / sha).write_bytes(_encoding.encode(7))

@@ -187,14 +187,31 @@ def _store() -> Any:
     return _Local(location)
 
 
-def _read_json(path: str, what: str) -> dict:
+def _read_json(path: str, what: str, missing_ok: bool = False) -> Any:
+    """The JSON object at `path`; None when it is missing and `missing_ok`."""
     data = _store().read(path)
     if data is None:
+        if missing_ok:
+            return None
         raise MfwError(f"{what} not found in datastore {get_datastore()}")
     try:
         return json.loads(data)
     except json.JSONDecodeError as e:
         raise MfwError(f"{what} in datastore {get_datastore()} is damaged: {e}") from None
+
+
+def _packs(base: str, files: list[str]) -> Iterator[list[dict]]:
+    """The task records of each pack in the step folder `base`: a run keeps
+    the tasks it took from the cache, or cloned on resume, several to a
+    `.pack` object (docs/datastore.md)."""
+    for name in sorted(f for f in files if f.endswith(".pack")):
+        pack = _read_json(f"{base}/{name}", f"task pack {base}/{name}")
+        if pack.get("format") != "mfw task pack v1":
+            raise MfwError(
+                f"task pack {base}/{name} in datastore {get_datastore()} has format "
+                f"{pack.get('format')!r}: this client reads 'mfw task pack v1'; upgrade mfw"
+            )
+        yield pack.get("tasks", [])
 
 
 def _blake3() -> Any:
@@ -383,12 +400,22 @@ class _Files:
         return set(_store().dirs(f"flows/{flow}/runs/{run_id}/tasks"))
 
     def task_ids(self, flow: str, run_id: str, step: str) -> list[str]:
-        files = _store().files(f"flows/{flow}/runs/{run_id}/tasks/{step}")
-        return sorted((f[: -len(".json")] for f in files if f.endswith(".json")), key=_task_key)
+        base = f"flows/{flow}/runs/{run_id}/tasks/{step}"
+        files = _store().files(base)
+        ids = {f[: -len(".json")] for f in files if f.endswith(".json")}
+        for pack in _packs(base, files):
+            ids.update(task["task_id"] for task in pack)
+        return sorted(ids, key=_task_key)
 
     def task(self, flow: str, run_id: str, step: str, task_id: str) -> dict:
-        path = f"flows/{flow}/runs/{run_id}/tasks/{step}/{task_id}.json"
-        record = _read_json(path, f"task {flow}/{run_id}/{step}/{task_id}")
+        base = f"flows/{flow}/runs/{run_id}/tasks/{step}"
+        what = f"task {flow}/{run_id}/{step}/{task_id}"
+        record = _read_json(f"{base}/{task_id}.json", what, missing_ok=True)
+        if record is None:
+            packed = (t for p in _packs(base, _store().files(base)) for t in p)
+            record = next((t for t in packed if t.get("task_id") == task_id), None)
+        if record is None:
+            raise MfwError(f"{what} not found in datastore {get_datastore()}")
         attempts = record.get("attempts", [])
         last = attempts[-1] if attempts else {}
         frames = record.get("foreach", [])
