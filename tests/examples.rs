@@ -260,14 +260,16 @@ fn running_twice_stores_no_new_blobs() {
 #[test]
 fn a_task_costs_at_most_three_files_and_a_step_one_cache_segment() {
     let scratch = Scratch::new();
-    scratch
-        .mfw([
+    let wide = example("wide");
+    let run_wide = || {
+        scratch.mfw([
             "run".as_ref(),
-            example("wide").as_os_str(),
+            wide.as_os_str(),
             "--n".as_ref(),
             "50".as_ref(),
         ])
-        .ok();
+    };
+    run_wide().ok();
     let tasks = scratch
         .files("flows")
         .iter()
@@ -280,14 +282,7 @@ fn a_task_costs_at_most_three_files_and_a_step_one_cache_segment() {
     assert_eq!(tasks, 53);
     // A second run takes every task from the cache and writes their
     // records as one pack per step.
-    let again = scratch
-        .mfw([
-            "run".as_ref(),
-            example("wide").as_os_str(),
-            "--n".as_ref(),
-            "50".as_ref(),
-        ])
-        .ok();
+    let again = run_wide().ok();
     assert!(
         again.stderr.contains("(cached 53, ran 0)"),
         "{}",

@@ -232,10 +232,9 @@ fn artifacts_of(scratch: &Scratch, run: &str, step: &str) -> serde_json::Value {
     let dir = scratch
         .path()
         .join(format!(".mfw/flows/ShapesFlow/runs/{run}/tasks/{step}"));
-    let records: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    let records = common::step_records(&dir);
     assert_eq!(records.len(), 1, "{dir:?}");
-    let record = std::fs::read(records[0].as_ref().unwrap().path()).unwrap();
-    serde_json::from_slice::<serde_json::Value>(&record).unwrap()["artifacts"].clone()
+    records[0]["artifacts"].clone()
 }
 
 #[test]

@@ -16,10 +16,7 @@ fn scene() -> Scratch {
 }
 
 fn record(scratch: &Scratch, run: &str, step: &str, task: &str) -> serde_json::Value {
-    let path = scratch.path().join(format!(
-        ".mfw/flows/ResilientFlow/runs/{run}/tasks/{step}/{task}.json"
-    ));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    scratch.task_record("ResilientFlow", run, step, task)
 }
 
 #[test]
@@ -274,9 +271,7 @@ fn task_keys(scratch: &Scratch, run: &str) -> std::collections::BTreeMap<String,
         .join(format!(".mfw/flows/ResilientFlow/runs/{run}/tasks"));
     let mut keys = std::collections::BTreeMap::new();
     for step in std::fs::read_dir(tasks).unwrap().flatten() {
-        for file in std::fs::read_dir(step.path()).unwrap().flatten() {
-            let record: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+        for record in common::step_records(&step.path()) {
             let task = format!("{}/{}", record["step"], record["task_id"]).replace('"', "");
             let key = record["task_key"].as_str().expect("a task key").to_string();
             keys.insert(task, key);

@@ -691,7 +691,19 @@ async fn body_2_failed() -> (
     Arc<std::sync::atomic::AtomicBool>,
     RunSummary,
 ) {
-    let store = memory_store();
+    body_2_failed_in(memory_store()).await
+}
+
+/// [`body_2_failed`] in `store`.
+async fn body_2_failed_in(
+    store: Datastore,
+) -> (
+    Datastore,
+    FlowPlan,
+    Arc<Script>,
+    Arc<std::sync::atomic::AtomicBool>,
+    RunSummary,
+) {
     let plan = plan(foreach_graph());
     let fail_item_2 = flag(true);
     let script = Arc::new(
@@ -968,14 +980,7 @@ async fn an_executor_elsewhere_gets_a_foreach_as_one_batch_and_its_records_are_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloned_tasks_are_recorded_as_one_pack_per_step_and_read_like_the_others() {
     let (store, backend) = memory_store_and_backend();
-    let plan = plan(foreach_graph());
-    let fail_item_2 = flag(true);
-    let script = Arc::new(
-        Script::new(&plan.graph)
-            .step("start", |_| Act::Succeed(vec![("xs", ints(0..3))]))
-            .step("body", fails_while(&fail_item_2, Some("2"))),
-    );
-    let first = run(&store, &plan, &script, options(1)).await.unwrap();
+    let (store, plan, script, fail_item_2, first) = body_2_failed_in(store).await;
     set(&fail_item_2, false);
     let second = run(&store, &plan, &script, resuming(&first.run_id, None))
         .await

@@ -1894,10 +1894,11 @@ fn now_micros() -> u128 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Datastore) {
+    /// A local store in a new temporary directory.
+    pub(crate) fn store() -> (tempfile::TempDir, Datastore) {
         let dir = tempfile::tempdir().unwrap();
         let store = Datastore::open(dir.path().to_str().unwrap()).unwrap();
         (dir, store)

@@ -153,13 +153,8 @@ impl Datastore {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Datastore, TaskRecord};
-
-    fn store() -> (tempfile::TempDir, Datastore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Datastore::open(dir.path().to_str().unwrap()).unwrap();
-        (dir, store)
-    }
+    use crate::TaskRecord;
+    use crate::tests::store;
 
     fn task(step: &str, id: &str, marker: &str) -> TaskRecord {
         let mut task = TaskRecord::new("F", "7", step, id);
