@@ -189,21 +189,17 @@ impl RunReader for StoreRuns {
     fn tasks(&self, flow: &str, run: &str, step: &str) -> Result<Vec<TaskView>, ReadError> {
         // The run must exist: an empty list means its step has not run.
         self.block_on(self.store.read_run(flow, run))?;
-        let mut ids: Vec<String> = self
-            .block_on(self.store.list_task_ids(flow, run, step))?
-            .into_iter()
-            .collect();
-        ids.sort_by(|a, b| mfw_store::task_order(a, b));
-        let mut views = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.block_on(self.store.read_task(flow, run, step, &id)) {
-                Ok(record) => views.push(task_view(record)),
-                // Listed, then gone or unreadable: as if it had not run.
-                Err(ReadError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+        // One read of the step's records and packs, not one per task.
+        let (records, damaged) =
+            self.block_on(self.store.list_step_tasks_checked(flow, run, step))?;
+        if let Some(bad) = damaged.into_iter().next() {
+            return Err(ReadError::Storage(BlobError::new(StoreError::BadRecord {
+                path: bad.path,
+                store: self.store.location().to_string(),
+                reason: bad.reason,
+            })));
         }
-        Ok(views)
+        Ok(records.into_iter().map(task_view).collect())
     }
 
     fn value(&self, hash: &BlobHash) -> Result<Bytes, ReadError> {

@@ -1838,7 +1838,39 @@ impl Datastore {
         run_id: &str,
     ) -> Result<TaskListing, StoreError> {
         let prefix = Path::from(format!("{}/tasks", Self::run_prefix(flow, run_id)));
-        let objects = self.list_all(&prefix).await?;
+        self.records_under(&prefix).await
+    }
+
+    /// The task records of one step of a run, in task order, and those that
+    /// cannot be read: [`Datastore::list_tasks_checked`] for one step (each
+    /// file and pack read once).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// store.write_task(&mfw_store::TaskRecord::new("F", "7", "work", "1")).await.unwrap();
+    /// store.write_task(&mfw_store::TaskRecord::new("F", "7", "end", "0")).await.unwrap();
+    /// let (work, damaged) = store.list_step_tasks_checked("F", "7", "work").await.unwrap();
+    /// assert_eq!(work.len(), 1);
+    /// assert!(damaged.is_empty());
+    /// # });
+    /// ```
+    pub async fn list_step_tasks_checked(
+        &self,
+        flow: &str,
+        run_id: &str,
+        step: &str,
+    ) -> Result<(Vec<TaskRecord>, Vec<Damaged>), StoreError> {
+        let prefix = Path::from(Self::step_prefix(flow, run_id, step));
+        let (mut tasks, damaged) = self.records_under(&prefix).await?;
+        Ok((tasks.remove(step).unwrap_or_default(), damaged))
+    }
+
+    /// Every task record under `prefix` (a run's `tasks`, or one step's),
+    /// by step, and the records that cannot be read.
+    async fn records_under(&self, prefix: &Path) -> Result<TaskListing, StoreError> {
+        let objects = self.list_all(prefix).await?;
         let mut tasks: BTreeMap<String, Vec<TaskRecord>> = BTreeMap::new();
         let mut damaged = Vec::new();
         let locations: Vec<Path> = objects.into_iter().map(|o| o.location).collect();

@@ -14,6 +14,7 @@ with the usual AWS environment variables).
 from __future__ import annotations
 
 import datetime
+import functools
 import io
 import json
 import os
@@ -205,13 +206,21 @@ def _packs(base: str, files: list[str]) -> Iterator[list[dict]]:
     the tasks it took from the cache, or cloned on resume, several to a
     `.pack` object (docs/datastore.md)."""
     for name in sorted(f for f in files if f.endswith(".pack")):
-        pack = _read_json(f"{base}/{name}", f"task pack {base}/{name}")
-        if pack.get("format") != "mfw task pack v1":
-            raise MfwError(
-                f"task pack {base}/{name} in datastore {get_datastore()} has format "
-                f"{pack.get('format')!r}: this client reads 'mfw task pack v1'; upgrade mfw"
-            )
-        yield pack.get("tasks", [])
+        yield _pack(get_datastore(), f"{base}/{name}")
+
+
+@functools.lru_cache(maxsize=32)
+def _pack(location: str, path: str) -> list[dict]:
+    """One pack's records, read once: a pack is named by the tasks it holds
+    and never changes, and listing a step of a thousand cached tasks reads
+    it for each of them. (`location` keys the cache by datastore.)"""
+    pack = _read_json(path, f"task pack {path}")
+    if pack.get("format") != "mfw task pack v1":
+        raise MfwError(
+            f"task pack {path} in datastore {location} has format "
+            f"{pack.get('format')!r}: this client reads 'mfw task pack v1'; upgrade mfw"
+        )
+    return pack.get("tasks", [])
 
 
 def _blake3() -> Any:
