@@ -94,6 +94,10 @@ impl Host {
         let slots = config.max_concurrent_tasks.max(1) + 1;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
+            // Fiber stacks serve async calls only, which the host does not
+            // make; the default of 1,000 cost every command ~7 ms of guard
+            // page `mprotect`s to set up and as long to unmap.
+            .total_stacks(slots)
             // Interpreted languages link several core modules per component,
             // and a Python component one more per native extension module
             // (pandas with numpy: 79; scipy alone has over a hundred).
