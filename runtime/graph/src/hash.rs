@@ -58,7 +58,7 @@ impl std::str::FromStr for BlobHash {
 
 impl std::fmt::Display for BlobHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(blake3::Hash::from_bytes(self.0).to_hex().as_str())
     }
 }
 
@@ -68,15 +68,58 @@ impl std::fmt::Debug for BlobHash {
     }
 }
 
+// Both ways without a `String` per hash: a task record holds several, and
+// a cached foreach reads and writes thousands of records.
 impl Serialize for BlobHash {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        serializer.serialize_str(blake3::Hash::from_bytes(self.0).to_hex().as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for BlobHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(HexVisitor)
+    }
+}
+
+/// Reads a hash from its hex digits, borrowed where the format allows.
+struct HexVisitor;
+
+impl serde::de::Visitor<'_> for HexVisitor {
+    type Value = BlobHash;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a blake3 hash as 64 hex digits")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<BlobHash, E> {
+        text.parse().map_err(E::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_reads_back_as_written_as_a_value_and_as_a_map_key() {
+        let hash = BlobHash::of(b"x");
+        let map = std::collections::BTreeMap::from([(hash, vec![hash])]);
+        let text = serde_json::to_string(&map).unwrap();
+        assert_eq!(text, format!("{{\"{hash}\":[\"{hash}\"]}}"));
+        let back: std::collections::BTreeMap<BlobHash, Vec<BlobHash>> =
+            serde_json::from_str(&text).unwrap();
+        assert_eq!(back, map);
+        // An escaped string is read too (serde_json hands it over unborrowed).
+        let escaped = format!("\"\\u0030{}\"", &hash.to_hex()[1..]);
+        let zero_first: BlobHash = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(zero_first.to_hex(), format!("0{}", &hash.to_hex()[1..]));
+    }
+
+    #[test]
+    fn what_is_not_a_hash_is_refused_naming_it() {
+        let error = serde_json::from_str::<BlobHash>("\"abc\"").unwrap_err();
+        assert!(error.to_string().contains("abc"), "{error}");
+        assert!(serde_json::from_str::<BlobHash>("17").is_err());
     }
 }
