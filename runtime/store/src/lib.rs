@@ -965,10 +965,18 @@ impl Datastore {
         value: &T,
         mode: PutMode,
     ) -> Result<(), object_store::Error> {
-        let json = serde_json::to_vec_pretty(value).map_err(|e| object_store::Error::Generic {
-            store: "json",
-            source: Box::new(e),
-        })?;
+        let json = serde_json::to_vec_pretty(value).map_err(json_error)?;
+        self.put_json_bytes(path, json, mode).await
+    }
+
+    /// Stores JSON already written (`put_json` writes it for people to
+    /// read; what only mfw reads, like a pack, is written compact).
+    async fn put_json_bytes(
+        &self,
+        path: &Path,
+        json: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<(), object_store::Error> {
         if let (Some(root), PutMode::Overwrite) = (&self.local_root, &mode)
             && inline::replace(&root.join(path.as_ref()), &json).is_ok()
         {
@@ -1472,12 +1480,9 @@ impl Datastore {
         step_key: &BlobHash,
         segment: &CacheSegment,
     ) -> Result<String, StoreError> {
-        let json = serde_json::to_vec(segment).map_err(|e| {
-            self.explain(object_store::Error::Generic {
-                store: "json",
-                source: Box::new(e),
-            })
-        })?;
+        let json = serde_json::to_vec(segment)
+            .map_err(json_error)
+            .map_err(|e| self.explain(e))?;
         let name = BlobHash::of(&json).to_hex();
         let options = PutOptions {
             mode: PutMode::Create,
@@ -1917,6 +1922,14 @@ const RECORD_READS_AT_ONCE: usize = 32;
 
 /// How many records of a local store one blocking thread reads.
 const RECORD_BATCH: usize = 1000;
+
+/// A value that could not be written as JSON, as the backend's error.
+pub(crate) fn json_error(source: serde_json::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "json",
+        source: Box::new(source),
+    }
+}
 
 fn now_micros() -> u128 {
     std::time::SystemTime::now()

@@ -23,11 +23,12 @@ const FORMAT: &str = "mfw task pack v1";
 /// The extension of a pack's object name.
 pub(crate) const EXTENSION: &str = "pack";
 
-/// A pack as stored.
+/// A pack as stored: written from borrowed records (`R = &TaskRecord`),
+/// read into owned ones.
 #[derive(Serialize, Deserialize)]
-struct Pack {
+struct Pack<R> {
     format: String,
-    tasks: Vec<TaskRecord>,
+    tasks: Vec<R>,
 }
 
 impl Datastore {
@@ -49,12 +50,12 @@ impl Datastore {
     /// # });
     /// ```
     pub async fn write_task_packs(&self, records: &[TaskRecord]) -> Result<(), StoreError> {
-        let mut by_step: BTreeMap<(&str, &str, &str), Vec<TaskRecord>> = BTreeMap::new();
+        let mut by_step: BTreeMap<(&str, &str, &str), Vec<&TaskRecord>> = BTreeMap::new();
         for record in records {
             by_step
                 .entry((&record.flow, &record.run_id, &record.step))
                 .or_default()
-                .push(record.clone());
+                .push(record);
         }
         for ((flow, run_id, step), tasks) in by_step {
             // Named by the tasks it holds: writing the same tasks again
@@ -74,7 +75,12 @@ impl Datastore {
                 format: FORMAT.to_string(),
                 tasks,
             };
-            self.put_json(&path, &pack, PutMode::Overwrite)
+            // Compact: only mfw reads packs, and a cached foreach's is
+            // written as the run ends.
+            let json = serde_json::to_vec(&pack)
+                .map_err(crate::json_error)
+                .map_err(|e| self.explain(e))?;
+            self.put_json_bytes(&path, json, PutMode::Overwrite)
                 .await
                 .map_err(|e| self.explain(e))?;
         }
@@ -83,7 +89,7 @@ impl Datastore {
 
     /// The records a pack holds.
     pub(crate) async fn read_pack(&self, path: &Path) -> Result<Vec<TaskRecord>, StoreError> {
-        let Some(pack) = self.get_json::<Pack>(path).await? else {
+        let Some(pack) = self.get_json::<Pack<TaskRecord>>(path).await? else {
             return Ok(Vec::new());
         };
         if pack.format != FORMAT {
