@@ -26,7 +26,7 @@
 //! the tasks a run takes from the cache are written as one pack per step
 //! (`mfw_store::Datastore::write_task_packs`), not a file each.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use mfw_graph::BlobHash;
@@ -131,6 +131,9 @@ pub(crate) async fn from_cache(
         return None;
     }
     let index = ctx.cache_book.index(&ctx.store, step_key).await;
+    if index.is_empty() {
+        ctx.cache_book.holds_nothing(&task.step);
+    }
     let variants = index.get(key)?;
     let same_values = |variant: &CacheVariant| {
         variant
@@ -170,7 +173,7 @@ pub(crate) async fn from_cache(
             }
         }
         if ctx.presence.all_intact(&ctx.store, &old).await {
-            return clone_into_run(ctx, task, identity, &old, true).await;
+            return clone_into_run(ctx, task, identity, old, true).await;
         }
     }
     None
@@ -260,6 +263,9 @@ pub(crate) struct CacheBook {
     /// record as its task ends).
     packs_clones: bool,
     cloned: Mutex<Vec<TaskRecord>>,
+    /// The steps whose index was read and found empty: their other tasks
+    /// need no lookup (the index is read once a run).
+    empty: Mutex<HashSet<String>>,
 }
 
 /// How many segments a step's index may have before a reader merges them.
@@ -305,7 +311,20 @@ impl CacheBook {
             || self.cloned.lock().is_ok_and(|cloned| !cloned.is_empty())
     }
 
-    fn add_clone(&self, record: TaskRecord) {
+    fn holds_nothing(&self, step: &str) {
+        if let Ok(mut empty) = self.empty.lock() {
+            empty.insert(step.to_string());
+        }
+    }
+
+    /// Whether `step`'s index was found empty in this run, so that looking
+    /// up its tasks would find nothing.
+    pub(crate) fn holds_nothing_for(&self, step: &str) -> bool {
+        self.empty.lock().is_ok_and(|empty| empty.contains(step))
+    }
+
+    /// Keeps a cloned task's record for the next [`flush_clones`].
+    pub(crate) fn add_clone(&self, record: TaskRecord) {
         if let Ok(mut cloned) = self.cloned.lock() {
             cloned.push(record);
         }
@@ -322,37 +341,36 @@ impl CacheBook {
 /// Reads a step's index; merges its segments when there are many.
 async fn read_index(store: &Datastore, step_key: &BlobHash) -> Arc<StepIndex> {
     let segments = store.cache_segments(step_key).await.unwrap_or_default();
-    // Newest segment first, and the newest entry of each first.
-    let newest_first = || {
-        segments
-            .iter()
-            .flat_map(|(_, segment)| segment.entries.iter().rev())
-    };
+    let merging = segments.len() > MAX_SEGMENTS;
+    let mut names = Vec::new();
     let mut index = StepIndex::new();
+    // What a merged segment keeps, only gathered when merging.
     let mut kept = Vec::new();
-    for entry in newest_first() {
-        let variants = index.entry(entry.key).or_default();
-        if variants.len() < MAX_VARIANTS
-            && !variants
-                .iter()
-                .any(|v| v.parameters == entry.variant.parameters)
-        {
-            variants.push(entry.variant.clone());
-            kept.push(entry.clone());
+    // Newest segment first, and the newest entry of each first.
+    for (name, segment) in segments {
+        names.push(name);
+        for entry in segment.entries.into_iter().rev() {
+            let variants = index.entry(entry.key).or_default();
+            if variants.len() < MAX_VARIANTS
+                && !variants
+                    .iter()
+                    .any(|v| v.parameters == entry.variant.parameters)
+            {
+                if merging {
+                    kept.push(entry.clone());
+                }
+                variants.push(entry.variant);
+            }
         }
     }
-    if segments.len() > MAX_SEGMENTS {
+    if merging {
         kept.truncate(MAX_ENTRIES);
         kept.reverse();
         let merged = CacheSegment { entries: kept };
         // Written before the others go, so no entry is ever missing; one
         // that a concurrent writer added since stays, as it was not read.
         if let Ok(written) = store.put_cache_segment(step_key, &merged).await {
-            let names: Vec<String> = segments
-                .into_iter()
-                .map(|(name, _)| name)
-                .filter(|name| *name != written)
-                .collect();
+            names.retain(|name| *name != written);
             let _ = store.remove_cache_segments(step_key, &names).await;
         }
     }
@@ -367,23 +385,24 @@ pub(crate) async fn clone_into_run(
     ctx: &TaskContext,
     task: &ReadyTask,
     identity: &Identity,
-    old: &TaskRecord,
+    old: TaskRecord,
     cached: bool,
 ) -> Option<Finished> {
-    let mut record = old.clone();
-    record.cloned_from = Some(old.cloned_from.clone().unwrap_or(old.run_id.clone()));
+    let mut record = old;
+    // Where the values were computed: the first run of a chain of clones.
+    let computed_in = record.cloned_from.take().unwrap_or(record.run_id);
+    record.cloned_from = Some(computed_in);
     record.cached = cached;
     record.flow = ctx.flow.clone();
     record.run_id = ctx.run_id.clone();
     record.parents = task.parents.clone();
     record.input_key = Some(identity.input_key);
-    if ctx.cache_book.packs_clones {
-        ctx.cache_book.add_clone(record.clone());
-    } else {
+    if !ctx.cache_book.packs_clones {
         ctx.store.write_task(&record).await.ok()?;
     }
     let mut finished = Finished::succeeded(task.clone(), record);
     finished.cloned = true;
+    finished.to_pack = ctx.cache_book.packs_clones;
     Some(finished)
 }
 

@@ -223,5 +223,5 @@ pub(crate) async fn clone_from_origin(
             identity.component.as_ref(),
         )
         .await?;
-    crate::cache::clone_into_run(ctx, task, identity, old, false).await
+    crate::cache::clone_into_run(ctx, task, identity, old.clone(), false).await
 }

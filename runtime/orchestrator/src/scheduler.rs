@@ -10,12 +10,13 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
+use futures::future::Either;
 use futures::stream::FuturesOrdered;
 use mfw_graph::{BlobHash, ForeachFrame, StepKind, Topology, Transition};
 use mfw_host::{JoinInput, NameMap};
 use mfw_store::TaskRecord;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::TaskKey;
 use crate::executor::{Claim, Executors, TaskEnds};
@@ -391,8 +392,9 @@ impl Scheduler {
         self.make_ready(&mut ready, vec![ReadyTask::start()]);
         let mut running: JoinSet<TaskEnds> = JoinSet::new();
         // In the order the tasks became ready, whichever ends first.
-        let mut lookups: FuturesOrdered<JoinHandle<Result<Finished, ReadyTask>>> =
-            FuturesOrdered::new();
+        // In the order the tasks became ready; a task of a step with
+        // nothing cached needs no lookup and is answered at once.
+        let mut lookups: FuturesOrdered<LookingUp> = FuturesOrdered::new();
         let mut outcome = ScheduleOutcome {
             succeeded: 0,
             cloned: 0,
@@ -413,10 +415,21 @@ impl Scheduler {
                 let Some(task) = ready.unchecked.pop_front() else {
                     break;
                 };
+                // A step with nothing in the cache (a first run) skips the
+                // lookup and its two thread hand-offs; it queues at once
+                // unless tasks ready before it are still being looked up.
+                if ctx.origin.is_none() && ctx.cache_book.holds_nothing_for(&task.step) {
+                    if lookups.is_empty() {
+                        ready.push_to_run(self.claim(&task.step).is_none(), task);
+                    } else {
+                        lookups.push_back(Either::Right(futures::future::ready(Ok(Err(task)))));
+                    }
+                    continue;
+                }
                 let ctx = ctx.clone();
-                lookups.push_back(tokio::spawn(
-                    async move { crate::task::reuse(&ctx, task).await },
-                ));
+                lookups.push_back(Either::Left(tokio::spawn(async move {
+                    crate::task::reuse(&ctx, task).await
+                })));
             }
             // Steps whose executor takes batches leave together, one batch
             // per step, without taking slots: a foreach's tasks all go at
@@ -520,6 +533,9 @@ impl Scheduler {
                     Ok(next) => self.make_ready(&mut ready, next),
                     Err(why) => outcome.failures.push((key, mfw_host::error_chain(&why))),
                 }
+                if finished.to_pack {
+                    ctx.cache_book.add_clone(finished.record);
+                }
             }
         }
         crate::cache::flush(&ctx).await;
@@ -593,6 +609,13 @@ impl Claim {
 /// How many ready tasks are looked up (resume, the cache) at once: each is
 /// a few small reads and one write, so they overlap well.
 const REUSE_AT_ONCE: usize = 32;
+
+/// What looking a task up gives: the task finished by reusing another, or
+/// the task back, to run.
+type Lookup = Result<Finished, ReadyTask>;
+
+/// A lookup under way on its own task, or one answered at once.
+type LookingUp = Either<JoinHandle<Lookup>, futures::future::Ready<Result<Lookup, JoinError>>>;
 
 /// Tasks ready to start.
 #[derive(Default)]

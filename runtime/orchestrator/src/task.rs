@@ -86,6 +86,10 @@ pub(crate) struct Finished {
     pub(crate) record: TaskRecord,
     pub(crate) failure: Option<String>,
     pub(crate) cloned: bool,
+    /// Its record is not stored yet: the scheduler hands it to the run's
+    /// pack of clones (`cache::CacheBook::add_clone`) once it is done
+    /// with it.
+    pub(crate) to_pack: bool,
     pub(crate) interrupted: bool,
     /// The attempt failed and `@retry` allows another, which a remote
     /// worker leaves to its next pod.
@@ -99,6 +103,7 @@ impl Finished {
             record,
             failure,
             cloned: false,
+            to_pack: false,
             interrupted: false,
             retry_later: false,
         }

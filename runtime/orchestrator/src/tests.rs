@@ -298,11 +298,34 @@ async fn a_linear_flow_runs_each_step_once_and_passes_artifacts_on() {
 /// A scheduler over `graph` that only plans (nothing is dispatched).
 fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
     let plan = plan(graph);
+    let ctx = context(store, &plan);
+    let local = crate::executor::LocalExecutor::new(&HashMap::new(), 64);
+    let executors = crate::executor::Executors::new(
+        None,
+        Arc::new(local),
+        plan.graph.clone(),
+        crate::RunDefaults::default(),
+    );
+    Scheduler::new(ctx, plan.topology.clone(), executors)
+}
+
+/// What the tasks of run 1 of `plan` share, the cache on.
+fn context(store: &Datastore, plan: &FlowPlan) -> Arc<TaskContext> {
+    let policies = plan
+        .graph
+        .steps
+        .iter()
+        .map(|step| {
+            let defaults = crate::RunDefaults::default();
+            let policy = crate::policy::step_policy(step, &defaults, &Default::default(), 1);
+            (step.name.clone(), policy.unwrap())
+        })
+        .collect();
     let blobs = Arc::new(StoreBlobs::new(
         store.clone(),
         tokio::runtime::Handle::current(),
     ));
-    let ctx = Arc::new(TaskContext {
+    Arc::new(TaskContext {
         code: Arc::new(Script::new(&plan.graph)),
         graph: plan.graph.clone(),
         store: store.clone(),
@@ -321,7 +344,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         parameter_hashes: crate::key::parameter_hashes(&BTreeMap::new()),
         max_splits: 100,
         observer: None,
-        policies: HashMap::new(),
+        policies,
         cancel: Arc::default(),
         origin: None,
         run_info: Arc::default(),
@@ -329,15 +352,7 @@ fn planner(store: &Datastore, graph: FlowGraph) -> Scheduler {
         presence: Default::default(),
         cache_book: crate::cache::CacheBook::packing(),
         live: None,
-    });
-    let local = crate::executor::LocalExecutor::new(&HashMap::new(), 64);
-    let executors = crate::executor::Executors::new(
-        None,
-        Arc::new(local),
-        plan.graph.clone(),
-        crate::RunDefaults::default(),
-    );
-    Scheduler::new(ctx, plan.topology.clone(), executors)
+    })
 }
 
 /// `task` finished, having taken its declared transition and set `set`.
@@ -1072,4 +1087,23 @@ async fn randomness_is_keyed_by_the_cache_key_so_unread_parameters_leave_it_alon
         );
     }
     assert_ne!(seed(&runs[0], "0"), seed(&runs[0], "1"));
+}
+
+#[tokio::test]
+async fn a_step_found_empty_in_the_cache_is_not_looked_up_again() {
+    let store = memory_store();
+    let plan = plan(foreach_graph());
+    let ctx = context(&store, &plan);
+    assert!(!ctx.cache_book.holds_nothing_for("start"));
+    // Nothing cached: the lookup misses, and says so for the whole step.
+    assert!(crate::task::reuse(&ctx, ReadyTask::start()).await.is_err());
+    assert!(ctx.cache_book.holds_nothing_for("start"));
+    assert!(!ctx.cache_book.holds_nothing_for("body"), "not read yet");
+    // Once a run remembered it, a new run's lookup finds it.
+    let script =
+        Arc::new(Script::new(&plan.graph).step("start", |_| Act::Succeed(vec![("xs", ints([1]))])));
+    run(&store, &plan, &script, options(1)).await.unwrap();
+    let ctx = context(&store, &plan);
+    assert!(crate::task::reuse(&ctx, ReadyTask::start()).await.is_ok());
+    assert!(!ctx.cache_book.holds_nothing_for("start"));
 }
