@@ -311,6 +311,11 @@ impl CacheBook {
             || self.cloned.lock().is_ok_and(|cloned| !cloned.is_empty())
     }
 
+    /// How many cloned tasks' records wait for [`flush_clones`].
+    pub(crate) fn clones_waiting(&self) -> usize {
+        self.cloned.lock().map_or(0, |cloned| cloned.len())
+    }
+
     fn holds_nothing(&self, step: &str) {
         if let Ok(mut empty) = self.empty.lock() {
             empty.insert(step.to_string());

@@ -407,6 +407,9 @@ impl Scheduler {
         let mut busy = Claim::default();
         let mut held: HashMap<tokio::task::Id, Claim> = HashMap::new();
         let mut last_flush = tokio::time::Instant::now();
+        // Records of cloned tasks being written as a pack while lookups go
+        // on, so the run's end does not write them all.
+        let mut packing: Option<JoinHandle<()>> = None;
         loop {
             let halted = !outcome.failures.is_empty() || outcome.interrupted;
             // After a failure or an interrupt nothing new starts; what runs
@@ -537,6 +540,19 @@ impl Scheduler {
                     ctx.cache_book.add_clone(finished.record);
                 }
             }
+            if ctx.cache_book.clones_waiting() >= CLONES_PER_PACK
+                && packing.as_ref().is_none_or(|p| p.is_finished())
+            {
+                let ctx = ctx.clone();
+                packing = Some(tokio::spawn(async move {
+                    // An error keeps the records for the last flush, which
+                    // reports it.
+                    let _ = crate::cache::flush_clones(&ctx).await;
+                }));
+            }
+        }
+        if let Some(packing) = packing {
+            let _ = packing.await;
         }
         crate::cache::flush(&ctx).await;
         if let Err(e) = crate::cache::flush_clones(&ctx).await {
@@ -648,6 +664,10 @@ fn unknown_task() -> TaskKey {
         task_id: "?".to_string(),
     }
 }
+
+/// How many cloned tasks' records make a pack before the run's end or its
+/// next periodic flush.
+pub(crate) const CLONES_PER_PACK: usize = 256;
 
 /// How often a run stores what its tasks added to the cache, so a run
 /// killed midway loses at most this much of it.

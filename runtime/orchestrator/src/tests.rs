@@ -1107,3 +1107,48 @@ async fn a_step_found_empty_in_the_cache_is_not_looked_up_again() {
     assert!(crate::task::reuse(&ctx, ReadyTask::start()).await.is_ok());
     assert!(!ctx.cache_book.holds_nothing_for("start"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_cached_foreach_is_packed_as_it_goes_and_every_record_reads_back() {
+    let (store, backend) = memory_store_and_backend();
+    let plan = plan(foreach_graph());
+    let n = 2 * crate::scheduler::CLONES_PER_PACK + 10;
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("start", move |_| {
+                Act::Succeed(vec![("xs", ints(0..i128::try_from(n).unwrap()))])
+            })
+            .step("body", |spec| {
+                let item = spec.task_id.parse::<i128>().unwrap();
+                Act::Succeed(vec![("y", ints([item]))])
+            }),
+    );
+    let first = run(&store, &plan, &script, options(2)).await.unwrap();
+    let second = run(&store, &plan, &script, options(2)).await.unwrap();
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
+    assert_eq!(second.tasks_cached, first.tasks_succeeded);
+    let prefix = object_store::path::Path::from(format!(
+        "flows/{}/runs/{}/tasks/body",
+        second.flow, second.run_id
+    ));
+    let packs: Vec<_> = backend
+        .list(Some(&prefix))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    assert!(
+        packs.len() > 1,
+        "written as it went: {} pack(s)",
+        packs.len()
+    );
+    assert!(packs.iter().all(|o| o.location.as_ref().ends_with(".pack")));
+    assert_eq!(
+        recorded(&store, &second).await,
+        recorded(&store, &first).await
+    );
+    for task in ["body/0", "body/300", &format!("body/{}", n - 1)] {
+        let record = record(&store, &second, task).await;
+        let item = task.rsplit('/').next().unwrap().parse::<i128>().unwrap();
+        assert_eq!(value(&store, &record, "y").await, ints([item]));
+    }
+}
