@@ -23,8 +23,9 @@
 //! values are gone, is a miss: the task runs, and its success adds a fresh
 //! entry. A run killed before it wrote its segment loses only that: its
 //! tasks run again next time (resume still reuses them). The records of
-//! the tasks a run takes from the cache are written as one pack per step
-//! (`mfw_store::Datastore::write_task_packs`), not a file each.
+//! the tasks a run takes from the cache are written in packs, a pack per
+//! step for every 256 of them (`mfw_store::Datastore::write_task_packs`),
+//! not a file each.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -251,9 +252,9 @@ type StepIndex = HashMap<BlobHash, Vec<CacheVariant>>;
 /// The cache's indexes a run (or a remote worker) has read, each once, and
 /// the entries its tasks added since the last [`flush`]; in a local run,
 /// also the records of the tasks it cloned (from the cache or on resume),
-/// which [`flush_clones`] stores as one pack per step
+/// which [`flush_clones`] stores as a pack per step
 /// (`mfw_store::Datastore::write_task_packs`): a foreach's thousand cached
-/// tasks are one write, not a thousand.
+/// tasks are a few writes, not a thousand.
 #[derive(Default)]
 pub(crate) struct CacheBook {
     read: Mutex<HashMap<BlobHash, Arc<OnceCell<Arc<StepIndex>>>>>,

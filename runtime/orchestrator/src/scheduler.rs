@@ -391,7 +391,6 @@ impl Scheduler {
         let mut ready = Ready::default();
         self.make_ready(&mut ready, vec![ReadyTask::start()]);
         let mut running: JoinSet<TaskEnds> = JoinSet::new();
-        // In the order the tasks became ready, whichever ends first.
         // In the order the tasks became ready; a task of a step with
         // nothing cached needs no lookup and is answered at once.
         let mut lookups: FuturesOrdered<LookingUp> = FuturesOrdered::new();
