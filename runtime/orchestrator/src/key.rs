@@ -141,11 +141,9 @@ pub(crate) fn step_key(
     key.finish()
 }
 
-/// The blake3 hash of length-prefixed fields, so no two different
-/// sequences of fields hash alike. The fields are gathered and hashed at
-/// once: the same bytes, without a hasher call per field (a cached
-/// foreach computes a thousand keys).
-struct Key(Vec<u8>);
+/// A blake3 hasher fed length-prefixed fields, so no two different
+/// sequences of fields hash alike.
+struct Key(blake3::Hasher);
 
 impl Key {
     /// The code a task runs and how: its component, its step's decorators,
@@ -185,22 +183,22 @@ impl Key {
     }
 
     fn new(domain: &[u8]) -> Self {
-        let mut bytes = Vec::with_capacity(512);
-        bytes.extend_from_slice(domain);
-        Self(bytes)
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(domain);
+        Self(hasher)
     }
 
     fn count(&mut self, n: usize) {
-        self.0.extend_from_slice(&(n as u64).to_le_bytes());
+        self.0.update(&(n as u64).to_le_bytes());
     }
 
     fn text(&mut self, text: &str) {
         self.count(text.len());
-        self.0.extend_from_slice(text.as_bytes());
+        self.0.update(text.as_bytes());
     }
 
     fn hash(&mut self, hash: &BlobHash) {
-        self.0.extend_from_slice(hash.as_bytes());
+        self.0.update(hash.as_bytes());
     }
 
     fn names(&mut self, names: &NameMap) {
@@ -212,7 +210,7 @@ impl Key {
     }
 
     fn finish(self) -> BlobHash {
-        BlobHash::of(&self.0)
+        BlobHash::from_bytes(*self.0.finalize().as_bytes())
     }
 }
 
