@@ -37,7 +37,7 @@ impl BlobHash {
 
     /// 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+        self.to_string()
     }
 
     /// The first 12 hex digits, for display.
@@ -68,11 +68,12 @@ impl std::fmt::Debug for BlobHash {
     }
 }
 
-// Both ways without a `String` per hash: a task record holds several, and
-// a cached foreach reads and writes thousands of records.
+// Both ways without a `String` per hash (written through `Display`): a
+// task record holds several, and a cached foreach reads and writes
+// thousands of records.
 impl Serialize for BlobHash {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(blake3::Hash::from_bytes(self.0).to_hex().as_str())
+        serializer.collect_str(self)
     }
 }
 
