@@ -504,18 +504,76 @@ fn a_tampered_compiled_component_is_compiled_again_not_run() {
     planted[middle..middle + 4096].fill(0xcc);
     std::fs::write(cwasm, &planted).unwrap();
 
-    // Contained: the run succeeds on freshly compiled code, and the cache
-    // holds a valid file again.
-    let ran = scratch.mfw_env(["run".as_ref(), probe.as_os_str()], &env);
+    // Contained: the run (its task runs, not taken from the cache) succeeds
+    // on freshly compiled code, and the cache holds a valid file again.
+    let ran = scratch.mfw_env(
+        ["run".as_ref(), "--no-cache".as_ref(), probe.as_os_str()],
+        &env,
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(std::fs::read(cwasm).unwrap(), original);
     // A MAC planted with the code does not help without the cache's key.
     let forged = blake3::hash(&planted).to_hex().to_string();
     std::fs::write(cwasm, &planted).unwrap();
     std::fs::write(cwasm.with_extension("cwasm.mac"), forged).unwrap();
-    let ran = scratch.mfw_env(["run".as_ref(), probe.as_os_str()], &env);
+    let ran = scratch.mfw_env(
+        ["run".as_ref(), "--no-cache".as_ref(), probe.as_os_str()],
+        &env,
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(std::fs::read(cwasm).unwrap(), original);
+}
+
+/// The files of the compile cache in `cache` whose extension is `ext`.
+fn compiled_files(cache: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache.join("compiled"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_run_whose_tasks_all_come_from_the_cache_compiles_nothing() {
+    let scratch = Scratch::new();
+    let cache = scratch.path().join("cache");
+    let env = [("MFW_CACHE_DIR", cache.display().to_string())];
+    let wide = example("wide");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend([wide.to_str().unwrap(), "--n", "3"]);
+        scratch.mfw_env(args, &env).ok()
+    };
+    run(&[]);
+    let graphs = compiled_files(&cache, "graph");
+    assert_eq!(graphs.len(), 1, "the graph is kept beside the code");
+    for cwasm in compiled_files(&cache, "cwasm") {
+        std::fs::remove_file(cwasm).unwrap();
+    }
+    let cached = run(&[]);
+    assert!(cached.stderr.contains("ran 0"), "{}", cached.stderr);
+    assert!(
+        compiled_files(&cache, "cwasm").is_empty(),
+        "nothing ran, so nothing was compiled"
+    );
+    run(&["--no-cache"]);
+    assert_eq!(
+        compiled_files(&cache, "cwasm").len(),
+        1,
+        "a task that runs compiles the component"
+    );
+
+    // A graph edited in the cache (a step renamed, its MAC kept) is not
+    // believed: the component is asked again and the file rewritten.
+    let original = std::fs::read_to_string(&graphs[0]).unwrap();
+    std::fs::write(&graphs[0], original.replace("\"double\"", "\"triple\"")).unwrap();
+    let ran = run(&["--no-cache"]);
+    assert!(ran.stderr.contains("succeeded"), "{}", ran.stderr);
+    assert_eq!(std::fs::read_to_string(&graphs[0]).unwrap(), original);
 }
 
 /// A scratch flow directory holding the attacker component, the

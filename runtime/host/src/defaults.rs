@@ -98,21 +98,25 @@ impl LoadedFlow {
         start: &RunStart,
     ) -> Result<Vec<(String, Vec<u8>)>, DefaultsError> {
         let inner = &self.inner;
-        let Some(compute) = inner.parameter_defaults.as_ref() else {
-            return Ok(Vec::new());
-        };
-        if names.is_empty() {
+        if !inner.has_parameter_defaults || names.is_empty() {
             return Ok(Vec::new());
         }
         let trapped = |e: wasmtime::Error| DefaultsError::Trapped {
             source_name: inner.name.clone(),
             reason: format!("{e:#}"),
         };
-        let mut store = Store::new(&inner.engine, TaskState::without_task());
+        let compiled = inner.compiled().map_err(|e| DefaultsError::Trapped {
+            source_name: inner.name.clone(),
+            reason: crate::error_chain(&e),
+        })?;
+        let Some(compute) = compiled.parameter_defaults.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut store = Store::new(inner.engine(), TaskState::without_task());
         stop_store_at(&mut store, Stop::new(Some(TIME_LIMIT), None));
         // With fuel metering on, the call needs some.
         let _ = store.set_fuel(u64::MAX);
-        let instance = inner
+        let instance = compiled
             .pre
             .instance_pre()
             .instantiate(&mut store)

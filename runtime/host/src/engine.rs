@@ -156,45 +156,121 @@ impl Host {
     }
 
     /// Checks that `bytes` are an mfw flow component built against a
-    /// compatible contract, compiles it (or loads it from the cache), and
-    /// reads its graph. `name` is how messages refer to it.
+    /// compatible contract, reads its graph and makes it ready to run
+    /// tasks. `name` is how messages refer to it.
+    ///
+    /// A component this host's cache has seen is not compiled here: its
+    /// graph comes from the cache, and the component is compiled (or its
+    /// compiled form loaded) when a task first needs it. A run whose
+    /// tasks all come from the cache never loads native code, which for a
+    /// scientific-Python component is most of a cached run's time.
     pub fn load(&self, bytes: &[u8], name: &str) -> Result<LoadedFlow, HostError> {
         contract::check(bytes, name)?;
         let hash = BlobHash::of(bytes);
-        let component = self.compile(bytes, &hash, name)?;
-        prepare_memory_images(&component).map_err(|source| HostError::Instantiate {
-            source_name: name.to_string(),
-            source,
-        })?;
         let files = crate::files::unpack(bytes, &hash.to_hex(), self.config.cache_dir.as_deref())
             .map_err(|source| HostError::Files {
             source_name: name.to_string(),
             source,
         })?;
-        let instantiate_error = |source| HostError::Instantiate {
-            source_name: name.to_string(),
-            source,
+        let compiled = std::sync::OnceLock::new();
+        let (graph, has_parameter_defaults) = match self.known_graph(&hash) {
+            Some(known) => (Arc::new(known.graph.into_owned()), known.parameter_defaults),
+            None => {
+                let now = self.compile_flow(bytes, &hash, name)?;
+                let graph = read_graph(&self.engine, &now.pre, name)?;
+                let has_defaults = now.parameter_defaults.is_some();
+                self.remember_graph(&hash, &graph, has_defaults);
+                let _ = compiled.set(now);
+                (graph, has_defaults)
+            }
         };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(instantiate_error)?;
-        let pre = FlowComponentPre::new(pre).map_err(instantiate_error)?;
-        let graph = read_graph(&self.engine, &pre, name)?;
-        let parameter_defaults = crate::defaults::find_export(&component);
         Ok(LoadedFlow {
             inner: Arc::new(Inner {
                 hash,
                 files,
                 name: name.to_string(),
                 bytes: bytes::Bytes::copy_from_slice(bytes),
-                pre,
                 graph,
-                parameter_defaults,
-                engine: self.engine.clone(),
-                config: self.config.clone(),
+                has_parameter_defaults,
+                compiled,
+                compiling: std::sync::Mutex::new(()),
+                host: self.clone(),
             }),
         })
+    }
+
+    /// Compiles `bytes` (or loads them compiled) and links them.
+    fn compile_flow(
+        &self,
+        bytes: &[u8],
+        hash: &BlobHash,
+        name: &str,
+    ) -> Result<Compiled, HostError> {
+        let component = self.compile(bytes, hash, name)?;
+        let instantiate_error = |source| HostError::Instantiate {
+            source_name: name.to_string(),
+            source,
+        };
+        prepare_memory_images(&component).map_err(instantiate_error)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(instantiate_error)?;
+        let pre = FlowComponentPre::new(pre).map_err(instantiate_error)?;
+        Ok(Compiled {
+            parameter_defaults: crate::defaults::find_export(&component),
+            pre,
+        })
+    }
+
+    /// Where the graph of the component `hash` is kept beside its compiled
+    /// form.
+    fn graph_path(&self, hash: &BlobHash) -> Option<PathBuf> {
+        let dir = self.config.cache_dir.as_ref()?;
+        Some(dir.join(format!("{}-{:016x}.graph", hash.to_hex(), self.fingerprint)))
+    }
+
+    /// The graph an earlier load of the component `hash` read, if the
+    /// cache holds it under a valid MAC and this version of mfw wrote it
+    /// (a newer one may link the component differently).
+    fn known_graph(&self, hash: &BlobHash) -> Option<KnownGraph<'static>> {
+        let path = self.graph_path(hash)?;
+        let key = cache_key(path.parent()?)?;
+        let text = std::fs::read(&path).ok()?;
+        let newline = text.iter().position(|&b| b == b'\n')?;
+        let (mac, json) = (&text[..newline], &text[newline + 1..]);
+        let mac = blake3::Hash::from_hex(mac).ok()?;
+        if blake3::keyed_hash(&key, json) != mac {
+            return None;
+        }
+        let known: KnownGraph = serde_json::from_slice(json).ok()?;
+        (known.mfw == graph_writer()).then_some(known)
+    }
+
+    /// Keeps `graph` for the next load of the component `hash`; failing
+    /// to only means that load compiles it.
+    fn remember_graph(&self, hash: &BlobHash, graph: &FlowGraph, parameter_defaults: bool) {
+        let Some(path) = self.graph_path(hash) else {
+            return;
+        };
+        let Some(dir) = path.parent() else {
+            return;
+        };
+        let Some(key) = cache_key(dir) else {
+            return;
+        };
+        let known = KnownGraph {
+            mfw: graph_writer(),
+            parameter_defaults,
+            graph: std::borrow::Cow::Borrowed(graph),
+        };
+        let Ok(json) = serde_json::to_vec(&known) else {
+            return;
+        };
+        let mut text = blake3::keyed_hash(&key, &json).to_hex().as_bytes().to_vec();
+        text.push(b'\n');
+        text.extend_from_slice(&json);
+        let _ = write_atomically(dir, &path, &text);
     }
 
     /// Compiles with Cranelift, or loads the result of an earlier compile.
@@ -281,8 +357,10 @@ fn trim_compiled_cache(dir: &Path, max_bytes: u64, keep: &Path) {
         if path == keep {
             continue;
         }
-        // The MAC first: code without a MAC is never loaded.
+        // The MAC first: code without a MAC is never loaded. The graph
+        // goes with the code, so the cache stays bounded.
         let _ = std::fs::remove_file(mac_path(&path));
+        let _ = std::fs::remove_file(path.with_extension("graph"));
         if std::fs::remove_file(&path).is_ok() {
             total = total.saturating_sub(len);
         }
@@ -509,12 +587,65 @@ pub(crate) struct Inner {
     pub(crate) files: Option<crate::files::FilesDir>,
     pub(crate) name: String,
     pub(crate) bytes: bytes::Bytes,
-    pub(crate) pre: FlowComponentPre<TaskState>,
     pub(crate) graph: Arc<FlowGraph>,
+    /// Whether the component exports `parameter-defaults`.
+    pub(crate) has_parameter_defaults: bool,
+    /// Set when the component is first compiled (see [`Host::load`]).
+    compiled: std::sync::OnceLock<Compiled>,
+    /// Held while compiling, so tasks starting together compile once.
+    compiling: std::sync::Mutex<()>,
+    pub(crate) host: Host,
+}
+
+/// A component compiled and linked for the host.
+pub(crate) struct Compiled {
+    pub(crate) pre: FlowComponentPre<TaskState>,
     /// The `parameter-defaults` export's `compute`, if the component has it.
     pub(crate) parameter_defaults: Option<wasmtime::component::ComponentExportIndex>,
-    pub(crate) engine: Engine,
-    pub(crate) config: Arc<HostConfig>,
+}
+
+impl Inner {
+    /// The component compiled: now, on first use, if its load took its
+    /// graph from the cache.
+    pub(crate) fn compiled(&self) -> Result<&Compiled, HostError> {
+        if let Some(compiled) = self.compiled.get() {
+            return Ok(compiled);
+        }
+        // A poisoned lock only means another compile panicked: try again.
+        let _compiling = self
+            .compiling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(compiled) = self.compiled.get() {
+            return Ok(compiled);
+        }
+        let compiled = self
+            .host
+            .compile_flow(&self.bytes, &self.hash, &self.name)?;
+        Ok(self.compiled.get_or_init(|| compiled))
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.host.engine
+    }
+
+    pub(crate) fn config(&self) -> &HostConfig {
+        &self.host.config
+    }
+}
+
+/// What mfw writes beside a compiled component about its graph (read
+/// owned, written borrowed).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KnownGraph<'a> {
+    mfw: String,
+    parameter_defaults: bool,
+    graph: std::borrow::Cow<'a, FlowGraph>,
+}
+
+/// Which mfw wrote a remembered graph: its version and contract.
+fn graph_writer() -> String {
+    format!("{} {}", env!("CARGO_PKG_VERSION"), crate::CONTRACT_VERSION)
 }
 
 /// A flow component, compiled and ready to run tasks. Cheap to clone.

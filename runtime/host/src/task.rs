@@ -681,6 +681,15 @@ impl LoadedFlow {
             parameters_read: Default::default(),
             runs_read: Default::default(),
         };
+        // Before the task's clock starts: a component whose graph came
+        // from the cache is compiled by its first task.
+        let compiled = match inner.compiled() {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                let message = format!("cannot compile {}: {}", inner.name, error_chain(&e));
+                return failed(TaskFailure::Host(message), &stdout, &stderr);
+            }
+        };
         let wasi = match sandbox::wasi_for_task(
             &seed,
             stdout.clone(),
@@ -713,8 +722,8 @@ impl LoadedFlow {
             foreach_count: None,
             failure: None,
             panic_message: None,
-            max_artifact_bytes: inner.config.max_artifact_bytes,
-            max_streamed_bytes: inner.config.max_streamed_bytes,
+            max_artifact_bytes: inner.config().max_artifact_bytes,
+            max_streamed_bytes: inner.config().max_streamed_bytes,
             held: std::collections::HashMap::new(),
             held_bytes: 0,
             read_run_identity: false,
@@ -733,7 +742,7 @@ impl LoadedFlow {
                 grown: 0,
             },
         };
-        let mut store = Store::new(&inner.engine, state);
+        let mut store = Store::new(inner.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // What one call copies out of the guest is bounded by the guest's
         // own memory, which its limit bounds. wasmtime's fuel is only the
@@ -741,16 +750,16 @@ impl LoadedFlow {
         // oversized values itself, by type (`Running::check_call`).
         let hostcall_limit = limits
             .memory_bytes
-            .max(inner.config.max_artifact_bytes)
+            .max(inner.config().max_artifact_bytes)
             .saturating_add(HOSTCALL_MARGIN);
         store.set_hostcall_fuel(usize::try_from(hostcall_limit).unwrap_or(usize::MAX));
-        if inner.config.fuel {
+        if inner.config().fuel {
             // Without a fuel limit a task still needs some to run at all.
             let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
         }
         // The timeout and Ctrl-C, while the guest runs and while it waits.
         stop_store_at(&mut store, Stop::new(limits.timeout, cancel));
-        let result = match inner.pre.instantiate(&mut store) {
+        let result = match compiled.pre.instantiate(&mut store) {
             Ok(instance) => instance
                 .mfw_flow_flow()
                 .call_run_step(&mut store, &step)
