@@ -417,20 +417,48 @@ impl Scheduler {
                 let Some(task) = ready.unchecked.pop_front() else {
                     break;
                 };
-                // A step with nothing in the cache (a first run) skips the
-                // lookup and its two thread hand-offs; it queues at once
-                // unless tasks ready before it are still being looked up.
-                if ctx.origin.is_none() && ctx.cache_book.holds_nothing_for(&task.step) {
+                // Without a run to resume, a task the cache may not answer
+                // (`--no-cache`, `@cache(False)`) or whose step it holds
+                // nothing for (a first run) skips the lookup and its thread
+                // hand-offs; it queues at once unless tasks ready before it
+                // are still being looked up.
+                let needs_no_lookup = |task: &ReadyTask| {
+                    ctx.origin.is_none()
+                        && (!crate::cache::may_cache(&ctx, &task.step)
+                            || ctx.cache_book.holds_nothing_for(&task.step))
+                };
+                if needs_no_lookup(&task) {
                     if lookups.is_empty() {
                         ready.push_to_run(self.claim(&task.step).is_none(), task);
                     } else {
-                        lookups.push_back(Either::Right(futures::future::ready(Ok(Err(task)))));
+                        lookups
+                            .push_back(Either::Right(futures::future::ready(Ok(vec![Err(task)]))));
                     }
                     continue;
                 }
+                // Many ready tasks (a foreach) are looked up several to a
+                // job: a spawn, a join and a wake-up per task cost about
+                // as much as the lookup of a cached task. Few go one each,
+                // so they still spread over the workers.
+                let size = (ready.unchecked.len() / REUSE_AT_ONCE).clamp(1, LOOKUP_BATCH);
+                let mut batch = vec![task];
+                while batch.len() < size {
+                    match ready.unchecked.pop_front() {
+                        Some(next) if !needs_no_lookup(&next) => batch.push(next),
+                        Some(next) => {
+                            ready.unchecked.push_front(next);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
                 let ctx = ctx.clone();
                 lookups.push_back(Either::Left(tokio::spawn(async move {
-                    crate::task::reuse(&ctx, task).await
+                    let mut looked = Vec::with_capacity(batch.len());
+                    for task in batch {
+                        looked.push(crate::task::reuse(&ctx, task).await);
+                    }
+                    looked
                 })));
             }
             // Steps whose executor takes batches leave together, one batch
@@ -473,24 +501,34 @@ impl Scheduler {
                     None => continue,
                 },
                 looked = lookups.next(), if !lookups.is_empty() => match looked {
-                    Some(Ok(Ok(finished))) => vec![finished],
-                    // Nothing to reuse: it runs.
-                    Some(Ok(Err(task))) => {
-                        let failed = !outcome.failures.is_empty() && !outcome.interrupted;
-                        if !failed {
-                            ready.push_to_run(self.claim(&task.step).is_none(), task);
-                        } else if let Some(need) = self.fits(&task.step, &busy, workers, budget_mb)
-                            && self.claim(&task.step).is_some()
-                        {
-                            // It was ready before the failure, with tasks
-                            // that started then: it starts too if a slot is
-                            // free, as it would have without the lookup.
-                            let id = self.dispatch(&mut running, task.step.clone(), vec![task]);
-                            held.insert(id, need);
-                            busy.slots += need.slots;
-                            busy.memory_mb += need.memory_mb;
+                    Some(Ok(looked)) => {
+                        let mut reused = Vec::new();
+                        for lookup in looked {
+                            match lookup {
+                                Ok(finished) => reused.push(finished),
+                                // Nothing to reuse: it runs.
+                                Err(task) => {
+                                    let failed = !outcome.failures.is_empty() && !outcome.interrupted;
+                                    if !failed {
+                                        ready.push_to_run(self.claim(&task.step).is_none(), task);
+                                    } else if let Some(need) =
+                                        self.fits(&task.step, &busy, workers, budget_mb)
+                                        && self.claim(&task.step).is_some()
+                                    {
+                                        // It was ready before the failure, with
+                                        // tasks that started then: it starts too
+                                        // if a slot is free, as it would have
+                                        // without the lookup.
+                                        let step = task.step.clone();
+                                        let id = self.dispatch(&mut running, step, vec![task]);
+                                        held.insert(id, need);
+                                        busy.slots += need.slots;
+                                        busy.memory_mb += need.memory_mb;
+                                    }
+                                }
+                            }
                         }
-                        continue;
+                        reused
                     }
                     Some(Err(e)) => {
                         outcome.failures.push((unknown_task(), format!("mfw worker failed: {e}")));
@@ -621,16 +659,22 @@ impl Claim {
     }
 }
 
-/// How many ready tasks are looked up (resume, the cache) at once: each is
-/// a few small reads and one write, so they overlap well.
+/// How many lookup jobs (resume, the cache) run at once: a lookup is a few
+/// small reads and one write, so they overlap well.
 const REUSE_AT_ONCE: usize = 32;
+
+/// The most ready tasks one lookup job takes.
+const LOOKUP_BATCH: usize = 16;
 
 /// What looking a task up gives: the task finished by reusing another, or
 /// the task back, to run.
 type Lookup = Result<Finished, ReadyTask>;
 
+/// What one lookup job gives, in the order of its tasks.
+type Looked = Vec<Lookup>;
+
 /// A lookup under way on its own task, or one answered at once.
-type LookingUp = Either<JoinHandle<Lookup>, futures::future::Ready<Result<Lookup, JoinError>>>;
+type LookingUp = Either<JoinHandle<Looked>, futures::future::Ready<Result<Looked, JoinError>>>;
 
 /// Tasks ready to start.
 #[derive(Default)]
