@@ -50,7 +50,10 @@ pub(crate) fn parameter_hashes(parameters: &BTreeMap<String, Bytes>) -> BTreeMap
 /// What stands for the run's parameters in a cache key: the cache matches
 /// the values of the parameters a task read apart (see `cache.rs`).
 pub(crate) fn parameters_matched_apart() -> BlobHash {
-    Key::new(b"mfw parameters matched apart\0").finish()
+    // A constant, computed once rather than for every task.
+    static MATCHED_APART: std::sync::LazyLock<BlobHash> =
+        std::sync::LazyLock::new(|| Key::new(b"mfw parameters matched apart\0").finish());
+    *MATCHED_APART
 }
 
 /// One hash over the run's parameter values, by name.

@@ -258,9 +258,10 @@ impl Identity {
             let inputs = crate::key::input_key(task, &crate::key::parameters_matched_apart());
             crate::key::task_key(&ctx.flow, &inputs, Some(code), step, &grants)
         });
-        let step_key = code
-            .as_ref()
-            .map(|code| crate::key::step_key(&ctx.flow, &task.step, Some(code), step, &grants));
+        let step_key = ctx.cache_book.step_key(&task.step, || {
+            code.as_ref()
+                .map(|code| crate::key::step_key(&ctx.flow, &task.step, Some(code), step, &grants))
+        });
         Self {
             input_key,
             component,
