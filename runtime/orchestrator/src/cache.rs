@@ -267,9 +267,6 @@ pub(crate) struct CacheBook {
     /// The steps whose index was read and found empty: their other tasks
     /// need no lookup (the index is read once a run).
     empty: Mutex<HashSet<String>>,
-    /// Each step's step key, computed by its first task: it is the same
-    /// for all of them.
-    step_keys: Mutex<HashMap<String, Option<BlobHash>>>,
 }
 
 /// How many segments a step's index may have before a reader merges them.
@@ -279,23 +276,6 @@ const MAX_SEGMENTS: usize = 16;
 const MAX_ENTRIES: usize = 100_000;
 
 impl CacheBook {
-    /// `step`'s step key: `compute`d once a run.
-    pub(crate) fn step_key(
-        &self,
-        step: &str,
-        compute: impl FnOnce() -> Option<BlobHash>,
-    ) -> Option<BlobHash> {
-        let Ok(mut known) = self.step_keys.lock() else {
-            return compute();
-        };
-        if let Some(key) = known.get(step) {
-            return *key;
-        }
-        let key = compute();
-        known.insert(step.to_string(), key);
-        key
-    }
-
     /// The index of the step whose step key is `step_key`, read on first
     /// use (one read for a foreach's tasks).
     async fn index(&self, store: &Datastore, step_key: &BlobHash) -> Arc<StepIndex> {

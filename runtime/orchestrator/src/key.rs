@@ -26,6 +26,7 @@
 //!   the recorded reads instead, `runs.rs`.)
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use mfw_graph::{BlobHash, Decorator, Step};
@@ -68,49 +69,49 @@ pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {
 }
 
 /// The inputs key of `task` in a run whose parameters hash to
-/// `parameters`.
+/// `parameters`, one key at a time: the definition [`input_keys`] must
+/// agree with, kept for the tests that say so.
+#[cfg(test)]
 pub(crate) fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
     let mut key = Key::new(INPUTS);
     key.text(&task.step);
     key.text(&task.task_id());
     key.hash(parameters);
-    key.names(&task.artifacts);
-    key.names(&task.objects);
-    key.count(task.inputs.len());
-    for input in &task.inputs {
-        key.text(&input.step);
-        key.text(&input.task_id);
-        key.names(&input.artifacts);
-        key.names(&input.objects);
-    }
-    key.count(task.foreach.len());
-    for frame in &task.foreach {
-        key.text(&frame.step);
-        key.text(&frame.over);
-        key.count(frame.index as usize);
-        key.count(frame.count as usize);
-    }
-    key.count(task.foreach_inputs.len());
-    for item in &task.foreach_inputs {
-        key.hash(&BlobHash::of(item));
-    }
+    key.given(task, &item_hashes(task));
     key.finish()
 }
 
-/// The task key of a task of `flow` with `input_key`, run by `component`,
-/// as step `step` declares it (its decorators and their options), with
-/// `grants` (as its record lists them).
-pub(crate) fn task_key(
-    flow: &str,
-    input_key: &BlobHash,
-    component: Option<&BlobHash>,
-    step: Option<&Step>,
-    grants: &[String],
-) -> BlobHash {
+/// `task`'s input key in a run whose parameters hash to `parameters`, and
+/// the one the cache uses ([`parameters_matched_apart`]): the same as two
+/// [`input_key`]s, in one pass over what the task was given.
+pub(crate) fn input_keys(task: &ReadyTask, parameters: &BlobHash) -> (BlobHash, BlobHash) {
+    let mut key = Key::new(INPUTS);
+    key.text(&task.step);
+    key.text(&task.task_id());
+    let mut apart = Fields(key.0.clone());
+    key.hash(parameters);
+    apart.hash(&parameters_matched_apart());
+    let items = item_hashes(task);
+    key.given(task, &items);
+    apart.given(task, &items);
+    (key.finish(), apart.finish())
+}
+
+/// The blake3 of each foreach item `task` was handed.
+fn item_hashes(task: &ReadyTask) -> Vec<BlobHash> {
+    task.foreach_inputs
+        .iter()
+        .map(|item| BlobHash::of(item))
+        .collect()
+}
+
+/// The task key of a task of `flow` with `input_key`, whose step computes
+/// as `computation` says.
+pub(crate) fn task_key(flow: &str, input_key: &BlobHash, computation: &Computation) -> BlobHash {
     let mut key = Key::new(TASK);
     key.text(flow);
     key.hash(input_key);
-    key.computation(component, step, grants);
+    key.0.update(&computation.0);
     key.finish()
 }
 
@@ -130,25 +131,57 @@ pub(crate) fn with_reads(task_key: &BlobHash, reads: &BTreeMap<String, BlobHash>
 /// What the tasks of one step share in their task keys: everything but
 /// their inputs. The cache keeps its index of a step's tasks under it
 /// (`cache.rs`), so one read finds a whole foreach's tasks.
-pub(crate) fn step_key(
-    flow: &str,
-    step_name: &str,
-    component: Option<&BlobHash>,
-    step: Option<&Step>,
-    grants: &[String],
-) -> BlobHash {
+pub(crate) fn step_key(flow: &str, step_name: &str, computation: &Computation) -> BlobHash {
     let mut key = Key::new(STEP);
     key.text(flow);
     key.text(step_name);
-    key.computation(component, step, grants);
+    key.0.update(&computation.0);
     key.finish()
 }
 
-/// A blake3 hasher fed length-prefixed fields, so no two different
-/// sequences of fields hash alike.
-struct Key(blake3::Hasher);
+/// The code a step's tasks run and how — its component, its decorators,
+/// its grants, the contract and the host's determinism settings — as the
+/// bytes the task and step keys hash: the same for every task of a step,
+/// so worked out once a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Computation(Arc<[u8]>);
 
-impl Key {
+impl Computation {
+    /// Of a step run by `component`, declared as `step`, with `grants` (as
+    /// its records list them).
+    pub(crate) fn of(component: Option<&BlobHash>, step: Option<&Step>, grants: &[String]) -> Self {
+        let mut fields = Fields(Vec::new());
+        fields.computation(component, step, grants);
+        Self(fields.0.into())
+    }
+}
+
+/// Where a key's fields go: its hasher, or bytes kept to feed many
+/// hashers alike ([`Computation`]).
+trait Sink {
+    fn update(&mut self, bytes: &[u8]);
+}
+
+impl Sink for blake3::Hasher {
+    fn update(&mut self, bytes: &[u8]) {
+        blake3::Hasher::update(self, bytes);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn update(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Length-prefixed fields, so no two different sequences of fields hash
+/// alike.
+struct Fields<S>(S);
+
+/// A blake3 hasher fed [`Fields`].
+type Key = Fields<blake3::Hasher>;
+
+impl<S: Sink> Fields<S> {
     /// The code a task runs and how: its component, its step's decorators,
     /// its grants, the contract and the host's determinism settings.
     fn computation(
@@ -185,10 +218,30 @@ impl Key {
         key.text(mfw_host::DETERMINISM);
     }
 
-    fn new(domain: &[u8]) -> Self {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(domain);
-        Self(hasher)
+    /// What `task` was given after its place and the parameters: what it
+    /// inherits, its join inputs, its foreach frames and the hashes of its
+    /// items (`items`).
+    fn given(&mut self, task: &ReadyTask, items: &[BlobHash]) {
+        self.names(&task.artifacts);
+        self.names(&task.objects);
+        self.count(task.inputs.len());
+        for input in &task.inputs {
+            self.text(&input.step);
+            self.text(&input.task_id);
+            self.names(&input.artifacts);
+            self.names(&input.objects);
+        }
+        self.count(task.foreach.len());
+        for frame in &task.foreach {
+            self.text(&frame.step);
+            self.text(&frame.over);
+            self.count(frame.index as usize);
+            self.count(frame.count as usize);
+        }
+        self.count(items.len());
+        for item in items {
+            self.hash(item);
+        }
     }
 
     fn count(&mut self, n: usize) {
@@ -210,6 +263,14 @@ impl Key {
             self.text(name);
             self.hash(hash);
         }
+    }
+}
+
+impl Key {
+    fn new(domain: &[u8]) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(domain);
+        Self(hasher)
     }
 
     fn finish(self) -> BlobHash {
@@ -293,6 +354,13 @@ mod tests {
 
     #[test]
     fn the_task_key_changes_with_the_flow_code_decorators_and_grants_only() {
+        let task_key = |flow: &str,
+                        inputs: &BlobHash,
+                        code: Option<&BlobHash>,
+                        step: Option<&Step>,
+                        grants: &[String]| {
+            task_key(flow, inputs, &Computation::of(code, step, grants))
+        };
         let inputs = BlobHash::of(b"inputs");
         let code = BlobHash::of(b"component");
         let step = Step::linear("train", ["end"]).with_decorator(Decorator {
@@ -341,5 +409,53 @@ mod tests {
         for (i, other) in changed.iter().enumerate() {
             assert_ne!(&key, other, "change {i} kept the key");
         }
+    }
+
+    #[test]
+    fn both_input_keys_in_one_pass_are_the_two_input_keys() {
+        let params = parameters_key(&BTreeMap::from([("n".to_string(), Bytes::from("3"))]));
+        let mut task = body(1, b"2");
+        task.foreach_inputs.push(Bytes::from_static(b"nested"));
+        assert_eq!(
+            input_keys(&task, &params),
+            (
+                input_key(&task, &params),
+                input_key(&task, &parameters_matched_apart())
+            )
+        );
+    }
+
+    /// Keys computed by an earlier mfw must still match (a cache made
+    /// before, a resume across an upgrade, the seeds drawn from them), so
+    /// how they are computed may change but never what they are.
+    #[test]
+    fn keys_keep_the_values_earlier_versions_gave() {
+        let params = parameters_key(&BTreeMap::from([("n".to_string(), Bytes::from("3"))]));
+        let task = body(1, b"2");
+        let (inputs, apart) = input_keys(&task, &params);
+        let step = Step::linear("body", ["end"]).with_decorator(Decorator {
+            name: "retry".to_string(),
+            options: vec![("times".to_string(), "2".to_string())],
+        });
+        let code = BlobHash::of(b"component");
+        let computation = Computation::of(Some(&code), Some(&step), &["env HOME".to_string()]);
+        let found = [
+            inputs,
+            apart,
+            task_key("F", &inputs, &computation),
+            task_key("F", &apart, &computation),
+            step_key("F", "body", &computation),
+        ]
+        .map(|key| key.to_string());
+        // What the field-by-field definition (before one-pass input keys
+        // and per-step computations) gave for these inputs.
+        let golden = [
+            "37322463c4ef9d0966f88eea35a80d518c1e1f967ea457b14bce8a86ff7072ff",
+            "d9939769aaca4cf9d5fd4f6464361a72ed7c34c0c78340283d5f4aa844d60c9f",
+            "9de276ec3603638f773b654256ee12048a9a4770e2f5254bc46ee4ee34ec5832",
+            "0e24c4e04eff9dc4b98d2b0d87af6f494f66d45a0b83a58e20945941a5ea5b66",
+            "46b761ff87f615128d5cf3bf6ea433097d98a726fd8e046e0628bc70d4718bba",
+        ];
+        assert_eq!(found, golden.map(String::from));
     }
 }

@@ -193,6 +193,7 @@ pub async fn replay_run(
         cache: false,
         presence: Default::default(),
         cache_book: Default::default(),
+        steps: Default::default(),
         live: None,
     });
     let chosen = planned(&ctx, &plan, &options).await?;

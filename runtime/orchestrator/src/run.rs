@@ -225,6 +225,7 @@ pub(crate) async fn run_with_code(
         cache: options.cache,
         presence: Default::default(),
         cache_book: crate::cache::CacheBook::packing(),
+        steps: Default::default(),
         live: Some(Default::default()),
     });
     let live_storing = ctx.live.clone().map(|live| {

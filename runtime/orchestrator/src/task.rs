@@ -219,6 +219,8 @@ pub(crate) struct TaskContext {
     pub(crate) presence: crate::cache::Presence,
     /// The cache's indexes read so far, and what to add to them.
     pub(crate) cache_book: crate::cache::CacheBook,
+    /// What each step's tasks share in their keys, once worked out.
+    pub(crate) steps: StepIdentities,
     /// What running tasks print, stored while they run (none in a remote
     /// worker or a replay).
     pub(crate) live: Option<Arc<crate::live::LiveLogs>>,
@@ -242,34 +244,71 @@ pub(crate) struct Identity {
 
 impl Identity {
     pub(crate) fn of(ctx: &TaskContext, task: &ReadyTask) -> Self {
-        let input_key = crate::key::input_key(task, &ctx.parameters_key);
-        let component = ctx.code.component(&task.step);
-        let grants = ctx
-            .policies
-            .get(&task.step)
-            .map(|p| describe_grants(&p.grants))
-            .unwrap_or_default();
-        let code = ctx.code.code(&task.step);
-        let step = ctx.graph.step(&task.step);
-        let task_key = code
-            .as_ref()
-            .map(|code| crate::key::task_key(&ctx.flow, &input_key, Some(code), step, &grants));
-        let cache_key = code.as_ref().map(|code| {
-            let inputs = crate::key::input_key(task, &crate::key::parameters_matched_apart());
-            crate::key::task_key(&ctx.flow, &inputs, Some(code), step, &grants)
-        });
-        let step_key = ctx.cache_book.step_key(&task.step, || {
-            code.as_ref()
-                .map(|code| crate::key::step_key(&ctx.flow, &task.step, Some(code), step, &grants))
-        });
+        let step = ctx.steps.of(ctx, &task.step);
+        let (input_key, cache_inputs) = crate::key::input_keys(task, &ctx.parameters_key);
+        let key = |inputs: &BlobHash| {
+            step.computation
+                .as_ref()
+                .map(|computation| crate::key::task_key(&ctx.flow, inputs, computation))
+        };
         Self {
             input_key,
-            component,
-            grants,
-            task_key,
-            cache_key,
-            step_key,
+            component: ctx.code.component(&task.step),
+            grants: step.grants.clone(),
+            task_key: key(&input_key),
+            cache_key: key(&cache_inputs),
+            step_key: step.step_key,
         }
+    }
+}
+
+/// What a step's tasks share in their identities.
+pub(crate) struct StepIdentity {
+    /// The step's grants, as its records list them.
+    grants: Vec<String>,
+    /// The code its tasks run and how; `None` when no component runs it.
+    computation: Option<crate::key::Computation>,
+    step_key: Option<BlobHash>,
+}
+
+/// Each step's [`StepIdentity`], worked out by its first task: a foreach's
+/// thousands of tasks would otherwise each describe the same grants and
+/// hash the same decorators.
+#[derive(Default)]
+pub(crate) struct StepIdentities(std::sync::Mutex<HashMap<String, Arc<StepIdentity>>>);
+
+impl StepIdentities {
+    fn of(&self, ctx: &TaskContext, step: &str) -> Arc<StepIdentity> {
+        let work_out = || {
+            let grants = ctx
+                .policies
+                .get(step)
+                .map(|p| describe_grants(&p.grants))
+                .unwrap_or_default();
+            let declared = ctx.graph.step(step);
+            let computation = ctx
+                .code
+                .code(step)
+                .map(|code| crate::key::Computation::of(Some(&code), declared, &grants));
+            let step_key = computation
+                .as_ref()
+                .map(|computation| crate::key::step_key(&ctx.flow, step, computation));
+            Arc::new(StepIdentity {
+                grants,
+                computation,
+                step_key,
+            })
+        };
+        // A poisoned lock only loses the memo.
+        let Ok(mut known) = self.0.lock() else {
+            return work_out();
+        };
+        if let Some(known) = known.get(step) {
+            return known.clone();
+        }
+        let identity = work_out();
+        known.insert(step.to_string(), identity.clone());
+        identity
     }
 }
 

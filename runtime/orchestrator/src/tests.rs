@@ -351,6 +351,7 @@ fn context(store: &Datastore, plan: &FlowPlan) -> Arc<TaskContext> {
         cache: true,
         presence: Default::default(),
         cache_book: crate::cache::CacheBook::packing(),
+        steps: Default::default(),
         live: None,
     })
 }

@@ -155,6 +155,7 @@ pub async fn run_worker(
             cache: batch.cache,
             presence: Default::default(),
             cache_book: Default::default(),
+            steps: Default::default(),
             // What a pod's tasks print reaches the store while they run,
             // as a local run's does, so `mfw ui` shows it.
             live: Some(Default::default()),
