@@ -1,7 +1,6 @@
 //! The engine, the compiled-component cache, and loading a flow.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use wasmtime::{
 };
 
 use crate::bindings::{FlowComponent, FlowComponentPre, mfw::flow::types};
+use crate::compiled_cache::CompiledCache;
 use crate::task::TaskState;
 use crate::{HostError, contract};
 
@@ -69,6 +69,9 @@ pub struct Host {
     linker: Arc<Linker<TaskState>>,
     config: Arc<HostConfig>,
     fingerprint: u64,
+    /// The compiled-component cache, opened on first use (`None` inside
+    /// when the configuration has none or it cannot be opened).
+    compiled_cache: Arc<std::sync::OnceLock<Option<CompiledCache>>>,
 }
 
 /// The most core module instances one component may link.
@@ -147,6 +150,7 @@ impl Host {
             linker: Arc::new(linker),
             config: Arc::new(config),
             fingerprint: hasher.finish(),
+            compiled_cache: Arc::default(),
         })
     }
 
@@ -223,40 +227,27 @@ impl Host {
         })
     }
 
-    /// Where the graph of the component `hash` is kept beside its compiled
-    /// form.
-    fn graph_path(&self, hash: &BlobHash) -> Option<PathBuf> {
-        let dir = self.config.cache_dir.as_ref()?;
-        Some(dir.join(format!("{}-{:016x}.graph", hash.to_hex(), self.fingerprint)))
+    /// The compiled-component cache, its key read once a process.
+    fn compiled_cache(&self) -> Option<&CompiledCache> {
+        self.compiled_cache
+            .get_or_init(|| CompiledCache::open(self.config.cache_dir.as_deref()?))
+            .as_ref()
     }
 
     /// The graph an earlier load of the component `hash` read, if the
-    /// cache holds it under a valid MAC and this version of mfw wrote it
+    /// cache holds it (under a valid MAC) and this version of mfw wrote it
     /// (a newer one may link the component differently).
     fn known_graph(&self, hash: &BlobHash) -> Option<KnownGraph<'static>> {
-        let path = self.graph_path(hash)?;
-        let key = cache_key(path.parent()?)?;
-        let text = std::fs::read(&path).ok()?;
-        let newline = text.iter().position(|&b| b == b'\n')?;
-        let (mac, json) = (&text[..newline], &text[newline + 1..]);
-        let mac = blake3::Hash::from_hex(mac).ok()?;
-        if blake3::keyed_hash(&key, json) != mac {
-            return None;
-        }
-        let known: KnownGraph = serde_json::from_slice(json).ok()?;
+        let cache = self.compiled_cache()?;
+        let json = cache.read(&cache.path(hash, self.fingerprint, "graph"))?;
+        let known: KnownGraph = serde_json::from_slice(&json).ok()?;
         (known.mfw == graph_writer()).then_some(known)
     }
 
     /// Keeps `graph` for the next load of the component `hash`; failing
     /// to only means that load compiles it.
     fn remember_graph(&self, hash: &BlobHash, graph: &FlowGraph, parameter_defaults: bool) {
-        let Some(path) = self.graph_path(hash) else {
-            return;
-        };
-        let Some(dir) = path.parent() else {
-            return;
-        };
-        let Some(key) = cache_key(dir) else {
+        let Some(cache) = self.compiled_cache() else {
             return;
         };
         let known = KnownGraph {
@@ -264,13 +255,9 @@ impl Host {
             parameter_defaults,
             graph: std::borrow::Cow::Borrowed(graph),
         };
-        let Ok(json) = serde_json::to_vec(&known) else {
-            return;
-        };
-        let mut text = blake3::keyed_hash(&key, &json).to_hex().as_bytes().to_vec();
-        text.push(b'\n');
-        text.extend_from_slice(&json);
-        let _ = write_atomically(dir, &path, &text);
+        if let Ok(json) = serde_json::to_vec(&known) {
+            let _ = cache.write(&cache.path(hash, self.fingerprint, "graph"), &json);
+        }
     }
 
     /// Compiles with Cranelift, or loads the result of an earlier compile.
@@ -282,42 +269,28 @@ impl Host {
             source_name: name.to_string(),
             source,
         };
-        let Some(dir) = &self.config.cache_dir else {
+        let Some(cache) = self.compiled_cache() else {
             return Component::new(&self.engine, bytes).map_err(compile_error);
         };
-        let path = dir.join(format!("{}-{:016x}.cwasm", hash.to_hex(), self.fingerprint));
-        let key = cache_key(dir);
-        if let Some(key) = &key
-            && let Some(component) = self.load_compiled(&path, key)
-        {
+        let path = cache.path(hash, self.fingerprint, "cwasm");
+        if let Some(component) = self.load_compiled(cache, &path) {
             return Ok(component);
         }
         let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
-        if let (Some(key), Ok(serialized)) = (&key, component.serialize()) {
-            // The cache is an optimisation: failing to write it is not an
-            // error. The code first, then its MAC: a file without a valid
-            // MAC is never loaded.
-            let mac = blake3::keyed_hash(key, &serialized);
-            let written = write_atomically(dir, &path, &serialized)
-                .and_then(|()| write_atomically(dir, &mac_path(&path), mac.to_hex().as_bytes()));
-            if written.is_ok() {
-                trim_compiled_cache(dir, self.config.cache_max_bytes, &path);
-            }
+        // The cache is an optimisation: failing to write it is not an error.
+        if let Ok(serialized) = component.serialize()
+            && cache.write(&path, &serialized).is_ok()
+        {
+            cache.trim(self.config.cache_max_bytes, &path);
         }
         Ok(component)
     }
 
-    /// A compiled component from the cache, if its MAC (keyed with this
-    /// cache's key) matches its bytes. Native code is trusted only then: a
-    /// damaged or planted `.cwasm` is compiled again, never run.
-    fn load_compiled(&self, path: &Path, key: &[u8; 32]) -> Option<Component> {
-        let recorded = std::fs::read_to_string(mac_path(path)).ok()?;
-        let recorded = blake3::Hash::from_hex(recorded.trim()).ok()?;
-        let code = std::fs::read(path).ok()?;
-        // blake3's Hash compares in constant time.
-        if blake3::keyed_hash(key, &code) != recorded {
-            return None;
-        }
+    /// A compiled component from the cache, if its MAC proves this cache
+    /// wrote it. Native code is trusted only then: a damaged or planted
+    /// `.cwasm` is compiled again, never run.
+    fn load_compiled(&self, cache: &CompiledCache, path: &Path) -> Option<Component> {
+        let code = cache.read(path)?;
         // Recently used is what the cache keeps when it trims.
         if let Ok(file) = std::fs::File::options().write(true).open(path) {
             let _ = file.set_modified(std::time::SystemTime::now());
@@ -328,75 +301,6 @@ impl Host {
         // the check and the load.
         unsafe { Component::deserialize(&self.engine, &code) }.ok()
     }
-}
-
-/// Deletes the least recently used compiled components in `dir` (by
-/// modification time, which a cache hit refreshes) until their total size
-/// is at most `max_bytes`, never `keep`. Without a bound the cache grew by
-/// every version of every component a machine ever ran (Python ones with
-/// native packages compile to hundreds of MB). Failures only leave more on
-/// disk.
-fn trim_compiled_cache(dir: &Path, max_bytes: u64, keep: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut compiled: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().extension().is_some_and(|e| e == "cwasm"))
-        .filter_map(|entry| {
-            let meta = entry.metadata().ok()?;
-            Some((meta.modified().ok()?, meta.len(), entry.path()))
-        })
-        .collect();
-    let mut total: u64 = compiled.iter().map(|(_, len, _)| len).sum();
-    compiled.sort();
-    for (_, len, path) in compiled {
-        if total <= max_bytes {
-            break;
-        }
-        if path == keep {
-            continue;
-        }
-        // The MAC first: code without a MAC is never loaded. The graph
-        // goes with the code, so the cache stays bounded.
-        let _ = std::fs::remove_file(mac_path(&path));
-        let _ = std::fs::remove_file(path.with_extension("graph"));
-        if std::fs::remove_file(&path).is_ok() {
-            total = total.saturating_sub(len);
-        }
-    }
-}
-
-/// Where the MAC of the compiled component at `path` is kept.
-fn mac_path(path: &Path) -> PathBuf {
-    path.with_extension("cwasm.mac")
-}
-
-/// The secret key of the compiled-component cache in `dir` (made on first
-/// use, readable by its owner only), or `None` if it cannot be had: then
-/// nothing is cached.
-fn cache_key(dir: &Path) -> Option<[u8; 32]> {
-    let path = dir.join("compiled.key");
-    if let Ok(key) = std::fs::read(&path) {
-        return key.try_into().ok();
-    }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).ok()?;
-    std::fs::create_dir_all(dir).ok()?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .ok()?;
-    }
-    file.write_all(&key).ok()?;
-    // Another process may have made it first: theirs is the key.
-    if file.persist_noclobber(&path).is_err() {
-        return std::fs::read(&path).ok()?.try_into().ok();
-    }
-    Some(key)
 }
 
 /// How often running guests check their deadlines.
@@ -417,14 +321,6 @@ fn start_epoch_ticker(engine: &Engine) {
     // Without the ticker, timeouts and Ctrl-C would not interrupt guests;
     // everything else works, so this is not fatal.
     drop(spawned);
-}
-
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Builds the copy-on-write images of the component's memories once, before
@@ -699,46 +595,5 @@ mod tests {
         assert!(!is_transient_seal_failure(&wasmtime::Error::msg(
             "cannot add seals to the memfd"
         )));
-    }
-}
-
-#[cfg(test)]
-mod cache_tests {
-    use super::{mac_path, trim_compiled_cache};
-    use std::time::{Duration, SystemTime};
-
-    #[test]
-    fn the_compiled_cache_keeps_the_most_recently_used_within_its_bound() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let now = SystemTime::now();
-        let write = |name: &str, len: usize, age_secs: u64| {
-            let path = dir.path().join(format!("{name}.cwasm"));
-            std::fs::write(&path, vec![0u8; len]).expect("write");
-            std::fs::write(mac_path(&path), b"mac").expect("write mac");
-            let file = std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .expect("open");
-            file.set_modified(now - Duration::from_secs(age_secs))
-                .expect("set time");
-            path
-        };
-        let oldest = write("a", 400, 300);
-        let older = write("b", 400, 200);
-        let recent = write("c", 400, 100);
-        // Just written but, by its clock, older than everything: still kept.
-        let new = write("d", 400, 1000);
-        let key = dir.path().join("compiled.key");
-        std::fs::write(&key, [0u8; 32]).expect("write key");
-
-        trim_compiled_cache(dir.path(), 900, &new);
-
-        assert!(!oldest.exists() && !mac_path(&oldest).exists());
-        assert!(!older.exists() && !mac_path(&older).exists());
-        assert!(recent.exists() && mac_path(&recent).exists());
-        assert!(new.exists() && key.exists());
-
-        trim_compiled_cache(dir.path(), 0, &new);
-        assert!(!recent.exists() && new.exists());
     }
 }

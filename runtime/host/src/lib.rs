@@ -19,6 +19,7 @@
 //! ```
 
 mod bindings;
+mod compiled_cache;
 mod contract;
 mod defaults;
 mod engine;
