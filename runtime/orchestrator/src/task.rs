@@ -253,7 +253,7 @@ impl Identity {
         };
         Self {
             input_key,
-            component: ctx.code.component(&task.step),
+            component: step.component,
             grants: step.grants.clone(),
             task_key: key(&input_key),
             cache_key: key(&cache_inputs),
@@ -264,6 +264,8 @@ impl Identity {
 
 /// What a step's tasks share in their identities.
 pub(crate) struct StepIdentity {
+    /// The component that runs the step, if one does.
+    component: Option<BlobHash>,
     /// The step's grants, as its records list them.
     grants: Vec<String>,
     /// The code its tasks run and how; `None` when no component runs it.
@@ -294,6 +296,7 @@ impl StepIdentities {
                 .as_ref()
                 .map(|computation| crate::key::step_key(&ctx.flow, step, computation));
             Arc::new(StepIdentity {
+                component: ctx.code.component(step),
                 grants,
                 computation,
                 step_key,
