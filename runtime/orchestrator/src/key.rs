@@ -164,27 +164,32 @@ trait Sink {
 
 /// A blake3 hasher fed through a buffer of one blake3 chunk: a key is
 /// dozens of fields of 8 to 32 bytes, and blake3 takes each small update
-/// through a general copy (that was a third of computing keys). blake3
-/// hashes a stream, so how it is cut into updates never changes a key.
+/// through a general copy (that was a third of computing keys). Most keys
+/// fit the buffer and are hashed in one call; the hasher (2 KB, copied
+/// whenever a key is) is made only for longer ones. blake3 hashes a
+/// stream, so how it is cut into updates never changes a key.
 #[derive(Clone)]
 struct Buffered {
-    hasher: blake3::Hasher,
     buffer: [u8; 1024],
     len: usize,
+    hasher: Option<Box<blake3::Hasher>>,
 }
 
 impl Buffered {
     fn new() -> Self {
         Self {
-            hasher: blake3::Hasher::new(),
             buffer: [0; 1024],
             len: 0,
+            hasher: None,
         }
     }
 
-    fn finalize(mut self) -> blake3::Hash {
-        self.hasher.update(&self.buffer[..self.len]);
-        self.hasher.finalize()
+    fn finalize(self) -> blake3::Hash {
+        let rest = &self.buffer[..self.len];
+        match self.hasher {
+            None => blake3::hash(rest),
+            Some(mut hasher) => hasher.update(rest).finalize(),
+        }
     }
 }
 
@@ -197,13 +202,14 @@ impl Sink for Buffered {
             self.len = end;
             return;
         }
-        self.hasher.update(&self.buffer[..self.len]);
+        let hasher = self.hasher.get_or_insert_default();
+        hasher.update(&self.buffer[..self.len]);
         self.len = 0;
         if bytes.len() < self.buffer.len() {
             self.buffer[..bytes.len()].copy_from_slice(bytes);
             self.len = bytes.len();
         } else {
-            self.hasher.update(bytes);
+            hasher.update(bytes);
         }
     }
 }
