@@ -176,7 +176,7 @@ impl Host {
             source_name: name.to_string(),
             source,
         })?;
-        let compiled = std::sync::OnceLock::new();
+        let compiled = once_cell::sync::OnceCell::new();
         let (graph, has_parameter_defaults) = match self.known_graph(&hash) {
             Some(known) => (Arc::new(known.graph.into_owned()), known.parameter_defaults),
             None => {
@@ -197,7 +197,6 @@ impl Host {
                 graph,
                 has_parameter_defaults,
                 compiled,
-                compiling: std::sync::Mutex::new(()),
                 host: self.clone(),
             }),
         })
@@ -486,10 +485,9 @@ pub(crate) struct Inner {
     pub(crate) graph: Arc<FlowGraph>,
     /// Whether the component exports `parameter-defaults`.
     pub(crate) has_parameter_defaults: bool,
-    /// Set when the component is first compiled (see [`Host::load`]).
-    compiled: std::sync::OnceLock<Compiled>,
-    /// Held while compiling, so tasks starting together compile once.
-    compiling: std::sync::Mutex<()>,
+    /// Set when the component is first compiled (see [`Host::load`]);
+    /// tasks starting together wait for one compile.
+    compiled: once_cell::sync::OnceCell<Compiled>,
     pub(crate) host: Host,
 }
 
@@ -504,21 +502,9 @@ impl Inner {
     /// The component compiled: now, on first use, if its load took its
     /// graph from the cache.
     pub(crate) fn compiled(&self) -> Result<&Compiled, HostError> {
-        if let Some(compiled) = self.compiled.get() {
-            return Ok(compiled);
-        }
-        // A poisoned lock only means another compile panicked: try again.
-        let _compiling = self
-            .compiling
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(compiled) = self.compiled.get() {
-            return Ok(compiled);
-        }
-        let compiled = self
-            .host
-            .compile_flow(&self.bytes, &self.hash, &self.name)?;
-        Ok(self.compiled.get_or_init(|| compiled))
+        // A failed compile leaves it unset, for the next task to try again.
+        self.compiled
+            .get_or_try_init(|| self.host.compile_flow(&self.bytes, &self.hash, &self.name))
     }
 
     pub(crate) fn engine(&self) -> &Engine {
