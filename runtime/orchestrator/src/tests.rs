@@ -1153,3 +1153,41 @@ async fn a_large_cached_foreach_is_packed_as_it_goes_and_every_record_reads_back
         assert_eq!(value(&store, &record, "y").await, ints([item]));
     }
 }
+
+/// The linear flow with `a` granted `env` (and cached all the same).
+fn granted_graph(env: &str) -> FlowGraph {
+    let a = Step::linear("a", ["end"])
+        .with_decorator(Decorator::new("cache").with_option("enabled", "true"))
+        .with_decorator(Decorator::new("grant").with_option("env", env));
+    FlowGraph::new("LinearFlow")
+        .with_step(Step::linear("start", ["a"]))
+        .with_step(a)
+        .with_step(Step::end())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_a_grant_alone_reruns_that_step() {
+    let store = memory_store();
+    let home = plan(granted_graph(r#"["HOME"]"#));
+    // One script, so every step's code is the same in every run.
+    let script = Arc::new(
+        Script::new(&home.graph)
+            .step("start", |_| Act::Succeed(vec![("x", Value::Integer(1))]))
+            .step("a", |_| Act::Succeed(vec![("y", Value::Integer(2))])),
+    );
+    let first = run(&store, &home, &script, options(1)).await.unwrap();
+    assert_eq!(first.tasks_cached, 0);
+    let again = run(&store, &home, &script, options(1)).await.unwrap();
+    assert_eq!(again.tasks_cached, 3, "granted, but @cache(True)");
+
+    let path = plan(granted_graph(r#"["HOME", "PATH"]"#));
+    let regranted = run(&store, &path, &script, options(1)).await.unwrap();
+    assert_eq!(regranted.tasks_cached, 2);
+    let a = record(&store, &regranted, "a/0").await;
+    assert_eq!(a.cloned_from, None, "a ran again");
+    assert_eq!(a.grants, ["env HOME", "env PATH"]);
+    for task in ["start/0", "end/0"] {
+        let cached = record(&store, &regranted, task).await;
+        assert_eq!(cached.cloned_from.as_deref(), Some(first.run_id.as_str()));
+    }
+}
