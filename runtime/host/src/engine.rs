@@ -1,4 +1,4 @@
-//! The engine, the compiled-component cache, and loading a flow.
+//! The engine, and loading a flow (compiled through `compiled_cache.rs`).
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};

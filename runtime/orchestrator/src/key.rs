@@ -68,22 +68,10 @@ pub(crate) fn parameters_key(parameters: &BTreeMap<String, Bytes>) -> BlobHash {
     key.finish()
 }
 
-/// The inputs key of `task` in a run whose parameters hash to
-/// `parameters`, one key at a time: the definition [`input_keys`] must
-/// agree with, kept for the tests that say so.
-#[cfg(test)]
-pub(crate) fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
-    let mut key = Key::new(INPUTS);
-    key.text(&task.step);
-    key.text(&task.task_id());
-    key.hash(parameters);
-    key.given(task, &item_hashes(task));
-    key.finish()
-}
-
 /// `task`'s input key in a run whose parameters hash to `parameters`, and
-/// the one the cache uses ([`parameters_matched_apart`]): the same as two
-/// [`input_key`]s, in one pass over what the task was given.
+/// the one the cache uses: the input key had the parameters hashed to
+/// [`parameters_matched_apart`], computed in the same pass over what the
+/// task was given.
 pub(crate) fn input_keys(task: &ReadyTask, parameters: &BlobHash) -> (BlobHash, BlobHash) {
     let mut key = Key::new(INPUTS);
     key.text(&task.step);
@@ -343,6 +331,11 @@ mod tests {
         )
     }
 
+    /// `task`'s input key with the run's parameters.
+    fn input_key(task: &ReadyTask, parameters: &BlobHash) -> BlobHash {
+        input_keys(task, parameters).0
+    }
+
     fn body(index: u32, item: &[u8]) -> ReadyTask {
         let mut task = ReadyTask::start();
         task.step = "body".to_string();
@@ -460,17 +453,14 @@ mod tests {
     }
 
     #[test]
-    fn both_input_keys_in_one_pass_are_the_two_input_keys() {
+    fn the_cache_input_key_is_the_input_key_with_parameters_matched_apart() {
         let params = parameters_key(&BTreeMap::from([("n".to_string(), Bytes::from("3"))]));
         let mut task = body(1, b"2");
         task.foreach_inputs.push(Bytes::from_static(b"nested"));
-        assert_eq!(
-            input_keys(&task, &params),
-            (
-                input_key(&task, &params),
-                input_key(&task, &parameters_matched_apart())
-            )
-        );
+        let (with_params, apart) = input_keys(&task, &params);
+        assert_ne!(with_params, apart);
+        assert_eq!(apart, input_key(&task, &parameters_matched_apart()));
+        assert_eq!(input_keys(&task, &parameters_matched_apart()).1, apart);
     }
 
     #[test]
