@@ -4,8 +4,8 @@
 # with 1% of its rows changed, in one block, scattered at random, or
 # appended; prints the second version's bytes that no chunk of the first
 # held. Local store (chunks of about 512 KiB), each case on a new store;
-# S3=1 puts the stores on MinIO on loopback (an object store's chunks,
-# about 4 MiB).
+# S3=1 puts the stores on MinIO on loopback (the same chunks, whose new
+# ones are uploaded packed; it also prints the new packs' bytes).
 #
 #   benches/dedup.sh          # 100 MiB
 #   benches/dedup.sh 32

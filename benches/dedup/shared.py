@@ -1,6 +1,8 @@
 """benches/dedup.sh: reads a datastore's only DedupFlow run and prints how
 many bytes of `change`'s data frame the store wrote anew: the chunks its
-manifest lists that `start`'s does not. The datastore is a local directory,
+manifest lists that `start`'s does not, and, on an object store (whose
+new chunks are uploaded packed), the bytes of the packs it names that
+`start`'s does not. The datastore is a local directory,
 or `s3://bucket/prefix` on the S3 endpoint that AWS_ENDPOINT_URL and the
 AWS_* credentials name (read with curl, as benches/minio-server.sh does)."""
 
@@ -23,6 +25,9 @@ class Local:
     def list(self, prefix: str) -> list[str]:
         base = self.root / prefix
         return [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
+
+    def size(self, key: str) -> int:
+        return (self.root / key).stat().st_size
 
 
 class S3:
@@ -52,15 +57,22 @@ class S3:
                 return keys
             token = f"continuation-token={quote(more.group(1), safe='')}&"
 
+    def size(self, key: str) -> int:
+        query = f"?list-type=2&prefix={quote(self.prefix + key, safe='')}"
+        return int(re.search(r"<Size>(\d+)</Size>", self._get(query).decode()).group(1))
+
 
 def value_of(store, run: str, step: str) -> str:
     (record,) = [k for k in store.list(f"{run}/tasks/{step}/") if k.endswith(".json")]
     return json.loads(store.read(record))["artifacts"]["df"]
 
 
-def chunks(store, value: str) -> dict[str, int]:
-    manifest = json.loads(store.read(f"chunked/{value[:2]}/{value}.json"))
-    return {c["hash"]: c["size"] for c in manifest["chunks"]}
+def manifest(store, value: str) -> list[dict]:
+    return json.loads(store.read(f"chunked/{value[:2]}/{value}.json"))["chunks"]
+
+
+def packs(chunks: list[dict]) -> set[str]:
+    return {c["pack"]["hash"] for c in chunks if "pack" in c}
 
 
 def main() -> None:
@@ -69,10 +81,17 @@ def main() -> None:
     runs = {k.split("/runs/")[1].split("/")[0] for k in store.list("flows/DedupFlow/runs/")}
     (run,) = runs
     run = f"flows/DedupFlow/runs/{run}"
-    old, new = (chunks(store, value_of(store, run, step)) for step in ("start", "change"))
-    total = sum(new.values())
-    fresh = sum(size for hash, size in new.items() if hash not in old)
-    print(f"{fresh / 2**20:6.1f} MiB of {total / 2**20:.1f} MiB new ({100 * fresh / total:.1f} %)")
+    old, new = (manifest(store, value_of(store, run, step)) for step in ("start", "change"))
+    kept = {c["hash"] for c in old}
+    total = sum(c["size"] for c in new)
+    distinct = {c["hash"]: c["size"] for c in new}
+    fresh = sum(size for hash, size in distinct.items() if hash not in kept)
+    line = f"{fresh / 2**20:6.1f} MiB of {total / 2**20:.1f} MiB new ({100 * fresh / total:.1f} %)"
+    uploaded = packs(new) - packs(old)
+    if uploaded:
+        size = sum(store.size(f"blobs/{p[:2]}/{p}") for p in uploaded)
+        line += f"; {len(uploaded)} new packs, {size / 2**20:.1f} MiB ({100 * size / total:.1f} %)"
+    print(line)
 
 
 if __name__ == "__main__":

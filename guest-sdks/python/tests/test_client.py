@@ -129,6 +129,35 @@ def chunked(store, value, pieces):
     return name
 
 
+def packed(store, value, pieces, per_pack):
+    """Stores `value` as an object store does a large one: `pieces` chunks,
+    `per_pack` of them concatenated to a pack (a blob), and a v2 manifest
+    saying where each chunk is."""
+    data = _encoding.encode(value)
+    name = blake3(data).hexdigest()
+    step = -(-len(data) // pieces)
+    cut = [data[at : at + step] for at in range(0, len(data), step)]
+    listed = []
+    for first in range(0, len(cut), per_pack):
+        members = cut[first : first + per_pack]
+        pack = b"".join(members)
+        sha = blake3(pack).hexdigest()
+        path = store / "blobs" / sha[:2] / sha
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pack)
+        offset = 0
+        for chunk in members:
+            place = {"hash": sha, "offset": offset}
+            listed.append({"hash": blake3(chunk).hexdigest(), "size": len(chunk), "pack": place})
+            offset += len(chunk)
+    manifest = store / "chunked" / name[:2] / f"{name}.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(
+        json.dumps({"format": "mfw chunked value v2", "size": len(data), "chunks": listed})
+    )
+    return name
+
+
 def with_artifacts(store, **shas):
     """Adds artifacts (by hash) to run 9's start task."""
     path = store / "flows" / "HelloFlow" / "runs" / "9" / "tasks" / "start" / "0.json"
@@ -171,6 +200,28 @@ def test_a_damaged_chunk_is_named_when_a_file_reaches_it(store):
         with pytest.raises(MfwError, match=f"its chunk 2 of 3 \\({last}\\) is damaged"):
             f.read()
     with pytest.raises(MfwError, match="its chunk 2 of 3"):
+        _ = task.data.big
+
+
+def test_a_value_whose_chunks_are_packed_reads_whole_and_names_a_damaged_chunk(store):
+    value = bytes(range(256)) * 1200
+    sha = packed(store, value, 5, 2)
+    task = with_artifacts(store, big=sha)
+    assert task.data.big == value
+    with task["big"].open() as f:
+        assert f.read(7) == value[:7]
+        assert f.read() == value[7:]
+    manifest = json.loads((store / "chunked" / sha[:2] / f"{sha}.json").read_text())
+    third = manifest["chunks"][3]
+    pack = third["pack"]["hash"]
+    path = store / "blobs" / pack[:2] / pack
+    damaged = bytearray(path.read_bytes())
+    damaged[third["pack"]["offset"]] ^= 1
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(MfwError, match=f"its chunk 3 of 5 \\({third['hash']}\\) is damaged"):
+        _ = task.data.big
+    path.unlink()
+    with pytest.raises(MfwError, match="its chunk 2 of 5 .* is missing"):
         _ = task.data.big
 
 

@@ -31,7 +31,8 @@ pub(crate) const AVG_CHUNK: usize = 512 << 10;
 /// never chunked again).
 pub(crate) const MAX_CHUNK: usize = 2 << 20;
 
-/// How many chunks a value moves at once, each way.
+/// How many chunks (in an object store, packs) a value moves at once, each
+/// way.
 pub(crate) const CHUNK_CONCURRENCY: usize = 8;
 
 /// Where a store cuts values: the sizes FastCDC aims at and is bounded by.
@@ -53,14 +54,17 @@ pub(crate) const LOCAL: Chunking = Chunking {
     max: MAX_CHUNK,
 };
 
-/// An object store's chunks: each is a request, whose cost on S3-like
-/// stores outweighs a few more bytes stored again, so they are larger.
+/// An object store's chunks: cut as a local store's, so versions share as
+/// many, but uploaded packed several MiB to a request (`packed.rs`); a
+/// value smaller than a few packs is one object.
 pub(crate) const OBJECT_STORE: Chunking = Chunking {
     from: 16 << 20,
-    min: 1 << 20,
-    avg: 4 << 20,
-    max: 8 << 20,
+    ..LOCAL
 };
+
+/// The largest chunk any manifest may name: an object store's chunks were
+/// cut up to 8 MiB before they were packed, and those manifests still read.
+const LARGEST_CHUNK: u64 = 8 << 20;
 
 impl Chunking {
     /// Where the first chunk of `bytes` ends, as FastCDC cuts a value from
@@ -89,8 +93,10 @@ pub(crate) fn pieces(bytes: Bytes, chunking: Chunking) -> impl Iterator<Item = B
     })
 }
 
-/// What a manifest says it is, so a future layout can tell its own apart.
+/// What a manifest says it is, so a future layout can tell its own apart:
+/// v1 names chunks stored each as a blob, v2 may place them in packs.
 const FORMAT: &str = "mfw chunked value v1";
+const FORMAT_PACKED: &str = "mfw chunked value v2";
 
 /// A chunked value's manifest: its chunks in order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -106,6 +112,25 @@ pub(crate) struct Manifest {
 pub(crate) struct ChunkRef {
     pub(crate) hash: BlobHash,
     pub(crate) size: u64,
+    /// The pack that holds it (an object store's), else the blob `hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pack: Option<PackRef>,
+}
+
+/// Where in a pack a chunk's bytes start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PackRef {
+    /// The pack, a blob.
+    pub(crate) hash: BlobHash,
+    /// The chunk's first byte in it.
+    pub(crate) offset: u64,
+}
+
+impl ChunkRef {
+    /// The blob that holds this chunk's bytes.
+    pub(crate) fn blob(&self) -> BlobHash {
+        self.pack.map_or(self.hash, |pack| pack.hash)
+    }
 }
 
 /// Why a large value's manifest cannot be used.
@@ -115,8 +140,11 @@ pub enum ManifestProblem {
     #[error("it does not parse: {0}")]
     Parse(#[source] serde_json::Error),
     /// It is another layout's.
-    #[error("its format is `{0}`, not `{FORMAT}`")]
+    #[error("its format is `{0}`, not `{FORMAT}` or `{FORMAT_PACKED}` (written by a newer mfw?)")]
     Format(String),
+    /// A v1 manifest places a chunk in a pack.
+    #[error("its chunk {0} is in a pack, which its format does not allow")]
+    PackInV1(usize),
     /// Its sizes disagree (with each other, or with a chunk read).
     #[error("it says {said} bytes where there are {sum}")]
     Size {
@@ -148,6 +176,7 @@ impl Manifest {
             chunks.iter().map(|(hash, piece)| ChunkRef {
                 hash: *hash,
                 size: piece.len() as u64,
+                pack: None,
             }),
         );
         (manifest, chunks)
@@ -155,10 +184,13 @@ impl Manifest {
 
     /// The manifest of a value of `size` bytes made of `chunks`.
     pub(crate) fn of(size: u64, chunks: impl IntoIterator<Item = ChunkRef>) -> Self {
+        let chunks: Vec<ChunkRef> = chunks.into_iter().collect();
+        // Readers older than packs refuse a manifest they cannot follow.
+        let packed = chunks.iter().any(|chunk| chunk.pack.is_some());
         Manifest {
-            format: FORMAT.to_string(),
+            format: if packed { FORMAT_PACKED } else { FORMAT }.to_string(),
             size,
-            chunks: chunks.into_iter().collect(),
+            chunks,
         }
     }
 
@@ -172,12 +204,17 @@ impl Manifest {
     /// write could have made.
     pub(crate) fn parse(json: &[u8]) -> Result<Self, ManifestProblem> {
         let manifest: Manifest = serde_json::from_slice(json).map_err(ManifestProblem::Parse)?;
-        if manifest.format != FORMAT {
-            return Err(ManifestProblem::Format(manifest.format));
-        }
+        let packed = match manifest.format.as_str() {
+            FORMAT => false,
+            FORMAT_PACKED => true,
+            _ => return Err(ManifestProblem::Format(manifest.format)),
+        };
         let mut sum: u64 = 0;
         for (index, chunk) in manifest.chunks.iter().enumerate() {
-            if chunk.size > OBJECT_STORE.max as u64 {
+            if chunk.pack.is_some() && !packed {
+                return Err(ManifestProblem::PackInV1(index));
+            }
+            if chunk.size > LARGEST_CHUNK {
                 return Err(ManifestProblem::ChunkSize {
                     index,
                     size: chunk.size,

@@ -119,7 +119,8 @@ impl Datastore {
         // Every blob and component, checked once.
         let mut present = BTreeSet::new();
         let mut corrupt: BTreeMap<BlobHash, usize> = BTreeMap::new();
-        for prefix in ["blobs", "components"] {
+        // The chunk index's segments are named by their hash too.
+        for prefix in ["blobs", "components", crate::chunk_packs::INDEX_PREFIX] {
             let objects: Vec<_> = self
                 .backend
                 .list(Some(&Path::from(prefix)))
@@ -181,14 +182,14 @@ impl Datastore {
                     Ok(manifest) => manifest
                         .chunks
                         .iter()
-                        .position(|chunk| !present.contains(&chunk.hash))
+                        .position(|chunk| !present.contains(&chunk.blob()))
                         .map(|index| StoreError::BadChunk {
                             hash,
                             index,
                             count: manifest.chunks.len(),
                             store: self.location.to_string(),
                             source: Box::new(StoreError::MissingBlob {
-                                hash: manifest.chunks[index].hash,
+                                hash: manifest.chunks[index].blob(),
                                 store: self.location.to_string(),
                             }),
                         }),

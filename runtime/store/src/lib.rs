@@ -25,6 +25,7 @@
 //! ```
 
 mod cache;
+mod chunk_packs;
 mod chunked;
 mod doctor;
 mod durable;
@@ -285,6 +286,9 @@ pub struct Datastore {
     cache: Option<Arc<BlobCache>>,
     /// What a local store wrote and has not flushed to disk yet.
     unsynced: Option<Arc<durable::Unsynced>>,
+    /// Which chunks an object store's packs hold, as far as this process
+    /// has read (`chunk_packs.rs`).
+    chunk_index: Arc<Mutex<chunk_packs::ChunkIndex>>,
 }
 
 /// The largest existing remote blob read back to check it before a write
@@ -403,6 +407,7 @@ impl Datastore {
             unsynced: None,
             local_root: None,
             cache: None,
+            chunk_index: Arc::default(),
         }
     }
 
@@ -593,9 +598,11 @@ impl Datastore {
         {
             return Ok(());
         }
+        if self.is_remote() {
+            return self.put_packed(hash, bytes).await;
+        }
         // Each chunk is hashed off this task, so cutting the next, hashing
-        // and uploading overlap (on an object store, with the server's
-        // work too).
+        // and storing overlap.
         let len = bytes.len() as u64;
         let chunks: Vec<chunked::ChunkRef> =
             futures::stream::iter(chunked::pieces(bytes, self.chunking()))
@@ -610,7 +617,11 @@ impl Datastore {
                             source,
                         })?;
                     self.put_chunk(chunk, piece).await?;
-                    Ok::<_, StoreError>(chunked::ChunkRef { hash: chunk, size })
+                    Ok::<_, StoreError>(chunked::ChunkRef {
+                        hash: chunk,
+                        size,
+                        pack: None,
+                    })
                 })
                 .buffered(chunked::CHUNK_CONCURRENCY)
                 .try_collect()
@@ -619,19 +630,43 @@ impl Datastore {
             .await
     }
 
-    /// Stores one chunk of a large value, unless it is there.
+    /// Stores a large value in an object store: its new chunks packed (see
+    /// `chunk_packs.rs`), then its manifest.
+    async fn put_packed(&self, hash: BlobHash, bytes: Bytes) -> Result<(), StoreError> {
+        let len = bytes.len() as u64;
+        let mut packer = chunk_packs::Packer::new(self).await?;
+        // Each chunk is hashed off this task, so cutting, hashing and
+        // uploading (with the server's work) overlap.
+        let mut hashed = futures::stream::iter(chunked::pieces(bytes, self.chunking()))
+            .map(|piece| async move {
+                let hashed = piece.clone();
+                let chunk = tokio::task::spawn_blocking(move || BlobHash::of(&hashed))
+                    .await
+                    .map_err(|source| StoreError::Interrupted {
+                        what: "hashing a chunk",
+                        store: self.location.to_string(),
+                        source,
+                    })?;
+                Ok::<_, StoreError>((chunk, piece))
+            })
+            .buffered(chunked::CHUNK_CONCURRENCY)
+            .enumerate();
+        while let Some((index, hashed)) = hashed.next().await {
+            let (chunk, piece) = hashed?;
+            packer.add(index, chunk, piece).await?;
+        }
+        let manifest = packer.finish(len).await?;
+        self.put_manifest(&hash, &manifest).await
+    }
+
+    /// Stores one chunk of a large value in a local store, unless it is
+    /// there (an object store's are packed).
     pub(crate) async fn put_chunk(&self, chunk: BlobHash, piece: Bytes) -> Result<(), StoreError> {
         if self.is_known(&chunk) {
             return Ok(());
         }
-        let path = Self::blob_path(&chunk);
-        if self.is_remote() {
-            // One request, not a HEAD first: a conditional PUT that finds
-            // the chunk there leaves it (reads still check it).
-            self.put_content(&path, piece, PutMode::Create).await?;
-        } else {
-            self.put_whole(&path, &chunk, piece).await?;
-        }
+        self.put_whole(&Self::blob_path(&chunk), &chunk, piece)
+            .await?;
         self.remember(chunk);
         Ok(())
     }
@@ -775,6 +810,23 @@ impl Datastore {
             });
         }
         Ok(())
+    }
+
+    /// Bytes `range` of the pack `pack` (see `chunk_packs.rs`), unchecked:
+    /// the caller checks each chunk in them against its hash.
+    pub(crate) async fn get_pack_range(
+        &self,
+        pack: &BlobHash,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StoreError> {
+        match self.backend.get_range(&Self::blob_path(pack), range).await {
+            Ok(bytes) => Ok(bytes),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::MissingBlob {
+                hash: *pack,
+                store: self.location.to_string(),
+            }),
+            Err(e) => Err(self.explain(e)),
+        }
     }
 
     /// The manifest of the chunked value `hash`, checked.

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use mfw_graph::BlobHash;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::chunk_packs::Packer;
 use crate::chunked::{CHUNK_CONCURRENCY, ChunkRef, Manifest};
 #[cfg(test)]
 use crate::chunked::{CHUNKED_FROM, MAX_CHUNK};
@@ -37,10 +38,21 @@ pub struct ValueWriter {
     len: u64,
     /// The chunks cut so far, once the value is large enough to be chunked.
     chunks: Option<Vec<ChunkRef>>,
+    /// An object store's chunks are packed (`chunk_packs.rs`).
+    packer: Option<Packer>,
     /// Each chunk in flight: hashed, then stored, off the writer's thread;
-    /// gives back its index among the chunks and its hash.
-    uploads: JoinSet<Result<(usize, BlobHash), StoreError>>,
+    /// gives back its index among the chunks and its hash, and, for the
+    /// packer, its bytes.
+    uploads: JoinSet<Result<ChunkDone, StoreError>>,
 }
+
+/// A chunk a writer handed off: its index, its hash, and (to be packed)
+/// its bytes.
+type ChunkDone = (usize, BlobHash, Option<Bytes>);
+
+/// A request for a span of chunks: their bytes, or which of them failed
+/// and why.
+type SpanFetch = JoinHandle<Result<Vec<Bytes>, (usize, StoreError)>>;
 
 impl Datastore {
     /// A writer of one new value; see [`ValueWriter`].
@@ -51,6 +63,7 @@ impl Datastore {
             pending: BytesMut::new(),
             len: 0,
             chunks: None,
+            packer: None,
             uploads: JoinSet::new(),
         }
     }
@@ -84,6 +97,7 @@ impl Datastore {
             chunks: manifest.chunks.into(),
             count: 0,
             fetching: VecDeque::new(),
+            ready: VecDeque::new(),
             hasher: blake3::Hasher::new(),
             ended: false,
         })
@@ -100,6 +114,9 @@ impl ValueWriter {
         self.len += bytes.len() as u64;
         if self.chunks.is_none() && self.pending.len() >= self.store.chunking().from {
             self.chunks = Some(Vec::new());
+            if self.store.is_remote() {
+                self.packer = Some(Packer::new(&self.store).await?);
+            }
         }
         if self.chunks.is_some() {
             // A cut needs the next `max` bytes to be where a cut of the
@@ -133,21 +150,26 @@ impl ValueWriter {
         chunks.push(ChunkRef {
             hash: BlobHash::from_bytes([0; 32]),
             size: piece.len() as u64,
+            pack: None,
         });
         while self.uploads.len() >= CHUNK_CONCURRENCY {
             self.join_one().await?;
         }
         let store = self.store.clone();
+        let packed = self.packer.is_some();
         self.uploads.spawn(async move {
             let hash = BlobHash::of(&piece);
+            if packed {
+                return Ok((index, hash, Some(piece)));
+            }
             store.put_chunk(hash, piece).await?;
-            Ok((index, hash))
+            Ok((index, hash, None))
         });
         Ok(())
     }
 
     async fn join_one(&mut self) -> Result<(), StoreError> {
-        let (index, hash) = match self.uploads.join_next().await {
+        let (index, hash, piece) = match self.uploads.join_next().await {
             Some(Ok(result)) => result?,
             Some(Err(join)) => {
                 return Err(StoreError::Interrupted {
@@ -158,7 +180,9 @@ impl ValueWriter {
             }
             None => return Ok(()),
         };
-        if let Some(chunk) = self.chunks.as_mut().and_then(|c| c.get_mut(index)) {
+        if let (Some(packer), Some(piece)) = (&mut self.packer, piece) {
+            packer.add(index, hash, piece).await?;
+        } else if let Some(chunk) = self.chunks.as_mut().and_then(|c| c.get_mut(index)) {
             chunk.hash = hash;
         }
         Ok(())
@@ -181,7 +205,10 @@ impl ValueWriter {
         while !self.uploads.is_empty() {
             self.join_one().await?;
         }
-        let manifest = Manifest::of(self.len, self.chunks.take().unwrap_or_default());
+        let manifest = match self.packer.take() {
+            Some(packer) => packer.finish(self.len).await?,
+            None => Manifest::of(self.len, self.chunks.take().unwrap_or_default()),
+        };
         self.store.put_manifest(&hash, &manifest).await?;
         Ok(hash)
     }
@@ -214,7 +241,10 @@ pub struct ValueReader {
     /// The chunks not yet fetched, and how many were.
     chunks: VecDeque<ChunkRef>,
     count: usize,
-    fetching: VecDeque<(ChunkRef, JoinHandle<Result<Bytes, StoreError>>)>,
+    /// Requests in flight, each for a span of chunks.
+    fetching: VecDeque<(Vec<ChunkRef>, SpanFetch)>,
+    /// Chunks fetched and not yet handed out.
+    ready: VecDeque<(ChunkRef, Bytes)>,
     hasher: blake3::Hasher,
     /// The end was reached (and, for chunks, the whole checked).
     ended: bool,
@@ -230,6 +260,7 @@ impl ValueReader {
             chunks: VecDeque::new(),
             count: 0,
             fetching: VecDeque::new(),
+            ready: VecDeque::new(),
             hasher: blake3::Hasher::new(),
             ended: false,
         }
@@ -249,46 +280,42 @@ impl ValueReader {
         if self.ended {
             return Ok(None);
         }
-        while self.fetching.len() < CHUNK_CONCURRENCY
-            && let Some(chunk) = self.chunks.pop_front()
-        {
+        while self.fetching.len() < CHUNK_CONCURRENCY && !self.chunks.is_empty() {
+            let span = self.next_span();
             let store = self.store.clone();
-            let hash = chunk.hash;
-            let fetch = tokio::spawn(async move {
-                store
-                    .get_verified(&Datastore::blob_path(&hash), &hash)
-                    .await
-            });
-            self.fetching.push_back((chunk, fetch));
+            let chunks = span.clone();
+            self.fetching
+                .push_back((span, tokio::spawn(fetch_span(store, chunks))));
         }
-        let Some((chunk, fetch)) = self.fetching.pop_front() else {
-            self.ended = true;
-            if self.count > 0 {
-                let hasher = std::mem::take(&mut self.hasher);
-                self.store.check_whole(&self.hash, hasher)?;
-            }
+        if self.ready.is_empty() {
+            let Some((span, fetch)) = self.fetching.pop_front() else {
+                self.ended = true;
+                if self.count > 0 {
+                    let hasher = std::mem::take(&mut self.hasher);
+                    self.store.check_whole(&self.hash, hasher)?;
+                }
+                return Ok(None);
+            };
+            let pieces = match fetch.await {
+                Ok(Ok(pieces)) => pieces,
+                Ok(Err((at, error))) => {
+                    return Err(self.bad_chunk(self.count + at, span.len(), error));
+                }
+                Err(join) => {
+                    let error = StoreError::Interrupted {
+                        what: "reading a chunk",
+                        store: self.store.location().to_string(),
+                        source: join,
+                    };
+                    return Err(self.bad_chunk(self.count, span.len(), error));
+                }
+            };
+            self.ready.extend(span.into_iter().zip(pieces));
+        }
+        let Some((chunk, piece)) = self.ready.pop_front() else {
             return Ok(None);
         };
-        let index = self.count;
         self.count += 1;
-        let total = index + 1 + self.fetching.len() + self.chunks.len();
-        let bad_chunk = |source: StoreError| StoreError::BadChunk {
-            hash: self.hash,
-            index,
-            count: total,
-            store: self.store.location().to_string(),
-            source: Box::new(source),
-        };
-        let piece = match fetch.await {
-            Ok(result) => result.map_err(bad_chunk)?,
-            Err(join) => {
-                return Err(bad_chunk(StoreError::Interrupted {
-                    what: "reading a chunk",
-                    store: self.store.location().to_string(),
-                    source: join,
-                }));
-            }
-        };
         if piece.len() as u64 != chunk.size {
             return Err(StoreError::BadManifest {
                 hash: self.hash,
@@ -303,6 +330,99 @@ impl ValueReader {
         self.hasher.update(&piece);
         Ok(Some(piece))
     }
+
+    /// The next chunks to fetch in one request: one chunk stored as its
+    /// own blob, or those adjacent in one pack, up to [`SPAN`] bytes.
+    fn next_span(&mut self) -> Vec<ChunkRef> {
+        let mut span: Vec<ChunkRef> = Vec::new();
+        while let Some(next) = self.chunks.front() {
+            let joins = match (span.last(), span.first()) {
+                (None, _) => true,
+                (Some(last), Some(first)) => match (last.pack, next.pack) {
+                    (Some(at), Some(then)) => {
+                        at.hash == then.hash
+                            && at.offset.checked_add(last.size) == Some(then.offset)
+                            && then.offset + next.size
+                                <= first.pack.map_or(0, |p| p.offset) + SPAN as u64
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !joins {
+                break;
+            }
+            span.extend(self.chunks.pop_front());
+        }
+        span
+    }
+
+    /// The error that chunk `index` cannot be read, with `in_hand` chunks
+    /// (its span's) taken from the queues.
+    fn bad_chunk(&self, index: usize, in_hand: usize, source: StoreError) -> StoreError {
+        let count = self.count
+            + in_hand
+            + self.ready.len()
+            + self
+                .fetching
+                .iter()
+                .map(|(span, _)| span.len())
+                .sum::<usize>()
+            + self.chunks.len();
+        StoreError::BadChunk {
+            hash: self.hash,
+            index,
+            count,
+            store: self.store.location().to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// At most this many bytes of adjacent chunks are read in one request.
+const SPAN: usize = 4 << 20;
+
+/// The bytes of `span`'s chunks, each checked against its hash; on error,
+/// which chunk of the span and why.
+async fn fetch_span(
+    store: Datastore,
+    span: Vec<ChunkRef>,
+) -> Result<Vec<Bytes>, (usize, StoreError)> {
+    let (Some(first), Some(last)) = (span.first(), span.last()) else {
+        return Ok(Vec::new());
+    };
+    let (Some(start), Some(end)) = (first.pack, last.pack) else {
+        // A chunk stored as its own blob.
+        let piece = store
+            .get_verified(&Datastore::blob_path(&first.hash), &first.hash)
+            .await
+            .map_err(|error| (0, error))?;
+        return Ok(vec![piece]);
+    };
+    let range = start.offset..end.offset.saturating_add(last.size);
+    let bytes = store
+        .get_pack_range(&start.hash, range)
+        .await
+        .map_err(|error| (0, error))?;
+    let mut pieces = Vec::with_capacity(span.len());
+    for (at, chunk) in span.iter().enumerate() {
+        let from = chunk.pack.map_or(0, |p| p.offset - start.offset) as usize;
+        let to = from.saturating_add(chunk.size as usize).min(bytes.len());
+        let piece = bytes.slice(from.min(to)..to);
+        let actual = BlobHash::of(&piece);
+        if actual != chunk.hash {
+            return Err((
+                at,
+                StoreError::CorruptBlob {
+                    hash: chunk.hash,
+                    actual,
+                    store: store.location().to_string(),
+                },
+            ));
+        }
+        pieces.push(piece);
+    }
+    Ok(pieces)
 }
 
 #[cfg(test)]
@@ -388,7 +508,7 @@ mod tests {
         std::fs::write(&file, b"damaged").unwrap();
         let error = read_all(&store, &hash).await.unwrap_err();
         assert!(
-            matches!(error, StoreError::BadChunk { index: 5, .. }),
+            matches!(error, StoreError::BadChunk { index: 5, count, .. } if count == manifest.chunks.len()),
             "{error:?}"
         );
     }

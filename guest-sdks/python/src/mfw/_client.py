@@ -166,6 +166,15 @@ class _Local:
         except FileNotFoundError:
             return None
 
+    def read_range(self, path: str, start: int, end: int) -> bytes | None:
+        """Bytes `start` to `end` (excluded) of the file at `path`, or None."""
+        try:
+            with open(os.path.join(self.root, path), "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        except FileNotFoundError:
+            return None
+
     def dirs(self, path: str) -> list[str]:
         full = os.path.join(self.root, path)
         if not os.path.isdir(full):
@@ -247,7 +256,7 @@ def _blob(sha: str) -> bytes:
     # One buffer of the final size, written in place: getvalue() hands it
     # over without a second copy of the value.
     out = io.BytesIO()
-    total = sum(size for _, size in chunks)
+    total = sum(chunk[1] for chunk in chunks)
     if total:
         out.seek(total - 1)
         out.write(b"\0")
@@ -266,14 +275,27 @@ def _check_whole(sha: str, hasher: Any) -> None:
         )
 
 
-def _manifest(store: Any, sha: str) -> list[tuple[str, int]]:
+# A chunk of a large value: its hash and size, and, in an object store,
+# the pack holding it and where in the pack it starts (docs/datastore.md).
+_Chunk = tuple[str, int, str | None, int]
+
+# Adjacent chunks of one pack are read together, up to this many bytes.
+_SPAN = 4 << 20
+
+
+def _manifest(store: Any, sha: str) -> list[_Chunk]:
     """The chunks, in order, of the chunked value `sha`."""
     manifest = store.read(f"chunked/{sha[:2]}/{sha}.json")
     if manifest is None:
         raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
     try:
         chunks = json.loads(manifest)["chunks"]
-        return [(c["hash"], int(c["size"])) for c in chunks]
+        return [
+            (c["hash"], int(c["size"]), c["pack"]["hash"], int(c["pack"]["offset"]))
+            if "pack" in c
+            else (c["hash"], int(c["size"]), None, 0)
+            for c in chunks
+        ]
     except (ValueError, KeyError, TypeError) as e:
         raise MfwError(
             f"blob {sha} in datastore {get_datastore()} cannot be read: its manifest is "
@@ -281,22 +303,58 @@ def _manifest(store: Any, sha: str) -> list[tuple[str, int]]:
         ) from None
 
 
-def _chunks(store: Any, sha: str, chunks: list[tuple[str, int]], blake3: Any) -> Iterator[bytes]:
+def _spans(chunks: list[_Chunk]) -> Iterator[list[_Chunk]]:
+    """The chunks in the groups one read fetches: a chunk stored as its own
+    blob, or chunks adjacent in one pack."""
+    span: list[_Chunk] = []
+    for chunk in chunks:
+        if span:
+            first, last = span[0], span[-1]
+            same_pack = chunk[2] is not None and chunk[2] == last[2]
+            adjacent = same_pack and chunk[3] == last[3] + last[1]
+            if not adjacent or chunk[3] + chunk[1] > first[3] + _SPAN:
+                yield span
+                span = []
+        span.append(chunk)
+        if chunk[2] is None:
+            yield span
+            span = []
+    if span:
+        yield span
+
+
+def _span_pieces(store: Any, span: list[_Chunk]) -> list[bytes | None]:
+    """The bytes of each chunk of `span` (None where there are none)."""
+    first, last = span[0], span[-1]
+    if first[2] is None:
+        return [store.read(f"blobs/{first[0][:2]}/{first[0]}")]
+    pack, start = first[2], first[3]
+    data = store.read_range(f"blobs/{pack[:2]}/{pack}", start, last[3] + last[1])
+    if data is None:
+        return [None] * len(span)
+    view = memoryview(data)
+    return [bytes(view[at - start : at - start + size]) for _, size, _, at in span]
+
+
+def _chunks(store: Any, sha: str, chunks: list[_Chunk], blake3: Any) -> Iterator[bytes]:
     """A chunked value's chunks in order, each checked; the whole is checked
     before the last one is given."""
     whole = blake3()
-    for index, (chunk, size) in enumerate(chunks):
-        piece = store.read(f"blobs/{chunk[:2]}/{chunk}")
-        if piece is None or len(piece) != size or blake3(piece).hexdigest() != chunk:
-            what = "missing" if piece is None else "damaged"
-            raise MfwError(
-                f"blob {sha} in datastore {get_datastore()} cannot be read: its chunk {index} "
-                f"of {len(chunks)} ({chunk}) is {what}; `mfw doctor` lists every damaged object"
-            )
-        whole.update(piece)
-        if index == len(chunks) - 1:
-            _check_whole(sha, whole)
-        yield piece
+    index = 0
+    for span in _spans(chunks):
+        for (chunk, size, _, _), piece in zip(span, _span_pieces(store, span), strict=True):
+            if piece is None or len(piece) != size or blake3(piece).hexdigest() != chunk:
+                what = "missing" if piece is None else "damaged"
+                raise MfwError(
+                    f"blob {sha} in datastore {get_datastore()} cannot be read: its chunk "
+                    f"{index} of {len(chunks)} ({chunk}) is {what}; `mfw doctor` lists every "
+                    "damaged object"
+                )
+            whole.update(piece)
+            if index == len(chunks) - 1:
+                _check_whole(sha, whole)
+            index += 1
+            yield piece
 
 
 def _pieces(sha: str) -> tuple[int, Iterator[bytes]]:
@@ -308,7 +366,7 @@ def _pieces(sha: str) -> tuple[int, Iterator[bytes]]:
         _check_whole(sha, blake3(data))
         return len(data), iter((data,))
     chunks = _manifest(store, sha)
-    return sum(size for _, size in chunks), _chunks(store, sha, chunks, blake3)
+    return sum(chunk[1] for chunk in chunks), _chunks(store, sha, chunks, blake3)
 
 
 class _ByteStringFile(io.RawIOBase):

@@ -57,7 +57,9 @@ class S3:
     def _key(self, path: str) -> str:
         return f"{self.prefix}/{path}" if self.prefix else path
 
-    def _request(self, path: str, query: dict[str, str]) -> bytes | None:
+    def _request(
+        self, path: str, query: dict[str, str], extra: dict[str, str] | None = None
+    ) -> bytes | None:
         url = urllib.parse.urlsplit(self.base)
         raw_path = url.path + "/" + path if path else url.path or "/"
         canonical_path = urllib.parse.quote(raw_path, safe="/-_.~")
@@ -96,6 +98,8 @@ class S3:
         target = f"{url.scheme}://{url.netloc}{canonical_path}"
         if canonical_query:
             target += "?" + canonical_query
+        # Headers the signature need not cover (a byte range).
+        headers.update(extra or {})
         request = urllib.request.Request(target, headers=headers, method="GET")
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -110,6 +114,10 @@ class S3:
     def read(self, path: str) -> bytes | None:
         """The object at `path` under the prefix, or None."""
         return self._request(self._key(path), {})
+
+    def read_range(self, path: str, start: int, end: int) -> bytes | None:
+        """Bytes `start` to `end` (excluded) of the object at `path`, or None."""
+        return self._request(self._key(path), {}, {"Range": f"bytes={start}-{end - 1}"})
 
     def _list(self, path: str) -> tuple[list[str], list[str]]:
         prefix = self._key(path).rstrip("/") + "/"
