@@ -59,6 +59,32 @@ pub(crate) fn s3_endpoint() -> Option<String> {
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
 }
 
+/// Whether requests to an S3 `endpoint` (AWS's own when `None`) are kept
+/// from tampering on the way: TLS, or a loopback address.
+fn endpoint_is_guarded(endpoint: Option<&str>) -> bool {
+    let Some(endpoint) = endpoint else {
+        return true;
+    };
+    if endpoint.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        // [::1]:9000
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Opens `scheme://bucket/prefix`; the prefix becomes the datastore's root.
 pub(crate) fn open(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let open_error = |reason: String| StoreError::Open {
@@ -85,11 +111,21 @@ pub(crate) fn open(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
                 .with_url(&base)
                 .with_retry(retry())
                 .with_client_options(client(allow_http));
-            if let Some(endpoint) = endpoint {
+            if let Some(endpoint) = &endpoint {
                 // S3-compatible servers (MinIO...) use path-style requests.
                 builder = builder
                     .with_endpoint(endpoint)
                     .with_virtual_hosted_style_request(false);
+            }
+            // Signing each request's body costs a SHA-256 of every byte
+            // on both sides; the body needs it only where nothing else
+            // guards it in flight. TLS does on https, nothing can on
+            // loopback, and every read checks what it gets against its
+            // blake3 anyway. AWS_UNSIGNED_PAYLOAD set either way decides.
+            if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_none()
+                && endpoint_is_guarded(endpoint.as_deref())
+            {
+                builder = builder.with_unsigned_payload(true);
             }
             if std::env::var_os("AWS_REGION").is_none()
                 && std::env::var_os("AWS_DEFAULT_REGION").is_none()
@@ -125,5 +161,34 @@ pub(crate) fn open(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
         Ok(store)
     } else {
         Ok(Arc::new(PrefixStore::new(store, Path::from(prefix))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_is_guarded;
+
+    #[test]
+    fn request_bodies_go_unsigned_only_over_tls_or_loopback() {
+        for guarded in [
+            None,
+            Some("https://s3.eu-west-1.amazonaws.com"),
+            Some("https://minio.example.com:9000/"),
+            Some("http://127.0.0.1:9000"),
+            Some("http://localhost:9000"),
+            Some("http://[::1]:9000"),
+            Some("http://127.0.0.1"),
+        ] {
+            assert!(endpoint_is_guarded(guarded), "{guarded:?}");
+        }
+        for open in [
+            Some("http://minio.internal:9000"),
+            Some("http://10.0.0.5:9000"),
+            Some("http://127.0.0.1.example.com:9000"),
+            Some("http://[fe80::1]:9000"),
+            Some("ftp://127.0.0.1"),
+        ] {
+            assert!(!endpoint_is_guarded(open), "{open:?}");
+        }
     }
 }
