@@ -608,14 +608,7 @@ impl Datastore {
             futures::stream::iter(chunked::pieces(bytes, self.chunking()))
                 .map(|piece| async move {
                     let size = piece.len() as u64;
-                    let hashed = piece.clone();
-                    let chunk = tokio::task::spawn_blocking(move || BlobHash::of(&hashed))
-                        .await
-                        .map_err(|source| StoreError::Interrupted {
-                            what: "hashing a chunk",
-                            store: self.location.to_string(),
-                            source,
-                        })?;
+                    let chunk = self.hash_off_thread(&piece).await?;
                     self.put_chunk(chunk, piece).await?;
                     Ok::<_, StoreError>(chunked::ChunkRef {
                         hash: chunk,
@@ -639,15 +632,7 @@ impl Datastore {
         // uploading (with the server's work) overlap.
         let mut hashed = futures::stream::iter(chunked::pieces(bytes, self.chunking()))
             .map(|piece| async move {
-                let hashed = piece.clone();
-                let chunk = tokio::task::spawn_blocking(move || BlobHash::of(&hashed))
-                    .await
-                    .map_err(|source| StoreError::Interrupted {
-                        what: "hashing a chunk",
-                        store: self.location.to_string(),
-                        source,
-                    })?;
-                Ok::<_, StoreError>((chunk, piece))
+                Ok::<_, StoreError>((self.hash_off_thread(&piece).await?, piece))
             })
             .buffered(chunked::CHUNK_CONCURRENCY)
             .enumerate();
@@ -657,6 +642,19 @@ impl Datastore {
         }
         let manifest = packer.finish(len).await?;
         self.put_manifest(&hash, &manifest).await
+    }
+
+    /// The blake3 of a chunk, computed on a blocking thread so the caller
+    /// can cut and move other chunks meanwhile.
+    async fn hash_off_thread(&self, piece: &Bytes) -> Result<BlobHash, StoreError> {
+        let piece = piece.clone();
+        tokio::task::spawn_blocking(move || BlobHash::of(&piece))
+            .await
+            .map_err(|source| StoreError::Interrupted {
+                what: "hashing a chunk",
+                store: self.location.to_string(),
+                source,
+            })
     }
 
     /// Stores one chunk of a large value in a local store, unless it is
