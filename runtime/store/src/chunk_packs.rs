@@ -763,6 +763,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_manifest_placing_chunks_anywhere_in_a_pack_is_an_error_not_a_crash() {
+        let bucket = bucket();
+        let store = open(&bucket);
+        let pack = store
+            .put_blob(Bytes::from_static(b"a small pack"))
+            .await
+            .unwrap();
+        let hash = BlobHash::of(b"never stored");
+        for (first, second) in [
+            (u64::MAX - 3, 0),
+            (u64::MAX - 7, u64::MAX - 3),
+            (u64::MAX - 3, u64::MAX),
+            (0, 4),
+            (100, 104),
+        ] {
+            let chunk = |offset: u64| {
+                serde_json::json!({"hash": BlobHash::of(b"abcd"), "size": 4,
+                    "pack": {"hash": pack, "offset": offset}})
+            };
+            let manifest = serde_json::json!({
+                "format": "mfw chunked value v2",
+                "size": 8,
+                "chunks": [chunk(first), chunk(second)],
+            });
+            let json = Bytes::from(serde_json::to_vec(&manifest).unwrap());
+            bucket
+                .put(&Datastore::manifest_path(&hash), json.into())
+                .await
+                .unwrap();
+            let error = open(&bucket).get_blob(&hash).await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    StoreError::BadChunk { .. } | StoreError::Backend { .. }
+                ),
+                "{first}, {second}: {error:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_value_chunked_before_packs_still_reads() {
         // What an object store held before chunks were packed: each chunk
         // its own blob, named by a v1 manifest.

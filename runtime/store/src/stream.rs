@@ -342,8 +342,12 @@ impl ValueReader {
                     (Some(at), Some(then)) => {
                         at.hash == then.hash
                             && at.offset.checked_add(last.size) == Some(then.offset)
-                            && then.offset + next.size
-                                <= first.pack.map_or(0, |p| p.offset) + SPAN as u64
+                            // Offsets come from a stored manifest: no overflow.
+                            && then.offset.saturating_add(next.size)
+                                <= first
+                                    .pack
+                                    .map_or(0, |p| p.offset)
+                                    .saturating_add(SPAN as u64)
                     }
                     _ => false,
                 },
