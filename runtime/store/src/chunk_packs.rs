@@ -32,7 +32,7 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use mfw_graph::BlobHash;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt as _, PutMode, PutPayload};
 use tokio::task::JoinSet;
 
 use crate::chunked::{CHUNK_CONCURRENCY, ChunkRef, Manifest, PackRef};
@@ -271,17 +271,10 @@ impl Datastore {
 
     /// Uploads one pack of concatenated chunks under its hash, `hash`.
     async fn put_pack(&self, hash: BlobHash, pieces: Vec<Bytes>) -> Result<(), StoreError> {
-        let path = Self::blob_path(&hash);
-        let options = PutOptions {
-            // A pack already there is left (reads check what they use).
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
+        // A pack already there is left (reads check what they use).
         let payload: PutPayload = pieces.into_iter().collect();
-        match self.backend.put_opts(&path, payload, options).await {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-            Err(e) => return Err(self.explain(e)),
-        }
+        self.put_content(&Self::blob_path(&hash), payload, PutMode::Create)
+            .await?;
         self.remember(hash);
         Ok(())
     }

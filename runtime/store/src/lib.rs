@@ -964,18 +964,14 @@ impl Datastore {
     async fn put_content(
         &self,
         path: &Path,
-        bytes: Bytes,
+        bytes: impl Into<PutPayload>,
         mode: PutMode,
     ) -> Result<(), StoreError> {
         let options = PutOptions {
             mode,
             ..PutOptions::default()
         };
-        match self
-            .backend
-            .put_opts(path, PutPayload::from(bytes), options)
-            .await
-        {
+        match self.backend.put_opts(path, bytes.into(), options).await {
             Ok(_) => {
                 self.written(path);
                 Ok(())
