@@ -71,8 +71,8 @@ fn a_component_exporting_no_graph_is_refused() {
     let stderr = stderr_of_run(&scratch, &path, &[]);
     assert!(
         stderr.contains(&format!(
-            "{} exports no mfw graph: it imports mfw:flow@0.1.5 but does not export \
-             `mfw:flow/flow@0.1.5` (graph and run-step)",
+            "{} exports no mfw graph: it imports mfw:flow@0.1.6 but does not export \
+             `mfw:flow/flow@0.1.6` (graph and run-step)",
             path.display()
         )),
         "{stderr}"

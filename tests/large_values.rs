@@ -269,3 +269,196 @@ fn large_values_of_every_shape_stream_and_one_read_and_left_alone_keeps_its_hash
     // Every large value was chunked: blob (twice), mixed (twice), buf (twice).
     assert_eq!(scratch.files("chunked").len(), 6);
 }
+
+#[test]
+fn a_value_written_through_stdout_is_the_value_and_output_around_it_stays_output() {
+    let scratch = Scratch::new();
+    std::fs::copy(common::guest("big"), scratch.path().join("big.wasm")).unwrap();
+    let ran = scratch
+        .mfw(["run", "big.wasm", "--mib", "8", "--through", "stdout"])
+        .ok();
+    // The unfinished line before the value and the line after it are
+    // output; none of the value's 8 MiB is.
+    assert!(
+        ran.stdout
+            .contains("start/0: before the valueafter the value"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.len() < 4096,
+        "{} bytes of output",
+        ran.stdout.len()
+    );
+    let run = ran.run_id();
+    let end = scratch.dump(&format!("BigFlow/{run}/end/0"));
+    assert_eq!(end["artifacts"]["len"], 8 << 20, "{end}");
+    assert_eq!(
+        end["artifacts"]["sum"], end["artifacts"]["sum_read"],
+        "{end}"
+    );
+
+    // The same written with WASI's `blocking-write-and-flush`, which the
+    // host runs inside its async runtime (storing there panicked once).
+    let ran = scratch
+        .mfw([
+            "run",
+            "big.wasm",
+            "--mib",
+            "8",
+            "--through",
+            "stdout-blocking",
+        ])
+        .ok();
+    let end = scratch.dump(&format!("BigFlow/{}/end/0", ran.run_id()));
+    assert_eq!(end["artifacts"]["len"], 8 << 20, "{end}");
+    assert_eq!(
+        end["artifacts"]["sum"], end["artifacts"]["sum_read"],
+        "{end}"
+    );
+
+    // Bytes the value refuses fail the guest's write; finish-set says why,
+    // and stdout is output again.
+    let refused = scratch
+        .mfw([
+            "run",
+            "big.wasm",
+            "--mib",
+            "8",
+            "--through",
+            "stdout-invalid",
+        ])
+        .failed();
+    assert!(
+        refused
+            .stderr
+            .contains("the value written for `blob` is not in the mfw encoding")
+            && refused.stderr.contains("non-shortest"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stdout.contains("the value was refused"),
+        "{}",
+        refused.stdout
+    );
+
+    // A writer dropped midway sets nothing and gives stdout back.
+    let dropped = scratch
+        .mfw([
+            "run",
+            "big.wasm",
+            "--mib",
+            "8",
+            "--through",
+            "stdout-dropped",
+        ])
+        .failed();
+    assert!(
+        dropped.stdout.contains("after the dropped value"),
+        "{}",
+        dropped.stdout
+    );
+    let run = scratch.latest_run("BigFlow");
+    let start = scratch.dump(&format!("BigFlow/{run}/start/0"));
+    assert!(start["artifacts"].get("blob").is_none(), "{start}");
+}
+
+/// A step that sets a large value and prints around it.
+const PRINTS: &str = r#"import hashlib
+import io
+import random
+
+from mfw import FlowSpec, Parameter, step
+
+
+def incompressible(size):
+    # Made a MiB at a time into one buffer: randbytes(size) would hold the
+    # bytes twice for a moment, hiding what setting them costs.
+    rnd, out = random.Random(3), io.BytesIO()
+    out.seek(size - 1)
+    out.write(b"\0")
+    out.seek(0)
+    for _ in range(size >> 20):
+        out.write(rnd.randbytes(1 << 20))
+    return out.getvalue()
+
+
+class PrintsFlow(FlowSpec):
+    set_it = Parameter("set_it", default=True)
+
+    @step
+    def start(self):
+        data = incompressible(48 << 20)
+        print("digest", hashlib.sha256(data).hexdigest())
+        print("unfinished line", end="")
+        if self.set_it:
+            self.blob = data
+        self.next(self.end)
+
+    @step
+    def end(self):
+        if self.set_it:
+            print("end", len(self.blob), hashlib.sha256(self.blob).hexdigest())
+        print("last line")
+"#;
+
+#[test]
+fn a_python_step_sets_a_large_value_keeping_no_copy_and_its_output_intact() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("prints/flow.py", PRINTS);
+    // The linear memory the step's instance grew by, as its record says.
+    let grown = |ran: &common::Ran, step: &str| -> u64 {
+        let record = scratch.task_record("PrintsFlow", &ran.run_id(), step, "0");
+        record["attempts"][0]["memory_bytes"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{record}"))
+    };
+    let ran = scratch.mfw(["run".as_ref(), flow.as_os_str()]).ok();
+    let digest = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("start/0: digest "))
+        .unwrap_or_else(|| panic!("{}", ran.stdout))
+        .to_string();
+    // The line the step left unfinished is output, before the value went.
+    assert!(
+        ran.stdout.contains("start/0: unfinished line"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(&format!("end/0: end {} {digest}", 48 << 20)),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("end/0: last line"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.len() < 4096,
+        "{} bytes of output",
+        ran.stdout.len()
+    );
+    let (set_start, set_end) = (grown(&ran, "start"), grown(&ran, "end"));
+    let only_made = scratch
+        .mfw([
+            "run".as_ref(),
+            flow.as_os_str(),
+            "--set_it".as_ref(),
+            "False".as_ref(),
+        ])
+        .ok();
+    let made = grown(&only_made, "start");
+    // Setting the value costs the step a few MiB beyond making it: not a
+    // copy of it (componentize-py keeps one of every `bytes` passed to the
+    // host), and reading it costs `end` about one copy.
+    let value: u64 = 48 << 20;
+    assert!(
+        set_start <= made + value / 4,
+        "start grew {set_start} bytes setting a {value}-byte value it made in {made}"
+    );
+    assert!(
+        set_end <= made + value / 4,
+        "end grew {set_end} bytes reading a {value}-byte value (making it took {made})"
+    );
+}

@@ -7,7 +7,7 @@ use wasmparser::{Encoding, Parser, Payload};
 pub const CONTRACT_PACKAGE: &str = "mfw:flow";
 
 /// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.5";
+pub const CONTRACT_VERSION: &str = "0.1.6";
 
 /// The export every flow provides.
 const FLOW_EXPORT: &str = "flow";

@@ -18,7 +18,7 @@ use crate::task::TaskState;
 use crate::waits::{Stop, stop_store_at};
 
 /// The exported interface, at the version this host implements.
-const INTERFACE: &str = "mfw:flow/parameter-defaults@0.1.5";
+const INTERFACE: &str = "mfw:flow/parameter-defaults@0.1.6";
 
 /// How long computing a run's defaults may take.
 const TIME_LIMIT: Duration = Duration::from_secs(60);

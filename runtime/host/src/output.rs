@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream as WasiOutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{OutputStream as WasiOutputStream, Pollable, StreamError, StreamResult};
+
+use crate::streams::StdoutValue;
 
 /// Which of a task's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +47,9 @@ struct Inner {
     dropped: u64,
     pending: Vec<u8>,
     sink: Option<OutputSink>,
+    /// A value written through this stream instead of output, while the
+    /// task writes one (`streams.start-set-from-stdout`).
+    value: Option<StdoutValue>,
 }
 
 impl Inner {
@@ -81,6 +86,7 @@ impl Capture {
             dropped: 0,
             pending: Vec::new(),
             sink,
+            value: None,
         })))
     }
 
@@ -88,6 +94,44 @@ impl Capture {
         if let Ok(mut inner) = self.0.lock() {
             inner.write(bytes);
         }
+    }
+
+    /// Writes what the guest wrote: to the value this stream holds, if
+    /// any, else to the output. An error is the value's refusal.
+    fn write_guest(&self, bytes: Bytes) -> Result<(), String> {
+        let Ok(mut inner) = self.0.lock() else {
+            return Ok(());
+        };
+        match inner.value.as_mut() {
+            Some(value) => value.append(Vec::from(bytes)),
+            None => {
+                inner.write(&bytes);
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the stream write `value` instead of output; `false` (and
+    /// nothing changes) if it already holds one.
+    pub(crate) fn give_value(&self, value: StdoutValue) -> bool {
+        let Ok(mut inner) = self.0.lock() else {
+            return false;
+        };
+        if inner.value.is_some() {
+            return false;
+        }
+        inner.value = Some(value);
+        true
+    }
+
+    /// Takes back the value the stream holds: output is output again.
+    pub(crate) fn take_value(&self) -> Option<StdoutValue> {
+        self.0.lock().ok()?.value.take()
+    }
+
+    /// Calls `f` with the value the stream holds, if any.
+    pub(crate) fn with_value<T>(&self, f: impl FnOnce(&mut StdoutValue) -> T) -> Option<T> {
+        self.0.lock().ok()?.value.as_mut().map(f)
     }
 
     /// Passes on an unfinished last line and returns the whole log.
@@ -133,8 +177,8 @@ impl StdoutStream for Capture {
 
 impl WasiOutputStream for Capture {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        Capture::write(self, &bytes);
-        Ok(())
+        self.write_guest(bytes)
+            .map_err(|e| StreamError::LastOperationFailed(wasmtime::Error::msg(e)))
     }
 
     fn flush(&mut self) -> StreamResult<()> {
@@ -157,8 +201,8 @@ impl AsyncWrite for Capture {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Capture::write(&self, buf);
-        Poll::Ready(Ok(buf.len()))
+        let written = self.write_guest(Bytes::copy_from_slice(buf));
+        Poll::Ready(written.map(|()| buf.len()).map_err(io::Error::other))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -5,16 +5,25 @@
 //! keeps a few chunks of it at most. A value read this way is fetched a few
 //! chunks ahead of the guest. Either way it is the same artifact, with the
 //! same hash, as one set or read whole.
+//!
+//! A value may also be written through the task's stdout (since 0.1.6,
+//! `start-set-from-stdout`): the writer is handed to the stdout stream,
+//! which appends what the guest writes, until `finish-set` takes it back.
+//! componentize-py 0.25 keeps a copy of every `list<u8>` a Python step
+//! passes to the host until its instance ends; a write to a file
+//! descriptor goes from the guest's own buffer and keeps nothing.
 
 use bytes::Bytes;
 use mfw_encoding::StreamValidator;
 use mfw_graph::BlobHash;
+use tokio::runtime::RuntimeFlavor;
 use wasmtime::component::Resource;
 
 use crate::bindings::mfw::flow::streams;
 use crate::bindings::mfw::flow::types::ArtifactError;
 use crate::imports::{NO_TASK, check_name};
-use crate::task::{BlobRead, BlobWrite, Running, Slot, TaskState, WholeValue};
+use crate::output::Capture;
+use crate::task::{BlobError, BlobRead, BlobWrite, Running, Slot, TaskState, WholeValue};
 
 /// The most a `read` gives at once, whatever the guest asks.
 const MAX_READ: usize = 16 << 20;
@@ -28,6 +37,11 @@ pub struct ValueWriter {
     name: String,
     check: StreamValidator,
     into: Destination,
+    /// The most bytes the value may have (streamed or held).
+    limit: u64,
+    /// Whether the task's stdout holds this writer's value (see
+    /// [`StdoutValue`]); this one is then a stand-in for it.
+    from_stdout: bool,
 }
 
 /// Where a written value's bytes go.
@@ -36,6 +50,84 @@ enum Destination {
     Store(Box<dyn BlobWrite>),
     /// Held, when the task's blob source cannot store as it goes.
     Memory(Vec<u8>),
+}
+
+/// Why bytes were not appended to a value.
+pub(crate) enum AppendError {
+    /// The value refuses them: too large, or not the mfw encoding.
+    Refused(ArtifactError),
+    /// The datastore failed to store them.
+    Storage(BlobError),
+}
+
+impl ValueWriter {
+    /// Checks `bytes` as the value's next ones and stores (or holds) them.
+    fn append(&mut self, bytes: Vec<u8>) -> Result<(), AppendError> {
+        let name = &self.name;
+        let total = self.check.len().saturating_add(bytes.len() as u64);
+        if total > self.limit {
+            return Err(AppendError::Refused(ArtifactError::TooLarge(self.limit)));
+        }
+        self.check.feed(&bytes).map_err(|e| {
+            AppendError::Refused(ArtifactError::InvalidValue(format!(
+                "the value written for `{name}` is not in the mfw encoding: {e}"
+            )))
+        })?;
+        if self.check.structure_len() > MAX_STRUCTURE {
+            return Err(AppendError::Refused(ArtifactError::InvalidValue(format!(
+                "the value written for `{name}` has more than {} MB outside its byte strings: \
+                 write it with `artifacts.set`",
+                MAX_STRUCTURE >> 20
+            ))));
+        }
+        match &mut self.into {
+            Destination::Store(sink) => sink.write(bytes).map_err(AppendError::Storage),
+            Destination::Memory(held) => {
+                held.extend_from_slice(&bytes);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A value the task writes through its stdout (`start-set-from-stdout`):
+/// the stdout stream holds it and appends every byte written to it. The
+/// first refusal is kept; later writes fail at once, and `finish-set`
+/// reports it.
+pub(crate) struct StdoutValue {
+    writer: ValueWriter,
+    failed: Option<AppendError>,
+}
+
+impl StdoutValue {
+    /// Appends what the guest wrote to stdout; an error fails its write.
+    pub(crate) fn append(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        if self.failed.is_none() {
+            let writer = &mut self.writer;
+            // Storing may wait for the datastore. WASI's
+            // `blocking-write-and-flush` runs this inside wasmtime-wasi's
+            // (multi-threaded) runtime, where waiting must be announced.
+            let appended = match tokio::runtime::Handle::try_current() {
+                Err(_) => writer.append(bytes),
+                Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(|| writer.append(bytes))
+                }
+                Ok(_) => Err(AppendError::Refused(ArtifactError::Storage(
+                    "a value cannot be written through stdout from this runtime: \
+                     write it with `check-write` and `write`"
+                        .to_string(),
+                ))),
+            };
+            match appended {
+                Ok(()) => return Ok(()),
+                Err(e) => self.failed = Some(e),
+            }
+        }
+        Err(format!(
+            "the value of `{}` refused these bytes: finish-set says why",
+            self.writer.name
+        ))
+    }
 }
 
 /// A value being read, as the guest's `value-reader` resource.
@@ -64,29 +156,95 @@ impl Running {
     }
 }
 
-impl streams::Host for TaskState {
-    fn start_set(&mut self, name: String) -> Result<Resource<ValueWriter>, ArtifactError> {
-        let task = self.running()?;
+impl Running {
+    /// A writer for the value of the artifact `name`.
+    fn value_writer(&mut self, name: String) -> Result<ValueWriter, ArtifactError> {
         check_name(&name)?;
-        let into = match task.blobs.create() {
-            Some(writer) => Destination::Store(writer),
-            None => Destination::Memory(Vec::new()),
+        let (into, limit) = match self.blobs.create() {
+            Some(writer) => (Destination::Store(writer), self.max_streamed_bytes),
+            None => (Destination::Memory(Vec::new()), self.max_artifact_bytes),
         };
-        let writer = ValueWriter {
+        Ok(ValueWriter {
             name,
             check: StreamValidator::new(),
             into,
-        };
+            limit,
+            from_stdout: false,
+        })
+    }
+}
+
+impl TaskState {
+    fn push_writer(&mut self, writer: ValueWriter) -> Result<Resource<ValueWriter>, ArtifactError> {
         self.table
             .push(writer)
             .map_err(|e| ArtifactError::Storage(format!("cannot start a value: {e}")))
     }
 
+    /// Takes back from stdout the value `stand_in` stands for, and gives
+    /// the task its stdout again.
+    fn take_from_stdout(&self, stand_in: &ValueWriter) -> Option<StdoutValue> {
+        if !stand_in.from_stdout {
+            return None;
+        }
+        self.stdout.as_ref().and_then(Capture::take_value)
+    }
+}
+
+impl streams::Host for TaskState {
+    fn start_set(&mut self, name: String) -> Result<Resource<ValueWriter>, ArtifactError> {
+        let writer = self.running()?.value_writer(name)?;
+        self.push_writer(writer)
+    }
+
+    fn start_set_from_stdout(
+        &mut self,
+        name: String,
+    ) -> Result<Resource<ValueWriter>, ArtifactError> {
+        let writer = self.running()?.value_writer(name)?;
+        let Some(stdout) = &self.stdout else {
+            return Err(ArtifactError::Storage(NO_TASK.to_string()));
+        };
+        let stand_in = ValueWriter {
+            name: writer.name.clone(),
+            check: StreamValidator::new(),
+            into: Destination::Memory(Vec::new()),
+            limit: 0,
+            from_stdout: true,
+        };
+        let value = StdoutValue {
+            writer,
+            failed: None,
+        };
+        if !stdout.give_value(value) {
+            return Err(ArtifactError::Storage(
+                "stdout already holds a value being written: finish it first".to_string(),
+            ));
+        }
+        self.push_writer(stand_in)
+    }
+
     fn finish_set(&mut self, writer: Resource<ValueWriter>) -> Result<(), ArtifactError> {
-        let writer = self
+        let mut writer = self
             .table
             .delete(writer)
             .map_err(|e| ArtifactError::Storage(format!("no such value writer: {e}")))?;
+        if writer.from_stdout {
+            let Some(value) = self.take_from_stdout(&writer) else {
+                return Err(ArtifactError::Storage(
+                    "the value written through stdout was lost".to_string(),
+                ));
+            };
+            writer = value.writer;
+            match value.failed {
+                None => {}
+                Some(AppendError::Refused(e)) => return Err(e),
+                Some(AppendError::Storage(e)) => {
+                    let doing = format!("cannot store artifact `{}`", writer.name);
+                    return Err(self.running()?.storage_failure(&doing, &e));
+                }
+            }
+        }
         let task = self.running()?;
         let name = writer.name;
         writer.check.finish().map_err(|e| {
@@ -149,48 +307,39 @@ impl streams::HostValueWriter for TaskState {
             return Err(ArtifactError::Storage(NO_TASK.to_string()));
         };
         task.check_call(bytes.len())?;
-        let (max_streamed, max_held) = (task.max_streamed_bytes, task.max_artifact_bytes);
         let writer = self
             .table
             .get_mut(&writer)
             .map_err(|e| ArtifactError::Storage(format!("no such value writer: {e}")))?;
         let name = writer.name.clone();
-        let total = writer.check.len().saturating_add(bytes.len() as u64);
-        let limit = match writer.into {
-            Destination::Store(_) => max_streamed,
-            Destination::Memory(_) => max_held,
-        };
-        if total > limit {
-            return Err(ArtifactError::TooLarge(limit));
-        }
-        writer.check.feed(&bytes).map_err(|e| {
-            ArtifactError::InvalidValue(format!(
-                "the value written for `{name}` is not in the mfw encoding: {e}"
-            ))
-        })?;
-        if writer.check.structure_len() > MAX_STRUCTURE {
-            return Err(ArtifactError::InvalidValue(format!(
-                "the value written for `{name}` has more than {} MB outside its byte strings: \
-                 write it with `artifacts.set`",
-                MAX_STRUCTURE >> 20
-            )));
-        }
-        let stored = match &mut writer.into {
-            Destination::Store(sink) => sink.write(bytes),
-            Destination::Memory(held) => {
-                held.extend_from_slice(&bytes);
-                Ok(())
+        let appended = if writer.from_stdout {
+            // Through stdout's value, so the bytes keep their order.
+            match self.stdout.as_ref() {
+                Some(stdout) => stdout.with_value(|value| value.writer.append(bytes)),
+                None => None,
             }
+            .unwrap_or_else(|| {
+                Err(AppendError::Refused(ArtifactError::Storage(
+                    "the value written through stdout was lost".to_string(),
+                )))
+            })
+        } else {
+            writer.append(bytes)
         };
-        if let Err(e) = stored {
-            return Err(task.storage_failure(&format!("cannot store artifact `{name}`"), &e));
+        match appended {
+            Ok(()) => Ok(()),
+            Err(AppendError::Refused(e)) => Err(e),
+            Err(AppendError::Storage(e)) => {
+                Err(task.storage_failure(&format!("cannot store artifact `{name}`"), &e))
+            }
         }
-        Ok(())
     }
 
     fn drop(&mut self, writer: Resource<ValueWriter>) -> wasmtime::Result<()> {
         // Nothing is set; chunks already stored are named by no record.
-        self.table.delete(writer)?;
+        let writer = self.table.delete(writer)?;
+        // Gives the task its stdout back.
+        drop(self.take_from_stdout(&writer));
         Ok(())
     }
 }

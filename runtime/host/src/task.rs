@@ -610,6 +610,8 @@ pub(crate) struct TaskState {
     /// When the task must stop (its deadline, Ctrl-C), for its waits too.
     pub(crate) stop: Stop,
     pub(crate) stderr: Option<Capture>,
+    /// The task's stdout, which may hold a value being written.
+    pub(crate) stdout: Option<Capture>,
     pub(crate) limiter: Limiter,
 }
 
@@ -630,6 +632,7 @@ impl TaskState {
             task: None,
             stop: Stop::default(),
             stderr: None,
+            stdout: None,
             limiter: Limiter {
                 memory_bytes: usize::MAX,
                 exceeded: None,
@@ -736,6 +739,7 @@ impl LoadedFlow {
             task: Some(running),
             stop: Stop::default(),
             stderr: Some(stderr.clone()),
+            stdout: Some(stdout.clone()),
             limiter: Limiter {
                 memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
                 exceeded: None,

@@ -3,8 +3,14 @@
 //! the process's peak memory: the fault tests measure it. Whole (the
 //! encoded value built in place and read without decoding), or, with
 //! `--streamed`, a piece at a time (the guest never holds it either).
+//! `--through stdout` writes it through the task's stdout (contract 0.1.6),
+//! with output around it; `stdout-invalid` writes a value the host refuses
+//! there, `stdout-dropped` drops the writer midway, and `stdout-blocking`
+//! writes with WASI's `blocking-write-and-flush`.
 
-use mfw::__bindings::mfw::flow::artifacts;
+use std::io::Write as _;
+
+use mfw::__bindings::mfw::flow::{artifacts, streams};
 use mfw::prelude::*;
 
 /// start (writes `blob`, `mib` MiB of bytes) -> end (reads it back).
@@ -20,6 +26,10 @@ pub struct BigFlow {
     /// never), as a step that dies midway does.
     #[parameter(default = 0)]
     fail_after_mib: u64,
+    /// `stdout`, `stdout-invalid` or `stdout-dropped`: write the value
+    /// through stdout (see the module's doc).
+    #[parameter(default = "")]
+    through: String,
 }
 
 /// The value's bytes from offset `at` (a multiple of 8), into `piece` (a
@@ -53,6 +63,11 @@ impl BigFlow {
     #[step]
     fn start(&self, cx: &mut Context) -> StepResult {
         let len = self.mib << 20;
+        if !self.through.is_empty() {
+            let sum = self.through_stdout(len)?;
+            cx.set("sum", &sum)?;
+            return cx.next("end");
+        }
         if self.streamed {
             let mut out = cx.write_bytes("blob", len)?;
             let mut piece = vec![0u8; 1 << 20];
@@ -91,7 +106,7 @@ impl BigFlow {
 
     #[step]
     fn end(&self, cx: &mut Context) -> StepResult {
-        if self.streamed {
+        if self.streamed || !self.through.is_empty() {
             let mut data = cx.read_bytes("blob")?;
             let mut piece = vec![0u8; 1 << 20];
             let (mut at, mut sum) = (0u64, 0u64);
@@ -113,5 +128,85 @@ impl BigFlow {
         cx.set("len", &(encoded.len() as u64 - 5))?;
         cx.set("sum_read", &checksum(0, 0, &encoded[5..]))?;
         Ok(())
+    }
+}
+
+impl BigFlow {
+    /// Writes `blob` through stdout as `through` says, with a line of
+    /// output before and after; returns the checksum of what it wrote.
+    fn through_stdout(&self, len: u64) -> Result<u64, Error> {
+        let failed = |e: std::io::Error| Error::with_kind("WriteFailed", e);
+        let refused = |e: ArtifactErrorText| Error::with_kind("SetFailed", e.0);
+        let mut stdout = std::io::stdout().lock();
+        // Unfinished: the host must keep it as output, not as the value.
+        write!(stdout, "before the value").map_err(failed)?;
+        stdout.flush().map_err(failed)?;
+        let writer = streams::start_set_from_stdout("blob").map_err(|e| refused(e.into()))?;
+        let len32 =
+            u32::try_from(len).map_err(|_| Error::with_kind("TooLarge", "at most 4095 MiB"))?;
+        let mut head = vec![0x5a];
+        head.extend_from_slice(&len32.to_be_bytes());
+        if self.through == "stdout-invalid" {
+            // A length in 8 bytes where 4 do: the host refuses it as soon
+            // as it sees it.
+            head = vec![0x5b];
+            head.extend_from_slice(&len.to_be_bytes());
+        }
+        let mut piece = vec![0u8; 1 << 20];
+        let (mut at, mut sum) = (0u64, 0u64);
+        let mut wrote = stdout.write_all(&head).and_then(|()| stdout.flush());
+        while wrote.is_ok() && at < len {
+            let n = piece.len().min((len - at) as usize);
+            fill(&mut piece[..n], at);
+            sum = checksum(sum, at, &piece[..n]);
+            if self.through == "stdout-blocking" {
+                blocking_write(&piece[..n])?;
+            } else {
+                wrote = stdout.write_all(&piece[..n]).and_then(|()| stdout.flush());
+            }
+            at += n as u64;
+            if self.through == "stdout-dropped" && at >= len / 2 {
+                stdout.flush().map_err(failed)?;
+                drop(writer);
+                writeln!(stdout, "after the dropped value").map_err(failed)?;
+                return Err(Error::with_kind("Dropped", "dropped the writer midway"));
+            }
+        }
+        if let Err(e) = wrote {
+            if self.through != "stdout-invalid" {
+                return Err(failed(e));
+            }
+            // The host refused the bytes: finish-set says why.
+            let refusal = streams::finish_set(writer);
+            writeln!(stdout, "the value was refused").map_err(failed)?;
+            return match refusal {
+                Ok(()) => Err(Error::with_kind("Accepted", "the invalid value was set")),
+                Err(e) => Err(refused(e.into())),
+            };
+        }
+        streams::finish_set(writer).map_err(|e| refused(e.into()))?;
+        writeln!(stdout, "after the value").map_err(failed)?;
+        Ok(sum)
+    }
+}
+
+/// Writes `bytes` to stdout with WASI's `blocking-write-and-flush`, 4 KiB
+/// at a time (its most), which the host runs inside its async runtime.
+fn blocking_write(bytes: &[u8]) -> Result<(), Error> {
+    let stdout = wasip2::cli::stdout::get_stdout();
+    for piece in bytes.chunks(4096) {
+        stdout
+            .blocking_write_and_flush(piece)
+            .map_err(|e| Error::with_kind("WriteFailed", format!("{e:?}")))?;
+    }
+    Ok(())
+}
+
+/// An artifact error as text, for the step's error.
+struct ArtifactErrorText(String);
+
+impl From<mfw::__bindings::mfw::flow::types::ArtifactError> for ArtifactErrorText {
+    fn from(e: mfw::__bindings::mfw::flow::types::ArtifactError) -> Self {
+        Self(format!("{e:?}"))
     }
 }

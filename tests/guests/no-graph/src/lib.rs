@@ -6,7 +6,7 @@ wit_bindgen::generate!({
     inline: "
         package test:no-graph;
         world no-graph {
-            import mfw:flow/logging@0.1.5;
+            import mfw:flow/logging@0.1.6;
             export hello: func();
         }
     ",
