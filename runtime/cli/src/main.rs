@@ -105,7 +105,25 @@ fn error_text(error: &anyhow::Error) -> String {
     mfw_host::error_chain(error)
 }
 
+/// Two malloc arenas, not glibc's eight per core: the buffers a large value
+/// passes through are allocated on a task's thread and freed on the
+/// datastore's, and every arena kept what it was given back. A Python step
+/// setting 100 MiB peaked at 255-270 MB with them, 225 MB with two, at the
+/// same speed (2026-12-04; mimalloc peaked higher, 320 MB). glibc's own
+/// `MALLOC_ARENA_MAX`, when set, wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a parameter of glibc's allocator,
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let datastore = match cli.datastore {
         Some(datastore) => datastore,
