@@ -274,9 +274,17 @@ fn large_values_of_every_shape_stream_and_one_read_and_left_alone_keeps_its_hash
 fn a_value_written_through_stdout_is_the_value_and_output_around_it_stays_output() {
     let scratch = Scratch::new();
     std::fs::copy(common::guest("big"), scratch.path().join("big.wasm")).unwrap();
-    let ran = scratch
-        .mfw(["run", "big.wasm", "--mib", "8", "--through", "stdout"])
-        .ok();
+    let through = |how: &str| scratch.mfw(["run", "big.wasm", "--mib", "8", "--through", how]);
+    // `end` read back all of what `start` wrote, byte for byte.
+    let read_back = |ran: &common::Ran| {
+        let end = scratch.dump(&format!("BigFlow/{}/end/0", ran.run_id()));
+        assert_eq!(end["artifacts"]["len"], 8 << 20, "{end}");
+        assert_eq!(
+            end["artifacts"]["sum"], end["artifacts"]["sum_read"],
+            "{end}"
+        );
+    };
+    let ran = through("stdout").ok();
     // The unfinished line before the value and the line after it are
     // output; none of the value's 8 MiB is.
     assert!(
@@ -290,45 +298,15 @@ fn a_value_written_through_stdout_is_the_value_and_output_around_it_stays_output
         "{} bytes of output",
         ran.stdout.len()
     );
-    let run = ran.run_id();
-    let end = scratch.dump(&format!("BigFlow/{run}/end/0"));
-    assert_eq!(end["artifacts"]["len"], 8 << 20, "{end}");
-    assert_eq!(
-        end["artifacts"]["sum"], end["artifacts"]["sum_read"],
-        "{end}"
-    );
+    read_back(&ran);
 
     // The same written with WASI's `blocking-write-and-flush`, which the
     // host runs inside its async runtime (storing there panicked once).
-    let ran = scratch
-        .mfw([
-            "run",
-            "big.wasm",
-            "--mib",
-            "8",
-            "--through",
-            "stdout-blocking",
-        ])
-        .ok();
-    let end = scratch.dump(&format!("BigFlow/{}/end/0", ran.run_id()));
-    assert_eq!(end["artifacts"]["len"], 8 << 20, "{end}");
-    assert_eq!(
-        end["artifacts"]["sum"], end["artifacts"]["sum_read"],
-        "{end}"
-    );
+    read_back(&through("stdout-blocking").ok());
 
     // Bytes the value refuses fail the guest's write; finish-set says why,
     // and stdout is output again.
-    let refused = scratch
-        .mfw([
-            "run",
-            "big.wasm",
-            "--mib",
-            "8",
-            "--through",
-            "stdout-invalid",
-        ])
-        .failed();
+    let refused = through("stdout-invalid").failed();
     assert!(
         refused
             .stderr
@@ -344,16 +322,7 @@ fn a_value_written_through_stdout_is_the_value_and_output_around_it_stays_output
     );
 
     // A writer dropped midway sets nothing and gives stdout back.
-    let dropped = scratch
-        .mfw([
-            "run",
-            "big.wasm",
-            "--mib",
-            "8",
-            "--through",
-            "stdout-dropped",
-        ])
-        .failed();
+    let dropped = through("stdout-dropped").failed();
     assert!(
         dropped.stdout.contains("after the dropped value"),
         "{}",

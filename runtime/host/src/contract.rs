@@ -9,6 +9,16 @@ pub const CONTRACT_PACKAGE: &str = "mfw:flow";
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.6";
 
+/// The contract version task keys name: the last one that changed what a
+/// task given the same inputs computes. A version that only adds a way to
+/// do something (0.1.6: a value written through stdout) leaves it, so the
+/// cache, resumes and the randomness seeded from keys outlive the upgrade.
+///
+/// ```
+/// assert_eq!(mfw_host::CONTRACT_KEY_VERSION, "0.1.5");
+/// ```
+pub const CONTRACT_KEY_VERSION: &str = "0.1.5";
+
 /// The export every flow provides.
 const FLOW_EXPORT: &str = "flow";
 

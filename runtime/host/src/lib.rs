@@ -33,7 +33,9 @@ mod streams;
 mod task;
 mod waits;
 
-pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section};
+pub use contract::{
+    CONTRACT_KEY_VERSION, CONTRACT_PACKAGE, CONTRACT_VERSION, ContractError, custom_section,
+};
 pub use defaults::{DefaultsError, RunStart};
 pub use engine::{GraphExportError, Host, HostConfig, LoadedFlow};
 pub use files::{FILES_SECTION, FilesError};

@@ -248,7 +248,7 @@ impl<S: Sink> Fields<S> {
         for grant in grants {
             key.text(grant);
         }
-        key.text(mfw_host::CONTRACT_VERSION);
+        key.text(mfw_host::CONTRACT_KEY_VERSION);
         key.text(mfw_host::DETERMINISM);
     }
 

@@ -338,7 +338,7 @@ async fn replay_task(ctx: &Arc<TaskContext>, task: &ReadyTask, record: &TaskReco
                 "it ran under other determinism settings or contract than this mfw's ({}, \
                  mfw:flow {}): its cache key differs",
                 mfw_host::DETERMINISM,
-                mfw_host::CONTRACT_VERSION
+                mfw_host::CONTRACT_KEY_VERSION
             ),
         };
     }
