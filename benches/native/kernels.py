@@ -39,6 +39,7 @@ def timings(repeat: int = 5) -> dict:
         "vector arithmetic, 1M (a * b + a / 3)": _best(lambda: a * b + a / 3, repeat),
         "matmul 512x512": _best(lambda: m @ n, repeat),
         "sort 1M floats": _best(lambda: np.sort(a), repeat),
+        "argsort 1M floats": _best(lambda: np.argsort(a), repeat),
         "groupby-sum, 1M rows": _best(lambda: frame.groupby("key")["value"].sum(), repeat),
         "read_csv": _best(lambda: pd.read_csv(io.StringIO(csv)), repeat),
     }
