@@ -8,8 +8,14 @@
 #   benches/native.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p mfw-cli
-mfw="$PWD/target/release/mfw"
+# MFW=path/to/mfw times another build (a debug one runs the kernels' wasm
+# the same: wasmtime and Cranelift are optimised in every profile).
+if [ -z "${MFW:-}" ]; then
+    cargo build --release -q -p mfw-cli
+    MFW="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/mfw"
+fi
+mfw="$MFW"
+mkdir -p "$PWD/target"
 scratch=$(mktemp -d -p "$PWD/target" bench-native.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 wall() { /usr/bin/time -f '%e' "$@" 2>&1 >/dev/null | tail -1; }
