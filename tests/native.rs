@@ -523,6 +523,8 @@ fn a_rust_step_reads_a_pandas_frame_and_python_reads_the_rust_table() {
 /// A wheel is a function of its recipe: nanoarrow (whose Cython module once
 /// came out different from build to build) built again in an empty cache
 /// at another, deeper path, with a toolchain of its own, is the same file.
+/// Two builds asked for at once there take turns: one makes the toolchain
+/// and the wheel, the other waits and uses them.
 #[test]
 fn a_wheel_built_again_in_another_cache_is_the_same_file() {
     let scratch = Scratch::new();
@@ -552,7 +554,21 @@ fn a_wheel_built_again_in_another_cache_is_the_same_file() {
             assert!(copied.success());
         }
     }
-    let second = built(&[("MFW_WHEEL_CACHE", other.display().to_string())]);
+    let env = [("MFW_WHEEL_CACHE", other.display().to_string())];
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| scratch.mfw_env(["wheels", "build", "nanoarrow==0.9.0"], &env));
+        let two = s.spawn(|| scratch.mfw_env(["wheels", "build", "nanoarrow==0.9.0"], &env));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    let (one, two) = (one.ok(), two.ok());
+    assert_eq!(one.stdout, two.stdout);
+    assert!(
+        format!("{}{}", one.stderr, two.stderr).contains("waiting for another build"),
+        "neither build waited for the other:\n{}\n{}",
+        one.stderr,
+        two.stderr
+    );
+    let second = PathBuf::from(one.stdout.trim());
     assert!(second.starts_with(&other), "{}", second.display());
     assert_eq!(first.file_name(), second.file_name());
     assert!(

@@ -18,6 +18,8 @@ openblas==0.3.31` builds one alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -187,7 +189,27 @@ def _publish(
         os.replace(staging, final)
     except OSError:
         shutil.rmtree(staging)  # another build got there first: same inputs
-    os.remove(log)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(log)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(cache: str, what: str):
+    """Holds `cache`'s lock on `what` (a toolchain, a library or a wheel):
+    two builds at once (two `mfw build`s, or a test beside `mfw wheels
+    build`) would otherwise make the same thing in the same directories,
+    and one would delete what the other is using. The second waits and
+    then finds it made. The lock goes with the process (flock), so a killed
+    build leaves none behind."""
+    path = os.path.join(cache, "locks", re.sub(r"[^A-Za-z0-9_.-]+", "-", what) + ".lock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"waiting for another build of {what} in {cache}")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 # ninja's progress lines: "[123/328] Compiling C object ...".
@@ -339,6 +361,7 @@ def toolchain(cache: str, target: str) -> dict:
     _check_llvm(r["llvm"], r["debian-packages"])
     root = os.path.join(cache, "toolchain", toolchain_key())
     paths = {
+        "cache": cache,
         "root": root,
         "llvm": r["llvm"],
         "sysroot": os.path.join(root, "sysroot"),
@@ -349,6 +372,15 @@ def toolchain(cache: str, target: str) -> dict:
     }
     if os.path.exists(os.path.join(root, ".complete")):
         return paths
+    with _one_at_a_time(cache, f"toolchain {toolchain_key()}"):
+        if not os.path.exists(os.path.join(root, ".complete")):
+            _make_toolchain(r, paths, cache, target)
+    return paths
+
+
+def _make_toolchain(r: dict, paths: dict, cache: str, target: str) -> None:
+    """Makes the toolchain `paths` name, under its lock."""
+    root = paths["root"]
     _say("preparing the wasm32 toolchain (once)")
     if os.path.exists(root):
         shutil.rmtree(root)
@@ -424,7 +456,6 @@ def toolchain(cache: str, target: str) -> dict:
         )
     with open(os.path.join(root, ".complete"), "w") as f:
         f.write("")
-    return paths
 
 
 # ------------------------------------------------------ build virtualenvs
@@ -504,6 +535,15 @@ def build_venv(tools: dict, name: str) -> dict:
     }
     if os.path.exists(os.path.join(root, ".complete")):
         return paths
+    with _one_at_a_time(tools["cache"], f"toolchain {os.path.basename(tools['root'])} {name}"):
+        if not os.path.exists(os.path.join(root, ".complete")):
+            _make_build_venv(tools, name, r, paths)
+    return paths
+
+
+def _make_build_venv(tools: dict, name: str, r: dict, paths: dict) -> None:
+    """Makes the build virtualenv `paths` name, under its lock."""
+    root = os.path.dirname(paths["venv"])
     python = find_build_python(r["requires-python"])
     _say(f"preparing the build tools of [toolchain.{name}] on {python} (once)")
     if os.path.exists(root):
@@ -519,7 +559,6 @@ def build_venv(tools: dict, name: str) -> dict:
     _wasi_python(paths["wasi-python"], venv, os.path.join(tools["root"], "pyconf"))
     with open(os.path.join(root, ".complete"), "w") as f:
         f.write("")
-    return paths
 
 
 def _venv_pins(name: str) -> dict[str, str]:
@@ -597,6 +636,16 @@ def build_library(name: str, version: str, cache: str, target: str, jobs: int | 
     done = _library_dir(cache, name, version)
     if os.path.exists(os.path.join(done, "recipe.json")):
         return done
+    with _one_at_a_time(cache, f"library {normalize(name)} {version}"):
+        if not os.path.exists(os.path.join(done, "recipe.json")):
+            _make_library(name, version, e, done, cache, target, jobs)
+    return done
+
+
+def _make_library(
+    name: str, version: str, e: dict, done: str, cache: str, target: str, jobs: int | None
+) -> None:
+    """Builds the library into `done`, under its lock."""
     for tool, package in (("make", "make"), ("cc", "gcc")):
         if shutil.which(tool) is None:
             raise RecipeError(f"building {name} needs {tool}: `apt-get install {package}`")
@@ -634,7 +683,6 @@ def build_library(name: str, version: str, cache: str, target: str, jobs: int | 
         _publish(
             staging, done, log, {"library": normalize(name)}, version, e, library_key(name, version)
         )
-        return done
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -750,6 +798,23 @@ def build(
         cached = wheel_path(cache, name, version)
         if cached:
             return cached
+    with _one_at_a_time(cache, f"wheel {normalize(name)} {version}"):
+        # Made by another build while this one waited?
+        return wheel_path(cache, name, version) or _make_wheel(
+            name, version, e, cache, target, jobs, share
+        )
+
+
+def _make_wheel(
+    name: str,
+    version: str,
+    e: dict,
+    cache: str,
+    target: str,
+    jobs: int | None,
+    share: list[str] | None,
+) -> str:
+    """Builds the wheel (and what it builds with), under its lock."""
     tools = toolchain(cache, target)
     venv_name = e.get("build-venv", "python")
     venv = build_venv(tools, venv_name)
