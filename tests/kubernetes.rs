@@ -164,9 +164,18 @@ fn a_pod_killed_mid_task_is_retried_and_the_run_completes() {
         ],
     );
     let mut mfw = cluster.spawn_mfw(&scratch, &args);
-    // Kill the first `work` worker a moment after it starts its shard.
+    // Kill the first `work` worker once it has recorded a task of its
+    // shard (it says so in its log), so a replacement has some to skip.
     let (killed, pid) = cluster.wait_for_pods("/batches/work/").remove(0);
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cluster::stderr_of(&killed).contains("done so far") {
+        assert!(
+            Instant::now() < deadline,
+            "the worker recorded no task in 2 minutes:\n{}",
+            cluster::stderr_of(&killed)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()

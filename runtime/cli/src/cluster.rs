@@ -289,7 +289,7 @@ pub async fn worker(context: &Context, args: WorkerArgs) -> anyhow::Result<ExitC
         "mfw worker: {}/{} step {}: shard {} of {}",
         batch.flow, batch.run_id, batch.step, args.shard, args.shards
     );
-    let observer = Arc::new(TerminalObserver::new(false));
+    let observer = Arc::new(TerminalObserver::for_pod());
     let options = WorkerOptions {
         shard: args.shard,
         shards: args.shards,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mfw_host::OutputStream;
@@ -24,7 +24,12 @@ pub struct TerminalObserver {
     quiet: bool,
     /// The run, once it started: `(flow, run id)`.
     started: Mutex<Option<(String, String)>>,
+    /// In a pod: when the last progress line was printed, if one was.
+    progress_lines: Option<Mutex<Option<Instant>>>,
 }
+
+/// How often a pod's log says how far its worker is.
+const POD_PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// The live display: the run's bar last, a bar per step above it.
 struct Display {
@@ -57,6 +62,17 @@ impl TerminalObserver {
         Self::with_target(quiet, target)
     }
 
+    /// What a pod's worker shows: task output as plain lines, and how many
+    /// of its tasks are done when the first one is and every ten seconds
+    /// after, so its log (`kubectl logs`) shows a worker that is moving
+    /// and how long it took to start.
+    pub fn for_pod() -> Self {
+        Self {
+            progress_lines: Some(Mutex::new(None)),
+            ..Self::with_target(false, None)
+        }
+    }
+
     /// Draws the display on `target`, if any.
     fn with_target(quiet: bool, target: Option<ProgressDrawTarget>) -> Self {
         let display = target.map(|target| {
@@ -80,7 +96,24 @@ impl TerminalObserver {
             lock: Mutex::new(()),
             quiet,
             started: Mutex::new(None),
+            progress_lines: None,
         }
+    }
+
+    /// A pod's progress line, if one is due at `now`.
+    fn pod_progress(&self, now: Instant) -> Option<String> {
+        let mut last = self.progress_lines.as_ref()?.lock().ok()?;
+        if last.is_some_and(|at| now.saturating_duration_since(at) < POD_PROGRESS_EVERY) {
+            return None;
+        }
+        *last = Some(now);
+        let done = self.done.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        Some(format!(
+            "mfw worker: {} {} done so far ({failed} failed)",
+            thousands(done),
+            if done == 1 { "task" } else { "tasks" }
+        ))
     }
 
     fn say(&self, stream: OutputStream, text: &str) {
@@ -297,6 +330,9 @@ impl RunObserver for TerminalObserver {
         if let Some(display) = &self.display {
             display.total.inc(1);
         }
+        if let Some(line) = self.pod_progress(Instant::now()) {
+            self.say(OutputStream::Stderr, &line);
+        }
     }
 }
 
@@ -316,6 +352,23 @@ pub(crate) fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pod_says_how_far_it_is_at_its_first_task_and_every_ten_seconds() {
+        let pod = TerminalObserver::for_pod();
+        // The first task's line is printed as it finishes.
+        pod.task_finished(&key("work", "1"), None);
+        assert_eq!(pod.pod_progress(Instant::now()), None);
+        pod.task_finished(&key("work", "2"), Some("boom"));
+        assert_eq!(
+            pod.pod_progress(Instant::now() + POD_PROGRESS_EVERY),
+            Some("mfw worker: 2 tasks done so far (1 failed)".to_string())
+        );
+        // `mfw run` has its display (or nothing) instead.
+        let run = TerminalObserver::new(true);
+        run.task_finished(&key("work", "1"), None);
+        assert_eq!(run.pod_progress(Instant::now()), None);
+    }
 
     #[test]
     fn control_characters_are_shown_escaped() {
