@@ -130,6 +130,10 @@ impl Host {
             .epoch_interruption(true)
             // NaNs differ between CPUs unless canonicalised (DETERMINISM).
             .cranelift_nan_canonicalization(true)
+            // So do relaxed SIMD's answers (fused or not, out-of-range
+            // lanes) unless pinned to the spec's deterministic profile,
+            // which fuses `relaxed_madd` everywhere (DETERMINISM).
+            .relaxed_simd_deterministic(true)
             .consume_fuel(config.fuel);
         let engine = Engine::new(&wasm).map_err(engine_error)?;
         start_epoch_ticker(&engine);
@@ -581,5 +585,97 @@ mod tests {
         assert!(!is_transient_seal_failure(&wasmtime::Error::msg(
             "cannot add seals to the memfd"
         )));
+    }
+}
+
+#[cfg(test)]
+mod determinism_tests {
+    use super::*;
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, Ieee64, Module,
+        TypeSection, ValType,
+    };
+
+    /// A module exporting `swizzle`, `trunc` and `madd`, each one relaxed
+    /// SIMD instruction whose answer x86, Arm and the spec's deterministic
+    /// profile may not agree on.
+    fn relaxed_simd_module() -> Vec<u8> {
+        let mut types = TypeSection::new();
+        types.ty().function([], [ValType::I32]);
+        types.ty().function([], [ValType::F64]);
+        let mut functions = FunctionSection::new();
+        let mut exports = ExportSection::new();
+        let mut code = CodeSection::new();
+        for (index, (name, ty)) in [("swizzle", 0), ("trunc", 0), ("madd", 1)]
+            .iter()
+            .enumerate()
+        {
+            functions.function(*ty);
+            exports.export(name, ExportKind::Func, index as u32);
+        }
+        // Bytes 1..=16, picked with index 16: out of range, so 0 by the
+        // spec (x86's pshufb reads index 16 as 0 and gives 1).
+        let mut swizzle = Function::new([]);
+        swizzle
+            .instructions()
+            .v128_const(i128::from_le_bytes(std::array::from_fn(|i| i as u8 + 1)))
+            .v128_const(16)
+            .i8x16_relaxed_swizzle()
+            .i8x16_extract_lane_u(0)
+            .end();
+        code.function(&swizzle);
+        // NaN to an integer: 0, as the saturating truncation gives (x86's
+        // cvttps2dq gives i32::MIN).
+        let mut trunc = Function::new([]);
+        trunc
+            .instructions()
+            .v128_const(i128::from_le_bytes([0xff; 16]))
+            .i32x4_relaxed_trunc_f32x4_s()
+            .i32x4_extract_lane(0)
+            .end();
+        code.function(&trunc);
+        // (1 + 2^-30)(1 - 2^-30) - 1 is -2^-60 fused; rounded before the
+        // add, the product is 1 and the answer 0.
+        let mut madd = Function::new([]);
+        let e = 2f64.powi(-30);
+        madd.instructions()
+            .f64_const(Ieee64::from(1.0 + e))
+            .f64x2_splat()
+            .f64_const(Ieee64::from(1.0 - e))
+            .f64x2_splat()
+            .f64_const(Ieee64::from(-1.0))
+            .f64x2_splat()
+            .f64x2_relaxed_madd()
+            .f64x2_extract_lane(0)
+            .end();
+        code.function(&madd);
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&functions)
+            .section(&exports)
+            .section(&code);
+        module.finish()
+    }
+
+    #[test]
+    fn relaxed_simd_answers_as_the_deterministic_profile_on_every_cpu() {
+        let host = Host::new(HostConfig::default()).unwrap();
+        let module = wasmtime::Module::new(&host.engine, relaxed_simd_module()).unwrap();
+        let mut store = wasmtime::Store::new(&host.engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let int = |store: &mut wasmtime::Store<()>, name: &str| {
+            let f = instance
+                .get_typed_func::<(), i32>(&mut *store, name)
+                .unwrap();
+            f.call(&mut *store, ()).unwrap()
+        };
+        assert_eq!(int(&mut store, "swizzle"), 0);
+        assert_eq!(int(&mut store, "trunc"), 0);
+        let madd = instance
+            .get_typed_func::<(), f64>(&mut store, "madd")
+            .unwrap();
+        assert_eq!(madd.call(&mut store, ()).unwrap(), -(2f64.powi(-60)));
     }
 }

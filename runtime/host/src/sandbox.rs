@@ -22,13 +22,15 @@ use crate::task::{Grants, TaskState};
 /// randomness keyed by its cache key (the task key less the parameters it
 /// did not read; see [`crate::TaskSpec::random_seed`]); every NaN a float
 /// operation produces has the one canonical bit pattern, so results are
-/// bit-identical on x86-64 and aarch64 (which differ in the NaNs they make).
+/// bit-identical on x86-64 and aarch64 (which differ in the NaNs they make);
+/// and relaxed SIMD answers as the spec's deterministic profile does (a
+/// fused `relaxed_madd`, out-of-range lanes as the strict instructions
+/// treat them), not as the CPU's own instructions would.
 ///
 /// ```
 /// assert!(mfw_host::DETERMINISM.starts_with("mfw-determinism-"));
 /// ```
-pub const DETERMINISM: &str =
-    "mfw-determinism-3 clock=virtual(2024-01-01,tick) random=blake3(cache-key) nan=canonical";
+pub const DETERMINISM: &str = "mfw-determinism-4 clock=virtual(2024-01-01,tick) random=blake3(cache-key) nan=canonical relaxed-simd=deterministic";
 
 /// Where the virtual wall clock starts: 2024-01-01T00:00:00Z.
 const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;

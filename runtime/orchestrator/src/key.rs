@@ -506,13 +506,19 @@ mod tests {
         ]
         .map(|key| key.to_string());
         // What the field-by-field definition (before one-pass input keys
-        // and per-step computations) gave for these inputs.
+        // and per-step computations) gave for these inputs. Task and step
+        // keys cover the host's determinism settings, so a new DETERMINISM
+        // changes them on purpose (these are mfw-determinism-4's).
+        assert!(
+            mfw_host::DETERMINISM.starts_with("mfw-determinism-4 "),
+            "DETERMINISM changed: every task and step key changes with it (recompute the last three here)"
+        );
         let golden = [
             "37322463c4ef9d0966f88eea35a80d518c1e1f967ea457b14bce8a86ff7072ff",
             "d9939769aaca4cf9d5fd4f6464361a72ed7c34c0c78340283d5f4aa844d60c9f",
-            "9de276ec3603638f773b654256ee12048a9a4770e2f5254bc46ee4ee34ec5832",
-            "0e24c4e04eff9dc4b98d2b0d87af6f494f66d45a0b83a58e20945941a5ea5b66",
-            "46b761ff87f615128d5cf3bf6ea433097d98a726fd8e046e0628bc70d4718bba",
+            "ab2211a82e29f1b5aa4036cc2bbc97557837f92b2122506ded9b7ad023d17a20",
+            "934807b36b39ebf43edc20c0891c9d055f9d9e42193be66b559ab8a8186e0770",
+            "b035312037f71945ca849532301a149e269389810a6025f23bfade5b103166ab",
         ];
         assert_eq!(found, golden.map(String::from));
     }
