@@ -193,14 +193,17 @@ def _publish(
         os.remove(log)
 
 
-@contextlib.contextmanager
-def _one_at_a_time(cache: str, what: str):
-    """Holds `cache`'s lock on `what` (a toolchain, a library or a wheel):
-    two builds at once (two `mfw build`s, or a test beside `mfw wheels
-    build`) would otherwise make the same thing in the same directories,
-    and one would delete what the other is using. The second waits and
-    then finds it made. The lock goes with the process (flock), so a killed
-    build leaves none behind."""
+def _made_once(cache: str, what: str, find, make):
+    """`find()` if `what` (a toolchain, a build virtualenv, a library or a
+    wheel) is made already, else `make()` under `cache`'s lock on it: two
+    builds at once (two `mfw build`s, or a test beside `mfw wheels build`)
+    would otherwise make the same thing in the same directories, and one
+    would delete what the other is using. The second waits, then finds it
+    made. The lock goes with the process (flock), so a killed build leaves
+    none behind."""
+    found = find()
+    if found:
+        return found
     path = os.path.join(cache, "locks", re.sub(r"[^A-Za-z0-9_.-]+", "-", what) + ".lock")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a") as f:
@@ -209,7 +212,7 @@ def _one_at_a_time(cache: str, what: str):
         except BlockingIOError:
             _say(f"waiting for another build of {what} in {cache}")
             fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+        return find() or make()
 
 
 # ninja's progress lines: "[123/328] Compiling C object ...".
@@ -359,7 +362,8 @@ def toolchain(cache: str, target: str) -> dict:
     toolchain key under `cache`/toolchain."""
     r = recipes()["toolchain"]
     _check_llvm(r["llvm"], r["debian-packages"])
-    root = os.path.join(cache, "toolchain", toolchain_key())
+    key = toolchain_key()
+    root = os.path.join(cache, "toolchain", key)
     paths = {
         "cache": cache,
         "root": root,
@@ -370,17 +374,17 @@ def toolchain(cache: str, target: str) -> dict:
         "headers": os.path.join(HERE, "toolchain"),
         "target": target,
     }
-    if os.path.exists(os.path.join(root, ".complete")):
-        return paths
-    with _one_at_a_time(cache, f"toolchain {toolchain_key()}"):
-        if not os.path.exists(os.path.join(root, ".complete")):
-            _make_toolchain(r, paths, cache, target)
-    return paths
+    return _made_once(
+        cache,
+        f"toolchain {key}",
+        lambda: paths if os.path.exists(os.path.join(root, ".complete")) else None,
+        lambda: _make_toolchain(r, paths),
+    )
 
 
-def _make_toolchain(r: dict, paths: dict, cache: str, target: str) -> None:
-    """Makes the toolchain `paths` name, under its lock."""
-    root = paths["root"]
+def _make_toolchain(r: dict, paths: dict) -> dict:
+    """Makes the toolchain `paths` name, under its lock; returns `paths`."""
+    root, cache, target = paths["root"], paths["cache"], paths["target"]
     _say("preparing the wasm32 toolchain (once)")
     if os.path.exists(root):
         shutil.rmtree(root)
@@ -456,6 +460,7 @@ def _make_toolchain(r: dict, paths: dict, cache: str, target: str) -> None:
         )
     with open(os.path.join(root, ".complete"), "w") as f:
         f.write("")
+    return paths
 
 
 # ------------------------------------------------------ build virtualenvs
@@ -533,16 +538,17 @@ def build_venv(tools: dict, name: str) -> dict:
         "venv": os.path.join(root, "venv"),
         "wasi-python": os.path.join(root, "wasi-python"),
     }
-    if os.path.exists(os.path.join(root, ".complete")):
-        return paths
-    with _one_at_a_time(tools["cache"], f"toolchain {os.path.basename(tools['root'])} {name}"):
-        if not os.path.exists(os.path.join(root, ".complete")):
-            _make_build_venv(tools, name, r, paths)
-    return paths
+    return _made_once(
+        tools["cache"],
+        f"toolchain {os.path.basename(tools['root'])} {name}",
+        lambda: paths if os.path.exists(os.path.join(root, ".complete")) else None,
+        lambda: _make_build_venv(tools, name, r, paths),
+    )
 
 
-def _make_build_venv(tools: dict, name: str, r: dict, paths: dict) -> None:
-    """Makes the build virtualenv `paths` name, under its lock."""
+def _make_build_venv(tools: dict, name: str, r: dict, paths: dict) -> dict:
+    """Makes the build virtualenv `paths` name, under its lock; returns
+    `paths`."""
     root = os.path.dirname(paths["venv"])
     python = find_build_python(r["requires-python"])
     _say(f"preparing the build tools of [toolchain.{name}] on {python} (once)")
@@ -559,6 +565,7 @@ def _make_build_venv(tools: dict, name: str, r: dict, paths: dict) -> None:
     _wasi_python(paths["wasi-python"], venv, os.path.join(tools["root"], "pyconf"))
     with open(os.path.join(root, ".complete"), "w") as f:
         f.write("")
+    return paths
 
 
 def _venv_pins(name: str) -> dict[str, str]:
@@ -634,18 +641,18 @@ def build_library(name: str, version: str, cache: str, target: str, jobs: int | 
     prefix (lib/, include/, lib/pkgconfig/) unless cached; returns it."""
     e = library_entry(name, version)
     done = _library_dir(cache, name, version)
-    if os.path.exists(os.path.join(done, "recipe.json")):
-        return done
-    with _one_at_a_time(cache, f"library {normalize(name)} {version}"):
-        if not os.path.exists(os.path.join(done, "recipe.json")):
-            _make_library(name, version, e, done, cache, target, jobs)
-    return done
+    return _made_once(
+        cache,
+        f"library {normalize(name)} {version}",
+        lambda: done if os.path.exists(os.path.join(done, "recipe.json")) else None,
+        lambda: _make_library(name, version, e, done, cache, target, jobs),
+    )
 
 
 def _make_library(
     name: str, version: str, e: dict, done: str, cache: str, target: str, jobs: int | None
-) -> None:
-    """Builds the library into `done`, under its lock."""
+) -> str:
+    """Builds the library into `done`, under its lock; returns `done`."""
     for tool, package in (("make", "make"), ("cc", "gcc")):
         if shutil.which(tool) is None:
             raise RecipeError(f"building {name} needs {tool}: `apt-get install {package}`")
@@ -683,6 +690,7 @@ def _make_library(
         _publish(
             staging, done, log, {"library": normalize(name)}, version, e, library_key(name, version)
         )
+        return done
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -790,19 +798,14 @@ def build(
     as `share pull|push ENTRY --cache CACHE`), a wheel someone else built is
     fetched instead of built, and one built here is shared."""
     e = entry(name, version)
-    cached = wheel_path(cache, name, version)
-    if cached:
-        return cached
-    if share:
+    if share and not wheel_path(cache, name, version):
         _share(share, "pull", cache, name, version)
-        cached = wheel_path(cache, name, version)
-        if cached:
-            return cached
-    with _one_at_a_time(cache, f"wheel {normalize(name)} {version}"):
-        # Made by another build while this one waited?
-        return wheel_path(cache, name, version) or _make_wheel(
-            name, version, e, cache, target, jobs, share
-        )
+    return _made_once(
+        cache,
+        f"wheel {normalize(name)} {version}",
+        lambda: wheel_path(cache, name, version),
+        lambda: _make_wheel(name, version, e, cache, target, jobs, share),
+    )
 
 
 def _make_wheel(
