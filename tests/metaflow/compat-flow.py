@@ -1,6 +1,7 @@
-# Metaflow's forms, unchanged but the import: the test asserts what
-# Metaflow gives for each. The file name has a '-', as hello-cloud.py does.
-from mfw import (
+# Metaflow's forms, unchanged, imports included (in a component `metaflow`
+# is mfw): the test asserts what Metaflow gives for each. The file name has
+# a '-', as hello-cloud.py does.
+from metaflow import (
     Flow,
     FlowSpec,
     JSONType,
@@ -14,7 +15,7 @@ from mfw import (
     step,
     trigger_on_finish,
 )
-from mfw.cards import Markdown, ProgressBar, Table
+from metaflow.cards import Markdown, ProgressBar, Table
 
 
 class Point:

@@ -104,3 +104,52 @@ def test_code_that_connects_gets_the_idna_codec(tmp_path):
     assert "encodings.idna" in preload
     assert "encodings.punycode" in preload
     assert "encodings.idna" not in modules_to_preload([os.path.join(root, "plain.py")], root)
+
+
+def test_a_component_imports_metaflow_as_mfw_and_a_pinned_metaflow_is_left_out(
+    flow_file, tmp_path_factory, capsys
+):
+    path = flow_file(
+        """
+        from metaflow import FlowSpec, step
+
+        class AliasFlow(FlowSpec):
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    _touch(str(path.parent), "requirements.txt", "metaflow==2.19.39\n")
+    sdk = os.path.join(os.path.dirname(__file__), "..", "src")
+    work = str(tmp_path_factory.mktemp("work"))
+    app, lock = stage(str(path), sdk, work, ["flow.py"])
+    # Metaflow itself is not downloaded: nothing is pinned but it.
+    assert lock == []
+    assert "metaflow==2.19.39 is not installed in the component" in capsys.readouterr().err
+    # The staged `metaflow` package gives mfw's objects under Metaflow's names.
+    import importlib
+    import sys
+
+    sys.path.insert(0, app)
+    try:
+        for name in ["metaflow", "metaflow.cards", "metaflow.exception"]:
+            sys.modules.pop(name, None)
+        metaflow = importlib.import_module("metaflow")
+        cards = importlib.import_module("metaflow.cards")
+        exception = importlib.import_module("metaflow.exception")
+        import mfw
+        import mfw.cards
+
+        assert metaflow.__file__.startswith(app)
+        for name in mfw.__all__:
+            assert getattr(metaflow, name) is getattr(mfw, name), name
+        assert cards.Markdown is mfw.cards.Markdown and cards.Table is mfw.cards.Table
+        assert issubclass(exception.MetaflowNotFound, mfw.MfwError)
+    finally:
+        sys.path.remove(app)
+        for name in ["metaflow", "metaflow.cards", "metaflow.exception"]:
+            sys.modules.pop(name, None)

@@ -512,6 +512,56 @@ def data_files(work: str, lock: list[dict]) -> dict[str, bytes]:
     return files
 
 
+# A Metaflow flow runs unchanged: in a component, `metaflow` is mfw. The
+# real Metaflow could not run there (it starts subprocesses and writes its
+# own datastore), and a flow only needs its names. Only components carry
+# this package: the mfw wheel a notebook installs does not, so it never
+# hides a real Metaflow installed beside it.
+METAFLOW_ALIAS = {
+    "__init__.py": """\
+\"\"\"mfw, under the name a Metaflow flow imports (`from metaflow import
+FlowSpec, step`): the same objects as `mfw`'s.\"\"\"
+from mfw import *  # noqa: F403
+from mfw import __all__, __version__  # noqa: F401
+""",
+    "cards.py": """\
+\"\"\"mfw.cards, as `metaflow.cards`.\"\"\"
+from mfw.cards import *  # noqa: F403
+""",
+    "exception.py": """\
+\"\"\"Metaflow's exception names for mfw's errors: mfw raises MfwError for
+what Metaflow calls MetaflowException and MetaflowNotFound alike.\"\"\"
+from mfw import MfwError
+
+MetaflowException = MfwError
+MetaflowNotFound = MfwError
+""",
+}
+
+
+def _drop_metaflow(packages: dict[str, str]) -> dict[str, str]:
+    """`packages` without Metaflow itself, which a flow's requirements may
+    list: in a component `metaflow` is mfw."""
+    kept = {}
+    for name, spec in packages.items():
+        if re.sub(r"[-_.]+", "-", name).lower() == "metaflow":
+            print(
+                f"mfw: note: {name}=={spec} is not installed in the component: there "
+                "`metaflow` is mfw",
+                file=sys.stderr,
+            )
+        else:
+            kept[name] = spec
+    return kept
+
+
+def _write_metaflow_alias(app: str) -> None:
+    os.makedirs(os.path.join(app, "metaflow"), exist_ok=True)
+    for name, text in METAFLOW_ALIAS.items():
+        with open(os.path.join(app, "metaflow", name), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
 def _write_shims(app: str) -> None:
     for name, text in SHIMS.items():
         with open(os.path.join(app, f"{name}.py"), "w", encoding="utf-8") as f:
@@ -567,12 +617,14 @@ def stage(
         shutil.rmtree(app)
     os.makedirs(app)
     native = (sdk, wheel_cache, wheel_share) if wheel_cache else None
-    lock = resolve(_requirements(pins, flow_path), os.path.join(work, "wheels"), native)
+    packages = _drop_metaflow(_requirements(pins, flow_path))
+    lock = resolve(packages, os.path.join(work, "wheels"), native)
     for package in lock:
         kind = "native" if "recipe" in package else "pure"
         with zipfile.ZipFile(os.path.join(work, "wheels", kind, package["file"])) as wheel:
             wheel.extractall(app)
     _copy_tree(os.path.join(sdk, "mfw"), os.path.join(app, "mfw"))
+    _write_metaflow_alias(app)
     # The flow's directory is its code package: the flow and its modules.
     flow_dir = os.path.dirname(flow_path)
     for relative in code:
