@@ -148,7 +148,20 @@ def test_a_component_imports_metaflow_as_mfw_and_a_pinned_metaflow_is_left_out(
         for name in mfw.__all__:
             assert getattr(metaflow, name) is getattr(mfw, name), name
         assert cards.Markdown is mfw.cards.Markdown and cards.Table is mfw.cards.Table
-        assert issubclass(exception.MetaflowNotFound, mfw.MfwError)
+        assert exception.MetaflowNotFound is mfw.MfwError
+        assert exception.MetaflowInternalError is mfw.MfwError
+        # Submodules come by `from metaflow import`, too.
+        namespace: dict = {}
+        exec("from metaflow import cards, exception", namespace)
+        assert namespace["cards"] is cards and namespace["exception"] is exception
+        # A name of Metaflow's that mfw lacks is named in the error.
+        try:
+            exec("from metaflow import Config", {})
+        except ImportError as e:
+            assert "mfw has no metaflow.Config" in str(e), e
+        else:
+            raise AssertionError("metaflow.Config imported")
+        assert not hasattr(metaflow, "_private")
     finally:
         sys.path.remove(app)
         for name in ["metaflow", "metaflow.cards", "metaflow.exception"]:

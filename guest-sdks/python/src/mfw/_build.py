@@ -523,18 +523,42 @@ METAFLOW_ALIAS = {
 FlowSpec, step`): the same objects as `mfw`'s.\"\"\"
 from mfw import *  # noqa: F403
 from mfw import __all__, __version__  # noqa: F401
+
+
+def __getattr__(name):
+    # `from metaflow import cards` looks for the attribute first.
+    if name in ("cards", "exception"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    if name.startswith("_"):
+        raise AttributeError(f"module 'metaflow' has no attribute {name!r}")
+    # An ImportError, not an AttributeError, so that `from metaflow import
+    # X` says this rather than only "cannot import name".
+    raise ImportError(
+        f"mfw has no metaflow.{name}: in a component `metaflow` is mfw, whose "
+        "Metaflow API the mfw book lists (python.html); write the flow without it",
+        name=__name__,
+    )
 """,
     "cards.py": """\
 \"\"\"mfw.cards, as `metaflow.cards`.\"\"\"
 from mfw.cards import *  # noqa: F403
 """,
     "exception.py": """\
-\"\"\"Metaflow's exception names for mfw's errors: mfw raises MfwError for
-what Metaflow calls MetaflowException and MetaflowNotFound alike.\"\"\"
+\"\"\"Metaflow's exception names for mfw's errors: mfw raises MfwError
+where Metaflow raises MetaflowException, MetaflowNotFound or another of
+its own, so each of those names is MfwError here.\"\"\"
 from mfw import MfwError
 
 MetaflowException = MfwError
 MetaflowNotFound = MfwError
+
+
+def __getattr__(name):
+    if name.startswith("Metaflow"):
+        return MfwError
+    raise AttributeError(f"module 'metaflow.exception' has no attribute {name!r}")
 """,
 }
 
