@@ -1,6 +1,8 @@
 """The client reads runs from the datastore layout (docs/datastore.md)."""
 
+import importlib.util
 import json
+import sys
 
 import pytest
 from blake3 import blake3
@@ -244,3 +246,31 @@ def test_a_notebook_reads_the_datastore_mfw_run_writes_to(store, tmp_path, monke
     (tmp_path / "config" / "mfw" / "config.toml").write_text("datastore = [")
     with pytest.raises(MfwError, match="is not a readable mfw config"):
         Flow("HelloFlow").latest_run  # noqa: B018
+
+
+def test_a_flow_class_from_a_flow_importing_metaflow_reads_without_metaflow(
+    store, tmp_path, monkeypatch
+):
+    if importlib.util.find_spec("metaflow") is not None:
+        pytest.skip("this Python has Metaflow, which the flow's code would import")
+    from mfw._alias import metaflow_as_mfw
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "pointflow.py").write_text(
+        "from metaflow import FlowSpec, step\n\n"
+        "class Point:\n    def __init__(self, x):\n        self.x = x\n"
+    )
+    monkeypatch.syspath_prepend(str(code))
+    with metaflow_as_mfw():
+        import pointflow
+
+        sha = blob(store, pointflow.Point(3))
+    del sys.modules["pointflow"]
+    assert "metaflow" not in sys.modules
+    task = with_artifacts(store, point=sha)
+    # The flow's `from metaflow import` gets mfw's objects while its code
+    # is imported; the notebook's own `metaflow` stays as it was.
+    assert task.data.point.x == 3
+    assert "metaflow" not in sys.modules
+    del sys.modules["pointflow"]

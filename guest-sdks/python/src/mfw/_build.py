@@ -21,6 +21,7 @@ import subprocess
 import sys
 import zipfile
 
+from ._alias import METAFLOW_SOURCES
 from ._errors import FlowDefinitionError
 from ._graph import decorator_pins, pin, shown_path, source_pins
 
@@ -512,57 +513,6 @@ def data_files(work: str, lock: list[dict]) -> dict[str, bytes]:
     return files
 
 
-# A Metaflow flow runs unchanged: in a component, `metaflow` is mfw. The
-# real Metaflow could not run there (it starts subprocesses and writes its
-# own datastore), and a flow only needs its names. Only components carry
-# this package: the mfw wheel a notebook installs does not, so it never
-# hides a real Metaflow installed beside it.
-METAFLOW_ALIAS = {
-    "__init__.py": """\
-\"\"\"mfw, under the name a Metaflow flow imports (`from metaflow import
-FlowSpec, step`): the same objects as `mfw`'s.\"\"\"
-from mfw import *  # noqa: F403
-from mfw import __all__, __version__  # noqa: F401
-
-
-def __getattr__(name):
-    # `from metaflow import cards` looks for the attribute first.
-    if name in ("cards", "exception"):
-        import importlib
-
-        return importlib.import_module(f"{__name__}.{name}")
-    if name.startswith("_"):
-        raise AttributeError(f"module 'metaflow' has no attribute {name!r}")
-    # An ImportError, not an AttributeError, so that `from metaflow import
-    # X` says this rather than only "cannot import name".
-    raise ImportError(
-        f"mfw has no metaflow.{name}: in a component `metaflow` is mfw, whose "
-        "Metaflow API the mfw book lists (python.html); write the flow without it",
-        name=__name__,
-    )
-""",
-    "cards.py": """\
-\"\"\"mfw.cards, as `metaflow.cards`.\"\"\"
-from mfw.cards import *  # noqa: F403
-""",
-    "exception.py": """\
-\"\"\"Metaflow's exception names for mfw's errors: mfw raises MfwError
-where Metaflow raises MetaflowException, MetaflowNotFound or another of
-its own, so each of those names is MfwError here.\"\"\"
-from mfw import MfwError
-
-MetaflowException = MfwError
-MetaflowNotFound = MfwError
-
-
-def __getattr__(name):
-    if name.startswith("Metaflow"):
-        return MfwError
-    raise AttributeError(f"module 'metaflow.exception' has no attribute {name!r}")
-""",
-}
-
-
 def _drop_metaflow(packages: dict[str, str]) -> dict[str, str]:
     """`packages` without Metaflow itself, which a flow's requirements may
     list: in a component `metaflow` is mfw."""
@@ -580,8 +530,11 @@ def _drop_metaflow(packages: dict[str, str]) -> dict[str, str]:
 
 
 def _write_metaflow_alias(app: str) -> None:
+    """A Metaflow flow runs unchanged: in a component, `metaflow` is mfw
+    (`_alias`). Only components carry this package: the mfw wheel a
+    notebook installs does not, so it never hides a real Metaflow."""
     os.makedirs(os.path.join(app, "metaflow"), exist_ok=True)
-    for name, text in METAFLOW_ALIAS.items():
+    for name, text in METAFLOW_SOURCES.items():
         with open(os.path.join(app, "metaflow", name), "w", encoding="utf-8") as f:
             f.write(text)
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _encoding
+from ._alias import metaflow_as_mfw
 from ._errors import MfwError
 
 _datastore: str | None = None
@@ -827,8 +828,17 @@ class DataArtifact:
     def data(self) -> Any:
         """The value, decoded. An object of a class the flow's code defines
         needs that code importable here, as in Metaflow."""
+        blob = _reader().blob(self.sha)
         try:
-            return _encoding.decode(_reader().blob(self.sha))
+            try:
+                return _encoding.decode(blob)
+            except ModuleNotFoundError as e:
+                if e.name != "metaflow":
+                    raise
+            # The flow's code imports `metaflow`, which this Python lacks:
+            # mfw's objects stand in, as in the component.
+            with metaflow_as_mfw():
+                return _encoding.decode(blob)
         except ModuleNotFoundError as e:
             raise MfwError(
                 f"artifact {self.pathspec} is an object of a class defined in module "
