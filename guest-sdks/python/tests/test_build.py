@@ -109,20 +109,8 @@ def test_code_that_connects_gets_the_idna_codec(tmp_path):
 def test_a_component_imports_metaflow_as_mfw_and_a_pinned_metaflow_is_left_out(
     flow_file, tmp_path_factory, capsys
 ):
-    path = flow_file(
-        """
-        from metaflow import FlowSpec, step
-
-        class AliasFlow(FlowSpec):
-            @step
-            def start(self):
-                self.next(self.end)
-
-            @step
-            def end(self):
-                pass
-        """
-    )
+    # Staging reads the flow, never runs it: its imports are what matters.
+    path = flow_file("from metaflow import FlowSpec, step\n")
     _touch(str(path.parent), "requirements.txt", "metaflow==2.19.39\n")
     sdk = os.path.join(os.path.dirname(__file__), "..", "src")
     work = str(tmp_path_factory.mktemp("work"))
