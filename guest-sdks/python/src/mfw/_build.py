@@ -23,7 +23,7 @@ import zipfile
 
 from ._alias import METAFLOW_SOURCES
 from ._errors import FlowDefinitionError
-from ._graph import decorator_pins, pin, shown_path, source_pins
+from ._graph import decorator_pins, normalized, pin, shown_path, source_pins
 
 # Inside the component runs componentize-py 0.25.1's CPython 3.14, so wheels
 # are resolved for it (pure-Python ones only). tests/python.rs checks this
@@ -108,7 +108,7 @@ def resolve_native(
     pending = list(packages.items())
     while pending:
         name, version = pending.pop(0)
-        key = re.sub(r"[-_.]+", "-", name).lower()
+        key = normalized(name)
         chosen = native if key in known else pure
         if key in chosen:
             if chosen[key] != version:
@@ -518,7 +518,7 @@ def _drop_metaflow(packages: dict[str, str]) -> dict[str, str]:
     list: in a component `metaflow` is mfw."""
     kept = {}
     for name, spec in packages.items():
-        if re.sub(r"[-_.]+", "-", name).lower() == "metaflow":
+        if normalized(name) == "metaflow":
             print(
                 f"mfw: note: {name}=={spec} is not installed in the component: there "
                 "`metaflow` is mfw",

@@ -310,10 +310,19 @@ def host_json(graph: dict) -> dict:
     return {**graph, "parameters": parameters}
 
 
+def normalized(name: str) -> str:
+    """A package's name as PyPI compares names (PEP 503).
+
+    >>> normalized("Scikit_Learn")
+    'scikit-learn'
+    """
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def pin(wanted: dict[str, tuple[str, str]], name: str, spec: str, origin: str) -> None:
     """Adds package `name` pinned to `spec` by `origin` to `wanted` (keyed by
     the package's normalized name); one component holds one version."""
-    key = re.sub(r"[-_.]+", "-", name).lower()
+    key = normalized(name)
     if key in wanted and wanted[key][0] != spec:
         raise FlowDefinitionError(
             f"package {name} is pinned twice, to {wanted[key][0]!r} ({wanted[key][1]}) "
