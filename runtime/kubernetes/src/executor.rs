@@ -198,6 +198,43 @@ fn string_option(step: &Step, key: &str) -> Result<Option<String>, KubeError> {
     }
 }
 
+/// `@kubernetes(key=...)` as names: one name or a list of them.
+fn names_option(step: &Step, key: &str) -> Result<Vec<String>, KubeError> {
+    let invalid = |value: &serde_json::Value| {
+        KubeError::Decorator(format!(
+            "step `{}`: @kubernetes({key}={value}) must be a name or a list of names",
+            step.name
+        ))
+    };
+    match option(step, "kubernetes", key) {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::String(one)) => Ok(vec![one]),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid(item))
+            })
+            .collect(),
+        Some(other) => Err(invalid(&other)),
+    }
+}
+
+/// `@kubernetes(key={...})` as a map of names to strings (labels,
+/// annotations).
+fn map_option(step: &Step, key: &str) -> Result<BTreeMap<String, String>, KubeError> {
+    match option(step, "kubernetes", key) {
+        None | Some(serde_json::Value::Null) => Ok(BTreeMap::new()),
+        Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
+            KubeError::Decorator(format!(
+                "step `{}`: @kubernetes({key}={value}) must map names to strings",
+                step.name
+            ))
+        }),
+    }
+}
+
 /// `@kubernetes(...)` first, then `@resources(...)`.
 fn resource(step: &Step, key: &str) -> Option<f64> {
     ["kubernetes", "resources"]
@@ -249,28 +286,16 @@ fn job_spec(
         }
     };
     let mut secrets = options.secrets.clone();
-    match option(step, "kubernetes", "secrets") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(serde_json::Value::String(one)) => secrets.push(one),
-        Some(serde_json::Value::Array(list)) => {
-            for item in list {
-                match item {
-                    serde_json::Value::String(name) => secrets.push(name),
-                    other => {
-                        return Err(KubeError::Decorator(format!(
-                            "step `{}`: secret {other} must be a name",
-                            step.name
-                        )));
-                    }
-                }
-            }
-        }
-        Some(other) => {
-            return Err(KubeError::Decorator(format!(
-                "step `{}`: @kubernetes(secrets={other}) must be a list of Secret names",
-                step.name
-            )));
-        }
+    secrets.extend(names_option(step, "secrets")?);
+    let image_pull_policy = string_option(step, "image_pull_policy")?;
+    if let Some(policy) = &image_pull_policy
+        && !["Always", "IfNotPresent", "Never"].contains(&policy.as_str())
+    {
+        return Err(KubeError::Decorator(format!(
+            "step `{}`: @kubernetes(image_pull_policy=\"{policy}\") must be Always, \
+             IfNotPresent or Never",
+            step.name
+        )));
     }
     let tasks = u32::try_from(batch.tasks).unwrap_or(u32::MAX).max(1);
     let pods = options.pods.clamp(1, tasks);
@@ -282,7 +307,10 @@ fn job_spec(
         &step.name,
         &batch.number.to_string(),
     ]);
-    let labels = BTreeMap::from([
+    // The step's labels, then mfw's own, which find the Job again: a
+    // step's label of the same name does not replace them.
+    let mut labels = map_option(step, "labels")?;
+    labels.extend([
         (crate::cron::FLOW_LABEL.to_string(), label(&batch.flow)),
         (RUN_LABEL.to_string(), label(&batch.run_id)),
         (STEP_LABEL.to_string(), label(&step.name)),
@@ -317,6 +345,9 @@ fn job_spec(
         tolerations,
         service_account: string_option(step, "service_account")?,
         labels,
+        annotations: map_option(step, "annotations")?,
+        image_pull_policy,
+        image_pull_secrets: names_option(step, "image_pull_secrets")?,
     };
     Ok((namespace, spec))
 }
@@ -485,7 +516,11 @@ mod tests {
                     .with_option("node_selector", "\"gpu=yes, zone=a\"")
                     .with_option("tolerations", r#"[{"key":"gpu","operator":"Exists"}]"#)
                     .with_option("service_account", "\"trainer\"")
-                    .with_option("secrets", r#"["wandb"]"#),
+                    .with_option("secrets", r#"["wandb"]"#)
+                    .with_option("labels", r#"{"team":"ml","mfw.dev/flow":"not-mine"}"#)
+                    .with_option("annotations", r#"{"cost-center":"42"}"#)
+                    .with_option("image_pull_policy", "\"Always\"")
+                    .with_option("image_pull_secrets", "\"regcred\""),
             )
             .with_decorator(Decorator::new("resources").with_option("cpu", "8"));
         let (namespace, spec) = job_spec(&options(), "default", &batch(step, 8, 2)).unwrap();
@@ -508,13 +543,41 @@ mod tests {
         let container = &job["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["resources"]["limits"]["memory"], "64000M");
         assert_eq!(container["resources"]["requests"]["cpu"], "500m");
+        // Metaflow's labels, annotations and image pulling reach the pods;
+        // mfw's own labels stay.
+        let pod = &job["spec"]["template"];
+        assert_eq!(pod["metadata"]["labels"]["team"], "ml");
+        assert_eq!(
+            pod["metadata"]["labels"][crate::cron::FLOW_LABEL],
+            job["metadata"]["labels"][crate::cron::FLOW_LABEL]
+        );
+        assert_ne!(
+            pod["metadata"]["labels"][crate::cron::FLOW_LABEL],
+            "not-mine"
+        );
+        assert_eq!(pod["metadata"]["annotations"]["cost-center"], "42");
+        assert_eq!(job["metadata"]["annotations"]["cost-center"], "42");
+        assert_eq!(container["imagePullPolicy"], "Always");
+        assert_eq!(pod["spec"]["imagePullSecrets"][0]["name"], "regcred");
     }
 
     #[test]
     fn a_bad_option_names_the_step() {
-        let step = Step::end()
-            .with_decorator(Decorator::new("kubernetes").with_option("tolerations", "\"x\""));
-        let error = job_spec(&options(), "ns", &batch(step, 1, 0)).unwrap_err();
-        assert!(error.to_string().contains("step `end`"), "{error}");
+        for (key, value, says) in [
+            ("tolerations", "\"x\"", "list of tolerations"),
+            ("labels", r#"{"team":1}"#, "must map names to strings"),
+            ("image_pull_secrets", "[1]", "a name or a list of names"),
+            (
+                "image_pull_policy",
+                "\"Sometimes\"",
+                "Always, IfNotPresent or Never",
+            ),
+        ] {
+            let step =
+                Step::end().with_decorator(Decorator::new("kubernetes").with_option(key, value));
+            let error = job_spec(&options(), "ns", &batch(step, 1, 0)).unwrap_err();
+            assert!(error.to_string().contains("step `end`"), "{error}");
+            assert!(error.to_string().contains(says), "{error}");
+        }
     }
 }

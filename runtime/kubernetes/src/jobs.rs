@@ -47,6 +47,12 @@ pub struct JobSpec {
     pub service_account: Option<String>,
     /// Labels on the Job and its pods.
     pub labels: BTreeMap<String, String>,
+    /// Annotations on the Job and its pods.
+    pub annotations: BTreeMap<String, String>,
+    /// When the node pulls the image: `Always`, `IfNotPresent` or `Never`.
+    pub image_pull_policy: Option<String>,
+    /// Secrets holding registry credentials for the image.
+    pub image_pull_secrets: Vec<String>,
 }
 
 impl JobSpec {
@@ -76,6 +82,9 @@ impl JobSpec {
             "env": env,
             "resources": {"requests": resources, "limits": resources},
         });
+        if let Some(policy) = &self.image_pull_policy {
+            container["imagePullPolicy"] = json!(policy);
+        }
         if !self.secrets.is_empty() {
             let from: Vec<serde_json::Value> = self
                 .secrets
@@ -93,10 +102,19 @@ impl JobSpec {
         if let Some(account) = &self.service_account {
             pod_spec["serviceAccountName"] = json!(account);
         }
+        if !self.image_pull_secrets.is_empty() {
+            let names: Vec<serde_json::Value> = self
+                .image_pull_secrets
+                .iter()
+                .map(|name| json!({"name": name}))
+                .collect();
+            pod_spec["imagePullSecrets"] = json!(names);
+        }
+        let metadata = json!({"labels": self.labels, "annotations": self.annotations});
         let mut job = json!({
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": {"name": self.name, "labels": self.labels},
+            "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations},
             "spec": {
                 "completionMode": "Indexed",
                 "completions": self.completions.max(1),
@@ -105,7 +123,7 @@ impl JobSpec {
                 "maxFailedIndexes": 0,
                 "ttlSecondsAfterFinished": 3600,
                 "template": {
-                    "metadata": {"labels": self.labels},
+                    "metadata": metadata,
                     "spec": pod_spec,
                 },
             },
