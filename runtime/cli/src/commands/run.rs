@@ -144,14 +144,20 @@ fn parameter_pairs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// The step decorators `--with` can add, as Metaflow's `--with` takes them.
-const WITH_DECORATORS: [&str; 6] = [
+const WITH_DECORATORS: [&str; 7] = [
     "retry",
     "catch",
     "timeout",
     "resources",
     "kubernetes",
     "environment",
+    "batch",
 ];
+
+/// The options of Metaflow's `@batch` that carry over: mfw runs a `batch`
+/// step as a `kubernetes` one with the same resources (the Python SDK's
+/// `@batch` does the same); AWS's options have no effect.
+const BATCH_RESOURCES: [&str; 3] = ["cpu", "gpu", "memory"];
 
 /// `retry` or `timeout:seconds=60,minutes=1` as a decorator; option values
 /// are JSON where they parse as JSON (`2`, `true`), else text.
@@ -163,11 +169,15 @@ fn with_decorator(spec: &str) -> anyhow::Result<mfw_graph::Decorator> {
             WITH_DECORATORS.join(", ")
         );
     }
-    let mut decorator = mfw_graph::Decorator::new(name);
+    let batch = name == "batch";
+    let mut decorator = mfw_graph::Decorator::new(if batch { "kubernetes" } else { name });
     for option in options.split(',').filter(|o| !o.is_empty()) {
         let Some((key, value)) = option.split_once('=') else {
             bail!("--with {spec}: write options as NAME=VALUE, e.g. --with timeout:seconds=60");
         };
+        if batch && !BATCH_RESOURCES.contains(&key) {
+            continue;
+        }
         let json = match serde_json::from_str::<serde_json::Value>(value) {
             Ok(_) => value.to_string(),
             Err(_) => serde_json::Value::String(value.to_string()).to_string(),
@@ -616,4 +626,32 @@ fn reuse_summary(summary: &mfw_orchestrator::RunSummary) -> String {
     }
     parts.push(format!("ran {}", crate::observer::thousands(ran)));
     format!(" ({})", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_takes_options_as_json_or_text() {
+        let decorator = with_decorator("timeout:seconds=60,name=x").unwrap();
+        assert_eq!(decorator.name, "timeout");
+        assert_eq!(decorator.option("seconds"), Some("60"));
+        assert_eq!(decorator.option("name"), Some("\"x\""));
+        let error = with_decorator("cards").unwrap_err().to_string();
+        assert!(error.contains("retry, catch"), "{error}");
+    }
+
+    #[test]
+    fn with_batch_is_kubernetes_with_batchs_resources() {
+        let decorator = with_decorator("batch:cpu=4,memory=16000,queue=ml").unwrap();
+        assert_eq!(decorator.name, "kubernetes");
+        assert_eq!(
+            decorator.options,
+            [
+                ("cpu".into(), "4".into()),
+                ("memory".into(), "16000".into())
+            ]
+        );
+    }
 }
