@@ -102,13 +102,28 @@ fn metaflow_forms_give_metaflow_results() {
     assert_eq!(artifacts["origin"], serde_json::Value::Null);
     assert_eq!(
         artifacts["parameter_names"],
-        serde_json::json!(["batch", "config", "owner", "typed_int"])
+        serde_json::json!(["batch_size", "config", "owner", "typed_int"])
     );
     assert_eq!(
         artifacts["project"],
-        serde_json::json!(["compat", "user.carol", "compat.user.carol.CompatFlow"])
+        serde_json::json!([
+            "compat",
+            "test.nightly_eval",
+            "compat.test.nightly_eval.CompatFlow"
+        ])
     );
     assert_eq!(artifacts["production"], false);
+
+    // Metaflow's helpers for a step's code: parallel_map (one item after
+    // another in a component) and profile.
+    assert_eq!(artifacts["squares"], serde_json::json!([1, 4, 9]));
+    assert_eq!(artifacts["profiled"], serde_json::json!(["squares"]));
+
+    // A @batch step is a @kubernetes one with its resources; AWS's options
+    // (queue, iam_role) are of no effect.
+    let graph = scratch.mfw(["show", path]).ok().stdout;
+    assert!(graph.contains("@kubernetes(cpu=1, memory=2048)"), "{graph}");
+    assert!(!graph.contains("ml-queue"), "{graph}");
 
     // Parameters are artifacts of every task, as in Metaflow.
     let read = client(

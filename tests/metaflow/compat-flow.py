@@ -6,10 +6,13 @@ from metaflow import (
     FlowSpec,
     JSONType,
     Parameter,
+    batch,
     card,
     catch,
     current,
     environment,
+    parallel_map,
+    profile,
     project,
     retry,
     step,
@@ -30,13 +33,14 @@ def owner_default(ctx):
     return f"{ctx.user_name}@{ctx.flow_name}/{ctx.parameter_name}/{ctx.ds_type}"
 
 
-@project(name="compat")
+@project(name="compat", branch="nightly_eval")
 @trigger_on_finish(flow="UpstreamFlow")
 class CompatFlow(FlowSpec):
     config = Parameter("config", type=JSONType, default='{"depth": 3, "tags": ["a"]}')
     typed_int = Parameter("typed-int", type=int, default=7)
     owner = Parameter("owner", default=owner_default)
-    batch = Parameter("batch", default=lambda ctx: len(ctx.user_name) * 10, type=int)
+    # (not `batch`: in the class body that name would hide the decorator)
+    batch_size = Parameter("batch_size", default=lambda ctx: len(ctx.user_name) * 10, type=int)
 
     @card(type="blank")
     @step
@@ -49,6 +53,8 @@ class CompatFlow(FlowSpec):
         self.letters = ["a", "b"]
         self.next(self.outer, foreach="letters")
 
+    # Metaflow's AWS Batch: here a @kubernetes step with these resources.
+    @batch(cpu=1, memory=2048, queue="ml-queue", iam_role="arn:aws:iam::1:role/x")
     @step
     def outer(self):
         self.numbers = [10, 20, 30]
@@ -107,12 +113,16 @@ class CompatFlow(FlowSpec):
         self.types = [type(self.frozen).__name__, type(self.buffer).__name__]
         self.config_depth = self.config["depth"]
         self.doubled = self.typed_int * 2
-        self.computed = [self.owner, self.batch]
+        self.computed = [self.owner, self.batch_size]
         self.who = [current.username, current.namespace, sorted(current.tags)]
         self.origin = current.origin_run_id
         self.parameter_names = current.parameter_names
         self.project = [current.project_name, current.branch_name, current.project_flow_name]
         self.production = current.is_production
+        timings = {}
+        with profile("squares", timings):
+            self.squares = parallel_map(lambda x: x * x, [1, 2, 3])
+        self.profiled = list(timings)
         print("types", self.types, "depth", self.config_depth, "doubled", self.doubled)
 
 

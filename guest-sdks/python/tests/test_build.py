@@ -143,12 +143,21 @@ def test_a_component_imports_metaflow_as_mfw_and_a_pinned_metaflow_is_left_out(
         exec("from metaflow import cards, exception", namespace)
         assert namespace["cards"] is cards and namespace["exception"] is exception
         # A name of Metaflow's that mfw lacks is named in the error.
-        try:
-            exec("from metaflow import Config", {})
-        except ImportError as e:
-            assert "mfw has no metaflow.Config" in str(e), e
-        else:
-            raise AssertionError("metaflow.Config imported")
+        # A name of Metaflow's that mfw lacks is named in the error, with
+        # what to write instead.
+        for name, instead in [
+            ("Config", "Parameter (type=JSONType)"),
+            ("secrets", "@grant(env=[...])"),
+            ("Deployer", "mfw kubernetes deploy"),
+            ("not_metaflows", "write the flow without it"),
+        ]:
+            try:
+                exec(f"from metaflow import {name}", {})
+            except ImportError as e:
+                assert f"mfw has no metaflow.{name}" in str(e), e
+                assert instead in str(e), e
+            else:
+                raise AssertionError(f"metaflow.{name} imported")
         assert not hasattr(metaflow, "_private")
     finally:
         sys.path.remove(app)

@@ -274,3 +274,12 @@ def test_a_flow_class_from_a_flow_importing_metaflow_reads_without_metaflow(
     assert task.data.point.x == 3
     assert "metaflow" not in sys.modules
     del sys.modules["pointflow"]
+
+
+def test_default_metadata_forgets_the_datastore_metadata_chose(tmp_path, monkeypatch):
+    from mfw import default_metadata, get_metadata, metadata
+
+    monkeypatch.setenv("MFW_DATASTORE", str(tmp_path / "team"))
+    assert metadata(f"local@{tmp_path / 'mine'}") == f"local@{tmp_path / 'mine'}"
+    assert default_metadata() == f"local@{tmp_path / 'team'}"
+    assert get_metadata() == f"local@{tmp_path / 'team'}"

@@ -46,3 +46,81 @@ def test_parameters_refuse_unknown_options_and_types():
         Parameter("n", defualt=3)
     with pytest.raises(FlowDefinitionError, match="use str, int, float, bool or JSONType"):
         Parameter("n", type=list)
+
+
+def test_batch_is_a_kubernetes_step_with_its_resources():
+    from mfw import batch
+
+    @batch(cpu=4, memory=16000, gpu=None, queue="ml", iam_role="arn:x", image="py:3.11")
+    @step
+    def train(self):
+        pass
+
+    # AWS's options have no effect: only the resources are recorded.
+    assert train._mfw_decorators == [("kubernetes", [("cpu", "4"), ("memory", "16000")])]
+
+    @batch
+    @step
+    def bare(self):
+        pass
+
+    assert bare._mfw_decorators == [("kubernetes", [])]
+    with pytest.raises(FlowDefinitionError, match="@batch has no option 'cpus'"):
+        batch(cpus=2)
+
+
+def test_metaflows_kubernetes_card_and_pypi_options_are_accepted():
+    from mfw import card, kubernetes, pypi
+
+    @kubernetes(labels={"team": "ml"}, use_tmpfs=True, compute_pool="p", qos="Guaranteed")
+    @card(type="blank", scope="task")
+    @pypi(disabled=True)
+    @step
+    def start(self):
+        pass
+
+    names = [name for name, _ in start._mfw_decorators]
+    assert names == ["kubernetes", "card", "pypi"]
+    assert ("labels", '{"team":"ml"}') in start._mfw_decorators[0][1]
+
+
+def test_project_names_and_branches_are_metaflows():
+    @project(name="fraud", branch="new_model", production=True)
+    class F(FlowSpec):
+        pass
+
+    assert F._mfw_flow_decorators == [
+        ("project", [("name", '"fraud"'), ("branch", '"new_model"'), ("production", "true")])
+    ]
+    for bad in [{"name": "Fraud"}, {"name": ""}, {}, {"name": "ok", "branch": "a-b"}]:
+        with pytest.raises(FlowDefinitionError, match="lowercase letters, digits and underscores"):
+            project(**bad)
+
+
+@pytest.mark.parametrize(
+    ("options", "branch", "production", "user_branch"),
+    [
+        ({}, "user.ada", False, True),
+        ({"branch": "new_model"}, "test.new_model", False, False),
+        ({"production": True}, "prod", True, False),
+        ({"branch": "new_model", "production": True}, "prod.new_model", True, False),
+    ],
+)
+def test_current_names_the_projects_branch_as_metaflow_does(
+    monkeypatch, options, branch, production, user_branch
+):
+    from mfw import current
+    from mfw._current import _RUNNING
+
+    @project(name="fraud", **options)
+    class ScoreFlow(FlowSpec):
+        pass
+
+    monkeypatch.setitem(_RUNNING, "flow", ScoreFlow)
+    monkeypatch.setattr(type(current), "username", property(lambda self: "ada"))
+    monkeypatch.setattr(type(current), "flow_name", property(lambda self: "ScoreFlow"))
+    assert current.project_name == "fraud"
+    assert current.branch_name == branch
+    assert current.project_flow_name == f"fraud.{branch}.ScoreFlow"
+    assert current.is_production is production
+    assert current.is_user_branch is user_branch

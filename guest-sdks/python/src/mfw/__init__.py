@@ -26,6 +26,7 @@ from ._client import (
     Run,
     Step,
     Task,
+    default_metadata,
     default_namespace,
     get_datastore,
     get_metadata,
@@ -37,6 +38,7 @@ from ._client import (
 from ._current import current
 from ._datatools import S3
 from ._decorators import (
+    batch,
     cache,
     card,
     catch,
@@ -60,6 +62,7 @@ from ._errors import FlowDefinitionError, MfwError
 from ._flowspec import FlowSpec
 from ._parameters import IncludeFile, JSONType, Parameter
 from ._runner import ExecutingRun, Runner
+from ._utils import parallel_imap_unordered, parallel_map, profile
 
 __version__ = "0.1.0"
 
@@ -78,12 +81,14 @@ __all__ = [
     "ExecutingRun",
     "Step",
     "Task",
+    "batch",
     "cache",
     "card",
     "catch",
     "conda",
     "conda_base",
     "current",
+    "default_metadata",
     "default_namespace",
     "environment",
     "get_datastore",
@@ -93,6 +98,9 @@ __all__ = [
     "kubernetes",
     "metadata",
     "namespace",
+    "parallel_imap_unordered",
+    "parallel_map",
+    "profile",
     "project",
     "pypi",
     "pypi_base",

@@ -34,9 +34,39 @@ def __getattr__(name):
     # X` says this rather than only "cannot import name".
     raise ImportError(
         f"mfw has no metaflow.{name}: here `metaflow` is mfw, whose "
-        "Metaflow API the mfw book lists (python.html); write the flow without it",
+        "Metaflow API the mfw book lists (python.html); "
+        + _INSTEAD.get(name, "write the flow without it"),
         name=__name__,
     )
+
+
+# What to write instead of the names of Metaflow's that mfw lacks.
+_CONFIG = (
+    "keep settings in a Parameter (type=JSONType) or read a file with IncludeFile; "
+    "decorators take plain values"
+)
+_MUTATOR = "write the decorator's effect in the step itself, or use mfw's decorators"
+_DEPLOY = "deploy with `mfw kubernetes deploy FLOW`, run from Python with Runner(flow_file)"
+_INSTEAD = {
+    "Config": _CONFIG,
+    "ConfigValue": _CONFIG,
+    "config_expr": _CONFIG,
+    "FlowMutator": _MUTATOR,
+    "StepMutator": _MUTATOR,
+    "UserStepDecorator": _MUTATOR,
+    "user_step_decorator": _MUTATOR,
+    "USER_SKIP_STEP": _MUTATOR,
+    "secrets": (
+        "a step gets environment variables with @grant(env=[...]) or "
+        "@environment(vars={...}), and Kubernetes Secrets with @kubernetes(secrets=[...])"
+    ),
+    "parallel": "there is no gang scheduling: fan out with foreach",
+    "exit_hook": "run what should follow the flow from the `end` step, or with @catch",
+    "NBRunner": "Runner(flow_file).run(**parameters) runs a flow file from a notebook",
+    "Deployer": _DEPLOY,
+    "DeployedFlow": _DEPLOY,
+    "NBDeployer": _DEPLOY,
+}
 """,
     "cards.py": """\
 \"\"\"mfw.cards, as `metaflow.cards`.\"\"\"
@@ -76,23 +106,24 @@ def metaflow_as_mfw() -> Iterator[None]:
     if "metaflow" in sys.modules:
         yield
         return
+    names = {
+        file: "metaflow" if file == "__init__.py" else f"metaflow.{file.removesuffix('.py')}"
+        for file in METAFLOW_SOURCES
+    }
     modules = {}
-    for file in METAFLOW_SOURCES:
-        stem = file.removesuffix(".py")
-        name = "metaflow" if stem == "__init__" else f"metaflow.{stem}"
+    for name in names.values():
         module = types.ModuleType(name)
         module.__file__ = f"<mfw: {name}>"
-        if stem == "__init__":
+        if name == "metaflow":
             module.__path__ = []  # a package, for `metaflow.cards`
         modules[name] = module
     sys.modules.update(modules)
     try:
-        for file, source in METAFLOW_SOURCES.items():
-            stem = file.removesuffix(".py")
-            name = "metaflow" if stem == "__init__" else f"metaflow.{stem}"
-            exec(compile(source, modules[name].__file__, "exec"), modules[name].__dict__)
+        for file, name in names.items():
+            module = modules[name]
+            exec(compile(METAFLOW_SOURCES[file], module.__file__, "exec"), module.__dict__)
             if name != "metaflow":
-                setattr(modules["metaflow"], stem, modules[name])
+                setattr(modules["metaflow"], name.removeprefix("metaflow."), module)
         yield
     finally:
         for name, module in modules.items():

@@ -95,6 +95,20 @@ def metadata(ms: str) -> str:
     return get_metadata()
 
 
+def default_metadata() -> str:
+    """Back to reading runs from the default place (`MFW_DATASTORE`, the
+    config file's, else `.mfw` here), forgetting `metadata` and
+    `set_datastore`; returns `get_metadata()`.
+
+    >>> _ = metadata("/tmp/elsewhere")
+    >>> default_metadata() == metadata(get_datastore())
+    True
+    """
+    global _datastore
+    _datastore = None
+    return get_metadata()
+
+
 def set_datastore(location: str) -> None:
     """Reads runs from `location` (a directory, file:// URL or s3:// URL)
     from now on."""

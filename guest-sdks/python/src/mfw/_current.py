@@ -62,7 +62,8 @@ class Current:
             if isinstance(value, Parameter)
         )
 
-    def _project(self) -> str | None:
+    def _project(self) -> dict[str, Any] | None:
+        """`@project`'s options (name, branch, production), if the flow has it."""
         import json
 
         flow = _RUNNING["flow"]
@@ -70,34 +71,46 @@ class Current:
             raise AttributeError("current is only set while a step runs")
         for name, options in getattr(flow, "_mfw_flow_decorators", []):
             if name == "project":
-                return json.loads(dict(options).get("name", "null"))
+                return {key: json.loads(value) for key, value in options}
         return None
 
     @property
     def project_name(self) -> str | None:
         """`@project(name=...)`, else None."""
-        return self._project()
+        project = self._project()
+        return project.get("name") if project else None
 
     @property
     def branch_name(self) -> str | None:
-        """With `@project`: `user.NAME`, as Metaflow names a user's branch
-        (mfw has no production deployments yet)."""
-        return f"user.{self.username}" if self._project() else None
+        """With `@project`, the branch as Metaflow names it: `user.NAME` for
+        a user's runs, `test.BRANCH` with `branch=`, `prod` (or
+        `prod.BRANCH`) with `production=True`."""
+        project = self._project()
+        if project is None:
+            return None
+        branch = project.get("branch")
+        if project.get("production"):
+            return f"prod.{branch}" if branch else "prod"
+        return f"test.{branch}" if branch else f"user.{self.username}"
 
     @property
     def project_flow_name(self) -> str | None:
         """With `@project`: `project.branch.FlowName`."""
-        project = self._project()
+        project = self.project_name
         return f"{project}.{self.branch_name}.{self.flow_name}" if project else None
 
     @property
     def is_production(self) -> bool:
-        """False: runs are never production deployments (yet)."""
-        return False
+        """Whether `@project(production=True)` puts the runs on the
+        production branch."""
+        project = self._project()
+        return bool(project and project.get("production"))
 
     @property
     def is_user_branch(self) -> bool:
-        return self._project() is not None
+        """Whether the runs are on the user's own branch (`user.NAME`)."""
+        project = self._project()
+        return bool(project and not project.get("branch") and not project.get("production"))
 
     @property
     def is_running_flow(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,14 +28,38 @@ STEP_DECORATORS: dict[str, dict[str, Any]] = {
         "disk": 10240,
         "gpu": None,
         "image": None,
+        "image_pull_policy": None,
+        "image_pull_secrets": None,
         "namespace": None,
         "node_selector": None,
         "tolerations": None,
         "service_account": None,
         "secrets": None,
+        "labels": None,
+        "annotations": None,
+        # Metaflow's options for what a task's container holds (scratch
+        # space, volumes, ports, its Python) and for Outerbounds' pools:
+        # accepted, so a flow runs unchanged, and of no effect, as a step's
+        # sandbox reaches no file, port or process the graph does not grant.
+        "gpu_vendor": None,
+        "use_tmpfs": None,
+        "tmpfs_tempdir": True,
+        "tmpfs_size": None,
+        "tmpfs_path": "/metaflow_temp",
+        "persistent_volume_claims": None,
+        "shared_memory": None,
+        "port": None,
+        "compute_pool": None,
+        "executable": None,
+        "hostname_resolution_timeout": 600,
+        "qos": "Burstable",
+        "extended_resources": {},
+        "security_context": None,
     },
     "environment": {"vars": {}},
-    "pypi": {"packages": {}, "python": None},
+    # disabled: recorded; a component's packages are its flow's, for all
+    # of its steps.
+    "pypi": {"packages": {}, "python": None, "disabled": None},
     # Metaflow's conda decorators: their packages resolve like @pypi's
     # (native ones built by mfw's wheel recipe), since a component carries
     # its own CPython.
@@ -51,6 +76,8 @@ STEP_DECORATORS: dict[str, dict[str, Any]] = {
         "save_errors": True,
         "customize": False,
         "refresh_interval": 5,
+        "scope": "task",
+        "rank": None,
     },
     "grant": {
         "read": {},
@@ -64,7 +91,9 @@ STEP_DECORATORS: dict[str, dict[str, Any]] = {
 
 FLOW_DECORATORS: dict[str, dict[str, Any]] = {
     "schedule": {"hourly": False, "daily": True, "weekly": False, "cron": None, "timezone": None},
-    "project": {"name": None},
+    # A branch of one's own (`test.BRANCH`) or production (`prod`), as
+    # `current.branch_name` gives them; else the user's (`user.NAME`).
+    "project": {"name": None, "branch": None, "production": False},
     "pypi_base": {"packages": {}, "python": None},
     "conda_base": {"packages": {}, "libraries": {}, "python": None, "disabled": False},
     # Metaflow's event triggers, recorded in the graph: they start runs
@@ -118,16 +147,20 @@ def step(func: Callable) -> Callable:
     return func
 
 
+def _check_options(name: str, options: dict[str, Any], allowed: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        path, line = _caller()
+        raise FlowDefinitionError(
+            f"@{name} has no option {unknown[0]!r}; its options are: {', '.join(allowed)}",
+            path,
+            line,
+        )
+
+
 def _make(name: str, allowed: dict[str, Any], target: str) -> Callable:
     def decorator(obj: Any = None, **options: Any) -> Any:
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            path, line = _caller()
-            raise FlowDefinitionError(
-                f"@{name} has no option {unknown[0]!r}; its options are: {', '.join(allowed)}",
-                path,
-                line,
-            )
+        _check_options(name, options, allowed)
         recorded = [(key, _json(name, key, value)) for key, value in options.items()]
 
         def apply(target_obj: Any) -> Any:
@@ -199,6 +232,88 @@ def cache(enabled: Any = True) -> Callable:
 trigger = _make("trigger", FLOW_DECORATORS["trigger"], "flow")
 trigger_on_finish = _make("trigger_on_finish", FLOW_DECORATORS["trigger_on_finish"], "flow")
 schedule = _make("schedule", FLOW_DECORATORS["schedule"], "flow")
-project = _make("project", FLOW_DECORATORS["project"], "flow")
+_project = _make("project", FLOW_DECORATORS["project"], "flow")
+
+
+def project(obj: Any = None, **options: Any) -> Any:
+    """Metaflow's @project: the flow's runs belong to project `name`, on the
+    user's branch (`user.NAME`), a branch of its own (`branch="x"`:
+    `test.x`) or production (`production=True`: `prod`, or `prod.x` with a
+    branch); `current` gives them. Names are Metaflow's: lowercase letters,
+    digits and underscores, at most 128.
+
+    >>> from mfw import FlowSpec
+    >>> @project(name="fraud", branch="new_model")
+    ... class F(FlowSpec):
+    ...     pass
+    >>> F._mfw_flow_decorators
+    [('project', [('name', '"fraud"'), ('branch', '"new_model"')])]
+    """
+    for key in ("name", "branch"):
+        value = options.get(key)
+        if key == "branch" and value is None:
+            continue
+        if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9_]{1,128}", value):
+            path, line = _caller()
+            raise FlowDefinitionError(
+                f"@project({key}={value!r}): a project's {key} is 1 to 128 lowercase "
+                "letters, digits and underscores, e.g. @project(name='fraud_model')",
+                path,
+                line,
+            )
+    return _project(obj, **options)
+
+
+# Metaflow's @batch runs a step on AWS Batch. mfw's remote compute is
+# Kubernetes, so a @batch step is a @kubernetes step with the resources it
+# asks for: a flow written for AWS runs unchanged, locally or on the cluster
+# (`--kubernetes decorated`). AWS's own options (queue, roles, volumes, and
+# image: a Batch image holds no mfw worker) are accepted and of no effect.
+BATCH_OPTIONS: dict[str, Any] = {
+    "cpu": None,
+    "gpu": None,
+    "memory": None,
+    "image": None,
+    "queue": None,
+    "iam_role": None,
+    "execution_role": None,
+    "shared_memory": None,
+    "max_swap": None,
+    "swappiness": None,
+    "inferentia": None,
+    "trainium": None,
+    "efa": None,
+    "host_volumes": None,
+    "efs_volumes": None,
+    "use_tmpfs": False,
+    "aws_batch_tags": None,
+    "tmpfs_tempdir": True,
+    "tmpfs_size": None,
+    "tmpfs_path": "/metaflow_temp",
+    "ephemeral_storage": None,
+    "log_driver": None,
+    "log_options": None,
+    "executable": None,
+    "privileged": False,
+}
+BATCH_RESOURCES = ("cpu", "gpu", "memory")
+
+
+def batch(obj: Any = None, **options: Any) -> Any:
+    """Metaflow's @batch, as a @kubernetes step with the same cpu, gpu and
+    memory; its AWS options are accepted and of no effect.
+
+    >>> @batch(cpu=4, memory=16000, queue="ml-queue")
+    ... @step
+    ... def train(self):
+    ...     pass
+    >>> train._mfw_decorators[0]
+    ('kubernetes', [('cpu', '4'), ('memory', '16000')])
+    """
+    _check_options("batch", options, BATCH_OPTIONS)
+    kept = {k: v for k, v in options.items() if k in BATCH_RESOURCES and v is not None}
+    return kubernetes(obj, **kept)
+
+
 pypi_base = _make("pypi_base", FLOW_DECORATORS["pypi_base"], "flow")
 conda_base = _make("conda_base", FLOW_DECORATORS["conda_base"], "flow")
