@@ -245,10 +245,19 @@ const NOT_CODE: [&str; 3] = ["__pycache__", "node_modules", "site-packages"];
 /// would otherwise package everything under it.
 const MAX_CODE_PACKAGE_ENTRIES: usize = 20_000;
 
-/// The flow's code package: every `.py` under `dir`, outside hidden, cache
-/// and virtualenv directories, without following symlinked directories;
-/// paths relative to `dir`. The build bundles exactly these files and its
-/// cache key covers them.
+/// Files besides `.py` that a code package takes: what Metaflow's `Config`
+/// reads when the flow is built (`Config("c", default="config.json")`).
+const CONFIG_SUFFIXES: [&str; 6] = [".json", ".yaml", ".yml", ".toml", ".ini", ".cfg"];
+
+/// The largest configuration file a code package takes: larger ones are
+/// data, which steps read with `IncludeFile`, not part of every build.
+const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+
+/// The flow's code package: every `.py` under `dir`, and every
+/// configuration file (`CONFIG_SUFFIXES`, up to `MAX_CONFIG_FILE_BYTES`,
+/// not a symbolic link), outside hidden, cache and virtualenv directories,
+/// without following symlinked directories; paths relative to `dir`. The
+/// build bundles exactly these files and its cache key covers them.
 fn code_package(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
@@ -282,6 +291,13 @@ fn code_package(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
                     pending.push(relative.join(&file_name));
                 }
             } else if name.ends_with(".py") && path.is_file() {
+                found.push(relative.join(&file_name));
+            } else if CONFIG_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+                && entry.file_type().is_ok_and(|t| t.is_file())
+                && entry
+                    .metadata()
+                    .is_ok_and(|m| m.len() <= MAX_CONFIG_FILE_BYTES)
+            {
                 found.push(relative.join(&file_name));
             }
         }
@@ -643,7 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn the_code_package_takes_every_py_file_and_subpackages() {
+    fn the_code_package_takes_every_py_file_subpackages_and_configuration_files() {
         let dir = tempfile::tempdir().unwrap();
         for relative in [
             "flow.py",
@@ -651,12 +667,26 @@ mod tests {
             "lib/__init__.py",
             "lib/deep/mod.py",
             "data.csv",
+            "config.json",
+            "conf/prod.yaml",
         ] {
             touch(dir.path(), relative);
         }
+        // Configuration files, but not large ones (data) or links.
+        std::fs::write(dir.path().join("big.json"), vec![b' '; 2 << 20]).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("config.json"), dir.path().join("link.json"))
+            .unwrap();
         assert_eq!(
             sorted(code_package(dir.path()).unwrap()),
-            ["flow.py", "lib/__init__.py", "lib/deep/mod.py", "util.py"].map(PathBuf::from)
+            [
+                "conf/prod.yaml",
+                "config.json",
+                "flow.py",
+                "lib/__init__.py",
+                "lib/deep/mod.py",
+                "util.py"
+            ]
+            .map(PathBuf::from)
         );
     }
 
