@@ -114,6 +114,11 @@ fn metaflow_forms_give_metaflow_results() {
     );
     assert_eq!(artifacts["production"], false);
 
+    // A Config is read from its file when the flow is built: its values
+    // set @environment and @retry above (the attempt and mode asserted),
+    // and a step reads it.
+    assert_eq!(artifacts["settings_read"], serde_json::json!(["fast", 4]));
+
     // Metaflow's helpers for a step's code: parallel_map (one item after
     // another in a component) and profile.
     assert_eq!(artifacts["squares"], serde_json::json!([1, 4, 9]));

@@ -2,6 +2,7 @@
 # is mfw): the test asserts what Metaflow gives for each. The file name has
 # a '-', as hello-cloud.py does.
 from metaflow import (
+    Config,
     Flow,
     FlowSpec,
     JSONType,
@@ -9,6 +10,7 @@ from metaflow import (
     batch,
     card,
     catch,
+    config_expr,
     current,
     environment,
     parallel_map,
@@ -39,6 +41,8 @@ class CompatFlow(FlowSpec):
     config = Parameter("config", type=JSONType, default='{"depth": 3, "tags": ["a"]}')
     typed_int = Parameter("typed-int", type=int, default=7)
     owner = Parameter("owner", default=owner_default)
+    # Read when the flow is built, from the file beside it.
+    settings = Config("settings", default="compat-config.json")
     # (not `batch`: in the class body that name would hide the decorator)
     batch_size = Parameter("batch_size", default=lambda ctx: len(ctx.user_name) * 10, type=int)
 
@@ -83,8 +87,8 @@ class CompatFlow(FlowSpec):
         self.merge_artifacts(inputs)
         self.next(self.flaky)
 
-    @environment(vars={"MODE": "fast"})
-    @retry(times=2)
+    @environment(vars={"MODE": settings.mode})
+    @retry(times=config_expr("settings.retries"))
     @step
     def flaky(self):
         import os
@@ -123,6 +127,7 @@ class CompatFlow(FlowSpec):
         with profile("squares", timings):
             self.squares = parallel_map(lambda x: x * x, [1, 2, 3])
         self.profiled = list(timings)
+        self.settings_read = [self.settings.mode, self.settings.model.depth]
         print("types", self.types, "depth", self.config_depth, "doubled", self.doubled)
 
 

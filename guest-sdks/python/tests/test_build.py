@@ -146,7 +146,7 @@ def test_a_component_imports_metaflow_as_mfw_and_a_pinned_metaflow_is_left_out(
         # A name of Metaflow's that mfw lacks is named in the error, with
         # what to write instead.
         for name, instead in [
-            ("Config", "Parameter (type=JSONType)"),
+            ("exit_hook", "from the `end` step"),
             ("secrets", "@grant(env=[...])"),
             ("Deployer", "mfw kubernetes deploy"),
             ("not_metaflows", "write the flow without it"),

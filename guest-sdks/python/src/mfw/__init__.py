@@ -35,6 +35,7 @@ from ._client import (
     namespace,
     set_datastore,
 )
+from ._config import Config, ConfigValue, config_expr
 from ._current import current
 from ._datatools import S3
 from ._decorators import (
@@ -67,6 +68,8 @@ from ._utils import parallel_imap_unordered, parallel_map, profile
 __version__ = "0.1.0"
 
 __all__ = [
+    "Config",
+    "ConfigValue",
     "DataArtifact",
     "Flow",
     "FlowDefinitionError",
@@ -86,6 +89,7 @@ __all__ = [
     "card",
     "catch",
     "conda",
+    "config_expr",
     "conda_base",
     "current",
     "default_metadata",

@@ -41,16 +41,9 @@ def __getattr__(name):
 
 
 # What to write instead of the names of Metaflow's that mfw lacks.
-_CONFIG = (
-    "keep settings in a Parameter (type=JSONType) or read a file with IncludeFile; "
-    "decorators take plain values"
-)
 _MUTATOR = "write the decorator's effect in the step itself, or use mfw's decorators"
 _DEPLOY = "deploy with `mfw kubernetes deploy FLOW`, run from Python with Runner(flow_file)"
 _INSTEAD = {
-    "Config": _CONFIG,
-    "ConfigValue": _CONFIG,
-    "config_expr": _CONFIG,
     "FlowMutator": _MUTATOR,
     "StepMutator": _MUTATOR,
     "UserStepDecorator": _MUTATOR,
