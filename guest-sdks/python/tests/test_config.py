@@ -91,7 +91,10 @@ def test_a_parser_and_plain_configs():
     assert parsed.value == {"a": "1", "b": "2"} and isinstance(parsed.value, ConfigValue)
     dotted = Config("c", default_value="[1, 2]", parser="json.loads", plain=True)
     assert dotted.value == [1, 2]
-    assert Config("c").value is None and len(Config("c")) == 0
+    empty = Config("c")
+    assert empty.value is None and len(empty) == 0
+    with pytest.raises(AttributeError, match="config 'c' has no value, so no 'depth'"):
+        empty.depth  # noqa: B018
 
 
 def test_config_values_pickle_and_serialise_as_dicts():

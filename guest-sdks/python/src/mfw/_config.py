@@ -128,6 +128,11 @@ class Config(collections.abc.Mapping):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "value":
             raise AttributeError(name)
+        if self.value is None:
+            raise AttributeError(
+                f"config {self.name!r} has no value, so no {name!r}: its file is missing "
+                "and it has no default_value"
+            )
         return getattr(self.value, name)
 
     def __getitem__(self, key: Any) -> Any:
