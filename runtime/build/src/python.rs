@@ -290,15 +290,16 @@ fn code_package(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
                 if !not_code {
                     pending.push(relative.join(&file_name));
                 }
-            } else if name.ends_with(".py") && path.is_file() {
-                found.push(relative.join(&file_name));
-            } else if CONFIG_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
-                && entry.file_type().is_ok_and(|t| t.is_file())
-                && entry
-                    .metadata()
-                    .is_ok_and(|m| m.len() <= MAX_CONFIG_FILE_BYTES)
-            {
-                found.push(relative.join(&file_name));
+            } else {
+                let code = name.ends_with(".py") && path.is_file();
+                let config = CONFIG_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+                    && entry.file_type().is_ok_and(|t| t.is_file())
+                    && entry
+                        .metadata()
+                        .is_ok_and(|m| m.len() <= MAX_CONFIG_FILE_BYTES);
+                if code || config {
+                    found.push(relative.join(&file_name));
+                }
             }
         }
     }
@@ -314,6 +315,7 @@ fn build_key(
     flow: &Path,
     partial: bool,
     code: &[PathBuf],
+    configs: &BTreeMap<String, String>,
 ) -> Result<String, BuildError> {
     let dir = flow.parent().unwrap_or(Path::new("."));
     let mut hasher = blake3::Hasher::new();
@@ -338,7 +340,21 @@ fn build_key(
         hasher.update(&std::fs::read(&path).map_err(io("read", &path))?);
         hasher.update(&[0]);
     }
+    hash_configs(&mut hasher, configs);
     Ok(hasher.finalize().to_hex()[..32].to_string())
+}
+
+/// Adds the configs given for a build (`run --config`) to a hash: they
+/// change the component as its files do. None given adds nothing, so the
+/// keys of builds without them stay as they were.
+fn hash_configs(hasher: &mut blake3::Hasher, configs: &BTreeMap<String, String>) {
+    for (name, text) in configs {
+        hasher.update(b"config\0");
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
 }
 
 /// Where the component's start-up leaves the graph it derived, or why it
@@ -443,6 +459,7 @@ fn common_code(
     code: &[PathBuf],
     lock: &[serde_json::Value],
     files: Option<&Path>,
+    configs: &BTreeMap<String, String>,
 ) -> Result<blake3::Hasher, BuildError> {
     let dir = flow.parent().unwrap_or(Path::new("."));
     let own = flow.file_name().map(PathBuf::from).unwrap_or_default();
@@ -478,6 +495,7 @@ fn common_code(
         let bytes = std::fs::read(files).map_err(io("read", files))?;
         hasher.update(blake3::hash(&bytes).as_bytes());
     }
+    hash_configs(&mut hasher, configs);
     Ok(hasher)
 }
 
@@ -492,7 +510,7 @@ pub fn build(
     let flow = std::fs::canonicalize(flow).map_err(io("resolve", flow))?;
     let tools = tools(cache, options.shared_store)?;
     let code = code_package(flow.parent().unwrap_or(Path::new(".")))?;
-    let key = build_key(&tools, &flow, partial, &code)?;
+    let key = build_key(&tools, &flow, partial, &code, options.configs)?;
     let builds = cache.join("python/builds");
     let out = builds.join(format!("{key}.wasm"));
     if out.exists() && !force {
@@ -524,6 +542,12 @@ pub fn build(
         source,
     })?;
     std::fs::write(&code_file, listed).map_err(io("write", &code_file))?;
+    let configs_file = work.join("configs.json");
+    let configs = serde_json::to_vec(options.configs).map_err(|source| BuildError::Output {
+        what: "the configs do not serialize".to_string(),
+        source,
+    })?;
+    std::fs::write(&configs_file, configs).map_err(io("write", &configs_file))?;
     let staged = run_build_script(
         &tools,
         &flow,
@@ -533,6 +557,8 @@ pub fn build(
             .arg(&flow)
             .arg("--code-package")
             .arg(&code_file)
+            .arg("--configs")
+            .arg(&configs_file)
             .arg("--sdk")
             .arg(&tools.sdk)
             .arg("--work")
@@ -578,6 +604,7 @@ pub fn build(
                 &code_paths,
                 &staged.lock,
                 staged.files.as_deref(),
+                options.configs,
             )?;
             let source = std::fs::read_to_string(&flow).map_err(io("read", &flow))?;
             let steps: Vec<String> = graph.steps.iter().map(|s| s.name.clone()).collect();
