@@ -654,3 +654,91 @@ fn metaflows_tutorials_that_chain_flows_run_unchanged() {
         cloud.stdout
     );
 }
+
+const CONFIGURED: &str = "\
+from metaflow import Config, FlowSpec, retry, step
+
+
+class ConfiguredFlow(FlowSpec):
+    settings = Config('settings', default='settings.json')
+
+    @retry(times=settings.retries)
+    @step
+    def start(self):
+        self.model = self.settings.model
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print('model', self.model)
+";
+
+#[test]
+fn a_config_given_to_the_run_replaces_its_default() {
+    let scratch = Scratch::new();
+    let flow = scratch.write("configured/flow.py", CONFIGURED);
+    scratch.write(
+        "configured/settings.json",
+        r#"{"model": "small", "retries": 1}"#,
+    );
+    let flow = flow.to_str().unwrap();
+    let model = |ran: common::Ran| {
+        let run = ran.run_id();
+        scratch.dump(&format!("ConfiguredFlow/{run}/end/0"))["artifacts"]["model"].clone()
+    };
+    assert_eq!(model(scratch.mfw(["run", flow]).ok()), "small");
+    // Metaflow's --config NAME FILE and --config-value NAME TEXT: the flow
+    // is built with them, and no task of a run with other configs is
+    // reused for it.
+    let prod = scratch.write("prod.json", r#"{"model": "large", "retries": 3}"#);
+    let prod = prod.to_str().unwrap();
+    let given = scratch
+        .mfw(["run", "--config", "settings", prod, flow])
+        .ok();
+    assert_eq!(model(given), "large");
+    let value = r#"{"model": "tiny", "retries": 0}"#;
+    let given = scratch
+        .mfw(["run", "--config-value", "settings", value, flow])
+        .ok();
+    assert_eq!(model(given), "tiny");
+    assert_eq!(model(scratch.mfw(["run", flow]).ok()), "small");
+
+    // A config the flow does not declare, a file that is not there, and a
+    // flow that has no Configs are errors that say so.
+    let unknown = scratch
+        .mfw(["run", "--config", "setings", prod, flow])
+        .failed();
+    assert!(
+        unknown.stderr.contains(
+            "--config setings: the flow has no Config named 'setings' (its configs: settings)"
+        ),
+        "{}",
+        unknown.stderr
+    );
+    let missing = scratch
+        .mfw(["run", "--config", "settings", "absent.json", flow])
+        .failed();
+    assert!(
+        missing
+            .stderr
+            .contains("--config settings absent.json: cannot read the file"),
+        "{}",
+        missing.stderr
+    );
+    let hello = common::example("hello");
+    let rust = scratch
+        .mfw([
+            "run",
+            "--config-value",
+            "settings",
+            "{}",
+            hello.to_str().unwrap(),
+        ])
+        .failed();
+    assert!(
+        rust.stderr.contains("--config settings:")
+            && rust.stderr.contains("only those have Configs"),
+        "{}",
+        rust.stderr
+    );
+}

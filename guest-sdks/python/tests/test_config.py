@@ -105,3 +105,15 @@ def test_config_values_pickle_and_serialise_as_dicts():
     copy = value.to_dict()
     copy["model"]["depth"] = 4
     assert value.model.depth == 3
+
+
+def test_a_config_given_to_the_build_comes_first_and_must_be_declared(monkeypatch):
+    import mfw._config as config_module
+
+    monkeypatch.setattr(config_module, "_given", lambda: {"c": '{"a": 2}'})
+    monkeypatch.setattr(config_module, "_DECLARED", set())
+    assert Config("c", default_value={"a": 1}).value == {"a": 2}
+    config_module.check_given("flow.py")
+    monkeypatch.setattr(config_module, "_given", lambda: {"c": "{}", "d": "{}"})
+    with pytest.raises(FlowDefinitionError, match="--config d: the flow has no Config named 'd'"):
+        config_module.check_given("flow.py")

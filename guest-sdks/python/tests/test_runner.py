@@ -63,3 +63,14 @@ def test_output_is_kept_but_not_shown_without_show_output(tmp_path, capsys):
     assert err == "to stderr\n"
     shown = capsys.readouterr()
     assert shown.out == "" and shown.err == ""
+
+
+def test_metaflows_config_options_before_the_command_go_to_the_run():
+    from mfw._entry import _split_globals
+
+    mfw_globals, command_opts, rest = _split_globals(
+        ["--no-pylint", "--config", "settings", "prod.json", "--config-value", "x", "{}", "run"]
+    )
+    assert mfw_globals == []
+    assert command_opts == ["--config", "settings", "prod.json", "--config-value", "x", "{}"]
+    assert rest == ["run"]

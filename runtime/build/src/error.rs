@@ -37,6 +37,13 @@ pub enum BuildError {
     /// languages) does not parse or names what is not there.
     #[error("{0}")]
     Manifest(String),
+    /// Configs (`run --config`) were given for a flow that cannot take
+    /// them: only a Python flow built from source has Metaflow's `Config`.
+    #[error(
+        "--config {name}: {flow} is not a Python flow built here from source, and only \
+         those have Configs; leave --config out"
+    )]
+    ConfigNotTaken { name: String, flow: String },
     /// A tool the build needs is missing or too old: the message names it
     /// and how to get it.
     #[error("{0}")]

@@ -8,6 +8,7 @@
 //!     cache_dir: std::path::Path::new("/tmp/mfw-cache"),
 //!     force: false,
 //!     shared_store: None,
+//!     configs: &Default::default(),
 //! };
 //! let resolved = mfw_build::resolve(std::path::Path::new("examples/hello/rust"), &options)?;
 //! println!("{} bytes", resolved.components[0].bytes.len());

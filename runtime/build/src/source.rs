@@ -2,6 +2,7 @@
 //! a Rust crate built for wasm32-wasip2, or a Python flow built with
 //! componentize-py, each rebuilt only when its sources changed.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,7 +27,7 @@ pub struct Component {
     /// flows): editing one step's body changes only that step's. Empty
     /// otherwise, and for a component named as a `.wasm`, whose claims
     /// about itself are not trusted.
-    pub step_code: std::collections::BTreeMap<String, mfw_graph::BlobHash>,
+    pub step_code: BTreeMap<String, mfw_graph::BlobHash>,
 }
 
 /// What kind of source a path is.
@@ -125,6 +126,10 @@ pub struct BuildOptions<'a> {
     /// A remote datastore the run uses: native wheels built for Python
     /// components are shared through it, so a team builds each once.
     pub shared_store: Option<&'a str>,
+    /// Values for Python flows' Metaflow `Config`s, by config name: the
+    /// text of the file or value given (`mfw run --config NAME FILE`). A
+    /// Python build bakes them in instead of the configs' defaults.
+    pub configs: &'a BTreeMap<String, String>,
 }
 
 /// Finds the components for `path`, building each whose sources changed.
@@ -176,7 +181,15 @@ fn component(path: &Path, options: &BuildOptions, partial: bool) -> Result<Compo
     let (cache_dir, force) = (options.cache_dir, options.force);
     let source = classify(path)?;
     let prebuilt = matches!(source, Source::Wasm(_));
-    let mut step_code = std::collections::BTreeMap::new();
+    let mut step_code = BTreeMap::new();
+    if let Some(name) = options.configs.keys().next()
+        && !matches!(source, Source::Python(_))
+    {
+        return Err(BuildError::ConfigNotTaken {
+            name: name.clone(),
+            flow: path.display().to_string(),
+        });
+    }
     let wasm = match source {
         Source::Wasm(wasm) => wasm,
         Source::Rust(dir) => build_rust(&dir, cache_dir, force)?,

@@ -112,7 +112,7 @@ pub fn page_for(error: &anyhow::Error) -> Option<Page> {
             Build::Launch { .. } | Build::Toolchain(_) => Some(INSTALLATION),
             Build::NotAFlow(_) => Some(QUICKSTART),
             Build::Manifest(_) => Some(SEVERAL_LANGUAGES),
-            Build::Staging { .. } => Some(PYTHON_FLOWS),
+            Build::Staging { .. } | Build::ConfigNotTaken { .. } => Some(PYTHON_FLOWS),
             Build::Graph { .. } => Some(FLOW_GRAPH),
             Build::Code { language, .. } => Some(match language {
                 Language::Rust => RUST_FLOWS,

@@ -22,6 +22,7 @@ import sys
 import zipfile
 
 from ._alias import METAFLOW_SOURCES
+from ._config import CONFIGS_FILE
 from ._errors import FlowDefinitionError
 from ._graph import decorator_pins, normalized, pin, shown_path, source_pins
 
@@ -574,6 +575,7 @@ def stage(
     wheel_cache: str | None = None,
     wheel_share: list[str] | None = None,
     partial: bool = False,
+    configs: dict[str, str] | None = None,
 ) -> tuple[str, list[dict]]:
     """Lays out what componentize-py snapshots, in `work`/app: the pinned
     wheels, the SDK, the flow's code package (`code`: paths relative to the
@@ -582,6 +584,7 @@ def stage(
     and the lock. The flow is read here, never run.
 
     `partial`: the flow's other steps live in other components (a manifest).
+    `configs`: the texts given for the flow's Configs (`run --config`).
 
     Everything here is a function of the sources and the lock, down to file
     times, so two builds hand componentize-py the same tree.
@@ -602,6 +605,9 @@ def stage(
             wheel.extractall(app)
     _copy_tree(os.path.join(sdk, "mfw"), os.path.join(app, "mfw"))
     _write_metaflow_alias(app)
+    if configs:
+        with open(os.path.join(app, CONFIGS_FILE), "w", encoding="utf-8") as f:
+            json.dump(configs, f, sort_keys=True)
     # The flow's directory is its code package: the flow and its modules.
     flow_dir = os.path.dirname(flow_path)
     for relative in code:
@@ -655,8 +661,19 @@ def stage_command(args: argparse.Namespace) -> None:
     with open(args.code_package, encoding="utf-8") as f:
         code = json.load(f)
     share = json.loads(args.wheel_share) if args.wheel_share else None
+    configs = None
+    if args.configs:
+        with open(args.configs, encoding="utf-8") as f:
+            configs = json.load(f)
     app, lock = stage(
-        args.flow, args.sdk, args.work, code, args.wheel_cache, share, partial=args.partial
+        args.flow,
+        args.sdk,
+        args.work,
+        code,
+        args.wheel_cache,
+        share,
+        partial=args.partial,
+        configs=configs,
     )
     files = os.path.join(args.work, "files.cbor")
     print(json.dumps({"app": app, "lock": lock, "files": files if os.path.exists(files) else None}))
@@ -674,6 +691,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the flow's other steps live in other components (a manifest)",
     )
     c.add_argument("--wheel-cache", help="where native wheels are built and cached")
+    c.add_argument("--configs", help="JSON file: the texts given for the flow's Configs, by name")
     c.add_argument(
         "--wheel-share",
         help="JSON list: the command that fetches and shares wheels through the datastore",

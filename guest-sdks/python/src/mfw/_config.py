@@ -20,6 +20,35 @@ from typing import Any
 
 from ._errors import FlowDefinitionError
 
+# The configs given for this build (`mfw run --config NAME FILE`), by name:
+# the build writes them beside the SDK in the component's app.
+CONFIGS_FILE = ".mfw-configs.json"
+
+# The names of the Configs the flow declared, to check the given ones.
+_DECLARED: set[str] = set()
+
+
+def _given() -> dict[str, str]:
+    app = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        with open(os.path.join(app, CONFIGS_FILE), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def check_given(flow_file: str | None = None) -> None:
+    """Fails if a config was given (`--config NAME ...`) that the flow does
+    not declare."""
+    unknown = sorted(set(_given()) - _DECLARED)
+    if unknown:
+        declared = ", ".join(sorted(_DECLARED)) or "none"
+        raise FlowDefinitionError(
+            f"--config {unknown[0]}: the flow has no Config named {unknown[0]!r} "
+            f"(its configs: {declared})",
+            flow_file,
+        )
+
 
 class ConfigValue(dict):
     """A configuration: a dict whose keys also read as attributes, nested
@@ -66,9 +95,11 @@ def _wrap(value: Any) -> Any:
 class Config(collections.abc.Mapping):
     """Metaflow's Config: a setting of the flow's, fixed when it is built.
 
-    `default` names a file in the flow's directory (relative to it), read
-    when the flow is built (no such file: no value, an error if
-    `required`); or `default_value` gives the value or its text. Text is
+    A file or value given to the run (`mfw run --config NAME FILE`,
+    `--config-value NAME TEXT`) comes first. Else `default` names a file
+    in the flow's directory (relative to it), read when the flow is built
+    (no such file: no value, an error if `required`); or `default_value`
+    gives the value or its text. Text is
     JSON unless `parser` (a function of the text, or its dotted import
     name) says otherwise. The value reads like a dict and by attribute,
     in the class body (`@resources(memory=config.memory)`) and in steps
@@ -108,9 +139,14 @@ class Config(collections.abc.Mapping):
                 f"Config {name!r}: a function default is not supported here; give a file "
                 "(default='config.json') or a value (default_value={...})"
             )
-        text = _read_default(name, default, sys._getframe(1)) if default else None
-        if text is None:
-            text = default_value
+        _DECLARED.add(name)
+        given = _given()
+        if name in given:
+            text = given[name]
+        else:
+            text = _read_default(name, default, sys._getframe(1)) if default else None
+            if text is None:
+                text = default_value
         if text is None and required:
             raise FlowDefinitionError(
                 f"Config {name!r} is required and has no value: create its file "

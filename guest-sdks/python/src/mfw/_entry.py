@@ -48,6 +48,11 @@ def _split_globals(args: list[str]) -> tuple[list[str], list[str], list[str]]:
     i = 0
     while i < len(args) and args[i].startswith("-"):
         name, eq, value = args[i].partition("=")
+        if name in ("--config", "--config-value"):
+            # Metaflow's `--config NAME FILE`: the run builds with it.
+            command_opts += args[i : i + 3]
+            i += 3
+            continue
         takes_value = name in _NO_OP_OPTIONS or name in (
             "--datastore",
             "--datastore-root",

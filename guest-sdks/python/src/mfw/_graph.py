@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from . import _encoding
+from ._config import check_given
 from ._errors import FlowDefinitionError
 from ._flowspec import FlowSpec
 from ._parameters import Parameter
@@ -177,6 +178,7 @@ def derive_flow(module: Any, path: str, shown: str, partial: bool = False) -> di
     """The graph of the flow defined in `module`, whose source is `path`;
     errors name the file `shown`."""
     flow = find_flow(module, shown)
+    check_given(shown)
     with open(path, encoding="utf-8") as f:
         source = f.read()
     tree = ast.parse(source, path)

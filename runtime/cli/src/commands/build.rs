@@ -21,7 +21,10 @@ pub struct FlowArg {
 }
 
 pub fn build(context: &Context, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let resolved = mfw_build::resolve(&args.flow, &context.build_options(args.force))?;
+    let resolved = mfw_build::resolve(
+        &args.flow,
+        &context.build_options(args.force, &BTreeMap::new()),
+    )?;
     if args.output.is_some() && resolved.components.len() != 1 {
         bail!(
             "-o takes one component, but {} has {}",

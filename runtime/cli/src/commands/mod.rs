@@ -101,11 +101,16 @@ impl Context {
 
     /// How this command builds components; a remote datastore shares the
     /// native wheels Python builds make.
-    pub(crate) fn build_options(&self, force: bool) -> mfw_build::BuildOptions<'_> {
+    pub(crate) fn build_options<'a>(
+        &'a self,
+        force: bool,
+        configs: &'a BTreeMap<String, String>,
+    ) -> mfw_build::BuildOptions<'a> {
         mfw_build::BuildOptions {
             cache_dir: &self.cache_dir,
             force,
             shared_store: self.shared_store(),
+            configs,
         }
     }
 
@@ -128,7 +133,18 @@ impl Context {
     /// Builds what needs building and loads the flow at `path`: one
     /// component, or every component a manifest names.
     pub(crate) fn load(&self, path: &Path, host: &Host) -> anyhow::Result<FlowSet> {
-        let resolved = mfw_build::resolve(path, &self.build_options(false))?;
+        self.load_configured(path, host, &BTreeMap::new())
+    }
+
+    /// As `load`, building Python flows with these Config texts (`mfw run
+    /// --config`).
+    pub(crate) fn load_configured(
+        &self,
+        path: &Path,
+        host: &Host,
+        configs: &BTreeMap<String, String>,
+    ) -> anyhow::Result<FlowSet> {
+        let resolved = mfw_build::resolve(path, &self.build_options(false, configs))?;
         let mut components = Vec::new();
         let mut prebuilt = Vec::new();
         let mut step_code = std::collections::BTreeMap::new();

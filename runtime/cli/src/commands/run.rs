@@ -53,8 +53,42 @@ pub struct ExecArgs {
     /// if the flow has one (repeatable).
     #[arg(long = "payload-parameter", value_name = "NAME=VALUE", hide = true)]
     payload_parameters: Vec<String>,
+    /// Build the flow with FILE as its Config NAME (Metaflow's `--config
+    /// NAME FILE`), instead of the config's default (repeatable).
+    #[arg(long = "config", num_args = 2, value_names = ["NAME", "FILE"])]
+    configs: Vec<String>,
+    /// Build the flow with TEXT as its Config NAME (Metaflow's
+    /// `--config-value NAME TEXT`; JSON, or what the config's parser reads).
+    #[arg(long = "config-value", num_args = 2, value_names = ["NAME", "TEXT"])]
+    config_values: Vec<String>,
     #[command(flatten)]
     kube: crate::cluster::KubeArgs,
+}
+
+impl ExecArgs {
+    /// The texts given for the flow's Configs, by name: `--config`'s files
+    /// read now, `--config-value`'s as given.
+    fn configs(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut configs = BTreeMap::new();
+        let files = self.configs.chunks(2).map(|pair| (pair, true));
+        let values = self.config_values.chunks(2).map(|pair| (pair, false));
+        for (pair, is_file) in files.chain(values) {
+            let [name, given] = pair else {
+                bail!("--config and --config-value take a config's name and a file or text");
+            };
+            let text = if is_file {
+                std::fs::read_to_string(given).with_context(|| {
+                    format!("--config {name} {given}: cannot read the file as text")
+                })?
+            } else {
+                given.clone()
+            };
+            if configs.insert(name.clone(), text).is_some() {
+                bail!("config {name} is given twice: give one --config or --config-value for it");
+            }
+        }
+        Ok(configs)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -290,9 +324,13 @@ async fn execute(
         // A wrong bucket or credentials fail now, not at the first task.
         store.check().await?;
     }
+    let configs = exec.configs()?;
     let flows = match crate::cluster::package_ref(flow_path) {
+        Some(_) if !configs.is_empty() => {
+            bail!("--config: a deployed package is built already; run its sources to give configs")
+        }
         Some(hash) => crate::cluster::load_package(&store, &host, hash).await?,
-        None => context.load(flow_path, &host)?,
+        None => context.load_configured(flow_path, &host, &configs)?,
     };
     let graph = flows.graph()?;
     let plan = match flows.plan() {
