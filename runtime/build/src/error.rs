@@ -40,7 +40,7 @@ pub enum BuildError {
     /// Configs (`run --config`) were given for a flow that cannot take
     /// them: only a Python flow built from source has Metaflow's `Config`.
     #[error(
-        "--config {name}: {flow} is not a Python flow built here from source, and only \
+        "--config {name}: {flow} holds no Python flow built here from source, and only \
          those have Configs; leave --config out"
     )]
     ConfigNotTaken { name: String, flow: String },

@@ -154,6 +154,17 @@ pub fn resolve(path: &Path, options: &BuildOptions) -> Result<Resolved, BuildErr
         )));
     }
     let base = manifest_file.parent().unwrap_or(Path::new("."));
+    if let Some(name) = options.configs.keys().next()
+        && !manifest
+            .components
+            .iter()
+            .any(|entry| matches!(classify(&base.join(&entry.path)), Ok(Source::Python(_))))
+    {
+        return Err(BuildError::ConfigNotTaken {
+            name: name.clone(),
+            flow: manifest_file.display().to_string(),
+        });
+    }
     let mut components = Vec::new();
     for entry in &manifest.components {
         let path = base.join(&entry.path);
@@ -182,7 +193,9 @@ fn component(path: &Path, options: &BuildOptions, partial: bool) -> Result<Compo
     let source = classify(path)?;
     let prebuilt = matches!(source, Source::Wasm(_));
     let mut step_code = BTreeMap::new();
+    // A manifest's other components may be Python ones (`resolve` checks).
     if let Some(name) = options.configs.keys().next()
+        && !partial
         && !matches!(source, Source::Python(_))
     {
         return Err(BuildError::ConfigNotTaken {

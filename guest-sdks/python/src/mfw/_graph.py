@@ -178,7 +178,10 @@ def derive_flow(module: Any, path: str, shown: str, partial: bool = False) -> di
     """The graph of the flow defined in `module`, whose source is `path`;
     errors name the file `shown`."""
     flow = find_flow(module, shown)
-    check_given(shown)
+    if not partial:
+        # A manifest's configs go to each of its Python components, which
+        # each declare some of them.
+        check_given(shown)
     with open(path, encoding="utf-8") as f:
         source = f.read()
     tree = ast.parse(source, path)
