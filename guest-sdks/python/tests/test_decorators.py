@@ -81,6 +81,7 @@ def test_metaflows_kubernetes_card_and_pypi_options_are_accepted():
 
     names = [name for name, _ in start._mfw_decorators]
     assert names == ["kubernetes", "card", "pypi"]
+    pypi_base(disabled=True)
     assert ("labels", '{"team":"ml"}') in start._mfw_decorators[0][1]
 
 

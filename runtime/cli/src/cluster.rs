@@ -38,8 +38,8 @@ pub enum KubeSteps {
 pub struct KubeArgs {
     /// Put this decorator on every step that lacks it, as Metaflow's
     /// `--with` (repeatable): `--with retry`, `--with timeout:seconds=60`;
-    /// `--with kubernetes` runs the whole flow in the cluster of the
-    /// current kube context.
+    /// `--with kubernetes` (or Metaflow's `--with batch`) runs the whole
+    /// flow in the cluster of the current kube context.
     #[arg(long = "with", value_name = "DECORATOR")]
     with: Vec<String>,
     /// Which steps run in the cluster: off, decorated (the @kubernetes
@@ -57,6 +57,12 @@ pub struct KubeArgs {
     /// Tasks each pod runs at once.
     #[arg(long, value_name = "N")]
     kubernetes_threads: Option<u32>,
+}
+
+/// Whether `--with SPEC` runs every step in the cluster: `kubernetes`, or
+/// Metaflow's `batch` (AWS Batch, whose place the cluster takes here).
+pub(crate) fn sends_steps_to_the_cluster(spec: &str) -> bool {
+    matches!(spec.split(':').next(), Some("kubernetes" | "batch"))
 }
 
 impl KubeArgs {
@@ -172,11 +178,7 @@ pub async fn executor(
     quiet: bool,
 ) -> anyhow::Result<Option<Arc<dyn Executor>>> {
     let mut steps = args.kubernetes.or(config.steps).unwrap_or(KubeSteps::Off);
-    if args
-        .with
-        .iter()
-        .any(|w| w.split(':').next() == Some("kubernetes"))
-    {
+    if args.with.iter().any(|w| sends_steps_to_the_cluster(w)) {
         steps = KubeSteps::All;
     }
     let decorated: Vec<&str> = graph

@@ -94,7 +94,7 @@ FLOW_DECORATORS: dict[str, dict[str, Any]] = {
     # A branch of one's own (`test.BRANCH`) or production (`prod`), as
     # `current.branch_name` gives them; else the user's (`user.NAME`).
     "project": {"name": None, "branch": None, "production": False},
-    "pypi_base": {"packages": {}, "python": None},
+    "pypi_base": {"packages": {}, "python": None, "disabled": None},
     "conda_base": {"packages": {}, "libraries": {}, "python": None, "disabled": False},
     # Metaflow's event triggers, recorded in the graph: they start runs
     # where flows are deployed (`mfw kubernetes`), not in a local run.

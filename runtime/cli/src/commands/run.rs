@@ -53,16 +53,78 @@ pub struct ExecArgs {
     /// if the flow has one (repeatable).
     #[arg(long = "payload-parameter", value_name = "NAME=VALUE", hide = true)]
     payload_parameters: Vec<String>,
-    /// Build the flow with FILE as its Config NAME (Metaflow's `--config
-    /// NAME FILE`), instead of the config's default (repeatable).
-    #[arg(long = "config", num_args = 2, value_names = ["NAME", "FILE"])]
-    configs: Vec<String>,
-    /// Build the flow with TEXT as its Config NAME (Metaflow's
-    /// `--config-value NAME TEXT`; JSON, or what the config's parser reads).
-    #[arg(long = "config-value", num_args = 2, value_names = ["NAME", "TEXT"])]
-    config_values: Vec<String>,
+    #[command(flatten)]
+    configs: ConfigArgs,
     #[command(flatten)]
     kube: crate::cluster::KubeArgs,
+}
+
+/// `--config NAME FILE` and `--config-value NAME TEXT`, each occurrence's
+/// values kept together: `--config VALUE`, with one value, is the flow's
+/// own parameter `config` (flows had those before Metaflow had Configs).
+/// clap's derive cannot group values by occurrence yet, hence by hand.
+#[derive(Debug, Clone, Default)]
+struct ConfigArgs {
+    files: Vec<Vec<String>>,
+    values: Vec<Vec<String>>,
+}
+
+impl clap::FromArgMatches for ConfigArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let grouped = |id: &str| -> Vec<Vec<String>> {
+            matches
+                .get_occurrences::<String>(id)
+                .map(|occurrences| {
+                    occurrences
+                        .map(|values| values.cloned().collect())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(ConfigArgs {
+            files: grouped("config"),
+            values: grouped("config_value"),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for ConfigArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command
+            .arg(
+                clap::Arg::new("config")
+                    .long("config")
+                    .num_args(1..=2)
+                    .value_names(["NAME", "FILE"])
+                    .value_parser(clap::value_parser!(String))
+                    .action(clap::ArgAction::Append)
+                    .help(
+                        "Build the flow with FILE as its Config NAME (Metaflow's --config NAME \
+                         FILE), instead of the config's default (repeatable)",
+                    ),
+            )
+            .arg(
+                clap::Arg::new("config_value")
+                    .long("config-value")
+                    .num_args(2)
+                    .value_names(["NAME", "TEXT"])
+                    .value_parser(clap::value_parser!(String))
+                    .action(clap::ArgAction::Append)
+                    .help(
+                        "Build the flow with TEXT (JSON, or what its parser reads) as its \
+                         Config NAME (repeatable)",
+                    ),
+            )
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 impl ExecArgs {
@@ -70,12 +132,16 @@ impl ExecArgs {
     /// read now, `--config-value`'s as given.
     fn configs(&self) -> anyhow::Result<BTreeMap<String, String>> {
         let mut configs = BTreeMap::new();
-        let files = self.configs.chunks(2).map(|pair| (pair, true));
-        let values = self.config_values.chunks(2).map(|pair| (pair, false));
+        let files = self.configs.files.iter().map(|pair| (pair, true));
+        let values = self.configs.values.iter().map(|pair| (pair, false));
         for (pair, is_file) in files.chain(values) {
-            let [name, given] = pair else {
-                bail!("--config and --config-value take a config's name and a file or text");
+            let [name, given] = pair.as_slice() else {
+                // One value: the flow's parameter (`config_parameters`).
+                continue;
             };
+            if is_file && given.starts_with("--") {
+                continue;
+            }
             let text = if is_file {
                 std::fs::read_to_string(given).with_context(|| {
                     format!("--config {name} {given}: cannot read the file as text")
@@ -88,6 +154,23 @@ impl ExecArgs {
             }
         }
         Ok(configs)
+    }
+
+    /// `--config VALUE` with one value: the flow's own parameter named
+    /// `config`, as the command line's parameters take it. clap also takes
+    /// the next parameter's `--name` as a second value: it goes back too.
+    fn config_parameters(&self) -> Vec<String> {
+        let mut parameters = Vec::new();
+        for values in &self.configs.files {
+            match values.as_slice() {
+                [value] => parameters.extend(["--config".to_string(), value.clone()]),
+                [value, next] if next.starts_with("--") => {
+                    parameters.extend(["--config".to_string(), value.clone(), next.clone()]);
+                }
+                _ => {}
+            }
+        }
+        parameters
     }
 }
 
@@ -258,7 +341,10 @@ pub async fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let Some(flow) = &args.flow else {
         bail!("mfw run needs a flow: a directory with its sources, or a .wasm component");
     };
-    execute(context, flow, args.exec, Launch::Fresh(args.parameters)).await
+    // Given right after the flow, so before the other parameters.
+    let mut parameters = args.exec.config_parameters();
+    parameters.extend(args.parameters);
+    execute(context, flow, args.exec, Launch::Fresh(parameters)).await
 }
 
 pub async fn resume(context: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
@@ -678,6 +764,54 @@ mod tests {
         assert_eq!(decorator.option("name"), Some("\"x\""));
         let error = with_decorator("cards").unwrap_err().to_string();
         assert!(error.contains("retry, catch"), "{error}");
+    }
+
+    #[derive(clap::Parser)]
+    #[command(disable_help_flag = true)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> RunArgs {
+        <Cli as clap::Parser>::try_parse_from(std::iter::once("mfw").chain(args.iter().copied()))
+            .unwrap()
+            .run
+    }
+
+    #[test]
+    fn config_with_a_name_and_text_is_a_config_and_with_one_value_a_parameter() {
+        let given = parse(&["--config-value", "settings", "{}", "flow.py", "--n", "1"]);
+        assert_eq!(
+            given.exec.configs().unwrap(),
+            BTreeMap::from([("settings".to_string(), "{}".to_string())])
+        );
+        assert!(given.exec.config_parameters().is_empty());
+        // A flow's own parameter named `config`, after the flow as before.
+        let parameter = parse(&["flow.py", "--config", r#"{"a": 1}"#, "--n", "1"]);
+        assert!(parameter.exec.configs().unwrap().is_empty());
+        let mut parameters = parameter.exec.config_parameters();
+        parameters.extend(parameter.parameters);
+        assert_eq!(parameters, ["--config", r#"{"a": 1}"#, "--n", "1"]);
+        let last = parse(&["flow.py", "--config", "x"]);
+        assert_eq!(last.exec.config_parameters(), ["--config", "x"]);
+        let twice = parse(&[
+            "--config-value",
+            "a",
+            "1",
+            "--config-value",
+            "a",
+            "2",
+            "f.py",
+        ]);
+        assert!(
+            twice
+                .exec
+                .configs()
+                .unwrap_err()
+                .to_string()
+                .contains("given twice")
+        );
     }
 
     #[test]
