@@ -65,8 +65,13 @@ pub struct ExecArgs {
 /// clap's derive cannot group values by occurrence yet, hence by hand.
 #[derive(Debug, Clone, Default)]
 struct ConfigArgs {
-    files: Vec<Vec<String>>,
-    values: Vec<Vec<String>>,
+    /// `--config NAME FILE`: (name, file).
+    files: Vec<(String, String)>,
+    /// `--config-value NAME TEXT`: (name, text).
+    values: Vec<(String, String)>,
+    /// `--config VALUE`, as the flow's parameters take it. clap also takes
+    /// the next parameter's `--name` as a second value: it is kept here too.
+    parameters: Vec<String>,
 }
 
 impl clap::FromArgMatches for ConfigArgs {
@@ -81,10 +86,25 @@ impl clap::FromArgMatches for ConfigArgs {
                 })
                 .unwrap_or_default()
         };
-        Ok(ConfigArgs {
-            files: grouped("config"),
-            values: grouped("config_value"),
-        })
+        let mut args = ConfigArgs::default();
+        for occurrence in grouped("config") {
+            match <[String; 2]>::try_from(occurrence) {
+                Ok([name, file]) if !file.starts_with("--") => args.files.push((name, file)),
+                Ok(flag_after) => args
+                    .parameters
+                    .extend(std::iter::once("--config".to_string()).chain(flag_after)),
+                Err(value) => args
+                    .parameters
+                    .extend(std::iter::once("--config".to_string()).chain(value)),
+            }
+        }
+        for occurrence in grouped("config_value") {
+            // clap gives exactly two values (`num_args = 2`).
+            if let Ok([name, text]) = <[String; 2]>::try_from(occurrence) {
+                args.values.push((name, text));
+            }
+        }
+        Ok(args)
     }
 
     fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
@@ -131,46 +151,28 @@ impl ExecArgs {
     /// The texts given for the flow's Configs, by name: `--config`'s files
     /// read now, `--config-value`'s as given.
     fn configs(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let read = |(name, file): &(String, String)| -> anyhow::Result<(String, String)> {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--config {name} {file}: cannot read the file as text"))?;
+            Ok((name.clone(), text))
+        };
+        let files = self.configs.files.iter().map(read);
+        let values = self.configs.values.iter().cloned().map(Ok);
         let mut configs = BTreeMap::new();
-        let files = self.configs.files.iter().map(|pair| (pair, true));
-        let values = self.configs.values.iter().map(|pair| (pair, false));
-        for (pair, is_file) in files.chain(values) {
-            let [name, given] = pair.as_slice() else {
-                // One value: the flow's parameter (`config_parameters`).
-                continue;
-            };
-            if is_file && given.starts_with("--") {
-                continue;
-            }
-            let text = if is_file {
-                std::fs::read_to_string(given).with_context(|| {
-                    format!("--config {name} {given}: cannot read the file as text")
-                })?
-            } else {
-                given.clone()
-            };
-            if configs.insert(name.clone(), text).is_some() {
+        for given in files.chain(values) {
+            let (name, text) = given?;
+            if configs.contains_key(&name) {
                 bail!("config {name} is given twice: give one --config or --config-value for it");
             }
+            configs.insert(name, text);
         }
         Ok(configs)
     }
 
     /// `--config VALUE` with one value: the flow's own parameter named
-    /// `config`, as the command line's parameters take it. clap also takes
-    /// the next parameter's `--name` as a second value: it goes back too.
+    /// `config`, as the command line's parameters take it.
     fn config_parameters(&self) -> Vec<String> {
-        let mut parameters = Vec::new();
-        for values in &self.configs.files {
-            match values.as_slice() {
-                [value] => parameters.extend(["--config".to_string(), value.clone()]),
-                [value, next] if next.starts_with("--") => {
-                    parameters.extend(["--config".to_string(), value.clone(), next.clone()]);
-                }
-                _ => {}
-            }
-        }
-        parameters
+        self.configs.parameters.clone()
     }
 }
 
