@@ -742,3 +742,82 @@ fn a_config_given_to_the_run_replaces_its_default() {
         rust.stderr
     );
 }
+
+#[test]
+fn a_switch_runs_only_the_case_its_condition_names() {
+    let scratch = Scratch::new();
+    let path = flow("switch-flow.py");
+    let path = path.to_str().unwrap();
+    let steps_run = |run: &str| -> Vec<String> {
+        let dir = scratch
+            .path()
+            .join(".mfw/flows/SwitchFlow/runs")
+            .join(run)
+            .join("tasks");
+        let mut steps: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .flatten()
+            .filter(|e| !common::step_records(&e.path()).is_empty())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        steps.sort();
+        steps
+    };
+
+    let fast = scratch.mfw(["run", path]).ok();
+    let run = fast.run_id();
+    let end = &scratch.dump(&format!("SwitchFlow/{run}/end/0"))["artifacts"];
+    // start's case "fast" ran `quick` and not `careful`; in the foreach,
+    // even items were doubled and odd ones squared, in the items' order;
+    // in the split, `left` took its "big" case and the join got one input
+    // per branch.
+    assert_eq!(end["path"], serde_json::json!(["quick"]), "{end}");
+    assert_eq!(end["outs"], serde_json::json!([1, 4, 9, 8]), "{end}");
+    assert_eq!(
+        end["sides"],
+        serde_json::json!([["left", "big"], ["right", "none"]]),
+        "{end}"
+    );
+    let ran = steps_run(&run);
+    assert!(ran.contains(&"quick".to_string()), "{ran:?}");
+    assert!(!ran.contains(&"careful".to_string()), "{ran:?}");
+    assert!(!ran.contains(&"left_small".to_string()), "{ran:?}");
+    // Four tasks of `each`, two of `double` and two of `square`.
+    let tasks = |step: &str| {
+        common::step_records(
+            &scratch
+                .path()
+                .join(".mfw/flows/SwitchFlow/runs")
+                .join(&run)
+                .join("tasks")
+                .join(step),
+        )
+        .len()
+    };
+    assert_eq!((tasks("each"), tasks("double"), tasks("square")), (4, 2, 2));
+
+    let slow = scratch.mfw(["run", path, "--mode", "slow"]).ok();
+    let run = slow.run_id();
+    let end = &scratch.dump(&format!("SwitchFlow/{run}/end/0"))["artifacts"];
+    assert_eq!(end["path"], serde_json::json!(["careful"]), "{end}");
+    let ran = steps_run(&run);
+    assert!(ran.contains(&"careful".to_string()) && !ran.contains(&"quick".to_string()));
+
+    // A value that is none of the cases fails the step, naming them.
+    let other = scratch.mfw(["run", path, "--mode", "medium"]).failed();
+    assert!(
+        other
+            .stderr
+            .contains("the switch's condition self.route is 'medium', which is none of its cases ['fast', 'slow']"),
+        "{}",
+        other.stderr
+    );
+
+    // `mfw show` lists each case.
+    let shown = scratch.mfw(["show", path]).ok().stdout;
+    assert!(
+        shown.contains(r#"switch on route: "fast" -> quick, "slow" -> careful"#)
+            && shown.contains("switch on even: true -> double, false -> square"),
+        "{shown}"
+    );
+}

@@ -2,10 +2,11 @@
 file and line."""
 
 import json
+import re
 
 import pytest
 
-from mfw import FlowDefinitionError, _encoding
+from mfw import FlowDefinitionError, MfwError, _encoding
 from mfw._graph import derive
 
 HELLO = """
@@ -239,3 +240,139 @@ def test_one_flow_per_file(flow_file):
     )
     with pytest.raises(FlowDefinitionError, match=r"defines several flows \(A, B\)"):
         derive(str(path))
+
+
+SWITCH = """
+    from mfw import Config, FlowSpec, step
+
+    class SwitchFlow(FlowSpec):
+        settings = Config("settings", default_value={"slow": "careful"})
+
+        @step
+        def start(self):
+            self.mode = "fast"
+            self.next(
+                {"fast": self.quick, self.settings.slow: self.slow, 3: self.quick},
+                condition="mode",
+            )
+
+        @step
+        def quick(self):
+            self.next(self.end)
+
+        @step
+        def slow(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+"""
+
+
+def test_a_switch_is_read_with_its_cases_and_config_values(flow_file):
+    graph = derive(str(flow_file(SWITCH)))
+    steps = {s["name"]: s for s in graph["steps"]}
+    start = steps["start"]
+    # Each target once, in the order of the cases; a config's value is the
+    # case it was when the flow was built.
+    assert start["next"] == ["quick", "slow"]
+    assert start["switch"] == {
+        "condition": "mode",
+        "cases": [['"fast"', "quick"], ['"careful"', "slow"], ["3", "quick"]],
+    }
+    assert "switch" not in steps["quick"]
+    json.dumps(graph)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ('self.next({"a": self.end}, condition=mode)', "condition= names an artifact"),
+        ('self.next({"a": self.end}, self.end, condition="m")', "takes one dictionary"),
+        ('self.next({x: self.end}, condition="m")', "a switch case is a literal"),
+        ('self.next({"a": "end"}, condition="m")', "maps each case to a step"),
+        ('self.next({"a": self.end}, condition="m", foreach="xs")', "cannot fan out"),
+        ('self.next({"a": self.end})', 'a dictionary of cases needs condition="artifact"'),
+    ],
+)
+def test_a_malformed_switch_is_an_error_at_its_line(flow_file, call, message):
+    path = flow_file(
+        f"""
+        from mfw import FlowSpec, step
+
+        class F(FlowSpec):
+            @step
+            def start(self):
+                {call}
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    with pytest.raises(FlowDefinitionError, match=r"flow\.py:7: .*" + re.escape(message)):
+        derive(str(path))
+
+
+class _Recorder:
+    """What a step's self.next() hands the host."""
+
+    def __init__(self):
+        self.calls = []
+
+    def persist_pending(self, flow):
+        pass
+
+    def next(self, names, foreach):
+        self.calls.append((names, foreach))
+
+
+def _run_start(flow_file, body):
+    from mfw._graph import find_flow, load_module
+
+    path = flow_file(
+        f"""
+        from mfw import FlowSpec, step
+
+        class F(FlowSpec):
+            @step
+            def start(self):
+                {body}
+
+            @step
+            def a(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+        """
+    )
+    flow_class = find_flow(load_module(str(path)), str(path))
+    flow = object.__new__(flow_class)
+    recorder = _Recorder()
+    flow.__dict__["_mfw_state"] = recorder
+    flow.start()
+    return recorder.calls
+
+
+def test_a_switch_takes_the_case_its_condition_names(flow_file):
+    calls = _run_start(flow_file, 'self.m = 2; self.next({1: self.end, 2: self.a}, condition="m")')
+    assert calls == [(["a"], None)]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'self.m = "c"; self.next({"a": self.a, "b": self.end}, condition="m")',
+            r"self\.m is 'c', which is none of its cases \['a', 'b'\]",
+        ),
+        ('self.next({"a": self.a, "b": self.end}, condition="m")', r"self\.m is not set"),
+        ('self.m = "a"; self.next({}, condition="m")', "takes one dictionary"),
+    ],
+)
+def test_a_switch_without_its_case_says_why(flow_file, body, message):
+    with pytest.raises(MfwError, match=message):
+        _run_start(flow_file, body)

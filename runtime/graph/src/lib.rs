@@ -21,7 +21,7 @@ mod transition;
 mod validate;
 
 pub use hash::{BlobHash, HashParseError};
-pub use model::{Decorator, FlowGraph, ForeachFrame, ParamKind, Parameter, Step};
+pub use model::{Decorator, FlowGraph, ForeachFrame, ParamKind, Parameter, Step, Switch};
 pub use transition::{Transition, TransitionError};
 pub use validate::{GraphError, GraphProblem, StepKind, Topology};
 

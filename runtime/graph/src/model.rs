@@ -66,6 +66,102 @@ impl std::fmt::Display for Decorator {
     }
 }
 
+/// A conditional transition: Metaflow's
+/// `self.next({"fast": self.a, "slow": self.b}, condition="mode")`. The task
+/// goes to the one case that the value of the artifact `condition` names;
+/// the branches are not joined, they meet again at an ordinary step.
+///
+/// ```
+/// use mfw_graph::{Step, Switch};
+/// let start = Step::switch("start", "mode", [("\"fast\"", "a"), ("\"slow\"", "b")]);
+/// let switch = start.switch.as_ref().unwrap();
+/// assert_eq!(switch.condition, "mode");
+/// assert_eq!(switch.target("\"slow\""), Some("b"));
+/// assert_eq!(start.next, ["a", "b"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switch {
+    /// The artifact whose value chooses the case.
+    pub condition: String,
+    /// `(case value as JSON text, target step)`, in declaration order.
+    pub cases: Vec<(String, String)>,
+}
+
+impl Switch {
+    /// The decorator that carries a switch across the WIT contract, whose
+    /// `step` record has no field for it (wit/flow.wit, `step.decorators`).
+    pub const DECORATOR: &'static str = "switch";
+
+    /// The switch as the decorator a component declares it with: options
+    /// `condition` (a JSON string) and `cases` (a JSON list of
+    /// `[case JSON text, target]`).
+    ///
+    /// ```
+    /// use mfw_graph::{Step, Switch};
+    /// let start = Step::switch("start", "mode", [("\"a\"", "a"), ("2", "b")]);
+    /// let switch = start.switch.unwrap();
+    /// let decorator = switch.to_decorator();
+    /// assert_eq!(decorator.option("cases"), Some(r#"[["\"a\"","a"],["2","b"]]"#));
+    /// assert_eq!(Switch::from_decorator(&decorator), Ok(switch));
+    /// ```
+    pub fn to_decorator(&self) -> Decorator {
+        let text = |v: serde_json::Value| v.to_string();
+        Decorator::new(Self::DECORATOR)
+            .with_option("condition", text(self.condition.clone().into()))
+            .with_option("cases", text(serde_json::json!(self.cases)))
+    }
+
+    /// The switch a `switch` decorator declares, or what is wrong with it.
+    pub fn from_decorator(decorator: &Decorator) -> Result<Switch, String> {
+        let condition = decorator
+            .option("condition")
+            .ok_or("it has no `condition` option")?;
+        let condition: String = serde_json::from_str(condition)
+            .map_err(|e| format!("its condition is not a JSON string: {e}"))?;
+        let cases = decorator
+            .option("cases")
+            .ok_or("it has no `cases` option")?;
+        let cases: Vec<(String, String)> = serde_json::from_str(cases)
+            .map_err(|e| format!("its cases are not a JSON list of [case, step] pairs: {e}"))?;
+        Ok(Switch { condition, cases })
+    }
+
+    /// The step the case whose JSON text is `case` goes to.
+    pub fn target(&self, case: &str) -> Option<&str> {
+        self.cases
+            .iter()
+            .find(|(c, _)| c == case)
+            .map(|(_, t)| t.as_str())
+    }
+
+    /// Every target, each once, in the order of the cases.
+    pub fn targets(&self) -> Vec<String> {
+        let mut targets: Vec<String> = Vec::new();
+        for (_, target) in &self.cases {
+            if !targets.contains(target) {
+                targets.push(target.clone());
+            }
+        }
+        targets
+    }
+}
+
+impl std::fmt::Display for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cases: Vec<String> = self
+            .cases
+            .iter()
+            .map(|(case, target)| format!("{case}: {target}"))
+            .collect();
+        write!(
+            f,
+            "next({{{}}}, condition={})",
+            cases.join(", "),
+            self.condition
+        )
+    }
+}
+
 /// One step: its transitions, whether it is a join, and its decorators.
 ///
 /// ```
@@ -84,6 +180,9 @@ pub struct Step {
     /// The list artifact a foreach step fans out over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foreach: Option<String>,
+    /// The cases of a switch step, whose `next` is their targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<Switch>,
     /// Whether the step takes join inputs.
     #[serde(default)]
     pub join: bool,
@@ -104,6 +203,7 @@ impl Step {
             name: name.to_string(),
             next: Vec::new(),
             foreach: None,
+            switch: None,
             join: false,
             decorators: Vec::new(),
             doc: String::new(),
@@ -126,6 +226,26 @@ impl Step {
     pub fn foreach(name: &str, target: &str, over: &str) -> Self {
         let mut step = Self::linear(name, [target]);
         step.foreach = Some(over.to_string());
+        step
+    }
+
+    /// A step that goes to one of several steps, chosen by the value of the
+    /// artifact `condition`: `cases` are `(value as JSON text, target)`.
+    pub fn switch<I, C, T>(name: &str, condition: &str, cases: I) -> Self
+    where
+        I: IntoIterator<Item = (C, T)>,
+        C: Into<String>,
+        T: Into<String>,
+    {
+        let switch = Switch {
+            condition: condition.to_string(),
+            cases: cases
+                .into_iter()
+                .map(|(c, t)| (c.into(), t.into()))
+                .collect(),
+        };
+        let mut step = Self::linear(name, switch.targets());
+        step.switch = Some(switch);
         step
     }
 

@@ -57,20 +57,42 @@ impl Transition {
         })
     }
 
-    /// Checks that this is exactly what `step` declares.
+    /// Checks that this is exactly what `step` declares: for a switch,
+    /// one of its cases' steps.
+    ///
+    /// ```
+    /// use mfw_graph::{Step, Transition};
+    /// let start = Step::switch("start", "mode", [("1", "a"), ("2", "b")]);
+    /// assert!(Transition::Steps(vec!["b".into()]).check(&start).is_ok());
+    /// assert!(Transition::Steps(vec!["a".into(), "b".into()]).check(&start).is_err());
+    /// ```
     pub fn check(&self, step: &Step) -> Result<(), TransitionError> {
         let declared = Transition::declared_by(step);
-        if declared.as_ref() == Some(self) {
+        let matches = match (&step.switch, self) {
+            (Some(_), Transition::Steps(chosen)) => {
+                matches!(chosen.as_slice(), [one] if step.next.contains(one))
+            }
+            (Some(_), Transition::Foreach { .. }) => false,
+            (None, _) => declared.as_ref() == Some(self),
+        };
+        if matches {
             return Ok(());
         }
         Err(TransitionError {
             step: step.name.clone(),
             called: self.to_string(),
-            declared: match declared {
-                Some(t) => t.to_string(),
-                None => "no next (it ends the flow)".to_string(),
-            },
+            declared: Transition::declared_text(step),
         })
+    }
+
+    /// What `step` declares, as messages show it: `next(a, b)`,
+    /// `next(a, foreach=xs)`, a switch's cases, or that it ends the flow.
+    pub fn declared_text(step: &Step) -> String {
+        match (&step.switch, Transition::declared_by(step)) {
+            (Some(switch), _) => switch.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "no next (it ends the flow)".to_string(),
+        }
     }
 
     /// The steps this transition goes to.
@@ -131,6 +153,26 @@ mod tests {
         );
         let plain = Transition::Steps(vec!["train".into()]);
         assert!(plain.check(&start).is_err());
+    }
+
+    #[test]
+    fn a_switch_goes_to_exactly_one_of_its_cases() {
+        let start = Step::switch("start", "mode", [("\"a\"", "a"), ("\"b\"", "b")]);
+        for chosen in ["a", "b"] {
+            assert!(Transition::Steps(vec![chosen.into()]).check(&start).is_ok());
+        }
+        let both = Transition::Steps(vec!["a".into(), "b".into()]);
+        assert_eq!(
+            both.check(&start).unwrap_err().to_string(),
+            "step `start` called next(a, b) but its graph declares \
+             next({\"a\": a, \"b\": b}, condition=mode)"
+        );
+        assert!(Transition::Steps(vec!["end".into()]).check(&start).is_err());
+        let fanned = Transition::Foreach {
+            step: "a".into(),
+            over: "mode".into(),
+        };
+        assert!(fanned.check(&start).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::{FlowGraph, Step, is_identifier};
+use crate::{FlowGraph, Step, Switch, is_identifier};
 
 /// One thing wrong with a graph. The message names the step and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,21 +109,20 @@ pub enum GraphProblem {
         /// The join's input count.
         got: usize,
     },
-    /// A foreach body that ends in several steps.
-    #[error(
-        "join step `{step}` closes the foreach at `{split}` but has {got} inputs (from {from}); \
-         a foreach body must end in one step"
-    )]
-    ForeachJoinInputs {
-        /// The join step.
+    /// A switch that fans out too, or has fewer than two cases.
+    #[error("step `{step}` is a switch but {reason}")]
+    InvalidSwitch {
+        /// The switch step.
         step: String,
-        /// The foreach step.
-        split: String,
-        /// How many inputs it has.
-        got: usize,
-        /// Its predecessors.
-        from: String,
+        /// What is wrong, and the fix.
+        reason: String,
     },
+    /// A switch step that goes back to itself.
+    #[error(
+        "step `{0}` is a switch with a case that goes back to `{0}` itself; mfw does not run \
+         recursive steps yet: loop inside the step, or unroll the loop into steps"
+    )]
+    RecursiveSwitch(String),
     /// A split or foreach never joined before `end`.
     #[error("the {what} at step `{split}` is never joined: add a join step before `end`")]
     Unjoined {
@@ -164,7 +163,8 @@ impl GraphProblem {
             | GraphProblem::NotDeclaredJoin { step, .. }
             | GraphProblem::JoinMixesSplits { step, .. }
             | GraphProblem::JoinMissingBranches { step, .. }
-            | GraphProblem::ForeachJoinInputs { step, .. } => Some(step),
+            | GraphProblem::InvalidSwitch { step, .. } => Some(step),
+            GraphProblem::RecursiveSwitch(step) => Some(step),
             GraphProblem::Unjoined { split, .. } => Some(split),
             GraphProblem::EndHasNext => Some("end"),
             GraphProblem::StartIsJoin => Some("start"),
@@ -286,6 +286,8 @@ pub enum StepKind {
     Linear,
     /// A static split into several branches.
     Split,
+    /// A switch on the named artifact, going to one of its cases.
+    Switch(String),
     /// A foreach over the named artifact.
     Foreach(String),
     /// A join closing the split or foreach at `split`.
@@ -322,6 +324,15 @@ pub struct Topology {
     kinds: HashMap<String, StepKind>,
     predecessors: HashMap<String, Vec<String>>,
     depths: HashMap<String, usize>,
+    join_inputs: HashMap<String, JoinInputs>,
+}
+
+/// Where a join's inputs go: one slot per branch of the split it closes.
+#[derive(Debug, Clone)]
+struct JoinInputs {
+    width: usize,
+    /// Each predecessor's slot.
+    slots: HashMap<String, usize>,
 }
 
 impl Topology {
@@ -338,6 +349,30 @@ impl Topology {
     /// The steps that go to `step`, in declaration order.
     pub fn predecessors(&self, step: &str) -> &[String] {
         self.predecessors.get(step).map_or(&[], Vec::as_slice)
+    }
+
+    /// Which input of the split-closing `join` a task of `from` is, and how
+    /// many inputs the join takes: one per branch of its split, numbered in
+    /// the order the predecessors are declared. Steps after a switch on one
+    /// branch share its input, since only one of them runs.
+    ///
+    /// ```
+    /// use mfw_graph::{FlowGraph, Step};
+    /// let graph = FlowGraph::new("F")
+    ///     .with_step(Step::linear("start", ["a", "b"]))
+    ///     .with_step(Step::switch("a", "fast", [("true", "a1"), ("false", "a2")]))
+    ///     .with_step(Step::linear("a1", ["join"]))
+    ///     .with_step(Step::linear("a2", ["join"]))
+    ///     .with_step(Step::linear("b", ["join"]))
+    ///     .with_step(Step::join("join", ["end"]))
+    ///     .with_step(Step::end());
+    /// let topology = graph.validate().unwrap();
+    /// assert_eq!(topology.join_slot("join", "a2"), Some((0, 2)));
+    /// assert_eq!(topology.join_slot("join", "b"), Some((1, 2)));
+    /// ```
+    pub fn join_slot(&self, join: &str, from: &str) -> Option<(usize, usize)> {
+        let inputs = self.join_inputs.get(join)?;
+        Some((*inputs.slots.get(from)?, inputs.width))
     }
 
     /// How many foreach loops enclose `step` (its tasks' index depth).
@@ -361,6 +396,19 @@ impl FlowGraph {
             if !reachable.contains(step.name.as_str()) {
                 problems.push(GraphProblem::Unreachable(step.name.clone()));
             }
+        }
+        let recursive: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| s.switch.is_some() && s.next.contains(&s.name))
+            .collect();
+        if !recursive.is_empty() {
+            problems.extend(
+                recursive
+                    .iter()
+                    .map(|s| GraphProblem::RecursiveSwitch(s.name.clone())),
+            );
+            return Err(self.error(problems));
         }
         if let Some(cycle) = find_cycle(&self.steps, &index, &reachable) {
             problems.push(GraphProblem::Cycle(cycle));
@@ -434,7 +482,9 @@ impl FlowGraph {
             } else if step.next.is_empty() {
                 problems.push(GraphProblem::NoNext(step.name.clone()));
             }
-            if let Some(over) = &step.foreach {
+            if let Some(over) = &step.foreach
+                && step.switch.is_none()
+            {
                 if step.next.len() != 1 {
                     problems.push(GraphProblem::ForeachTargets {
                         step: step.name.clone(),
@@ -450,6 +500,9 @@ impl FlowGraph {
             }
             if step.name == "start" && step.join {
                 problems.push(GraphProblem::StartIsJoin);
+            }
+            if let Some(switch) = &step.switch {
+                check_switch(step, switch, problems);
             }
         }
         problems.len() == before
@@ -493,6 +546,9 @@ impl FlowGraph {
         }
         let order = topological_order(&self.steps, reachable, &predecessors);
         let mut stacks: HashMap<&str, Vec<&str>> = HashMap::new();
+        // The branch of the innermost open split each step is on.
+        let mut branches: HashMap<&str, usize> = HashMap::new();
+        let mut join_inputs: HashMap<String, JoinInputs> = HashMap::new();
         let mut kinds = HashMap::new();
         let empty = Vec::new();
         for name in &order {
@@ -505,8 +561,14 @@ impl FlowGraph {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let stack: Vec<&str> = if preds.is_empty() {
-                Vec::new()
+            let after = |pred: &str| {
+                (
+                    out_stack(pred, &stacks, index),
+                    out_branch(pred, name, &branches, index),
+                )
+            };
+            let (stack, branch): (Vec<&str>, usize) = if preds.is_empty() {
+                (Vec::new(), 0)
             } else if step.join {
                 let incoming: Vec<Vec<&str>> =
                     preds.iter().map(|p| out_stack(p, &stacks, index)).collect();
@@ -516,25 +578,33 @@ impl FlowGraph {
                         step: name.clone(),
                         from: from(),
                     });
-                    first
+                    (first, 0)
                 } else if let Some((&split, rest)) = first.split_last() {
                     let split_step = index[split];
                     let foreach = split_step.foreach.is_some();
-                    if foreach && preds.len() != 1 {
-                        problems.push(GraphProblem::ForeachJoinInputs {
-                            step: name.clone(),
-                            split: split.to_string(),
-                            got: preds.len(),
-                            from: from(),
+                    // Each input's slot is its branch of the split, numbered
+                    // in the order the inputs are declared; the branches of
+                    // a switch on one branch share its slot.
+                    let mut seen: Vec<usize> = Vec::new();
+                    let mut slots = HashMap::new();
+                    for pred in preds {
+                        let branch = out_branch(pred, name, &branches, index);
+                        let slot = seen.iter().position(|b| *b == branch).unwrap_or_else(|| {
+                            seen.push(branch);
+                            seen.len() - 1
                         });
-                    } else if !foreach && preds.len() != split_step.next.len() {
+                        slots.insert(pred.clone(), slot);
+                    }
+                    let width = if foreach { 1 } else { split_step.next.len() };
+                    if seen.len() != width {
                         problems.push(GraphProblem::JoinMissingBranches {
                             step: name.clone(),
                             split: split.to_string(),
-                            expected: split_step.next.len(),
-                            got: preds.len(),
+                            expected: width,
+                            got: seen.len(),
                         });
                     }
+                    join_inputs.insert(name.clone(), JoinInputs { width, slots });
                     kinds.insert(
                         name.clone(),
                         StepKind::Join {
@@ -542,23 +612,29 @@ impl FlowGraph {
                             foreach,
                         },
                     );
-                    rest.to_vec()
+                    (rest.to_vec(), branches.get(split).copied().unwrap_or(0))
                 } else {
                     problems.push(GraphProblem::JoinWithoutSplit(name.clone()));
-                    Vec::new()
+                    (Vec::new(), 0)
                 }
             } else {
-                if preds.len() > 1 {
+                // Several inputs without a join are the branches of switches
+                // meeting again: at most one of them runs, which holds when
+                // they are on the same branch of the same open splits.
+                let first = after(&preds[0]);
+                if preds[1..].iter().any(|p| after(p) != first) {
                     problems.push(GraphProblem::NotDeclaredJoin {
                         step: name.clone(),
                         from: from(),
                     });
                 }
-                out_stack(&preds[0], &stacks, index)
+                first
             };
             kinds.entry(name.clone()).or_insert_with(|| {
                 if let Some(over) = &step.foreach {
                     StepKind::Foreach(over.clone())
+                } else if let Some(switch) = &step.switch {
+                    StepKind::Switch(switch.condition.clone())
                 } else if step.next.len() > 1 {
                     StepKind::Split
                 } else if step.next.is_empty() {
@@ -581,6 +657,7 @@ impl FlowGraph {
                 }
             }
             stacks.insert(name.as_str(), stack);
+            branches.insert(name.as_str(), branch);
         }
         let depths = stacks
             .iter()
@@ -597,7 +674,55 @@ impl FlowGraph {
             kinds,
             predecessors,
             depths,
+            join_inputs,
         }
+    }
+}
+
+/// A switch's own rules: Metaflow's, where they apply to mfw.
+fn check_switch(step: &Step, switch: &Switch, problems: &mut Vec<GraphProblem>) {
+    let mut invalid = |reason: String| {
+        problems.push(GraphProblem::InvalidSwitch {
+            step: step.name.clone(),
+            reason,
+        })
+    };
+    if step.foreach.is_some() {
+        invalid("also fans out with foreach; a step does one or the other".into());
+    }
+    if switch.cases.len() < 2 {
+        invalid(format!(
+            "has {} case(s); a switch chooses between at least two, \
+             e.g. self.next({{\"a\": self.a, \"b\": self.b}}, condition=\"mode\")",
+            switch.cases.len()
+        ));
+    }
+    if !is_identifier(&switch.condition) {
+        invalid(format!(
+            "its condition `{}` is not an artifact name; name the artifact set in the step, \
+             e.g. condition=\"mode\"",
+            switch.condition.escape_debug()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (case, _) in &switch.cases {
+        if !seen.insert(case.as_str()) {
+            invalid(format!("has the case {case} twice"));
+        }
+    }
+    if step.next != switch.targets() {
+        invalid(format!(
+            "declares next({}) where its cases go to {}",
+            step.next.join(", "),
+            switch.targets().join(", ")
+        ));
+    }
+    if step.decorator("catch").is_some() {
+        invalid(
+            "has @catch, which would continue without the artifact that chooses the case; \
+             catch the error inside the step and set the condition there"
+                .into(),
+        );
     }
 }
 
@@ -609,11 +734,31 @@ fn out_stack<'a>(
 ) -> Vec<&'a str> {
     let mut stack = stacks.get(pred).cloned().unwrap_or_default();
     if let Some(p) = index.get(pred)
-        && (p.foreach.is_some() || p.next.len() > 1)
+        && opens_split(p)
     {
         stack.push(p.name.as_str());
     }
     stack
+}
+
+/// The branch of the innermost open split that `step` is on when it comes
+/// after `pred`.
+fn out_branch(
+    pred: &str,
+    step: &str,
+    branches: &HashMap<&str, usize>,
+    index: &HashMap<&str, &Step>,
+) -> usize {
+    match index.get(pred) {
+        Some(p) if opens_split(p) => p.next.iter().position(|t| t == step).unwrap_or(0),
+        _ => branches.get(pred).copied().unwrap_or(0),
+    }
+}
+
+/// Whether the step starts branches that a join must close: a foreach or a
+/// static split (a switch's branches are exclusive and meet without one).
+fn opens_split(step: &Step) -> bool {
+    step.foreach.is_some() || (step.switch.is_none() && step.next.len() > 1)
 }
 
 fn reachable<'a>(index: &HashMap<&'a str, &'a Step>) -> BTreeSet<&'a str> {
@@ -1037,5 +1182,171 @@ mod tests {
         assert_eq!(topology.foreach_depth("a"), 1);
         assert_eq!(topology.kind("body"), Some(&StepKind::Split));
         assert_eq!(topology.predecessors("inner"), ["a", "b"]);
+    }
+
+    #[test]
+    fn switch_branches_meet_again_without_a_join() {
+        let topology = flow(vec![
+            Step::switch(
+                "start",
+                "mode",
+                [("\"fast\"", "fast"), ("\"slow\"", "slow")],
+            ),
+            Step::linear("fast", ["report"]),
+            Step::linear("slow", ["report"]),
+            Step::linear("report", ["end"]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            topology.kind("start"),
+            Some(&StepKind::Switch("mode".into()))
+        );
+        assert_eq!(topology.kind("report"), Some(&StepKind::Linear));
+        assert_eq!(topology.predecessors("report"), ["fast", "slow"]);
+        // A case may go straight on: here to `end`.
+        assert!(
+            flow(vec![
+                Step::switch("start", "skip", [("true", "end"), ("false", "work")]),
+                Step::linear("work", ["end"]),
+                Step::end(),
+            ])
+            .validate()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn branches_of_a_static_split_still_need_a_join() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["a", "b"]),
+                Step::linear("a", ["c"]),
+                Step::linear("b", ["c"]),
+                Step::linear("c", ["end"]),
+                Step::end(),
+            ])),
+            [
+                "step `c` has several inputs (from `a`, `b`) but is not declared as a join; \
+                 give it an `inputs` parameter",
+                "the split at step `start` is never joined: add a join step before `end`"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_switch_inside_a_split_fills_its_branch_of_the_join() {
+        let topology = flow(vec![
+            Step::linear("start", ["b", "a"]),
+            Step::switch("a", "fast", [("true", "a1"), ("false", "a2")]),
+            Step::linear("a1", ["join"]),
+            Step::linear("a2", ["join"]),
+            Step::linear("b", ["join"]),
+            Step::join("join", ["end"]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        // Inputs numbered in declaration order: `a`'s branch first.
+        assert_eq!(topology.join_slot("join", "a1"), Some((0, 2)));
+        assert_eq!(topology.join_slot("join", "a2"), Some((0, 2)));
+        assert_eq!(topology.join_slot("join", "b"), Some((1, 2)));
+        assert_eq!(topology.join_slot("join", "start"), None);
+        // Without a switch, a split's inputs keep their declaration order.
+        let plain = flow(vec![
+            Step::linear("start", ["b", "a"]),
+            Step::linear("a", ["join"]),
+            Step::linear("b", ["join"]),
+            Step::join("join", ["end"]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(plain.join_slot("join", "a"), Some((0, 2)));
+        assert_eq!(plain.join_slot("join", "b"), Some((1, 2)));
+    }
+
+    #[test]
+    fn a_switch_inside_a_foreach_body_meets_at_its_join() {
+        let topology = flow(vec![
+            Step::foreach("start", "route", "xs"),
+            Step::switch("route", "big", [("true", "heavy"), ("false", "light")]),
+            Step::linear("heavy", ["join"]),
+            Step::linear("light", ["join"]),
+            Step::join("join", ["end"]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(topology.foreach_depth("heavy"), 1);
+        assert_eq!(topology.foreach_depth("join"), 0);
+        assert_eq!(
+            topology.kind("join"),
+            Some(&StepKind::Join {
+                split: "start".into(),
+                foreach: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_switch_has_two_cases_an_artifact_and_no_foreach_or_catch() {
+        let mut fanning = Step::switch("start", "mode", [("1", "a"), ("2", "end")]);
+        fanning.foreach = Some("xs".into());
+        let mut caught = Step::switch("a", "mode", [("1", "end"), ("2", "b")])
+            .with_decorator(crate::Decorator::new("catch"));
+        caught.source = "flow.py:9".into();
+        let got = problems(flow(vec![
+            fanning,
+            caught,
+            Step::switch("b", "not a name", [("1", "c")]),
+            Step::switch("c", "mode", [("1", "end"), ("1", "end")]),
+            Step::end(),
+        ]));
+        assert_eq!(
+            got[..4],
+            [
+                "step `start` is a switch but also fans out with foreach; a step does one or \
+                 the other",
+                "step `a` is a switch but has @catch, which would continue without the artifact \
+                 that chooses the case; catch the error inside the step and set the condition \
+                 there",
+                "step `b` is a switch but has 1 case(s); a switch chooses between at least two, \
+                 e.g. self.next({\"a\": self.a, \"b\": self.b}, condition=\"mode\")",
+                "step `b` is a switch but its condition `not a name` is not an artifact name; \
+                 name the artifact set in the step, e.g. condition=\"mode\"",
+            ],
+            "{got:#?}"
+        );
+        assert!(
+            got.contains(&"step `c` is a switch but has the case 1 twice".to_string()),
+            "{got:#?}"
+        );
+        let mut mismatched = Step::switch("start", "mode", [("1", "a"), ("2", "end")]);
+        mismatched.next = vec!["a".into()];
+        assert_eq!(
+            problems(flow(vec![
+                mismatched,
+                Step::linear("a", ["end"]),
+                Step::end()
+            ])),
+            ["step `start` is a switch but declares next(a) where its cases go to a, end"]
+        );
+    }
+
+    #[test]
+    fn a_recursive_switch_is_refused_with_what_to_do() {
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["poll"]),
+                Step::switch("poll", "done", [("false", "poll"), ("true", "end")]),
+                Step::end(),
+            ])),
+            [
+                "step `poll` is a switch with a case that goes back to `poll` itself; mfw does \
+                 not run recursive steps yet: loop inside the step, or unroll the loop into steps"
+            ]
+        );
     }
 }

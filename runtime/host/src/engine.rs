@@ -4,7 +4,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mfw_graph::{BlobHash, Decorator, FlowGraph, ParamKind, Parameter, Step};
+use mfw_graph::{BlobHash, Decorator, FlowGraph, ParamKind, Parameter, Step, Switch};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
@@ -410,6 +410,14 @@ pub enum GraphExportError {
     /// The `graph` export trapped or could not be called.
     #[error(transparent)]
     Call(wasmtime::Error),
+    /// A step's switch is not declared as the contract says.
+    #[error("step `{step}` declares a switch the host cannot read: {reason}")]
+    Switch {
+        /// The step.
+        step: String,
+        /// What is wrong with its `switch` decorator.
+        reason: String,
+    },
     /// A parameter of an unknown kind.
     #[error("parameter `{name}`: {reason}")]
     Kind {
@@ -430,19 +438,34 @@ pub enum GraphExportError {
 }
 
 fn convert_graph(graph: types::FlowGraph) -> Result<FlowGraph, GraphExportError> {
-    let steps = graph
-        .steps
-        .into_iter()
-        .map(|s| Step {
+    let mut steps = Vec::with_capacity(graph.steps.len());
+    for s in graph.steps {
+        let mut decorators = convert_decorators(s.decorators);
+        // A switch comes as a decorator (see `Switch::to_decorator`).
+        let switch = match decorators.iter().position(|d| d.name == Switch::DECORATOR) {
+            Some(at) => {
+                let decorator = decorators.remove(at);
+                let switch = Switch::from_decorator(&decorator).map_err(|reason| {
+                    GraphExportError::Switch {
+                        step: s.name.clone(),
+                        reason,
+                    }
+                })?;
+                Some(switch)
+            }
+            None => None,
+        };
+        steps.push(Step {
             name: s.name,
             next: s.next,
             foreach: s.foreach,
+            switch,
             join: s.join,
-            decorators: convert_decorators(s.decorators),
+            decorators,
             doc: s.doc,
             source: s.source,
-        })
-        .collect();
+        });
+    }
     let mut parameters = Vec::new();
     for p in graph.parameters {
         let kind: ParamKind = match p.kind.parse() {

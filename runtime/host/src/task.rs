@@ -894,13 +894,14 @@ pub(crate) fn bounded(mut text: String, limit: usize) -> String {
 
 fn missing_next(task: &Running) -> Option<TaskFailure> {
     let step = task.graph.step(&task.spec.step)?;
-    let declared = Transition::declared_by(step)?;
+    Transition::declared_by(step)?;
     if task.transition.is_some() {
         return None;
     }
     Some(TaskFailure::Next(format!(
-        "step `{}` returned without calling next; its graph declares {declared}",
-        step.name
+        "step `{}` returned without calling next; its graph declares {}",
+        step.name,
+        Transition::declared_text(step)
     )))
 }
 

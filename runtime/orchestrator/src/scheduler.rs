@@ -202,6 +202,7 @@ impl Scheduler {
             Transition::Foreach { step, over } => {
                 self.queue_foreach(&parent, record, step, over).await
             }
+            // A switch's task recorded the one case it took.
             Transition::Steps(targets) => match targets.as_slice() {
                 [target] => self.queue_linear(&parent, target),
                 targets => self.queue_split(&parent, targets),
@@ -309,17 +310,16 @@ impl Scheduler {
                 frames: Frames::of(task).closed(),
             }
         } else {
-            let predecessors = self.topology.predecessors(join);
+            // One input per branch of the split; validation gave every
+            // predecessor its slot.
+            let (slot, expected) = self.topology.join_slot(join, &task.step).unwrap_or((0, 1));
             JoinSlot {
                 key: JoinKey {
                     step: join.to_string(),
                     path: task.path.clone(),
                 },
-                slot: predecessors
-                    .iter()
-                    .position(|p| *p == task.step)
-                    .unwrap_or(0),
-                expected: predecessors.len(),
+                slot,
+                expected,
                 frames: Frames::of(task),
             }
         };

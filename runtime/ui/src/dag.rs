@@ -83,12 +83,25 @@ pub fn svg(graph: &FlowGraph, status: &dyn Fn(&str) -> &'static str) -> String {
             let mid = (sy + ty) / 2;
             let class = if step.foreach.is_some() {
                 "edge foreach"
+            } else if step.switch.is_some() {
+                "edge switch"
             } else {
                 "edge"
             };
+            // A switch's edge says which cases take it.
+            let cases = step.switch.as_ref().map(|switch| {
+                let cases: Vec<&str> = switch
+                    .cases
+                    .iter()
+                    .filter(|(_, target)| target == next)
+                    .map(|(case, _)| case.as_str())
+                    .collect();
+                format!("<title>{}</title>", escape(&cases.join(" or ")))
+            });
             out.push_str(&format!(
                 "<path class=\"{class}\" d=\"M {sx} {sy} C {sx} {mid}, {tx} {mid}, {tx} {ty}\" \
-                 marker-end=\"url(#arrow)\"/>"
+                 marker-end=\"url(#arrow)\">{}</path>",
+                cases.unwrap_or_default()
             ));
         }
     }
@@ -101,9 +114,10 @@ pub fn svg(graph: &FlowGraph, status: &dyn Fn(&str) -> &'static str) -> String {
         } else {
             name.clone()
         };
-        let kind = match (&step.foreach, step.join) {
-            (Some(over), _) => format!("foreach {}", escape(over)),
-            (None, true) => "join".into(),
+        let kind = match (&step.foreach, &step.switch, step.join) {
+            (Some(over), _, _) => format!("foreach {}", escape(over)),
+            (None, Some(switch), _) => format!("switch {}", escape(&switch.condition)),
+            (None, None, true) => "join".into(),
             _ => String::new(),
         };
         out.push_str(&format!(
@@ -161,6 +175,26 @@ mod tests {
         assert_eq!(svg.matches("class=\"edge foreach\"").count(), 1);
         assert!(svg.contains("class=\"node failed\" data-step=\"c\""));
         assert!(svg.contains("foreach items"));
+    }
+
+    #[test]
+    fn a_switch_draws_its_cases_on_its_edges() {
+        let graph = FlowGraph::new("F")
+            .with_step(Step::switch(
+                "start",
+                "mode",
+                [("\"fast\"", "a"), ("\"<b>\"", "a"), ("\"slow\"", "end")],
+            ))
+            .with_step(Step::linear("a", ["end"]))
+            .with_step(Step::end());
+        let svg = svg(&graph, &|_| "done");
+        assert_eq!(svg.matches("class=\"edge switch\"").count(), 2);
+        assert!(
+            svg.contains("<title>&quot;fast&quot; or &quot;&lt;b&gt;&quot;</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains("<title>&quot;slow&quot;</title>"), "{svg}");
+        assert!(svg.contains(">switch mode</text>"), "{svg}");
     }
 
     #[test]

@@ -68,14 +68,29 @@ class FlowSpec:
 
     # -- control ---------------------------------------------------------
 
-    def next(self, *steps: Any, foreach: str | None = None, **options: Any) -> None:
-        """Continues to the given steps, or fans out with `foreach='name'`.
+    def next(
+        self,
+        *steps: Any,
+        foreach: str | None = None,
+        condition: str | None = None,
+        **options: Any,
+    ) -> None:
+        """Continues to the given steps, fans out with `foreach='name'`, or
+        takes the one case that the artifact `condition` names.
 
         `self.next(self.end)`, `self.next(self.a, self.b)`,
-        `self.next(self.train, foreach='n_trees')`.
+        `self.next(self.train, foreach='n_trees')`,
+        `self.next({"fast": self.a, "slow": self.b}, condition="mode")`.
         """
         if options:
             raise MfwError(f"self.next() has no option {sorted(options)[0]!r}")
+        if condition is not None:
+            steps = (self._mfw_chosen_case(steps, foreach, condition),)
+        elif len(steps) == 1 and isinstance(steps[0], dict):
+            raise MfwError(
+                'self.next() with a dictionary of cases needs condition="artifact", '
+                'e.g. self.next({"fast": self.a, "slow": self.b}, condition="mode")'
+            )
         names = []
         for target in steps:
             name = target if isinstance(target, str) else getattr(target, "__name__", None)
@@ -86,6 +101,33 @@ class FlowSpec:
         # The host checks a foreach against the stored artifact: store first.
         state.persist_pending(self)
         state.next(names, foreach)
+
+    def _mfw_chosen_case(self, steps: tuple, foreach: str | None, condition: Any) -> Any:
+        """The step of the switch case the artifact `condition` names."""
+        if len(steps) != 1 or not isinstance(steps[0], dict) or not steps[0]:
+            raise MfwError(
+                "with condition=, self.next() takes one dictionary from case values to steps, "
+                'e.g. self.next({"fast": self.a, "slow": self.b}, condition="mode")'
+            )
+        if not isinstance(condition, str):
+            raise MfwError(f"condition= names an artifact as a string, not {condition!r}")
+        if foreach is not None:
+            raise MfwError("a switch (self.next with condition=) cannot fan out with foreach")
+        try:
+            value = getattr(self, condition)
+        except AttributeError:
+            raise MfwError(
+                f"the switch's condition self.{condition} is not set: set it in this step "
+                "before self.next()"
+            ) from None
+        cases = steps[0]
+        try:
+            return cases[value]
+        except (KeyError, TypeError):
+            raise MfwError(
+                f"the switch's condition self.{condition} is {value!r}, which is none of its "
+                f"cases {list(cases)}"
+            ) from None
 
     @property
     def input(self) -> Any:

@@ -112,18 +112,111 @@ def _self_attr(node: ast.AST) -> str | None:
     return None
 
 
-def _next_calls(func: ast.FunctionDef, path: str) -> list[tuple[list[str], str | None, int]]:
-    """Every `self.next(...)` in a step: (targets, foreach, line)."""
+class _NextCall:
+    """One `self.next(...)` in a step's source."""
+
+    def __init__(self, targets: list[str], foreach: str | None, switch: dict | None, line: int):
+        self.targets = targets
+        self.foreach = foreach
+        # {"condition": name, "cases": [[case JSON text, target], ...]}
+        self.switch = switch
+        self.line = line
+
+    def same(self, other: _NextCall) -> bool:
+        return (self.targets, self.foreach, self.switch) == (
+            other.targets,
+            other.foreach,
+            other.switch,
+        )
+
+
+def _case_text(flow: type, key: ast.AST, path: str, line: int) -> str:
+    """A switch case's value as JSON text: a literal, or (as in Metaflow) a
+    config's value, `self.config.key`, fixed when the flow is built."""
+    if isinstance(key, ast.Constant) and isinstance(key.value, str | int | float | bool):
+        value = key.value
+    elif isinstance(key, ast.Attribute) and _self_attr(key.value) is not None:
+        config = getattr(flow, _self_attr(key.value) or "", None)
+        try:
+            value = getattr(config, key.attr)
+        except (AttributeError, KeyError):
+            value = None
+        if not isinstance(value, str | int | float | bool):
+            raise FlowDefinitionError(
+                f"the switch case self.{_self_attr(key.value)}.{key.attr} is not a config "
+                "value that is text, a number or a boolean",
+                path,
+                line,
+            )
+    else:
+        raise FlowDefinitionError(
+            "a switch case is a literal (text, a number or a boolean) or a config value "
+            'such as self.config.mode, e.g. self.next({"fast": self.a}, condition="mode")',
+            path,
+            line,
+        )
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _switch(flow: type, node: ast.Call, path: str) -> tuple[list[str], dict]:
+    """The targets and cases of `self.next({...}, condition="name")`."""
+    condition = next(k.value for k in node.keywords if k.arg == "condition")
+    if not (isinstance(condition, ast.Constant) and isinstance(condition.value, str)):
+        raise FlowDefinitionError(
+            'condition= names an artifact as a string, e.g. condition="mode"', path, node.lineno
+        )
+    cases_node = node.args[0] if len(node.args) == 1 else None
+    if not isinstance(cases_node, ast.Dict) or not cases_node.keys:
+        raise FlowDefinitionError(
+            "with condition=, self.next() takes one dictionary from case values to steps, "
+            'e.g. self.next({"fast": self.a, "slow": self.b}, condition="mode")',
+            path,
+            node.lineno,
+        )
+    cases = []
+    for key, value in zip(cases_node.keys, cases_node.values, strict=True):
+        target = _self_attr(value)
+        if key is None or target is None:
+            raise FlowDefinitionError(
+                'a switch maps each case to a step, as in {"fast": self.a}',
+                path,
+                node.lineno,
+            )
+        cases.append([_case_text(flow, key, path, node.lineno), target])
+    targets: list[str] = []
+    for _, target in cases:
+        if target not in targets:
+            targets.append(target)
+    return targets, {"condition": condition.value, "cases": cases}
+
+
+def _next_calls(flow: type, func: ast.FunctionDef, path: str) -> list[_NextCall]:
+    """Every `self.next(...)` in a step."""
     calls = []
     for node in ast.walk(func):
         if not (isinstance(node, ast.Call) and _self_attr(node.func) == "next"):
+            continue
+        if any(k.arg == "condition" for k in node.keywords):
+            if any(k.arg != "condition" for k in node.keywords):
+                raise FlowDefinitionError(
+                    "a switch (self.next with condition=) cannot fan out with foreach",
+                    path,
+                    node.lineno,
+                )
+            targets, switch = _switch(flow, node, path)
+            calls.append(_NextCall(targets, None, switch, node.lineno))
             continue
         targets = []
         for arg in node.args:
             name = _self_attr(arg)
             if name is None:
+                hint = (
+                    ': a dictionary of cases needs condition="artifact"'
+                    if isinstance(arg, ast.Dict)
+                    else ""
+                )
                 raise FlowDefinitionError(
-                    "self.next() takes steps as self.<step>, e.g. self.next(self.end)",
+                    f"self.next() takes steps as self.<step>, e.g. self.next(self.end){hint}",
                     path,
                     node.lineno,
                 )
@@ -142,13 +235,14 @@ def _next_calls(func: ast.FunctionDef, path: str) -> list[tuple[list[str], str |
                 foreach = keyword.value.value
             else:
                 raise FlowDefinitionError(
-                    f"self.next() has no option {keyword.arg!r} (mfw supports foreach=)",
+                    f"self.next() has no option {keyword.arg!r} (mfw supports foreach= and "
+                    "condition=)",
                     path,
                     node.lineno,
                 )
-        calls.append((targets, foreach, node.lineno))
+        calls.append(_NextCall(targets, foreach, None, node.lineno))
     # Source order, so the later of two differing calls is the one reported.
-    return sorted(calls, key=lambda call: call[2])
+    return sorted(calls, key=lambda call: call.line)
 
 
 def _decorators(items: list) -> list[dict]:
@@ -215,38 +309,36 @@ def derive_flow(module: Any, path: str, shown: str, partial: bool = False) -> di
                 shown,
                 line,
             )
-        calls = _next_calls(node, shown) if node else []
-        next_targets: list[str] = []
-        foreach = None
-        if calls:
-            next_targets, foreach, _ = calls[0]
-            for targets, fe, call_line in calls[1:]:
-                if (targets, fe) != (next_targets, foreach):
-                    raise FlowDefinitionError(
-                        f"step {name!r} calls self.next() with different targets; a step has "
-                        "one transition",
-                        shown,
-                        call_line,
-                    )
-            for target in next_targets:
-                if target not in step_names and not partial:
-                    raise FlowDefinitionError(
-                        f"step {name!r} calls self.next(self.{target}), but {flow.__name__} has "
-                        f"no step {target!r} (its steps: {', '.join(step_names)})",
-                        shown,
-                        calls[0][2],
-                    )
-        steps.append(
-            {
-                "name": name,
-                "next": next_targets,
-                "foreach": foreach,
-                "join": len(positional) == 2,
-                "decorators": _decorators(getattr(func, "_mfw_decorators", [])),
-                "doc": inspect.cleandoc(func.__doc__) if func.__doc__ else "",
-                "source": f"{shown}:{line}",
-            }
-        )
+        calls = _next_calls(flow, node, shown) if node else []
+        first = calls[0] if calls else _NextCall([], None, None, line)
+        for call in calls[1:]:
+            if not call.same(first):
+                raise FlowDefinitionError(
+                    f"step {name!r} calls self.next() with different targets; a step has "
+                    "one transition",
+                    shown,
+                    call.line,
+                )
+        for target in first.targets:
+            if target not in step_names and not partial:
+                raise FlowDefinitionError(
+                    f"step {name!r} calls self.next(self.{target}), but {flow.__name__} has "
+                    f"no step {target!r} (its steps: {', '.join(step_names)})",
+                    shown,
+                    first.line,
+                )
+        derived = {
+            "name": name,
+            "next": first.targets,
+            "foreach": first.foreach,
+            "join": len(positional) == 2,
+            "decorators": _decorators(getattr(func, "_mfw_decorators", [])),
+            "doc": inspect.cleandoc(func.__doc__) if func.__doc__ else "",
+            "source": f"{shown}:{line}",
+        }
+        if first.switch:
+            derived["switch"] = first.switch
+        steps.append(derived)
     if "start" not in step_names and not partial:
         raise FlowDefinitionError(
             f"{flow.__name__} has no start step: add `@step def start(self): ...`",

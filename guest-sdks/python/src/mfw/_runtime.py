@@ -569,6 +569,19 @@ def graph_from_json(text: str) -> Any:
     def decorators(items: list) -> list:
         return [types.Decorator(d["name"], [tuple(o) for o in d["options"]]) for d in items]
 
+    def step_decorators(step: dict) -> list:
+        # The contract's step record has no switch field: a switch is the
+        # decorator `switch` (wit/flow.wit, `Switch::to_decorator` in Rust).
+        own = decorators(step["decorators"])
+        switch = step.get("switch")
+        if switch:
+            options = [
+                ("condition", json.dumps(switch["condition"])),
+                ("cases", json.dumps(switch["cases"])),
+            ]
+            own.append(types.Decorator("switch", options))
+        return own
+
     return types.FlowGraph(
         name=g["name"],
         steps=[
@@ -577,7 +590,7 @@ def graph_from_json(text: str) -> Any:
                 next=s["next"],
                 foreach=s.get("foreach"),
                 join=s["join"],
-                decorators=decorators(s["decorators"]),
+                decorators=step_decorators(s),
                 doc=s["doc"],
                 source=s["source"],
             )

@@ -19,6 +19,17 @@ fn describe_kind(graph: &FlowGraph, step: &str, kind: Option<&StepKind>) -> Stri
     match kind {
         Some(StepKind::Foreach(over)) => format!("foreach over {over} -> {next}"),
         Some(StepKind::Split) => format!("split -> {next}"),
+        Some(StepKind::Switch(_)) => match graph.step(step).and_then(|s| s.switch.as_ref()) {
+            Some(switch) => {
+                let cases: Vec<String> = switch
+                    .cases
+                    .iter()
+                    .map(|(case, target)| format!("{case} -> {target}"))
+                    .collect();
+                format!("switch on {}: {}", switch.condition, cases.join(", "))
+            }
+            None => format!("-> {next}"),
+        },
         Some(StepKind::Join { split, .. }) => format!("join of {split} -> {next}"),
         Some(StepKind::End) => "end".to_string(),
         _ => format!("-> {next}"),

@@ -116,7 +116,12 @@ type Step struct {
 	Foreach witTypes.Option[string]
 	// Whether the step is a join, i.e. takes the inputs of its branches.
 	Join bool
-	// Decorators on the step, outermost first.
+	// Decorators on the step, outermost first. A switch step (Metaflow's
+	// `self.next({"a": self.a, "b": self.b}, condition="mode")`) carries
+	// the decorator `switch` with the options `condition` (the artifact
+	// choosing the case, as a JSON string) and `cases` (a JSON list of
+	// `[case value as JSON text, step]`); its `next` lists the cases'
+	// steps, each once.
 	Decorators []Decorator
 	// The step's documentation (its doc comment or docstring).
 	Doc string
