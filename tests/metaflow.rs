@@ -772,7 +772,10 @@ fn a_switch_runs_only_the_case_its_condition_names() {
     // in the split, `left` took its "big" case and the join got one input
     // per branch.
     assert_eq!(end["path"], serde_json::json!(["quick"]), "{end}");
-    assert_eq!(end["outs"], serde_json::json!([1, 4, 9, 8]), "{end}");
+    // Even items double, one task per round, until they reach 10.
+    assert_eq!(end["outs"], serde_json::json!([1, 16, 9, 16]), "{end}");
+    // The recursive `tick` ran once per count, each round on the last.
+    assert_eq!(end["ticks"], serde_json::json!([2, 1, 0]), "{end}");
     assert_eq!(
         end["sides"],
         serde_json::json!([["left", "big"], ["right", "none"]]),
@@ -794,7 +797,31 @@ fn a_switch_runs_only_the_case_its_condition_names() {
         )
         .len()
     };
-    assert_eq!((tasks("each"), tasks("double"), tasks("square")), (4, 2, 2));
+    // Four tasks of `each`; `double` ran three rounds for 2 (4, 8, 16) and
+    // two for 4 (8, 16); `square` once for each odd item.
+    assert_eq!((tasks("each"), tasks("double"), tasks("square")), (4, 5, 2));
+    let ids = |step: &str| {
+        let dir = scratch
+            .path()
+            .join(".mfw/flows/SwitchFlow/runs")
+            .join(&run)
+            .join("tasks")
+            .join(step);
+        let mut ids: Vec<String> = common::step_records(&dir)
+            .iter()
+            .map(|r| r["task_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("double"), ["1", "1_1", "1_2", "3", "3_1"]);
+    assert_eq!(ids("tick"), ["0", "0_1", "0_2"]);
+    let round = scratch.dump(&format!("SwitchFlow/{run}/tick/0_1"));
+    assert_eq!(
+        round["artifacts"]["ticks"],
+        serde_json::json!([2, 1]),
+        "{round}"
+    );
 
     let slow = scratch.mfw(["run", path, "--mode", "slow"]).ok();
     let run = slow.run_id();
@@ -817,7 +844,8 @@ fn a_switch_runs_only_the_case_its_condition_names() {
     let shown = scratch.mfw(["show", path]).ok().stdout;
     assert!(
         shown.contains(r#"switch on route: "fast" -> quick, "slow" -> careful"#)
-            && shown.contains("switch on even: true -> double, false -> square"),
+            && shown.contains("switch on even: true -> double, false -> square")
+            && shown.contains("switch on small: true -> double, false -> doubled"),
         "{shown}"
     );
 }

@@ -1,6 +1,8 @@
 """Metaflow's conditional transitions (switches, Metaflow 2.18): a step goes
 to the one case its condition artifact names; the cases meet again at an
-ordinary step, inside a foreach, and inside a split before its join."""
+ordinary step, inside a foreach, and inside a split before its join. A
+switch may go back to its own step (a recursive step): at the top level and
+in a foreach."""
 
 from metaflow import FlowSpec, Parameter, step
 
@@ -32,11 +34,18 @@ class SwitchFlow(FlowSpec):
     @step
     def each(self):
         self.even = self.input % 2 == 0
+        self.out = self.input
         self.next({True: self.double, False: self.square}, condition="even")
 
     @step
     def double(self):
-        self.out = self.input * 2
+        """Doubles until it reaches 10, one task per round."""
+        self.out = self.out * 2
+        self.small = self.out < 10
+        self.next({True: self.double, False: self.doubled}, condition="small")
+
+    @step
+    def doubled(self):
         self.next(self.gather)
 
     @step
@@ -76,11 +85,20 @@ class SwitchFlow(FlowSpec):
     def join(self, inputs):
         self.sides = [(i.side, i.size) for i in inputs]
         self.merge_artifacts(inputs, include=["path", "outs"])
-        self.next(self.end)
+        self.countdown = 3
+        self.ticks = []
+        self.next(self.tick)
+
+    @step
+    def tick(self):
+        self.countdown -= 1
+        self.ticks = self.ticks + [self.countdown]
+        self.state = "stop" if self.countdown == 0 else "go"
+        self.next({"go": self.tick, "stop": self.end}, condition="state")
 
     @step
     def end(self):
-        print("path", self.path, "sides", self.sides)
+        print("path", self.path, "sides", self.sides, "ticks", self.ticks)
 
 
 if __name__ == "__main__":

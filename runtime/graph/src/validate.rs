@@ -117,12 +117,6 @@ pub enum GraphProblem {
         /// What is wrong, and the fix.
         reason: String,
     },
-    /// A switch step that goes back to itself.
-    #[error(
-        "step `{0}` is a switch with a case that goes back to `{0}` itself; mfw does not run \
-         recursive steps yet: loop inside the step, or unroll the loop into steps"
-    )]
-    RecursiveSwitch(String),
     /// A split or foreach never joined before `end`.
     #[error("the {what} at step `{split}` is never joined: add a join step before `end`")]
     Unjoined {
@@ -164,7 +158,6 @@ impl GraphProblem {
             | GraphProblem::JoinMixesSplits { step, .. }
             | GraphProblem::JoinMissingBranches { step, .. }
             | GraphProblem::InvalidSwitch { step, .. } => Some(step),
-            GraphProblem::RecursiveSwitch(step) => Some(step),
             GraphProblem::Unjoined { split, .. } => Some(split),
             GraphProblem::EndHasNext => Some("end"),
             GraphProblem::StartIsJoin => Some("start"),
@@ -397,19 +390,6 @@ impl FlowGraph {
                 problems.push(GraphProblem::Unreachable(step.name.clone()));
             }
         }
-        let recursive: Vec<&Step> = self
-            .steps
-            .iter()
-            .filter(|s| s.switch.is_some() && s.next.contains(&s.name))
-            .collect();
-        if !recursive.is_empty() {
-            problems.extend(
-                recursive
-                    .iter()
-                    .map(|s| GraphProblem::RecursiveSwitch(s.name.clone())),
-            );
-            return Err(self.error(problems));
-        }
         if let Some(cycle) = find_cycle(&self.steps, &index, &reachable) {
             problems.push(GraphProblem::Cycle(cycle));
             return Err(self.error(problems));
@@ -537,9 +517,9 @@ impl FlowGraph {
             .iter()
             .filter(|s| reachable.contains(s.name.as_str()))
         {
-            for target in &step.next {
+            for target in successors(step) {
                 predecessors
-                    .entry(target.clone())
+                    .entry(target.to_string())
                     .or_default()
                     .push(step.name.clone());
             }
@@ -717,6 +697,13 @@ fn check_switch(step: &Step, switch: &Switch, problems: &mut Vec<GraphProblem>) 
             switch.targets().join(", ")
         ));
     }
+    if step.join && step.next.contains(&step.name) {
+        invalid(
+            "is a join that goes back to itself; loop in a step after the join, whose next \
+             task then gets what the join made"
+                .into(),
+        );
+    }
     if step.decorator("catch").is_some() {
         invalid(
             "has @catch, which would continue without the artifact that chooses the case; \
@@ -753,6 +740,21 @@ fn out_branch(
         Some(p) if opens_split(p) => p.next.iter().position(|t| t == step).unwrap_or(0),
         _ => branches.get(pred).copied().unwrap_or(0),
     }
+}
+
+/// Whether `target` is `step` itself, a recursive switch: each of its tasks
+/// may run another of the same step, Metaflow's loops. That edge is no
+/// cycle and makes the step no predecessor of itself.
+fn is_loop(step: &Step, target: &str) -> bool {
+    step.switch.is_some() && step.name == target
+}
+
+/// The steps `step` goes to, without a recursive switch's own loop.
+fn successors(step: &Step) -> impl Iterator<Item = &str> {
+    step.next
+        .iter()
+        .map(String::as_str)
+        .filter(move |t| !is_loop(step, t))
 }
 
 /// Whether the step starts branches that a join must close: a foreach or a
@@ -799,6 +801,12 @@ fn find_cycle(
         while let Some((name, child)) = stack.last().copied() {
             let step = index[name];
             if let Some(target) = step.next.get(child) {
+                if is_loop(step, target) {
+                    if let Some(top) = stack.last_mut() {
+                        top.1 += 1;
+                    }
+                    continue;
+                }
                 if let Some(top) = stack.last_mut() {
                     top.1 += 1;
                 }
@@ -857,13 +865,13 @@ fn topological_order(
     while let Some(i) = ready.pop_first() {
         let step = &steps[i];
         order.push(step.name.clone());
-        for target in &step.next {
-            if let Some(count) = remaining.get_mut(target.as_str())
+        for target in successors(step) {
+            if let Some(count) = remaining.get_mut(target)
                 && *count > 0
             {
                 *count -= 1;
                 if *count == 0
-                    && let Some(&at) = position.get(target.as_str())
+                    && let Some(&at) = position.get(target)
                 {
                     ready.insert(at);
                 }
@@ -1336,16 +1344,64 @@ mod tests {
     }
 
     #[test]
-    fn a_recursive_switch_is_refused_with_what_to_do() {
+    fn a_switch_may_go_back_to_itself_but_nothing_else_loops() {
+        let topology = flow(vec![
+            Step::linear("start", ["poll"]),
+            Step::switch("poll", "done", [("false", "poll"), ("true", "end")]),
+            Step::end(),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(topology.order(), ["start", "poll", "end"]);
+        assert_eq!(topology.predecessors("poll"), ["start"]);
+        assert_eq!(
+            topology.kind("poll"),
+            Some(&StepKind::Switch("done".into()))
+        );
+        // Inside a foreach, each item's task loops on its own.
+        assert!(
+            flow(vec![
+                Step::foreach("start", "poll", "xs"),
+                Step::switch("poll", "done", [("false", "poll"), ("true", "after")]),
+                Step::linear("after", ["join"]),
+                Step::join("join", ["end"]),
+                Step::end(),
+            ])
+            .validate()
+            .is_ok()
+        );
+        // A plain step going back to itself, a loop through two steps, and
+        // a join going back to itself are refused.
         assert_eq!(
             problems(flow(vec![
-                Step::linear("start", ["poll"]),
-                Step::switch("poll", "done", [("false", "poll"), ("true", "end")]),
+                Step::linear("start", ["start", "end"]),
+                Step::end()
+            ])),
+            ["steps form a cycle: start -> start"]
+        );
+        assert_eq!(
+            problems(flow(vec![
+                Step::linear("start", ["a"]),
+                Step::switch("a", "again", [("true", "b"), ("false", "end")]),
+                Step::linear("b", ["a"]),
                 Step::end(),
             ])),
+            ["steps form a cycle: a -> b -> a"]
+        );
+        let mut join = Step::switch("join", "again", [("true", "join"), ("false", "end")]);
+        join.join = true;
+        let got = problems(flow(vec![
+            Step::linear("start", ["a", "b"]),
+            Step::linear("a", ["join"]),
+            Step::linear("b", ["join"]),
+            join,
+            Step::end(),
+        ]));
+        assert_eq!(
+            got,
             [
-                "step `poll` is a switch with a case that goes back to `poll` itself; mfw does \
-                 not run recursive steps yet: loop inside the step, or unroll the loop into steps"
+                "step `join` is a switch but is a join that goes back to itself; loop in a step \
+              after the join, whose next task then gets what the join made"
             ]
         );
     }

@@ -199,6 +199,7 @@ async fn submit(
 fn batch_task(task: &ReadyTask) -> BatchTask {
     BatchTask {
         path: task.path.clone(),
+        iteration: task.iteration,
         artifacts: (*task.artifacts).clone(),
         objects: (*task.objects).clone(),
         inputs: task

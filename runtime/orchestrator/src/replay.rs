@@ -185,6 +185,7 @@ pub async fn replay_run(
         parameters: Arc::new(parameters),
         // The run's own guard already let these foreach lists through.
         max_splits: u32::MAX,
+        max_rounds: u32::MAX,
         observer: None,
         policies,
         cancel: Arc::new(AtomicBool::new(false)),

@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub max_workers: usize,
     /// The most tasks one foreach may create.
     pub max_num_splits: u32,
+    /// The most times a recursive switch's task may go back to its step.
+    pub max_rounds: u32,
     /// Parameter values, encoded (see [`crate::resolve_parameters`]).
     pub parameters: BTreeMap<String, Bytes>,
     /// Who to tell about progress.
@@ -81,6 +83,7 @@ impl Default for RunOptions {
         Self {
             max_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_num_splits: 100_000,
+            max_rounds: 100_000,
             parameters: BTreeMap::new(),
             observer: None,
             interrupt: None,
@@ -217,6 +220,7 @@ pub(crate) async fn run_with_code(
         parameters_key: crate::key::parameters_key(&options.parameters),
         parameter_hashes: crate::key::parameter_hashes(&options.parameters),
         max_splits: options.max_num_splits,
+        max_rounds: options.max_rounds,
         observer: options.observer.clone(),
         policies,
         cancel: Arc::new(AtomicBool::new(false)),

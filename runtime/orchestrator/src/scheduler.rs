@@ -49,6 +49,18 @@ pub(crate) enum SchedulerError {
         #[source]
         source: mfw_encoding::Error,
     },
+    /// A recursive switch went round more often than a run allows.
+    #[error(
+        "step `{step}` went back to itself {rounds} times, the most a run allows \
+         (--max-rounds); a loop stops when its condition changes: make each round change what \
+         the condition reads"
+    )]
+    TooManyRounds {
+        /// The recursive step.
+        step: String,
+        /// The limit.
+        rounds: u32,
+    },
     /// A foreach join reached from outside any foreach.
     #[error("join `{join}` has no foreach to close")]
     NoForeachToClose {
@@ -141,6 +153,12 @@ impl Parent<'_> {
     /// A task of `step` that continues this one's lineage.
     fn child(&self, step: &str) -> ReadyTask {
         let mut child = self.task.clone();
+        child.iteration = if step == self.task.step {
+            // A recursive switch going round again.
+            self.task.iteration.saturating_add(1)
+        } else {
+            0
+        };
         child.step = step.to_string();
         child.inputs = Vec::new();
         child.artifacts = self.artifacts.clone();
@@ -202,8 +220,16 @@ impl Scheduler {
             Transition::Foreach { step, over } => {
                 self.queue_foreach(&parent, record, step, over).await
             }
-            // A switch's task recorded the one case it took.
+            // A switch's task recorded the one case it took, which may
+            // be its own step again.
             Transition::Steps(targets) => match targets.as_slice() {
+                // A loop whose rounds change nothing goes round for ever.
+                [target] if *target == task.step && task.iteration >= self.ctx.max_rounds => {
+                    Err(SchedulerError::TooManyRounds {
+                        step: target.clone(),
+                        rounds: self.ctx.max_rounds,
+                    })
+                }
                 [target] => self.queue_linear(&parent, target),
                 targets => self.queue_split(&parent, targets),
             },
@@ -363,6 +389,7 @@ impl Scheduler {
         Ok(vec![ReadyTask {
             step: key.step,
             path: key.path,
+            iteration: 0,
             artifacts: NameMap::default(),
             objects: NameMap::default(),
             inputs,

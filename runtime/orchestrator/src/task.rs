@@ -24,6 +24,9 @@ use crate::{FlowPlan, RunObserver, StoreBlobs, TaskKey};
 pub(crate) struct ReadyTask {
     pub(crate) step: String,
     pub(crate) path: Vec<u32>,
+    /// How many tasks of this step came before it in a recursive switch's
+    /// loop (0 outside one).
+    pub(crate) iteration: u32,
     /// Shared with its siblings: a foreach's tasks hold one map.
     pub(crate) artifacts: NameMap,
     pub(crate) objects: NameMap,
@@ -45,6 +48,7 @@ impl ReadyTask {
         Self {
             step: "start".to_string(),
             path: Vec::new(),
+            iteration: 0,
             artifacts: NameMap::default(),
             objects: NameMap::default(),
             inputs: Vec::new(),
@@ -57,7 +61,7 @@ impl ReadyTask {
     }
 
     pub(crate) fn task_id(&self) -> String {
-        task_id(&self.path)
+        task_id(&self.path, self.iteration)
     }
 
     pub(crate) fn key(&self) -> TaskKey {
@@ -68,16 +72,23 @@ impl ReadyTask {
     }
 }
 
-/// The id of the task at foreach `path`: `0` outside any foreach.
-pub(crate) fn task_id(path: &[u32]) -> String {
-    if path.is_empty() {
+/// The id of the task at foreach `path`: `0` outside any foreach, `2.1`
+/// for item 1 of a foreach inside item 2 of another; the `n`th repeat of a
+/// recursive switch's task adds `_n` (`0_3`, `2.1_3`; `_` is kept as it is
+/// in every object store's keys and in URLs, where `~` is escaped).
+pub(crate) fn task_id(path: &[u32], iteration: u32) -> String {
+    let mut id = if path.is_empty() {
         "0".to_string()
     } else {
         path.iter()
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(".")
+    };
+    if iteration > 0 {
+        id.push_str(&format!("_{iteration}"));
     }
+    id
 }
 
 /// How a task ended, as the scheduler continues it.
@@ -203,6 +214,8 @@ pub(crate) struct TaskContext {
     /// Each parameter's value's hash, for the cache.
     pub(crate) parameter_hashes: BTreeMap<String, BlobHash>,
     pub(crate) max_splits: u32,
+    /// How often a recursive switch's task may go back to its step.
+    pub(crate) max_rounds: u32,
     pub(crate) observer: Option<Arc<dyn RunObserver>>,
     pub(crate) policies: HashMap<String, StepPolicy>,
     /// Set on Ctrl-C: running guests stop at their next epoch tick.

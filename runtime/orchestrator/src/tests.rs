@@ -26,6 +26,8 @@ enum Act {
     Succeed(Vec<(&'static str, Value)>),
     /// Fails with a step error.
     Fail(&'static str),
+    /// Sets these artifacts and takes the switch's case to this step.
+    Choose(Vec<(&'static str, Value)>, &'static str),
 }
 
 type Behaviour = Box<dyn Fn(&TaskSpec) -> Act + Send + Sync>;
@@ -138,6 +140,15 @@ impl StepCode for Script {
                     message: message.to_string(),
                     detail: String::new(),
                 });
+            }
+            Act::Choose(set, target) => {
+                for (name, value) in set {
+                    let bytes = Bytes::from(mfw_encoding::encode(&value));
+                    let hash = BlobHash::of(&bytes);
+                    outcome.artifacts.insert(name.to_string(), hash);
+                    outcome.new_values.push((hash, bytes));
+                }
+                outcome.transition = Some(Transition::Steps(vec![target.to_string()]));
             }
             Act::Succeed(set) => {
                 for (name, value) in set {
@@ -343,6 +354,7 @@ fn context(store: &Datastore, plan: &FlowPlan) -> Arc<TaskContext> {
         parameters_key: crate::key::parameters_key(&BTreeMap::new()),
         parameter_hashes: crate::key::parameter_hashes(&BTreeMap::new()),
         max_splits: 100,
+        max_rounds: 100,
         observer: None,
         policies,
         cancel: Arc::default(),
@@ -945,7 +957,7 @@ impl Executor for Elsewhere {
             Box::pin(async move {
                 let stored = store.read_batch(&batch.key).await?;
                 for task in stored.tasks {
-                    let id = crate::task::task_id(&task.path);
+                    let id = crate::task::task_id(&task.path, task.iteration);
                     let mut record =
                         TaskRecord::new(&stored.flow, &stored.run_id, &stored.step, &id);
                     record.artifacts = task.artifacts;
@@ -1190,4 +1202,88 @@ async fn changing_a_grant_alone_reruns_that_step() {
         let cached = record(&store, &regranted, task).await;
         assert_eq!(cached.cloned_from.as_deref(), Some(first.run_id.as_str()));
     }
+}
+
+/// start -> poll, which goes round again until its third task, -> end.
+fn loop_graph() -> FlowGraph {
+    FlowGraph::new("LoopFlow")
+        .with_step(Step::linear("start", ["poll"]))
+        .with_step(Step::switch(
+            "poll",
+            "again",
+            [("true", "poll"), ("false", "end")],
+        ))
+        .with_step(Step::end())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_switch_runs_a_task_per_round_and_resume_reuses_them() {
+    let store = memory_store();
+    let plan = plan(loop_graph());
+    let end_fails = flag(true);
+    let script = Arc::new(
+        Script::new(&plan.graph)
+            .step("poll", |spec| {
+                // Each round counts on from what the last one set.
+                let round = spec
+                    .task_id
+                    .split_once('_')
+                    .map_or(0, |(_, n)| n.parse().unwrap());
+                let again = round < 2;
+                let set = vec![
+                    ("round", Value::Integer(round)),
+                    ("again", Value::Bool(again)),
+                ];
+                Act::Choose(set, if again { "poll" } else { "end" })
+            })
+            .step("end", fails_while(&end_fails, None)),
+    );
+    let first = run(&store, &plan, &script, options(2)).await.unwrap();
+    assert_eq!(first.status, RunStatus::Failed);
+    assert_eq!(
+        script.order(),
+        ["start/0", "poll/0", "poll/0_1", "poll/0_2", "end/0"]
+    );
+    // Each round is the child of the one before, and `end` of the last.
+    let second_round = record(&store, &first, "poll/0_1").await;
+    assert_eq!(second_round.parents, ["poll/0"]);
+    assert_eq!(
+        second_round.next,
+        Some(Transition::Steps(vec!["poll".into()]))
+    );
+    let end = record(&store, &first, "end/0").await;
+    assert_eq!(end.parents, ["poll/0_2"]);
+    assert_eq!(value(&store, &end, "round").await, Value::Integer(2));
+
+    set(&end_fails, false);
+    let before = script.seen().len();
+    let second = run(&store, &plan, &script, resuming(&first.run_id, None))
+        .await
+        .unwrap();
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.failures);
+    assert_eq!(ran_since(&script, before), ["end/0"]);
+    assert_eq!(second.tasks_cloned, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_that_never_stops_fails_at_the_runs_limit_of_rounds() {
+    let store = memory_store();
+    let plan = plan(loop_graph());
+    let script = Arc::new(Script::new(&plan.graph).step("poll", |_| {
+        Act::Choose(vec![("again", Value::Bool(true))], "poll")
+    }));
+    let limited = RunOptions {
+        max_rounds: 100,
+        ..options(1)
+    };
+    let summary = run(&store, &plan, &script, limited).await.unwrap();
+    assert_eq!(summary.status, RunStatus::Failed);
+    // 100 rounds are allowed: start/0, poll/0 and 100 more tasks of poll ran.
+    assert_eq!(script.order().len(), 2 + 100);
+    let (task, why) = &summary.failures[0];
+    assert_eq!(task.to_string(), "poll/0_100");
+    assert!(
+        why.contains("step `poll` went back to itself 100 times, the most a run allows"),
+        "{why}"
+    );
 }

@@ -147,6 +147,8 @@ pub async fn run_worker(
             parameter_hashes: crate::key::parameter_hashes(&parameters),
             parameters: Arc::new(parameters),
             max_splits: batch.max_splits,
+            // A worker runs tasks; the run's scheduler counts the rounds.
+            max_rounds: u32::MAX,
             observer: options.observer.clone(),
             policies: HashMap::from([(batch.step.clone(), policy)]),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -267,7 +269,7 @@ impl Worker {
     /// Runs one task of the batch unless an earlier pod finished it.
     async fn run(self: &Arc<Self>, task: BatchTask) -> Result<Outcome, OrchestratorError> {
         let ctx = &self.ctx;
-        let task_id = task::task_id(&task.path);
+        let task_id = task::task_id(&task.path, task.iteration);
         let mut earlier = Vec::new();
         if self.recorded.contains(&task_id) {
             let old = ctx
@@ -293,6 +295,7 @@ impl Worker {
         let ready = ReadyTask {
             step: self.step.clone(),
             path: task.path,
+            iteration: task.iteration,
             artifacts: Arc::new(task.artifacts),
             objects: Arc::new(task.objects),
             inputs: task

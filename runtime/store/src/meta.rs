@@ -523,14 +523,17 @@ impl TaskRecord {
     }
 }
 
-/// Orders task ids by their numeric foreach indices (`2` before `10`).
+/// Orders task ids by their numeric foreach indices (`2` before `10`),
+/// then a loop's repeats (`0_2` before `0_10`).
 ///
 /// ```
 /// assert!(mfw_store::task_order("2", "10").is_lt());
+/// assert!(mfw_store::task_order("3", "3_1").is_lt());
+/// assert!(mfw_store::task_order("3_2", "3_10").is_lt());
 /// ```
 pub fn task_order(a: &str, b: &str) -> std::cmp::Ordering {
     let key = |id: &str| -> Vec<u64> {
-        id.split('.')
+        id.split(['.', '_'])
             .map(|p| p.parse().unwrap_or(u64::MAX))
             .collect()
     };
@@ -628,6 +631,9 @@ pub struct BatchInput {
 pub struct BatchTask {
     /// Its foreach indices (empty outside a foreach).
     pub path: Vec<u32>,
+    /// Its repeat in a recursive switch's loop (0 outside one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub iteration: u32,
     /// What it inherits.
     pub artifacts: BTreeMap<String, BlobHash>,
     /// The objects it inherits.
@@ -674,4 +680,8 @@ pub struct Batch {
     pub cache: bool,
     /// The tasks; worker `i` of `n` runs those at positions `i, i+n, ...`.
     pub tasks: Vec<BatchTask>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

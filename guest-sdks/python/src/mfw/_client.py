@@ -18,6 +18,7 @@ import functools
 import io
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -798,7 +799,9 @@ class Run:
 
 
 def _task_key(task_id: str) -> list[int]:
-    return [int(p) if p.isdigit() else -1 for p in task_id.split(".")]
+    # `2.1` is item 1 of a foreach in item 2 of another; `0_3` is the fourth
+    # task of a step that loops (a recursive switch).
+    return [int(p) if p.isdigit() else -1 for p in re.split(r"[._]", task_id)]
 
 
 class Step:

@@ -11,6 +11,9 @@ pub struct ExecArgs {
     /// The most tasks one foreach may create.
     #[arg(long, default_value_t = 100_000)]
     max_num_splits: u32,
+    /// The most times a step may go back to itself (a recursive switch).
+    #[arg(long, default_value_t = 100_000)]
+    max_rounds: u32,
     /// Print only the run's start and end, not each task's output.
     #[arg(long, short)]
     quiet: bool,
@@ -584,6 +587,7 @@ async fn execute(
     let options = RunOptions {
         max_workers: exec.max_workers.unwrap_or(max_workers).max(1),
         max_num_splits: exec.max_num_splits,
+        max_rounds: exec.max_rounds,
         parameters,
         observer: Some(observer.clone()),
         interrupt: Some(interrupt_rx),
