@@ -336,3 +336,129 @@ fn a_go_step_writes_and_reads_a_large_byte_string_a_piece_at_a_time() {
     // same bytes, so the same value and manifest).
     assert_eq!(scratch.files("chunked").len(), 1);
 }
+
+#[test]
+fn a_go_step_switches_and_loops() {
+    let scratch = Scratch::new();
+    let dir = go_flow(
+        &scratch,
+        "switcher",
+        r#"package main
+
+import (
+	"fmt"
+
+	"mfw.dev/sdk"
+)
+
+var flow = mfw.NewFlow("SwitchFlow").
+	Parameter(mfw.Param{Name: "mode", Kind: mfw.Str, Default: "fast"}).
+	Step("start", start, mfw.Switch("mode", mfw.Case("fast", "quick"), mfw.Case("slow", "careful"))).
+	Step("quick", path("quick"), mfw.Next("count")).
+	Step("careful", path("careful"), mfw.Next("count")).
+	Step("count", count, mfw.Next("tick")).
+	Step("tick", tick, mfw.Switch("left", mfw.Case(0, "end"), mfw.Case(1, "tick"), mfw.Case(2, "tick"))).
+	Step("end", end)
+
+func start(ctx *mfw.Context) error {
+	var mode string
+	if err := ctx.Parameter("mode", &mode); err != nil {
+		return err
+	}
+	if err := ctx.Set("mode", mode); err != nil {
+		return err
+	}
+	return ctx.NextSwitch()
+}
+
+func path(name string) mfw.StepFunc {
+	return func(ctx *mfw.Context) error {
+		if err := ctx.Set("path", name); err != nil {
+			return err
+		}
+		return ctx.Next("count")
+	}
+}
+
+func count(ctx *mfw.Context) error {
+	if err := ctx.Set("left", 3); err != nil {
+		return err
+	}
+	return ctx.Next("tick")
+}
+
+// One task per round, each counting down what the round before set.
+func tick(ctx *mfw.Context) error {
+	var left int64
+	if err := ctx.Get("left", &left); err != nil {
+		return err
+	}
+	if err := ctx.Set("left", left-1); err != nil {
+		return err
+	}
+	return ctx.NextSwitch()
+}
+
+func end(ctx *mfw.Context) error {
+	var path string
+	if err := ctx.Get("path", &path); err != nil {
+		return err
+	}
+	fmt.Println("took", path)
+	return nil
+}
+
+func init() { mfw.Export(flow) }
+
+func main() {}
+"#,
+    );
+    let ran = scratch.mfw(["run".as_ref(), dir.as_os_str()]).ok();
+    assert!(ran.stdout.contains("end/0: took quick"), "{}", ran.stdout);
+    let run = ran.run_id();
+    let tasks = scratch
+        .path()
+        .join(".mfw/flows/SwitchFlow/runs")
+        .join(&run)
+        .join("tasks");
+    let mut ticks: Vec<String> = common::step_records(&tasks.join("tick"))
+        .iter()
+        .map(|r| r["task_id"].as_str().unwrap().to_string())
+        .collect();
+    ticks.sort();
+    assert_eq!(ticks, ["0", "0_1", "0_2"]);
+    assert!(common::step_records(&tasks.join("careful")).is_empty());
+    let slow = scratch
+        .mfw([
+            "run".as_ref(),
+            dir.as_os_str(),
+            "--mode".as_ref(),
+            "slow".as_ref(),
+        ])
+        .ok();
+    assert!(
+        slow.stdout.contains("end/0: took careful"),
+        "{}",
+        slow.stdout
+    );
+    let other = scratch
+        .mfw([
+            "run".as_ref(),
+            dir.as_os_str(),
+            "--mode".as_ref(),
+            "medium".as_ref(),
+        ])
+        .failed();
+    assert!(
+        other.stderr.contains(
+            r#"the switch's condition `mode` is "medium", which is none of its cases ["fast", "slow"]"#
+        ),
+        "{}",
+        other.stderr
+    );
+    let shown = scratch.mfw(["show".as_ref(), dir.as_os_str()]).ok().stdout;
+    assert!(
+        shown.contains("switch on left: 0 -> end, 1 -> tick, 2 -> tick"),
+        "{shown}"
+    );
+}

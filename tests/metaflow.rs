@@ -1,6 +1,7 @@
 //! Metaflow's forms in flows as Metaflow users write them, asserting what
 //! Metaflow gives (tests/metaflow/; compat-flow.py and Metaflow's tutorials
-//! import from `metaflow`, the others from `mfw`).
+//! import from `metaflow`, the others from `mfw`), and the same forms from
+//! a Rust step where mfw's SDKs have them.
 
 mod common;
 
@@ -847,5 +848,45 @@ fn a_switch_runs_only_the_case_its_condition_names() {
             && shown.contains("switch on even: true -> double, false -> square")
             && shown.contains("switch on small: true -> double, false -> doubled"),
         "{shown}"
+    );
+}
+
+#[test]
+fn a_rust_step_switches_and_loops_as_a_python_one_does() {
+    let scratch = Scratch::new();
+    let flow = common::guest("switcher");
+    let flow = flow.to_str().unwrap();
+    let end = |ran: common::Ran| {
+        let run = ran.run_id();
+        (
+            run.clone(),
+            scratch.dump(&format!("SwitchFlow/{run}/end/0"))["artifacts"].clone(),
+        )
+    };
+    let (run, fast) = end(scratch.mfw(["run", flow]).ok());
+    assert_eq!(fast["path"], "quick", "{fast}");
+    assert_eq!(fast["ticks"], serde_json::json!([2, 1, 0]), "{fast}");
+    let tasks = scratch
+        .path()
+        .join(".mfw/flows/SwitchFlow/runs")
+        .join(&run)
+        .join("tasks");
+    assert!(common::step_records(&tasks.join("careful")).is_empty());
+    let mut ticks: Vec<String> = common::step_records(&tasks.join("tick"))
+        .iter()
+        .map(|r| r["task_id"].as_str().unwrap().to_string())
+        .collect();
+    ticks.sort();
+    assert_eq!(ticks, ["0", "0_1", "0_2"]);
+    let (_, slow) = end(scratch.mfw(["run", flow, "--mode", "slow"]).ok());
+    assert_eq!(slow["path"], "careful", "{slow}");
+    let other = scratch.mfw(["run", flow, "--mode", "medium"]).failed();
+    assert!(
+        other.stderr.contains(
+            "the switch's condition `mode` is 'medium', which is none of its cases \
+             ['fast', 'slow']"
+        ),
+        "{}",
+        other.stderr
     );
 }

@@ -131,6 +131,48 @@ func Foreach(step, over string) StepOption {
 	}
 }
 
+// SwitchCase is one case of a switch: the condition's value and the step
+// it goes to. Make one with [Case].
+type SwitchCase struct {
+	value any
+	step  string
+}
+
+// Case is a switch's case: when the condition artifact equals value (a
+// string, an integer or a bool), the step goes to step.
+func Case(value any, step string) SwitchCase {
+	return SwitchCase{value: value, step: step}
+}
+
+// Switch declares a conditional transition (Metaflow's
+// self.next({"fast": self.quick, "slow": self.careful}, condition="mode")):
+// the step goes to the one case that the artifact condition equals when it
+// calls ctx.NextSwitch. A case may be the step itself, which then runs
+// again, one task per round.
+//
+//	flow.Step("start", start, mfw.Switch("mode", mfw.Case("fast", "quick"), mfw.Case("slow", "careful")))
+func Switch(condition string, cases ...SwitchCase) StepOption {
+	return func(s *stepDef) {
+		s.condition = condition
+		s.cases = cases
+		s.next = nil
+		for _, c := range cases {
+			if !contains(s.next, c.step) {
+				s.next = append(s.next, c.step)
+			}
+		}
+	}
+}
+
+func contains(list []string, item string) bool {
+	for _, s := range list {
+		if s == item {
+			return true
+		}
+	}
+	return false
+}
+
 // Doc documents the step.
 func Doc(doc string) StepOption {
 	return func(s *stepDef) { s.doc = doc }
@@ -147,6 +189,8 @@ type stepDef struct {
 	join       JoinFunc
 	next       []string
 	foreach    string
+	condition  string
+	cases      []SwitchCase
 	decorators []Decorator
 	doc        string
 	source     string
@@ -243,6 +287,34 @@ func sortStrings(s []string) {
 	}
 }
 
+// switchDecorator is how a switch reaches the host (wit/flow.wit): the
+// decorator `switch` with the condition as a JSON string and the cases as
+// [[case as JSON text, step], ...].
+func (s *stepDef) switchDecorator() []mfw_flow_types.Decorator {
+	if s.cases == nil {
+		return nil
+	}
+	cases := make([][2]string, len(s.cases))
+	for i, c := range s.cases {
+		switch c.value.(type) {
+		case string, bool, int, int32, int64, uint32:
+		default:
+			panic(fmt.Sprintf("step %q: switch case %#v is not a string, integer or bool", s.name, c.value))
+		}
+		text, _ := json.Marshal(c.value)
+		cases[i] = [2]string{string(text), c.step}
+	}
+	condition, _ := json.Marshal(s.condition)
+	listed, _ := json.Marshal(cases)
+	return []mfw_flow_types.Decorator{{
+		Name: "switch",
+		Options: []witTypes.Tuple2[string, string]{
+			{F0: "condition", F1: string(condition)},
+			{F0: "cases", F1: string(listed)},
+		},
+	}}
+}
+
 func (f *Flow) graph() mfw_flow_types.FlowGraph {
 	steps := make([]mfw_flow_types.Step, 0, len(f.steps))
 	for _, s := range f.steps {
@@ -259,7 +331,7 @@ func (f *Flow) graph() mfw_flow_types.FlowGraph {
 			Next:       next,
 			Foreach:    foreach,
 			Join:       s.join != nil,
-			Decorators: decorators(s.decorators),
+			Decorators: append(decorators(s.decorators), s.switchDecorator()...),
 			Doc:        s.doc,
 			Source:     s.source,
 		})
@@ -330,7 +402,7 @@ func (f *Flow) runStep(name string) (result witTypes.Result[witTypes.Unit, mfw_f
 			panic(p)
 		}
 	}()
-	ctx := &Context{}
+	ctx := &Context{step: step}
 	var err error
 	if step.join != nil {
 		err = step.join(ctx, newInputs())
@@ -382,6 +454,7 @@ func artifactError(e mfw_flow_types.ArtifactError) error {
 // Context is a running task's view of the flow.
 type Context struct {
 	cards map[string][]map[string]any
+	step  *stepDef
 }
 
 // Get reads artifact name into v (a pointer): set earlier in this step, or
@@ -516,6 +589,54 @@ func (c *Context) Next(steps ...string) error {
 		return &StepError{"InvalidNext", r.Err()}
 	}
 	return nil
+}
+
+// NextSwitch goes to the case of the step's [Switch] that its condition
+// artifact equals, which this step (or one before it) set.
+func (c *Context) NextSwitch() error {
+	if c.step == nil || c.step.cases == nil {
+		return &StepError{"InvalidNext", "NextSwitch is for a step declared with mfw.Switch(...)"}
+	}
+	var value any
+	if err := c.Get(c.step.condition, &value); err != nil {
+		return err
+	}
+	shown := make([]string, len(c.step.cases))
+	for i, cs := range c.step.cases {
+		if sameCase(cs.value, value) {
+			return c.Next(cs.step)
+		}
+		shown[i] = fmt.Sprintf("%#v", cs.value)
+	}
+	return &StepError{"InvalidNext", fmt.Sprintf(
+		"the switch's condition `%s` is %#v, which is none of its cases [%s]",
+		c.step.condition, value, strings.Join(shown, ", "))}
+}
+
+// sameCase compares a case with a decoded value: integers of any Go type
+// by value.
+func sameCase(want, got any) bool {
+	wantInt, wantIsInt := asInt64(want)
+	gotInt, gotIsInt := asInt64(got)
+	if wantIsInt || gotIsInt {
+		return wantIsInt && gotIsInt && wantInt == gotInt
+	}
+	return want == got
+}
+
+func asInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case uint32:
+		return int64(n), true
+	default:
+		return 0, false
+	}
 }
 
 // NextForeach fans out: one task of step per item of the list artifact over.

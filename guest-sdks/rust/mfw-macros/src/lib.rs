@@ -219,24 +219,31 @@ fn flow_spec(input: DeriveInput) -> syn::Result<TokenStream2> {
 enum Next {
     Steps(Vec<(String, Span)>),
     Foreach((String, Span), String),
+    /// `cx.next_switch("condition", [(case, "step"), ...])`: each case as
+    /// JSON text.
+    Switch(String, Vec<(String, (String, Span))>),
 }
 
 impl Next {
+    /// The steps it may go to, each once.
     fn targets(&self) -> Vec<(String, Span)> {
         match self {
             Next::Steps(s) => s.clone(),
             Next::Foreach(t, _) => vec![t.clone()],
+            Next::Switch(_, cases) => {
+                let mut targets: Vec<(String, Span)> = Vec::new();
+                for (_, target) in cases {
+                    if !targets.iter().any(|(t, _)| *t == target.0) {
+                        targets.push(target.clone());
+                    }
+                }
+                targets
+            }
         }
     }
 
     fn same(&self, other: &Next) -> bool {
-        let names = |n: &Next| -> (Vec<String>, Option<String>) {
-            match n {
-                Next::Steps(s) => (s.iter().map(|(n, _)| n.clone()).collect(), None),
-                Next::Foreach((t, _), over) => (vec![t.clone()], Some(over.clone())),
-            }
-        };
-        names(self) == names(other)
+        self.describe() == other.describe()
     }
 
     fn describe(&self) -> String {
@@ -246,7 +253,57 @@ impl Next {
                 format!("next({})", names.join(", "))
             }
             Next::Foreach((t, _), over) => format!("next_foreach({t}, {over})"),
+            Next::Switch(condition, cases) => {
+                let cases: Vec<String> = cases
+                    .iter()
+                    .map(|(case, (t, _))| format!("({case}, {t})"))
+                    .collect();
+                format!("next_switch({condition}, [{}])", cases.join(", "))
+            }
         }
+    }
+}
+
+/// A switch case's value as JSON text: a string, integer or boolean
+/// literal.
+fn case_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Lit(ExprLit { lit, .. }) => match lit {
+            Lit::Str(s) => serde_json::to_string(&s.value()).ok(),
+            Lit::Int(i) => i.base10_parse::<i64>().ok().map(|v| v.to_string()),
+            Lit::Bool(b) => Some(b.value.to_string()),
+            _ => None,
+        },
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => i.base10_parse::<i64>().ok().map(|v| (-v).to_string()),
+            _ => None,
+        },
+        Expr::Group(g) => case_literal(&g.expr),
+        Expr::Paren(p) => case_literal(&p.expr),
+        _ => None,
+    }
+}
+
+/// `[(case, "step"), ...]`, literals only.
+fn switch_cases(expr: &Expr) -> Option<Vec<(String, (String, Span))>> {
+    match expr {
+        Expr::Reference(r) => switch_cases(&r.expr),
+        Expr::Array(ExprArray { elems, .. }) => elems
+            .iter()
+            .map(|e| match e {
+                Expr::Tuple(t) if t.elems.len() == 2 => {
+                    Some((case_literal(&t.elems[0])?, string_literal(&t.elems[1])?))
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => None,
     }
 }
 
@@ -281,13 +338,16 @@ impl<'ast> Visit<'ast> for NextFinder<'_> {
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
         let on_context = matches!(&*call.receiver, Expr::Path(p) if p.path.is_ident(self.context));
         let method = call.method.to_string();
-        if on_context && (method == "next" || method == "next_foreach") {
+        if on_context && matches!(method.as_str(), "next" | "next_foreach" | "next_switch") {
             let args: Vec<&Expr> = call.args.iter().collect();
             let parsed = match (method.as_str(), args.as_slice()) {
                 ("next", [steps]) => string_list(steps).map(Next::Steps),
                 ("next_foreach", [step, over]) => string_literal(step)
                     .zip(string_literal(over))
                     .map(|(s, (o, _))| Next::Foreach(s, o)),
+                ("next_switch", [condition, cases]) => string_literal(condition)
+                    .zip(switch_cases(cases))
+                    .map(|((c, _), cases)| Next::Switch(c, cases)),
                 _ => None,
             };
             match parsed {
@@ -295,8 +355,9 @@ impl<'ast> Visit<'ast> for NextFinder<'_> {
                 None => self.errors.push(syn::Error::new(
                     call.span(),
                     "mfw reads the flow's graph from the source: give `next` its steps as string \
-                     literals, e.g. cx.next(\"end\"), cx.next([\"a\", \"b\"]) or \
-                     cx.next_foreach(\"train\", \"items\")",
+                     literals, e.g. cx.next(\"end\"), cx.next([\"a\", \"b\"]), \
+                     cx.next_foreach(\"train\", \"items\") or \
+                     cx.next_switch(\"mode\", [(\"fast\", \"a\"), (\"slow\", \"b\")])",
                 )),
             }
         }
@@ -481,16 +542,27 @@ fn steps_impl(mut item: ItemImpl, external: Option<Vec<String>>) -> syn::Result<
     let self_ty = &item.self_ty;
     let infos = steps.iter().map(|step| {
         let name = &step.name;
-        let (next, foreach) = match &step.next {
-            None => (Vec::new(), quote! { ::core::option::Option::None }),
+        let none = quote! { ::core::option::Option::None };
+        let (next, foreach, switch) = match &step.next {
+            None => (Vec::new(), none.clone(), none.clone()),
             Some(Next::Steps(s)) => (
                 s.iter().map(|(n, _)| n.clone()).collect(),
-                quote! { ::core::option::Option::None },
+                none.clone(),
+                none.clone(),
             ),
             Some(Next::Foreach((t, _), over)) => (
                 vec![t.clone()],
                 quote! { ::core::option::Option::Some(#over) },
+                none.clone(),
             ),
+            Some(switch @ Next::Switch(condition, cases)) => {
+                let cases = cases.iter().map(|(case, (t, _))| quote! { (#case, #t) });
+                (
+                    switch.targets().into_iter().map(|(t, _)| t).collect(),
+                    none.clone(),
+                    quote! { ::core::option::Option::Some((#condition, &[#(#cases),*])) },
+                )
+            }
         };
         let join = step.join;
         let doc = &step.doc;
@@ -502,6 +574,7 @@ fn steps_impl(mut item: ItemImpl, external: Option<Vec<String>>) -> syn::Result<
                 name: #name,
                 next: &[#(#next),*],
                 foreach: #foreach,
+                switch: #switch,
                 join: #join,
                 decorators: ::std::vec![#(#decorators),*],
                 doc: #doc,
@@ -603,6 +676,27 @@ mod tests {
             "{}",
             steps_error(source)
         );
+    }
+
+    #[test]
+    fn a_switch_declares_its_cases_as_json_and_each_step_once() {
+        let source = HELLO.replace(
+            "cx.next(\"end\")",
+            "cx.next_switch(\"mode\", [(\"a \\\"b\\\"\", \"end\"), (-3, \"start\"), (true, \"end\")])",
+        );
+        let code = steps_code(&source);
+        assert!(code.contains("next : & [\"end\" , \"start\"]"), "{code}");
+        assert!(
+            code.contains(
+                r#"switch : :: core :: option :: Option :: Some (("mode" , & [("\"a \\\"b\\\"\"" , "end") , ("-3" , "start") , ("true" , "end")]))"#
+            ),
+            "{code}"
+        );
+        let float = HELLO.replace(
+            "cx.next(\"end\")",
+            "cx.next_switch(\"m\", [(1.5, \"end\")])",
+        );
+        assert!(steps_error(&float).starts_with("mfw reads the flow's graph from the source"));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct StepInfo {
     pub name: &'static str,
     pub next: &'static [&'static str],
     pub foreach: Option<&'static str>,
+    /// A switch: its condition artifact and `(case as JSON text, step)`.
+    pub switch: Option<(&'static str, &'static [(&'static str, &'static str)])>,
     pub join: bool,
     pub decorators: Vec<DecoratorInfo>,
     pub doc: &'static str,
@@ -70,6 +72,28 @@ fn decorators(list: Vec<DecoratorInfo>) -> Vec<types::Decorator> {
         .collect()
 }
 
+/// A switch goes to the host as the decorator `switch` (wit/flow.wit):
+/// its condition as a JSON string, its cases as `[[case text, step], ...]`.
+fn with_switch(
+    mut list: Vec<types::Decorator>,
+    switch: Option<(&str, &[(&str, &str)])>,
+) -> Vec<types::Decorator> {
+    if let Some((condition, cases)) = switch {
+        let cases: Vec<[&str; 2]> = cases.iter().map(|(c, t)| [*c, *t]).collect();
+        list.push(types::Decorator {
+            name: "switch".to_string(),
+            options: vec![
+                (
+                    "condition".to_string(),
+                    serde_json::json!(condition).to_string(),
+                ),
+                ("cases".to_string(), serde_json::json!(cases).to_string()),
+            ],
+        });
+    }
+    list
+}
+
 /// The graph export.
 pub fn graph<F: FlowSpec + Steps>() -> types::FlowGraph {
     let info = F::info();
@@ -82,7 +106,7 @@ pub fn graph<F: FlowSpec + Steps>() -> types::FlowGraph {
                 next: s.next.iter().map(|n| n.to_string()).collect(),
                 foreach: s.foreach.map(str::to_string),
                 join: s.join,
-                decorators: decorators(s.decorators),
+                decorators: with_switch(decorators(s.decorators), s.switch),
                 doc: s.doc.to_string(),
                 source: s.source.to_string(),
             })

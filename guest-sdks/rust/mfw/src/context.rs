@@ -259,6 +259,35 @@ impl Context {
         control::next_foreach(step, over).map_err(|m| Error::with_kind("InvalidNext", m))
     }
 
+    /// Goes to the one case that the artifact `condition` equals (Metaflow's
+    /// `self.next({"fast": self.quick, "slow": self.careful}, condition="mode")`).
+    /// Cases are string, integer or boolean literals; a case may be this
+    /// step itself, which then runs again (a loop, one task per round).
+    ///
+    /// ```ignore
+    /// cx.set("mode", "fast")?;
+    /// cx.next_switch("mode", [("fast", "quick"), ("slow", "careful")])
+    /// ```
+    pub fn next_switch<C: SwitchCase, const N: usize>(
+        &mut self,
+        condition: &str,
+        cases: [(C, &str); N],
+    ) -> StepResult {
+        let value = self.get_value(condition)?;
+        let Some((_, step)) = cases.iter().find(|(case, _)| case.matches(&value)) else {
+            let listed: Vec<String> = cases.iter().map(|(c, _)| c.shown()).collect();
+            return Err(Error::with_kind(
+                "InvalidNext",
+                format!(
+                    "the switch's condition `{condition}` is {value}, which is none of its cases \
+                     [{}]",
+                    listed.join(", ")
+                ),
+            ));
+        };
+        control::next(&[step.to_string()]).map_err(|m| Error::with_kind("InvalidNext", m))
+    }
+
     /// Metaflow's `merge_artifacts(inputs, exclude=...)`: takes every artifact
     /// the inputs agree on that this join step has not set itself.
     pub fn merge_artifacts(&mut self, inputs: &crate::Inputs, exclude: &[&str]) -> StepResult {
@@ -314,3 +343,45 @@ impl NextSteps for &[&str] {
         self.iter().map(|s| s.to_string()).collect()
     }
 }
+
+/// A value a switch case may be: text, an integer or a boolean, compared
+/// with the condition artifact's value.
+pub trait SwitchCase {
+    /// Whether the condition's `value` is this case.
+    fn matches(&self, value: &Value) -> bool;
+    /// How an error shows the case.
+    fn shown(&self) -> String;
+}
+
+impl SwitchCase for &str {
+    fn matches(&self, value: &Value) -> bool {
+        matches!(value, Value::Text(t) if t == self)
+    }
+    fn shown(&self) -> String {
+        Value::Text(self.to_string()).to_string()
+    }
+}
+
+impl SwitchCase for bool {
+    fn matches(&self, value: &Value) -> bool {
+        matches!(value, Value::Bool(b) if b == self)
+    }
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+macro_rules! integer_cases {
+    ($($t:ty),*) => {$(
+        impl SwitchCase for $t {
+            fn matches(&self, value: &Value) -> bool {
+                matches!(value, Value::Integer(i) if *i == i128::from(*self))
+            }
+            fn shown(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+integer_cases!(i32, i64, u32, u64);

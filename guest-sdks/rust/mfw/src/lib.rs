@@ -54,7 +54,7 @@ pub mod __bindings {
 }
 
 pub use context::Context;
-pub use context::{Current, ForeachFrame, Level, RunInfo};
+pub use context::{Current, ForeachFrame, Level, RunInfo, SwitchCase};
 pub use error::{Error, StepResult};
 pub use inputs::{Input, Inputs};
 pub use mfw_encoding::{ArrowTable, DType, NdArray, Value};
