@@ -112,8 +112,9 @@ impl TaskBar {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepView {
     pub name: String,
-    /// `done`, `failed`, `running` (a task is recorded, the run goes on)
-    /// or `pending`.
+    /// `done`, `failed`, `running` (a task is recorded, the run goes on),
+    /// `pending`, or `skipped`: a case a switch did not take in a run that
+    /// succeeded.
     pub status: &'static str,
     /// The language of the component that holds it.
     pub language: String,
@@ -196,6 +197,8 @@ pub async fn run_view(store: &Datastore, flow: &str, run_id: &str) -> Result<Run
             let records = tasks.remove(&name).unwrap_or_default();
             let failed = records.iter().any(|t| t.status == TaskStatus::Failed);
             let status = match (records.is_empty(), failed, live) {
+                // A run that succeeded ran every step it reached.
+                (true, _, _) if row.status == "succeeded" => "skipped",
                 (true, _, _) => "pending",
                 (false, true, _) => "failed",
                 (false, false, true) => "running",
@@ -551,5 +554,42 @@ mod tests {
             "{}",
             preview.text
         );
+    }
+
+    #[tokio::test]
+    async fn a_case_a_switch_did_not_take_is_skipped_once_the_run_succeeded() {
+        use mfw_graph::{FlowGraph, Step};
+        let store = Datastore::with_backend(
+            std::sync::Arc::new(object_store::memory::InMemory::new()),
+            "memory",
+        );
+        let mut run = mfw_store::RunRecord::new("F");
+        run.graph = Some(
+            FlowGraph::new("F")
+                .with_step(Step::switch("start", "m", [("1", "a"), ("2", "b")]))
+                .with_step(Step::linear("a", ["end"]))
+                .with_step(Step::linear("b", ["end"]))
+                .with_step(Step::end()),
+        );
+        store.create_run(&mut run).await.unwrap();
+        for step in ["start", "a"] {
+            let mut task = mfw_store::TaskRecord::new("F", &run.run_id, step, "0");
+            task.status = TaskStatus::Succeeded;
+            store.write_task(&task).await.unwrap();
+        }
+        let status_of = |view: &RunView, step: &str| {
+            view.steps.iter().find(|s| s.name == step).map(|s| s.status)
+        };
+        // While it runs, and if it fails, a step without tasks may still come.
+        run.status = mfw_store::RunStatus::Failed;
+        run.finished_at = Some(run.started_at + 5);
+        store.update_run(&run).await.unwrap();
+        let view = run_view(&store, "F", &run.run_id).await.unwrap();
+        assert_eq!(status_of(&view, "b"), Some("pending"));
+        run.status = mfw_store::RunStatus::Succeeded;
+        store.update_run(&run).await.unwrap();
+        let view = run_view(&store, "F", &run.run_id).await.unwrap();
+        assert_eq!(status_of(&view, "a"), Some("done"));
+        assert_eq!(status_of(&view, "b"), Some("skipped"));
     }
 }
