@@ -416,18 +416,9 @@ func main() {}
     let ran = scratch.mfw(["run".as_ref(), dir.as_os_str()]).ok();
     assert!(ran.stdout.contains("end/0: took quick"), "{}", ran.stdout);
     let run = ran.run_id();
-    let tasks = scratch
-        .path()
-        .join(".mfw/flows/SwitchFlow/runs")
-        .join(&run)
-        .join("tasks");
-    let mut ticks: Vec<String> = common::step_records(&tasks.join("tick"))
-        .iter()
-        .map(|r| r["task_id"].as_str().unwrap().to_string())
-        .collect();
-    ticks.sort();
-    assert_eq!(ticks, ["0", "0_1", "0_2"]);
-    assert!(common::step_records(&tasks.join("careful")).is_empty());
+    let ids = |step: &str| scratch.task_ids("SwitchFlow", &run, step);
+    assert_eq!(ids("tick"), ["0", "0_1", "0_2"]);
+    assert!(ids("careful").is_empty());
     let slow = scratch
         .mfw([
             "run".as_ref(),

@@ -749,21 +749,7 @@ fn a_switch_runs_only_the_case_its_condition_names() {
     let scratch = Scratch::new();
     let path = flow("switch-flow.py");
     let path = path.to_str().unwrap();
-    let steps_run = |run: &str| -> Vec<String> {
-        let dir = scratch
-            .path()
-            .join(".mfw/flows/SwitchFlow/runs")
-            .join(run)
-            .join("tasks");
-        let mut steps: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .flatten()
-            .filter(|e| !common::step_records(&e.path()).is_empty())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        steps.sort();
-        steps
-    };
+    let ids = |run: &str, step: &str| scratch.task_ids("SwitchFlow", run, step);
 
     let fast = scratch.mfw(["run", path]).ok();
     let run = fast.run_id();
@@ -782,41 +768,15 @@ fn a_switch_runs_only_the_case_its_condition_names() {
         serde_json::json!([["left", "big"], ["right", "none"]]),
         "{end}"
     );
-    let ran = steps_run(&run);
-    assert!(ran.contains(&"quick".to_string()), "{ran:?}");
-    assert!(!ran.contains(&"careful".to_string()), "{ran:?}");
-    assert!(!ran.contains(&"left_small".to_string()), "{ran:?}");
-    // Four tasks of `each`, two of `double` and two of `square`.
-    let tasks = |step: &str| {
-        common::step_records(
-            &scratch
-                .path()
-                .join(".mfw/flows/SwitchFlow/runs")
-                .join(&run)
-                .join("tasks")
-                .join(step),
-        )
-        .len()
-    };
+    assert_eq!(ids(&run, "quick"), ["0"]);
+    assert!(ids(&run, "careful").is_empty());
+    assert!(ids(&run, "left_small").is_empty());
     // Four tasks of `each`; `double` ran three rounds for 2 (4, 8, 16) and
     // two for 4 (8, 16); `square` once for each odd item.
-    assert_eq!((tasks("each"), tasks("double"), tasks("square")), (4, 5, 2));
-    let ids = |step: &str| {
-        let dir = scratch
-            .path()
-            .join(".mfw/flows/SwitchFlow/runs")
-            .join(&run)
-            .join("tasks")
-            .join(step);
-        let mut ids: Vec<String> = common::step_records(&dir)
-            .iter()
-            .map(|r| r["task_id"].as_str().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
-    assert_eq!(ids("double"), ["1", "1_1", "1_2", "3", "3_1"]);
-    assert_eq!(ids("tick"), ["0", "0_1", "0_2"]);
+    assert_eq!(ids(&run, "each").len(), 4);
+    assert_eq!(ids(&run, "double"), ["1", "1_1", "1_2", "3", "3_1"]);
+    assert_eq!(ids(&run, "square"), ["0", "2"]);
+    assert_eq!(ids(&run, "tick"), ["0", "0_1", "0_2"]);
     let round = scratch.dump(&format!("SwitchFlow/{run}/tick/0_1"));
     assert_eq!(
         round["artifacts"]["ticks"],
@@ -828,8 +788,8 @@ fn a_switch_runs_only_the_case_its_condition_names() {
     let run = slow.run_id();
     let end = &scratch.dump(&format!("SwitchFlow/{run}/end/0"))["artifacts"];
     assert_eq!(end["path"], serde_json::json!(["careful"]), "{end}");
-    let ran = steps_run(&run);
-    assert!(ran.contains(&"careful".to_string()) && !ran.contains(&"quick".to_string()));
+    assert_eq!(ids(&run, "careful"), ["0"]);
+    assert!(ids(&run, "quick").is_empty());
 
     // A value that is none of the cases fails the step, naming them.
     let other = scratch.mfw(["run", path, "--mode", "medium"]).failed();
@@ -866,18 +826,9 @@ fn a_rust_step_switches_and_loops_as_a_python_one_does() {
     let (run, fast) = end(scratch.mfw(["run", flow]).ok());
     assert_eq!(fast["path"], "quick", "{fast}");
     assert_eq!(fast["ticks"], serde_json::json!([2, 1, 0]), "{fast}");
-    let tasks = scratch
-        .path()
-        .join(".mfw/flows/SwitchFlow/runs")
-        .join(&run)
-        .join("tasks");
-    assert!(common::step_records(&tasks.join("careful")).is_empty());
-    let mut ticks: Vec<String> = common::step_records(&tasks.join("tick"))
-        .iter()
-        .map(|r| r["task_id"].as_str().unwrap().to_string())
-        .collect();
-    ticks.sort();
-    assert_eq!(ticks, ["0", "0_1", "0_2"]);
+    let ids = |step: &str| scratch.task_ids("SwitchFlow", &run, step);
+    assert!(ids("careful").is_empty());
+    assert_eq!(ids("tick"), ["0", "0_1", "0_2"]);
     let (_, slow) = end(scratch.mfw(["run", flow, "--mode", "slow"]).ok());
     assert_eq!(slow["path"], "careful", "{slow}");
     let other = scratch.mfw(["run", flow, "--mode", "medium"]).failed();

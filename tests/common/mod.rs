@@ -204,6 +204,25 @@ impl Scratch {
             })
     }
 
+    /// The ids of the tasks of `step` recorded in the local datastore's run
+    /// (none for a step the run never reached), in order.
+    pub fn task_ids(&self, flow: &str, run: &str, step: &str) -> Vec<String> {
+        let dir = self
+            .path()
+            .join(".mfw/flows")
+            .join(flow)
+            .join("runs")
+            .join(run)
+            .join("tasks")
+            .join(step);
+        let mut ids: Vec<String> = step_records(&dir)
+            .iter()
+            .filter_map(|r| r["task_id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Every file in the datastore under `sub`.
     pub fn files(&self, sub: &str) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
