@@ -7,7 +7,7 @@ import sys
 import pytest
 from blake3 import blake3
 
-from mfw import Flow, MfwError, Run, _encoding, set_datastore
+from mfw import Flow, Metaflow, MfwError, Run, _encoding, set_datastore
 
 
 def blob(store, value):
@@ -68,6 +68,22 @@ def test_latest_run_and_its_data(store):
     assert flow["9"].data.x == 2
     assert [s.id for s in flow["9"].steps()] == ["start", "end"]
     assert flow["9"].parameters == {"n": 5}
+
+
+def test_metaflow_lists_the_flows_that_have_runs(store):
+    (store / "flows" / "EmptyFlow" / "runs").mkdir(parents=True)
+    assert [f.id for f in Metaflow().flows] == ["HelloFlow"]
+    assert [f.id for f in Metaflow()] == ["HelloFlow"]
+    assert Metaflow()["HelloFlow"].latest_run.id == "10"
+    assert repr(Metaflow()) == "Metaflow()"
+
+
+def test_the_rounds_of_a_recursive_step_are_in_order(store):
+    step = store / "flows" / "HelloFlow" / "runs" / "9" / "tasks" / "start"
+    task = json.loads((step / "0.json").read_text())
+    for round_id in ("0_10", "0_2", "0_1"):
+        (step / f"{round_id}.json").write_text(json.dumps(dict(task, task_id=round_id)))
+    assert [t.id for t in Run("HelloFlow/9")["start"]] == ["0", "0_1", "0_2", "0_10"]
 
 
 def test_tasks_a_run_took_from_the_cache_are_read_from_their_step_pack(store):

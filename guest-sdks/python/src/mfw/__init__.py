@@ -23,6 +23,7 @@ Read runs back in any Python: `Flow("HelloFlow").latest_run["end"].task.data.x`.
 from ._client import (
     DataArtifact,
     Flow,
+    Metaflow,
     Run,
     Step,
     Task,
@@ -76,6 +77,7 @@ __all__ = [
     "FlowSpec",
     "IncludeFile",
     "JSONType",
+    "Metaflow",
     "MfwError",
     "Parameter",
     "Run",

@@ -456,6 +456,9 @@ class _Files:
     a notebook or script reads. Records are turned into the plain form
     both readers give (the keys of the `runs` interface's records)."""
 
+    def flow_names(self) -> list[str]:
+        return sorted(_store().dirs("flows"))
+
     def run_ids(self, flow: str) -> list[str]:
         ids = _store().dirs(f"flows/{flow}/runs")
         if not ids:
@@ -540,6 +543,12 @@ class _Host:
                 raise MfwError(str(getattr(e.value, "value", e.value))) from None
         return self._answers[key]
 
+    def flow_names(self) -> list[str]:
+        raise MfwError(
+            "Metaflow().flows lists every flow of the datastore, which a step is not "
+            "shown: name the flow, as in Flow('TrainFlow')"
+        )
+
     def default_namespace(self) -> str:
         return str(self._ask(("namespace",), lambda: self._runs.default_namespace()))
 
@@ -602,6 +611,42 @@ def _reader() -> Any:
     if _host is None:
         _host = _Host()
     return _host
+
+
+class Metaflow:
+    """Every flow with a run in the current namespace: Metaflow's entry
+    point to the client.
+
+    ```python
+    from mfw import Metaflow, namespace
+    namespace(None)
+    print([flow.id for flow in Metaflow().flows])
+    ```
+    """
+
+    def __init__(self, _current_metadata: str | None = None):
+        # One datastore: get_datastore() says which (Metaflow's metadata).
+        del _current_metadata
+
+    @property
+    def flows(self) -> list[Flow]:
+        """The flows, by name."""
+        return list(self)
+
+    def __iter__(self) -> Iterator[Flow]:
+        for name in _reader().flow_names():
+            try:
+                flow = Flow(name)
+            except MfwError:
+                continue  # a directory without runs is not a flow
+            if flow.latest_run is not None:
+                yield flow
+
+    def __getitem__(self, name: str) -> Flow:
+        return Flow(name)
+
+    def __repr__(self) -> str:
+        return "Metaflow()"
 
 
 class Flow:
