@@ -3,6 +3,7 @@ steps."""
 
 import json
 import pickle
+import re
 import shutil
 
 import pytest
@@ -77,9 +78,13 @@ def test_bad_configs_are_build_errors(flow_file):
         ('Config("c", default_value=lambda ctx: {})', "function default is not supported"),
         ('Config("c", defualt="c.json")', "has no option 'defualt'"),
     ]:
-        path = flow_file(f"from mfw import Config\nc = {body}\n")
-        with pytest.raises(FlowDefinitionError, match=says):
+        path = flow_file(f"from mfw import Config\n\nc = {body}\n")
+        # Each error names the line that declares the config.
+        with pytest.raises(FlowDefinitionError, match=r"flow\.py:3: .*" + re.escape(says)):
             load_module(str(path))
+    path = flow_file('from mfw import config_expr\nx = config_expr("nothing.here")\n')
+    with pytest.raises(FlowDefinitionError, match=r"flow\.py:2: config_expr\('nothing\.here'\)"):
+        load_module(str(path))
 
 
 def test_a_parser_and_plain_configs():

@@ -122,9 +122,31 @@ class Config(collections.abc.Mapping):
         plain: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.name = name
+        # A config's errors point at where the flow declares it.
+        caller = sys._getframe(1)
+        try:
+            self._declare(name, default, default_value, required, parser, plain, kwargs, caller)
+        except FlowDefinitionError as e:
+            if e.path is None:
+                raise FlowDefinitionError(
+                    e.message, caller.f_code.co_filename, caller.f_lineno
+                ) from None
+            raise
         self.help = help or ""
         self.show_default = show_default
+
+    def _declare(
+        self,
+        name: str,
+        default: str | None,
+        default_value: Any,
+        required: bool | None,
+        parser: str | Callable[[str], Any] | None,
+        plain: bool,
+        kwargs: dict,
+        caller: Any,
+    ) -> None:
+        self.name = name
         if kwargs:
             raise FlowDefinitionError(
                 f"Config {name!r} has no option {sorted(kwargs)[0]!r}; its options are: "
@@ -144,7 +166,7 @@ class Config(collections.abc.Mapping):
         if name in given:
             text = given[name]
         else:
-            text = _read_default(name, default, sys._getframe(1)) if default else None
+            text = _read_default(name, default, caller) if default else None
             if text is None:
                 text = default_value
         if text is None and required:
@@ -245,5 +267,7 @@ def config_expr(expression: str) -> Any:
         return eval(expression, frame.f_globals, frame.f_locals)  # noqa: S307 - the flow's code
     except Exception as e:  # noqa: BLE001 - say which expression failed
         raise FlowDefinitionError(
-            f"config_expr({expression!r}) failed: {type(e).__name__}: {e}"
+            f"config_expr({expression!r}) failed: {type(e).__name__}: {e}",
+            frame.f_code.co_filename,
+            frame.f_lineno,
         ) from None
