@@ -279,17 +279,18 @@ class ServeFlow(FlowSpec):
 ";
 
 const REFRESH: &str = "\
-from mfw import FlowSpec, Parameter, current, step, trigger
+from mfw import Config, FlowSpec, Parameter, current, step, trigger
 
 
 @trigger(event='data_updated')
 class RefreshFlow(FlowSpec):
     alpha = Parameter('alpha', default=1)
+    settings = Config('settings', default_value={'label': 'default'})
 
     @step
     def start(self):
         event = current.trigger.event
-        self.seen = [event.name, event.payload.get('source'), self.alpha]
+        self.seen = [event.name, event.payload.get('source'), self.alpha, self.settings.label]
         self.next(self.end)
 
     @step
@@ -319,7 +320,17 @@ fn deployed_flows_start_when_a_run_succeeds_or_an_event_is_sent() {
         "{}",
         deployed.stderr
     );
-    scratch.mfw(["deploy".as_ref(), refresh.as_os_str()]).ok();
+    // Deployed with a Config given as Metaflow's `--config-value` gives
+    // it: the package is built with it.
+    scratch
+        .mfw([
+            "deploy".as_ref(),
+            "--config-value".as_ref(),
+            "settings".as_ref(),
+            r#"{"label": "deployed"}"#.as_ref(),
+            refresh.as_os_str(),
+        ])
+        .ok();
     let listed = scratch.mfw(["deployments"]).ok().stdout;
     assert!(
         listed.contains("ServeFlow") && listed.contains("when a run of UpFlow succeeds"),
@@ -358,7 +369,7 @@ fn deployed_flows_start_when_a_run_succeeds_or_an_event_is_sent() {
         ])
         .ok();
     assert!(
-        sent.stdout.contains("refreshed data_updated s3 7"),
+        sent.stdout.contains("refreshed data_updated s3 7 deployed"),
         "{}\n{}",
         sent.stdout,
         sent.stderr

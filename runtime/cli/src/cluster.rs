@@ -425,6 +425,8 @@ pub struct DeployArgs {
     /// flow has @kubernetes steps).
     #[arg(long)]
     service_account: Option<String>,
+    #[command(flatten)]
+    configs: crate::commands::configs::ConfigArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -528,7 +530,7 @@ async fn deploy(
     args: DeployArgs,
 ) -> anyhow::Result<ExitCode> {
     let host = context.host(1, false)?;
-    let flows = context.load(&args.flow, &host)?;
+    let flows = context.load_configured(&args.flow, &host, &args.configs.for_build()?)?;
     let graph = flows.graph()?;
     let plan = flows.plan().map_err(|message| anyhow!(message))?;
     drop(plan);

@@ -19,6 +19,8 @@ pub struct DeployArgs {
     /// built here, for every run the deployment starts.
     #[arg(long, env = "MFW_ALLOW_GRANTS")]
     allow_grants: bool,
+    #[command(flatten)]
+    configs: super::configs::ConfigArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,7 +78,7 @@ pub(crate) fn trigger_names(
 
 pub async fn deploy(context: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
     let host = context.host(1, false)?;
-    let flows = context.load(&args.flow, &host)?;
+    let flows = context.load_configured(&args.flow, &host, &args.configs.for_build()?)?;
     let graph = flows.graph()?;
     flows.plan().map_err(|message| anyhow!(message))?;
     let on_finish = trigger_names(&graph, "trigger_on_finish", "flow", "flows");

@@ -21,6 +21,7 @@ use crate::pathspec::Pathspec;
 
 mod build;
 pub mod card;
+pub(crate) mod configs;
 pub mod deploy;
 pub mod doctor;
 mod dump;

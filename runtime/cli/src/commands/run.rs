@@ -57,119 +57,15 @@ pub struct ExecArgs {
     #[arg(long = "payload-parameter", value_name = "NAME=VALUE", hide = true)]
     payload_parameters: Vec<String>,
     #[command(flatten)]
-    configs: ConfigArgs,
+    configs: super::configs::ConfigArgs,
     #[command(flatten)]
     kube: crate::cluster::KubeArgs,
 }
 
-/// `--config NAME FILE` and `--config-value NAME TEXT`, each occurrence's
-/// values kept together: `--config VALUE`, with one value, is the flow's
-/// own parameter `config` (flows had those before Metaflow had Configs).
-/// clap's derive cannot group values by occurrence yet, hence by hand.
-#[derive(Debug, Clone, Default)]
-struct ConfigArgs {
-    /// `--config NAME FILE`: (name, file).
-    files: Vec<(String, String)>,
-    /// `--config-value NAME TEXT`: (name, text).
-    values: Vec<(String, String)>,
-    /// `--config VALUE`, as the flow's parameters take it. clap also takes
-    /// the next parameter's `--name` as a second value: it is kept here too.
-    parameters: Vec<String>,
-}
-
-impl clap::FromArgMatches for ConfigArgs {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let grouped = |id: &str| -> Vec<Vec<String>> {
-            matches
-                .get_occurrences::<String>(id)
-                .map(|occurrences| {
-                    occurrences
-                        .map(|values| values.cloned().collect())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut args = ConfigArgs::default();
-        for occurrence in grouped("config") {
-            match <[String; 2]>::try_from(occurrence) {
-                Ok([name, file]) if !file.starts_with("--") => args.files.push((name, file)),
-                Ok(flag_after) => args
-                    .parameters
-                    .extend(std::iter::once("--config".to_string()).chain(flag_after)),
-                Err(value) => args
-                    .parameters
-                    .extend(std::iter::once("--config".to_string()).chain(value)),
-            }
-        }
-        for occurrence in grouped("config_value") {
-            // clap gives exactly two values (`num_args = 2`).
-            if let Ok([name, text]) = <[String; 2]>::try_from(occurrence) {
-                args.values.push((name, text));
-            }
-        }
-        Ok(args)
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
-
-impl clap::Args for ConfigArgs {
-    fn augment_args(command: clap::Command) -> clap::Command {
-        command
-            .arg(
-                clap::Arg::new("config")
-                    .long("config")
-                    .num_args(1..=2)
-                    .value_names(["NAME", "FILE"])
-                    .value_parser(clap::value_parser!(String))
-                    .action(clap::ArgAction::Append)
-                    .help(
-                        "Build the flow with FILE as its Config NAME (Metaflow's --config NAME \
-                         FILE), instead of the config's default (repeatable)",
-                    ),
-            )
-            .arg(
-                clap::Arg::new("config_value")
-                    .long("config-value")
-                    .num_args(2)
-                    .value_names(["NAME", "TEXT"])
-                    .value_parser(clap::value_parser!(String))
-                    .action(clap::ArgAction::Append)
-                    .help(
-                        "Build the flow with TEXT (JSON, or what its parser reads) as its \
-                         Config NAME (repeatable)",
-                    ),
-            )
-    }
-
-    fn augment_args_for_update(command: clap::Command) -> clap::Command {
-        Self::augment_args(command)
-    }
-}
-
 impl ExecArgs {
-    /// The texts given for the flow's Configs, by name: `--config`'s files
-    /// read now, `--config-value`'s as given.
+    /// The texts given for the flow's Configs, by name.
     fn configs(&self) -> anyhow::Result<BTreeMap<String, String>> {
-        let read = |(name, file): &(String, String)| -> anyhow::Result<(String, String)> {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("--config {name} {file}: cannot read the file as text"))?;
-            Ok((name.clone(), text))
-        };
-        let files = self.configs.files.iter().map(read);
-        let values = self.configs.values.iter().cloned().map(Ok);
-        let mut configs = BTreeMap::new();
-        for given in files.chain(values) {
-            let (name, text) = given?;
-            if configs.contains_key(&name) {
-                bail!("config {name} is given twice: give one --config or --config-value for it");
-            }
-            configs.insert(name, text);
-        }
-        Ok(configs)
+        self.configs.texts()
     }
 
     /// `--config VALUE` with one value: the flow's own parameter named
