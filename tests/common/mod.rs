@@ -185,14 +185,7 @@ impl Scratch {
     /// or its entry in a pack of its step (where a run keeps the tasks it
     /// took from the cache or cloned on resume).
     pub fn task_record(&self, flow: &str, run: &str, step: &str, task: &str) -> serde_json::Value {
-        let dir = self
-            .path()
-            .join(".mfw/flows")
-            .join(flow)
-            .join("runs")
-            .join(run)
-            .join("tasks")
-            .join(step);
+        let dir = self.step_dir(flow, run, step);
         step_records(&dir)
             .into_iter()
             .find(|r| r["task_id"] == task)
@@ -205,22 +198,30 @@ impl Scratch {
     }
 
     /// The ids of the tasks of `step` recorded in the local datastore's run
-    /// (none for a step the run never reached), in order.
+    /// (none for a step the run never reached), in numeric order (`0_2`
+    /// before `0_10`).
     pub fn task_ids(&self, flow: &str, run: &str, step: &str) -> Vec<String> {
-        let dir = self
-            .path()
+        let mut ids: Vec<String> = step_records(&self.step_dir(flow, run, step))
+            .iter()
+            .filter_map(|r| r["task_id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort_by_key(|id| {
+            id.split(['.', '_'])
+                .map(|n| n.parse::<u64>().unwrap_or(u64::MAX))
+                .collect::<Vec<_>>()
+        });
+        ids
+    }
+
+    /// Where the local datastore keeps the task records of a run's step.
+    fn step_dir(&self, flow: &str, run: &str, step: &str) -> PathBuf {
+        self.path()
             .join(".mfw/flows")
             .join(flow)
             .join("runs")
             .join(run)
             .join("tasks")
-            .join(step);
-        let mut ids: Vec<String> = step_records(&dir)
-            .iter()
-            .filter_map(|r| r["task_id"].as_str().map(str::to_string))
-            .collect();
-        ids.sort();
-        ids
+            .join(step)
     }
 
     /// Every file in the datastore under `sub`.
