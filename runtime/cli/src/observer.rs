@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ pub struct TerminalObserver {
     started: Mutex<Option<(String, String)>>,
     /// In a pod: when the last progress line was printed, if one was.
     progress_lines: Option<Mutex<Option<Instant>>>,
+    /// Where to write the run's pathspec once it starts (`--run-id-file`).
+    run_id_file: Option<PathBuf>,
 }
 
 /// How often a pod's log says how far its worker is.
@@ -97,6 +100,40 @@ impl TerminalObserver {
             quiet,
             started: Mutex::new(None),
             progress_lines: None,
+            run_id_file: None,
+        }
+    }
+
+    /// Writes `Flow/run_id` to `file` as soon as the run starts: the Python
+    /// SDK's `Runner.async_run` returns then, with a `Run` to read while the
+    /// run goes on.
+    ///
+    /// ```ignore
+    /// let observer = TerminalObserver::new(false).writing_run_id_to(Some(path));
+    /// ```
+    pub fn writing_run_id_to(mut self, file: Option<PathBuf>) -> Self {
+        self.run_id_file = file;
+        self
+    }
+
+    /// The pathspec written whole or not at all: a reader polling for the
+    /// file never sees half of it.
+    fn write_run_id(&self, pathspec: &str) {
+        let Some(file) = &self.run_id_file else {
+            return;
+        };
+        let staging = file.with_extension(format!("partial-{}", std::process::id()));
+        let written =
+            std::fs::write(&staging, pathspec).and_then(|()| std::fs::rename(&staging, file));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&staging);
+            self.say(
+                OutputStream::Stderr,
+                &format!(
+                    "mfw: warning: cannot write the run's id to {}: {e}",
+                    file.display()
+                ),
+            );
         }
     }
 
@@ -260,6 +297,7 @@ impl RunObserver for TerminalObserver {
         if let Ok(mut started) = self.started.lock() {
             *started = Some((flow.to_string(), run_id.to_string()));
         }
+        self.write_run_id(&format!("{flow}/{run_id}"));
         self.say(
             OutputStream::Stderr,
             &format!("mfw: {flow} run {run_id} started"),
@@ -385,6 +423,30 @@ mod tests {
             step: step.to_string(),
             task_id: task_id.to_string(),
         }
+    }
+
+    #[test]
+    fn the_run_id_file_holds_the_pathspec_as_soon_as_the_run_starts() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("run-id");
+        let observer = TerminalObserver::new(true).writing_run_id_to(Some(file.clone()));
+        assert!(!file.exists());
+        observer.run_started("TrainFlow", "1764900000000001");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("the file is written"),
+            "TrainFlow/1764900000000001"
+        );
+        // Nothing half-written is left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("readable")
+            .map(|e| e.expect("an entry").file_name())
+            .collect();
+        assert_eq!(names, ["run-id"]);
+        // A file that cannot be written is a warning, not a failed run.
+        let unwritable =
+            TerminalObserver::new(true).writing_run_id_to(Some(dir.path().join("missing/run-id")));
+        unwritable.run_started("TrainFlow", "2");
+        assert_eq!(unwritable.run(), Some(("TrainFlow".into(), "2".into())));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct ExecArgs {
     /// none of them for later runs.
     #[arg(long)]
     no_cache: bool,
-    /// Write the run's pathspec (Flow/run_id) to this file when it ends:
+    /// Write the run's pathspec (Flow/run_id) to this file when it starts:
     /// how the Python SDK's `Runner` finds the run it started.
     #[arg(long, value_name = "FILE", hide = true)]
     run_id_file: Option<PathBuf>,
@@ -447,7 +447,8 @@ async fn execute(
             (parameters, Some(resume))
         }
     };
-    let observer = Arc::new(TerminalObserver::new(exec.quiet));
+    let observer =
+        Arc::new(TerminalObserver::new(exec.quiet).writing_run_id_to(exec.run_id_file.clone()));
     // Every store write is atomic, so leaving at once on a second Ctrl-C
     // loses nothing that finished: the run resumes like one that was killed.
     let interrupt_rx = interrupt_on_ctrl_c(
@@ -538,10 +539,6 @@ async fn execute(
     observer.finish();
     let seconds = summary.duration_ms as f64 / 1000.0;
     let pathspec = format!("{}/{}", summary.flow, summary.run_id);
-    if let Some(file) = &exec.run_id_file {
-        std::fs::write(file, &pathspec)
-            .with_context(|| format!("cannot write the run's id to {}", file.display()))?;
-    }
     let cloned = reuse_summary(&summary);
     match summary.status {
         RunStatus::Succeeded => {
