@@ -455,6 +455,82 @@ fn the_runner_runs_a_flow_from_python_and_gives_its_run() {
 }
 
 #[test]
+fn async_runs_go_on_side_by_side_and_stream_their_output() {
+    let scratch = Scratch::new();
+    let file = flow("failing_flow.py");
+    // Each `async_run` returns once its run started (the second finds the
+    // first's build); both then run at once, one followed line by line.
+    let code = format!(
+        r#"import asyncio
+from mfw import Runner
+
+async def sweep():
+    runs = [await Runner({file:?}, show_output=False).async_run(fail=False, rounds=r) for r in (2, 5)]
+    started = [r.status for r in runs]
+    lines = [line async for _, line in runs[0].stream_log("stdout")]
+    for running in runs:
+        await running.wait()
+    return started, runs, lines
+
+started, runs, lines = asyncio.run(sweep())
+print(set(started) <= {{"running", "successful"}}, [r.status for r in runs])
+print([r.run.data.total for r in runs], [l.split(": ", 1)[1] for l in lines if "total" in l])"#,
+        file = file.to_str().unwrap()
+    );
+    let out = client(&scratch, &code, &[("MFW_BIN", env!("CARGO_BIN_EXE_mfw"))]);
+    assert_eq!(
+        out, "True ['successful', 'successful']\n[1, 10] ['total 1']",
+        "{out}"
+    );
+}
+
+#[test]
+fn nbrunner_runs_the_flow_a_notebook_cell_defines() {
+    let scratch = Scratch::new();
+    // A notebook's cell, run by IPython's shell as Jupyter runs it: the
+    // flow's class, then NBRunner on it.
+    let code = r#"import os
+from IPython.core.interactiveshell import InteractiveShell
+
+cell = '''from mfw import FlowSpec, NBRunner, Parameter, step
+
+def twice(x):
+    return 2 * x
+
+class NotebookFlow(FlowSpec):
+    alpha = Parameter("alpha", default=1)
+
+    @step
+    def start(self):
+        self.doubled = twice(self.alpha)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+run = NBRunner(NotebookFlow, show_output=False).nbrun(alpha=21)
+'''
+shell = InteractiveShell.instance()
+shell.run_cell(cell, store_history=True).raise_error()
+run = shell.user_ns["run"]
+print(run.pathspec.split("/")[0], run.successful, run.data.doubled)
+print([f for f in os.listdir(".") if f.endswith(".py")])"#;
+    let ipython_dir = scratch.path().join(".ipython");
+    let out = client(
+        &scratch,
+        code,
+        &[
+            ("MFW_BIN", env!("CARGO_BIN_EXE_mfw")),
+            // IPython keeps its history database here, not in $HOME.
+            ("IPYTHONDIR", ipython_dir.to_str().unwrap()),
+        ],
+    );
+    // The flow file written beside the notebook went with the run.
+    assert_eq!(out, "NotebookFlow True 42\n[]", "{out}");
+}
+
+#[test]
 fn s3_run_objects_pass_to_later_steps_and_to_the_client() {
     let scratch = Scratch::new();
     let path = flow("s3_flow.py");

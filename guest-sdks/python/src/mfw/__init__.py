@@ -63,7 +63,7 @@ from ._decorators import (
 from ._errors import FlowDefinitionError, MfwError
 from ._flowspec import FlowSpec
 from ._parameters import IncludeFile, JSONType, Parameter
-from ._runner import ExecutingRun, Runner
+from ._runner import ExecutingRun, NBRunner, Runner
 from ._utils import parallel_imap_unordered, parallel_map, profile
 
 __version__ = "0.1.0"
@@ -82,6 +82,7 @@ __all__ = [
     "Parameter",
     "Run",
     "S3",
+    "NBRunner",
     "Runner",
     "ExecutingRun",
     "Step",

@@ -42,7 +42,10 @@ def __getattr__(name):
 
 # What to write instead of the names of Metaflow's that mfw lacks.
 _MUTATOR = "write the decorator's effect in the step itself, or use mfw's decorators"
-_DEPLOY = "deploy with `mfw kubernetes deploy FLOW`, run from Python with Runner(flow_file)"
+_DEPLOY = (
+    "deploy with `mfw kubernetes deploy FLOW`; from Python, Runner(flow_file) or "
+    "NBRunner(FlowClass) runs a flow"
+)
 _INSTEAD = {
     "FlowMutator": _MUTATOR,
     "StepMutator": _MUTATOR,
@@ -55,7 +58,6 @@ _INSTEAD = {
     ),
     "parallel": "there is no gang scheduling: fan out with foreach",
     "exit_hook": "run what should follow the flow from the `end` step, or with @catch",
-    "NBRunner": "Runner(flow_file).run(**parameters) runs a flow file from a notebook",
     "Deployer": _DEPLOY,
     "DeployedFlow": _DEPLOY,
     "NBDeployer": _DEPLOY,
