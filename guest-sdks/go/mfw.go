@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	witTypes "go.bytecodealliance.org/pkg/wit/types"
@@ -157,20 +158,11 @@ func Switch(condition string, cases ...SwitchCase) StepOption {
 		s.cases = cases
 		s.next = nil
 		for _, c := range cases {
-			if !contains(s.next, c.step) {
+			if !slices.Contains(s.next, c.step) {
 				s.next = append(s.next, c.step)
 			}
 		}
 	}
-}
-
-func contains(list []string, item string) bool {
-	for _, s := range list {
-		if s == item {
-			return true
-		}
-	}
-	return false
 }
 
 // Doc documents the step.
