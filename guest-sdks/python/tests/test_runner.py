@@ -147,6 +147,8 @@ def test_an_async_run_returns_once_started_and_streams_its_lines(tmp_path, monke
                 gate.touch()
         await running.wait()
         assert running.status == "successful"
+        # Seen to end: its files went, their text stays.
+        assert not os.path.exists(running._command.dir)
         # From a position: only what follows it.
         again = [line async for line in running.stream_log("stdout", position=lines[0][0])]
         runner.cleanup()

@@ -66,8 +66,10 @@ class _Command:
         self.log_files = {name: os.path.join(self.dir, f"{name}.log") for name in _STREAMS}
         self.run_id_file = os.path.join(self.dir, "run-id")
         self.timed_out = False
-        # The logs, read once the process ended and its files went.
+        # The logs and the pathspec, read once the process ended and its
+        # files went (nothing is left behind in the temporary directory).
         self._kept: dict[str, bytes] | None = None
+        self._kept_pathspec: str | None = None
         # (`mfw run --run-id-file FILE FLOW ...`: the option is the command's.)
         self.cmd = [*command, "--run-id-file", self.run_id_file, *args]
         try:
@@ -92,10 +94,16 @@ class _Command:
             raise
 
     def done(self) -> bool:
-        return self.process.poll() is not None
+        """Whether mfw ended; once it has, its files are read and removed."""
+        if self.process.poll() is None:
+            return False
+        self.cleanup()
+        return True
 
     def pathspec(self) -> str | None:
         """`Flow/run_id` once mfw started the run (it writes the file whole)."""
+        if self._kept is not None:
+            return self._kept_pathspec
         try:
             with open(self.run_id_file, encoding="utf-8") as f:
                 return f.read().strip() or None
@@ -143,10 +151,12 @@ class _Command:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self.cleanup()
 
     def cleanup(self) -> None:
         """Removes the log files, keeping their text if the run ended."""
-        if self.done() and self._kept is None:
+        if self._kept is None and self.process.poll() is not None:
+            self._kept_pathspec = self.pathspec()
             self._kept = {stream: self.bytes_from(stream, 0) for stream in self.log_files}
         shutil.rmtree(self.dir, ignore_errors=True)
 
