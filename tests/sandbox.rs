@@ -522,6 +522,35 @@ fn a_tampered_compiled_component_is_compiled_again_not_run() {
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(std::fs::read(cwasm).unwrap(), original);
+
+    // The functions a compile reuses: code changed in their packs (one per
+    // compile that compiled anything) is compiled again, not run, and the
+    // component's code is what compiling it from nothing gave.
+    let packs: Vec<_> = std::fs::read_dir(cache.join("compiled/functions"))
+        .expect("the compiled functions are kept")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "values"))
+        .collect();
+    assert!(!packs.is_empty());
+    for pack in &packs {
+        // One bit in each of 64 places: most land in a function's machine
+        // code and leave the rest of it well-formed, as a planted
+        // instruction would.
+        let mut functions = std::fs::read(pack).unwrap();
+        let len = functions.len();
+        for place in 1..=64 {
+            functions[len * place / 65] ^= 0x10;
+        }
+        std::fs::write(pack, &functions).unwrap();
+    }
+    std::fs::remove_file(cwasm).unwrap();
+    let ran = scratch.mfw_env(
+        ["run".as_ref(), "--no-cache".as_ref(), probe.as_os_str()],
+        &env,
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(std::fs::read(cwasm).unwrap(), original);
 }
 
 /// The files of the compile cache in `cache` whose extension is `ext`.

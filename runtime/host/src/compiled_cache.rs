@@ -1,6 +1,8 @@
 //! The compiled-component cache (`~/.cache/mfw/compiled` by default): each
 //! component's native code (`.cwasm`) and the graph it exported (`.graph`),
-//! named by the component's blake3 and the engine's fingerprint.
+//! named by the component's blake3 and the engine's fingerprint, and the
+//! compiled functions the next compiles reuse (`functions/`,
+//! `function_cache.rs`).
 //!
 //! Native code from here runs as it is, so every file is trusted only
 //! under a blake3 MAC kept beside it (`<file>.mac`), keyed with a random
@@ -43,55 +45,90 @@ impl CompiledCache {
         let recorded = std::fs::read_to_string(mac_path(path)).ok()?;
         let recorded = blake3::Hash::from_hex(recorded.trim()).ok()?;
         let bytes = std::fs::read(path).ok()?;
-        // blake3's Hash compares in constant time.
-        (blake3::keyed_hash(&self.key, &bytes) == recorded).then_some(bytes)
+        self.verify(&bytes, &recorded).then_some(bytes)
     }
 
     /// Keeps `bytes` at `path`, then their MAC: a file whose MAC is missing
     /// or from before is never read.
     pub(crate) fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mac = blake3::keyed_hash(&self.key, bytes);
+        let mac = self.mac(bytes);
         write_atomically(&self.dir, path, bytes)?;
         write_atomically(&self.dir, &mac_path(path), mac.to_hex().as_bytes())
     }
 
-    /// Deletes the least recently used components (by their code's
-    /// modification time, which a load refreshes) until their code takes at
-    /// most `max_bytes`, never `keep`; each goes with its graph. Without a
-    /// bound the cache grew by every version of every component a machine
-    /// ever ran (Python ones with native packages compile to hundreds of
-    /// MB). Failures only leave more on disk.
-    pub(crate) fn trim(&self, max_bytes: u64, keep: &Path) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let mut compiled: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter(|entry| entry.path().extension().is_some_and(|e| e == "cwasm"))
-            .filter_map(|entry| {
-                let meta = entry.metadata().ok()?;
-                Some((meta.modified().ok()?, meta.len(), entry.path()))
-            })
-            .collect();
-        let mut total: u64 = compiled.iter().map(|(_, len, _)| len).sum();
-        compiled.sort();
-        for (_, len, path) in compiled {
+    /// The MAC of `bytes` under this cache's key.
+    pub(crate) fn mac(&self, bytes: &[u8]) -> blake3::Hash {
+        blake3::keyed_hash(&self.key, bytes)
+    }
+
+    /// Whether `mac` is the MAC of `bytes` under this cache's key.
+    pub(crate) fn verify(&self, bytes: &[u8], mac: &blake3::Hash) -> bool {
+        // blake3's Hash compares in constant time.
+        self.mac(bytes) == *mac
+    }
+
+    /// Deletes the least recently used components and packs of compiled
+    /// functions (`function_cache.rs`), by the modification time that a
+    /// load or a lookup refreshes, until together they take at most
+    /// `max_bytes`, never one of `keep`. A component goes with its graph.
+    /// Without a bound the cache grew by every version of every component
+    /// a machine ever ran (Python ones with native packages compile to
+    /// hundreds of MB). Failures only leave more on disk.
+    pub(crate) fn trim(&self, max_bytes: u64, keep: &[&Path]) {
+        let functions = self.dir.join("functions");
+        let mut kept: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+        for (dir, kind) in [(&self.dir, "cwasm"), (&functions, "values")] {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+                let Ok(meta) = path.metadata() else {
+                    continue;
+                };
+                let Ok(modified) = meta.modified() else {
+                    continue;
+                };
+                let ext = path.extension().and_then(|e| e.to_str());
+                if ext == Some(kind) {
+                    // A pack's index is small beside its values.
+                    kept.push((modified, meta.len(), path));
+                } else if ext == Some("pending") && is_stale(modified) {
+                    // A pack a compile was writing when its process died.
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let mut total: u64 = kept.iter().map(|(_, len, _)| len).sum();
+        kept.sort();
+        for (_, len, path) in kept {
             if total <= max_bytes {
                 break;
             }
-            if path == keep {
+            if keep.contains(&path.as_path()) {
                 continue;
             }
             // MACs first: a file without one is never read.
-            let graph = path.with_extension("graph");
+            let companion = if path.extension().is_some_and(|e| e == "cwasm") {
+                path.with_extension("graph")
+            } else {
+                path.with_extension("index")
+            };
             let _ = std::fs::remove_file(mac_path(&path));
-            let _ = std::fs::remove_file(mac_path(&graph));
-            let _ = std::fs::remove_file(graph);
+            let _ = std::fs::remove_file(mac_path(&companion));
+            let _ = std::fs::remove_file(companion);
             if std::fs::remove_file(&path).is_ok() {
                 total = total.saturating_sub(len);
             }
         }
     }
+}
+
+/// Whether a file last written at `modified` belongs to no running compile
+/// (none takes a day).
+fn is_stale(modified: std::time::SystemTime) -> bool {
+    modified
+        .elapsed()
+        .is_ok_and(|age| age > std::time::Duration::from_secs(24 * 3600))
 }
 
 /// Where the MAC of the cache file at `path` is kept.
@@ -194,7 +231,7 @@ mod tests {
         // Just written but, by its clock, older than everything: still kept.
         let new = write("d", 400, 1000);
 
-        cache.trim(900, &new);
+        cache.trim(900, &[&new]);
 
         assert_eq!(kept(&oldest), [false; 4]);
         assert_eq!(kept(&older), [false; 4]);
@@ -202,8 +239,54 @@ mod tests {
         assert_eq!(kept(&new), [true; 4]);
         assert!(dir.path().join("compiled.key").exists());
 
-        cache.trim(0, &new);
+        cache.trim(0, &[&new]);
         assert_eq!(kept(&recent), [false; 4]);
         assert_eq!(kept(&new), [true; 4]);
+    }
+
+    #[test]
+    fn trimming_takes_the_least_recently_used_packs_of_functions_too() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = CompiledCache::open(dir.path()).expect("a cache");
+        let functions = dir.path().join("functions");
+        std::fs::create_dir_all(&functions).expect("mkdir");
+        let now = SystemTime::now();
+        let age = |path: &std::path::Path, secs: u64| {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(path)
+                .expect("open");
+            file.set_modified(now - Duration::from_secs(secs))
+                .expect("set time");
+        };
+        let pack = |name: &str, secs: u64| {
+            let values = functions.join(format!("{name}.values"));
+            std::fs::write(&values, vec![0u8; 400]).expect("values");
+            cache
+                .write(&values.with_extension("index"), b"index")
+                .expect("index");
+            age(&values, secs);
+            values
+        };
+        let old = pack("old", 300);
+        let component = dir.path().join("c.cwasm");
+        cache.write(&component, &[0u8; 400]).expect("write");
+        age(&component, 200);
+        let recent = pack("recent", 100);
+        // A pack a dead compile left half written, and one being written.
+        let dead = functions.join("x.pending");
+        std::fs::write(&dead, b"half").expect("pending");
+        age(&dead, 2 * 24 * 3600);
+        let live = functions.join("y.pending");
+        std::fs::write(&live, b"half").expect("pending");
+
+        cache.trim(900, &[&recent]);
+
+        let index = old.with_extension("index");
+        assert!(!old.exists() && !index.exists() && !mac_path(&index).exists());
+        assert!(component.exists() && recent.exists());
+        assert!(!dead.exists() && live.exists());
+        cache.trim(0, &[&recent]);
+        assert!(!component.exists() && recent.exists());
     }
 }

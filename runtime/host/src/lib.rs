@@ -24,6 +24,7 @@ mod contract;
 mod defaults;
 mod engine;
 mod files;
+mod function_cache;
 mod imports;
 mod objects;
 mod output;
