@@ -52,6 +52,8 @@ struct State {
     packs: Vec<Arc<Pack>>,
     /// The pack this compile is writing, if it compiled anything yet.
     pending: Option<Pending>,
+    /// Another process is writing a pack: this compile keeps nothing.
+    other_writer: bool,
 }
 
 struct Entry {
@@ -70,6 +72,10 @@ struct Pack {
 }
 
 struct Pending {
+    /// Held locked while the pack is written: processes compiling the
+    /// same new component at once (pods sharing a cache volume) would
+    /// otherwise each keep a copy of the same functions.
+    _writer: Option<std::fs::File>,
     file: tempfile::NamedTempFile,
     pack: usize,
     len: u64,
@@ -110,7 +116,11 @@ impl FunctionCache {
     /// compiles (in this process and others), and returns its values'
     /// path; `None` if nothing was added or it could not be kept.
     pub(crate) fn finish_pack(&self) -> Option<PathBuf> {
-        let pending = self.lock().pending.take()?;
+        let pending = {
+            let mut state = self.lock();
+            state.other_writer = false;
+            state.pending.take()?
+        };
         let cache = self.compiled()?;
         let Pending {
             mut file, index, ..
@@ -207,8 +217,21 @@ impl FunctionCache {
         let mac = self.compiled()?.mac(value);
         let mut state = self.lock();
         let state = &mut *state;
+        if state.other_writer {
+            return None;
+        }
         if state.pending.is_none() {
             std::fs::create_dir_all(&self.dir).ok()?;
+            let writer = std::fs::File::create(self.dir.join("writer.lock")).ok();
+            let writer = match writer.as_ref().map(std::fs::File::try_lock) {
+                Some(Err(std::fs::TryLockError::WouldBlock)) => {
+                    state.other_writer = true;
+                    return None;
+                }
+                // A file system without locks: written all the same.
+                Some(Err(std::fs::TryLockError::Error(_))) | None => None,
+                Some(Ok(())) => writer,
+            };
             let file = tempfile::Builder::new()
                 .suffix(".pending")
                 .tempfile_in(&self.dir)
@@ -220,6 +243,7 @@ impl FunctionCache {
                 touched: AtomicBool::new(true),
             }));
             state.pending = Some(Pending {
+                _writer: writer,
                 file,
                 pack,
                 len: 0,
@@ -368,6 +392,22 @@ mod tests {
         let third = open(dir.path());
         assert!(third.get(b"key one").is_some() && third.get(b"key three").is_some());
         assert!(pack_files(dir.path(), "pending").is_empty());
+    }
+
+    #[test]
+    fn one_process_at_a_time_writes_a_pack() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (one, other) = (open(dir.path()), open(dir.path()));
+        assert!(one.insert(b"key", b"code".to_vec()));
+        // The other compiled the same function meanwhile: not kept twice.
+        assert!(!other.insert(b"key", b"code".to_vec()));
+        assert!(other.finish_pack().is_none());
+        one.finish_pack().expect("a pack");
+        assert_eq!(other.get(b"key").as_deref(), Some(&b"code"[..]));
+        // Once the writer is done, the next compile writes.
+        assert!(other.insert(b"more", b"more code".to_vec()));
+        other.finish_pack().expect("a pack");
+        assert_eq!(pack_files(dir.path(), "values").len(), 2);
     }
 
     #[test]
