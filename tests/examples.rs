@@ -343,6 +343,7 @@ fn a_second_run_does_not_rebuild_or_recompile() {
         .mfw(["run".as_ref(), example("hello").as_os_str()])
         .ok();
     assert!(!again.stderr.contains("Compiling"), "{}", again.stderr);
+    assert!(!again.stderr.contains("mfw: compiling"), "{}", again.stderr);
     assert!(
         !again.stderr.contains("Finished"),
         "cargo was not even invoked: {}",

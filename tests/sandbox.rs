@@ -485,9 +485,15 @@ fn a_tampered_compiled_component_is_compiled_again_not_run() {
     let cache = scratch.path().join("cache");
     let env = [("MFW_CACHE_DIR", cache.display().to_string())];
     let probe = guest("probe");
-    scratch
+    let first = scratch
         .mfw_env(["run".as_ref(), probe.as_os_str()], &env)
         .ok();
+    // A compile says so: for a large component it takes up to a minute.
+    assert!(
+        first.stderr.contains("mfw: compiling ") && first.stderr.contains("probe.wasm"),
+        "{}",
+        first.stderr
+    );
     let compiled: Vec<_> = std::fs::read_dir(cache.join("compiled"))
         .expect("the compile cache exists")
         .flatten()

@@ -192,6 +192,25 @@ impl Host {
     /// tasks all come from the cache never loads native code, which for a
     /// scientific-Python component is most of a cached run's time.
     pub fn load(&self, bytes: &[u8], name: &str) -> Result<LoadedFlow, HostError> {
+        self.load_reporting(bytes, name, &|| {})
+    }
+
+    /// As [`Host::load`], calling `compiling` just before Cranelift starts
+    /// if the component must be compiled here, which for a large Python
+    /// component takes from seconds to a minute.
+    ///
+    /// ```no_run
+    /// # let host = mfw_host::Host::new(mfw_host::HostConfig::default())?;
+    /// let bytes = std::fs::read("flow.wasm")?;
+    /// let flow = host.load_reporting(&bytes, "flow.wasm", &|| eprintln!("compiling flow.wasm"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_reporting(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        compiling: &dyn Fn(),
+    ) -> Result<LoadedFlow, HostError> {
         contract::check(bytes, name)?;
         let hash = BlobHash::of(bytes);
         let files = crate::files::unpack(bytes, &hash.to_hex(), self.config.cache_dir.as_deref())
@@ -203,7 +222,7 @@ impl Host {
         let (graph, has_parameter_defaults) = match self.known_graph(&hash) {
             Some(known) => (Arc::new(known.graph.into_owned()), known.parameter_defaults),
             None => {
-                let now = self.compile_flow(bytes, &hash, name)?;
+                let now = self.compile_flow(bytes, &hash, name, compiling)?;
                 let graph = read_graph(&self.engine, &now.pre, name)?;
                 let has_defaults = now.parameter_defaults.is_some();
                 self.remember_graph(&hash, &graph, has_defaults);
@@ -231,8 +250,9 @@ impl Host {
         bytes: &[u8],
         hash: &BlobHash,
         name: &str,
+        compiling: &dyn Fn(),
     ) -> Result<Compiled, HostError> {
-        let component = self.compile(bytes, hash, name)?;
+        let component = self.compile(bytes, hash, name, compiling)?;
         let instantiate_error = |source| HostError::Instantiate {
             source_name: name.to_string(),
             source,
@@ -286,18 +306,26 @@ impl Host {
     /// The cache key is the component's hash and the engine's fingerprint
     /// (wasmtime version and settings): a `.cwasm` only loads in an engine
     /// configured like the one that wrote it.
-    fn compile(&self, bytes: &[u8], hash: &BlobHash, name: &str) -> Result<Component, HostError> {
+    fn compile(
+        &self,
+        bytes: &[u8],
+        hash: &BlobHash,
+        name: &str,
+        compiling: &dyn Fn(),
+    ) -> Result<Component, HostError> {
         let compile_error = |source| HostError::Compile {
             source_name: name.to_string(),
             source,
         };
         let Some(cache) = self.compiled_cache() else {
+            compiling();
             return Component::new(&self.engine, bytes).map_err(compile_error);
         };
         let path = cache.path(hash, self.fingerprint, "cwasm");
         if let Some(component) = self.load_compiled(cache, &path) {
             return Ok(component);
         }
+        compiling();
         let compiled = Component::new(&self.engine, bytes);
         // What was compiled is kept even when linking failed after it.
         let pack = self.functions.as_ref().and_then(|f| f.finish_pack());
@@ -554,8 +582,10 @@ impl Inner {
     /// graph from the cache.
     pub(crate) fn compiled(&self) -> Result<&Compiled, HostError> {
         // A failed compile leaves it unset, for the next task to try again.
-        self.compiled
-            .get_or_try_init(|| self.host.compile_flow(&self.bytes, &self.hash, &self.name))
+        self.compiled.get_or_try_init(|| {
+            self.host
+                .compile_flow(&self.bytes, &self.hash, &self.name, &|| {})
+        })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
@@ -769,7 +799,7 @@ mod function_cache_tests {
 
     fn compile(host: &Host, bytes: &[u8]) -> Vec<u8> {
         let component = host
-            .compile(bytes, &BlobHash::of(bytes), "test")
+            .compile(bytes, &BlobHash::of(bytes), "test", &|| {})
             .expect("compiles");
         component.serialize().expect("serializes")
     }

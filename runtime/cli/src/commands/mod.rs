@@ -150,7 +150,15 @@ impl Context {
         let mut prebuilt = Vec::new();
         let mut step_code = std::collections::BTreeMap::new();
         for component in resolved.components {
-            let flow = host.load(&component.bytes, &component.name)?;
+            // Seconds to a minute for a large Python component: say so.
+            let compiling = || {
+                eprintln!(
+                    "mfw: compiling {} ({:.1} MB) to native code, kept for the next runs",
+                    component.name,
+                    component.bytes.len() as f64 / 1e6
+                )
+            };
+            let flow = host.load_reporting(&component.bytes, &component.name, &compiling)?;
             if component.prebuilt {
                 prebuilt.push(component.name.clone());
             } else {
