@@ -327,7 +327,8 @@ impl Host {
         }
         compiling();
         let compiled = Component::new(&self.engine, bytes);
-        // What was compiled is kept even when linking failed after it.
+        // Functions compiled before a failure (say, an invalid function
+        // later in the component) are kept all the same.
         let pack = self.functions.as_ref().and_then(|f| f.finish_pack());
         let component = compiled.map_err(compile_error)?;
         // The cache is an optimisation: failing to write it is not an error.
