@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import sys
+import zlib
 
 import pytest
 from blake3 import blake3
@@ -240,6 +241,98 @@ def test_a_value_whose_chunks_are_packed_reads_whole_and_names_a_damaged_chunk(s
         _ = task.data.big
     path.unlink()
     with pytest.raises(MfwError, match="its chunk 2 of 5 .* is missing"):
+        _ = task.data.big
+
+
+def delta_of(store, value, earlier, pieces, in_pack):
+    """Stores `value` as mfw stores a new version of `earlier` (a chunked
+    value's hash, `pieces` chunks of the same sizes): each chunk as its
+    difference from `earlier`'s bytes at the same place, deflated, in a
+    blob or (`in_pack`) one pack; and a v3 manifest."""
+    data = _encoding.encode(value)
+    name = blake3(data).hexdigest()
+    old = b"".join(
+        (store / "blobs" / c["hash"][:2] / c["hash"]).read_bytes()
+        for c in json.loads((store / "chunked" / earlier[:2] / f"{earlier}.json").read_text())[
+            "chunks"
+        ]
+    )
+    step = -(-len(data) // pieces)
+    listed, pack = [], b""
+    for at in range(0, len(data), step):
+        chunk = data[at : at + step]
+        base = old[at : at + len(chunk)].ljust(len(chunk), b"\0")
+        diff = (int.from_bytes(chunk, "little") ^ int.from_bytes(base, "little")).to_bytes(
+            len(chunk), "little"
+        )
+        stored = zlib.compress(diff, 1)
+        sha = blake3(stored).hexdigest()
+        delta = {"base": earlier, "offset": at, "hash": sha, "size": len(stored), "depth": 1}
+        entry = {"hash": blake3(chunk).hexdigest(), "size": len(chunk), "delta": delta}
+        if in_pack:
+            entry["pack"] = {"offset": len(pack)}
+            pack += stored
+        else:
+            path = store / "blobs" / sha[:2] / sha
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(stored)
+        listed.append(entry)
+    if in_pack:
+        sha = blake3(pack).hexdigest()
+        path = store / "blobs" / sha[:2] / sha
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pack)
+        for entry in listed:
+            entry["pack"]["hash"] = sha
+    manifest = store / "chunked" / name[:2] / f"{name}.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(
+        json.dumps({"format": "mfw chunked value v3", "size": len(data), "chunks": listed})
+    )
+    return name
+
+
+@pytest.mark.parametrize("in_pack", [False, True])
+def test_a_value_stored_as_its_difference_from_an_earlier_one_reads_whole(store, in_pack):
+    value = bytes(range(256)) * 1200
+    changed = bytearray(value)
+    for at in range(0, len(changed), 997):
+        changed[at] ^= 0x5A
+    earlier = chunked(store, value, 3)
+    sha = delta_of(store, bytes(changed), earlier, 3, in_pack)
+    task = with_artifacts(store, big=sha, old=earlier)
+    assert task.data.big == bytes(changed)
+    with task["big"].open() as f:
+        assert f.read(5) == bytes(changed[:5])
+        assert f.read() == bytes(changed[5:])
+    # A damaged chunk of the earlier value is named through the newer one.
+    first = json.loads((store / "chunked" / earlier[:2] / f"{earlier}.json").read_text())
+    old_chunk = first["chunks"][1]["hash"]
+    path = store / "blobs" / old_chunk[:2] / old_chunk
+    path.write_bytes(b"x" + path.read_bytes()[1:])
+    with pytest.raises(MfwError, match=f"its chunk 1 of 3 .* based on value {earlier}"):
+        _ = task.data.big
+
+
+def test_a_damaged_difference_is_named_and_a_loop_of_differences_is_refused(store):
+    value = bytes(range(256)) * 1200
+    earlier = chunked(store, value, 3)
+    sha = delta_of(store, value[::-1], earlier, 3, False)
+    task = with_artifacts(store, big=sha)
+    manifest_path = store / "chunked" / sha[:2] / f"{sha}.json"
+    manifest = json.loads(manifest_path.read_text())
+    stored = manifest["chunks"][2]["delta"]["hash"]
+    path = store / "blobs" / stored[:2] / stored
+    good = path.read_bytes()
+    path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(MfwError, match="its chunk 2 of 3 .* damaged .*difference"):
+        _ = task.data.big
+    path.write_bytes(good)
+    # A manifest that makes the value its own earlier value never ends
+    # reading; it is refused.
+    manifest["chunks"][0]["delta"]["base"] = sha
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(MfwError, match="its chunk 0 of 3 .* more than 4 differences"):
         _ = task.data.big
 
 

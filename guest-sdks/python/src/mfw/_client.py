@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import tomllib
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -291,12 +292,23 @@ def _check_whole(sha: str, hasher: Any) -> None:
         )
 
 
-# A chunk of a large value: its hash and size, and, in an object store,
-# the pack holding it and where in the pack it starts (docs/datastore.md).
-_Chunk = tuple[str, int, str | None, int]
+# A chunk of a large value: its hash and size; in an object store, the
+# pack holding its stored bytes and where in the pack they start; and, for
+# a chunk stored as its difference from an earlier value, that difference
+# (docs/datastore.md).
+_Chunk = tuple[str, int, str | None, int, "_Delta | None"]
+# A difference: the earlier value, where in it the chunk's bytes are
+# compared, the stored bytes' hash and size, and how many differences
+# deep it is.
+_Delta = tuple[str, int, str, int, int]
 
 # Adjacent chunks of one pack are read together, up to this many bytes.
 _SPAN = 4 << 20
+
+# A chunk is at most this many differences away from stored bytes: what
+# mfw writes (chunked.rs's MAX_DELTA_DEPTH), and so a damaged store that
+# loops cannot recurse without end.
+_MAX_DELTA_DEPTH = 4
 
 
 def _manifest(store: Any, sha: str) -> list[_Chunk]:
@@ -307,9 +319,13 @@ def _manifest(store: Any, sha: str) -> list[_Chunk]:
     try:
         chunks = json.loads(manifest)["chunks"]
         return [
-            (c["hash"], int(c["size"]), c["pack"]["hash"], int(c["pack"]["offset"]))
-            if "pack" in c
-            else (c["hash"], int(c["size"]), None, 0)
+            (
+                c["hash"],
+                int(c["size"]),
+                c["pack"]["hash"] if "pack" in c else None,
+                int(c["pack"]["offset"]) if "pack" in c else 0,
+                _delta(c["delta"]) if "delta" in c else None,
+            )
             for c in chunks
         ]
     except (ValueError, KeyError, TypeError) as e:
@@ -317,6 +333,16 @@ def _manifest(store: Any, sha: str) -> list[_Chunk]:
             f"blob {sha} in datastore {get_datastore()} cannot be read: its manifest is "
             f"damaged ({e})"
         ) from None
+
+
+def _delta(d: dict) -> _Delta:
+    return (d["base"], int(d["offset"]), d["hash"], int(d["size"]), int(d["depth"]))
+
+
+def _stored_size(chunk: _Chunk) -> int:
+    """How many bytes hold `chunk` in its blob or pack."""
+    delta = chunk[4]
+    return delta[3] if delta is not None else chunk[1]
 
 
 def _spans(chunks: list[_Chunk]) -> Iterator[list[_Chunk]]:
@@ -327,8 +353,8 @@ def _spans(chunks: list[_Chunk]) -> Iterator[list[_Chunk]]:
         if span:
             first, last = span[0], span[-1]
             same_pack = chunk[2] is not None and chunk[2] == last[2]
-            adjacent = same_pack and chunk[3] == last[3] + last[1]
-            if not adjacent or chunk[3] + chunk[1] > first[3] + _SPAN:
+            adjacent = same_pack and chunk[3] == last[3] + _stored_size(last)
+            if not adjacent or chunk[3] + _stored_size(chunk) > first[3] + _SPAN:
                 yield span
                 span = []
         span.append(chunk)
@@ -340,16 +366,84 @@ def _spans(chunks: list[_Chunk]) -> Iterator[list[_Chunk]]:
 
 
 def _span_pieces(store: Any, span: list[_Chunk]) -> list[bytes | None]:
-    """The bytes of each chunk of `span` (None where there are none)."""
+    """The stored bytes of each chunk of `span` (None where there are none):
+    the chunk's, or its difference's."""
     first, last = span[0], span[-1]
     if first[2] is None:
-        return [store.read(f"blobs/{first[0][:2]}/{first[0]}")]
+        blob = first[4][2] if first[4] is not None else first[0]
+        return [store.read(f"blobs/{blob[:2]}/{blob}")]
     pack, start = first[2], first[3]
-    data = store.read_range(f"blobs/{pack[:2]}/{pack}", start, last[3] + last[1])
+    data = store.read_range(f"blobs/{pack[:2]}/{pack}", start, last[3] + _stored_size(last))
     if data is None:
         return [None] * len(span)
     view = memoryview(data)
-    return [bytes(view[at - start : at - start + size]) for _, size, _, at in span]
+    return [bytes(view[c[3] - start : c[3] - start + _stored_size(c)]) for c in span]
+
+
+def _chunk_bytes(store: Any, chunk: _Chunk, stored: bytes | None, blake3: Any, depth: int) -> bytes:
+    """Chunk `chunk`'s bytes from what stores it, checked against its hash:
+    a difference is checked, then applied to the earlier value's bytes.
+    Raises `_Unreadable` saying what is wrong."""
+    if stored is None:
+        raise _Unreadable("missing")
+    delta = chunk[4]
+    if delta is not None:
+        base, offset, stored_hash, _, _ = delta
+        if blake3(stored).hexdigest() != stored_hash:
+            raise _Unreadable("damaged (its difference from an earlier value)")
+        if depth >= _MAX_DELTA_DEPTH:
+            raise _Unreadable(f"more than {_MAX_DELTA_DEPTH} differences from stored bytes")
+        size = chunk[1]
+        inflate = zlib.decompressobj()
+        try:
+            diff = inflate.decompress(stored, size + 1)
+        except zlib.error:
+            raise _Unreadable("damaged (its difference does not inflate)") from None
+        if len(diff) != size or inflate.unconsumed_tail or not inflate.eof:
+            raise _Unreadable("damaged (its difference is not its size)")
+        earlier = _value_range(store, base, offset, size, blake3, depth + 1)
+        earlier = earlier + bytes(size - len(earlier))
+        stored = (int.from_bytes(diff, "little") ^ int.from_bytes(earlier, "little")).to_bytes(
+            size, "little"
+        )
+    if len(stored) != chunk[1] or blake3(stored).hexdigest() != chunk[0]:
+        raise _Unreadable("damaged")
+    return stored
+
+
+class _Unreadable(Exception):
+    """Why a chunk cannot be read (its value's error names it)."""
+
+
+def _value_range(store: Any, sha: str, start: int, size: int, blake3: Any, depth: int) -> bytes:
+    """Up to `size` bytes of the value `sha` from `start`, each chunk they
+    come from checked (fewer at the value's end)."""
+    data = store.read(f"blobs/{sha[:2]}/{sha}")
+    if data is not None:
+        if blake3(data).hexdigest() != sha:
+            raise _Unreadable(f"based on value {sha}, which is damaged")
+        return data[start : start + size]
+    try:
+        chunks = _manifest(store, sha)
+    except MfwError as e:
+        raise _Unreadable(f"based on value {sha}, which cannot be read ({e})") from None
+    out = bytearray()
+    at = 0
+    for index, chunk in enumerate(chunks):
+        end = at + chunk[1]
+        if end > start and at < start + size:
+            stored = _span_pieces(store, [chunk])[0]
+            try:
+                piece = _chunk_bytes(store, chunk, stored, blake3, depth)
+            except _Unreadable as e:
+                raise _Unreadable(
+                    f"based on value {sha}, whose chunk {index} ({chunk[0]}) is {e}"
+                ) from None
+            out += piece[max(start - at, 0) : start + size - at]
+        at = end
+        if at >= start + size:
+            break
+    return bytes(out)
 
 
 def _chunks(store: Any, sha: str, chunks: list[_Chunk], blake3: Any) -> Iterator[bytes]:
@@ -358,14 +452,15 @@ def _chunks(store: Any, sha: str, chunks: list[_Chunk], blake3: Any) -> Iterator
     whole = blake3()
     index = 0
     for span in _spans(chunks):
-        for (chunk, size, _, _), piece in zip(span, _span_pieces(store, span), strict=True):
-            if piece is None or len(piece) != size or blake3(piece).hexdigest() != chunk:
-                what = "missing" if piece is None else "damaged"
+        for chunk, stored in zip(span, _span_pieces(store, span), strict=True):
+            try:
+                piece = _chunk_bytes(store, chunk, stored, blake3, 0)
+            except _Unreadable as e:
                 raise MfwError(
                     f"blob {sha} in datastore {get_datastore()} cannot be read: its chunk "
-                    f"{index} of {len(chunks)} ({chunk}) is {what}; `mfw doctor` lists every "
+                    f"{index} of {len(chunks)} ({chunk[0]}) is {e}; `mfw doctor` lists every "
                     "damaged object"
-                )
+                ) from None
             whole.update(piece)
             if index == len(chunks) - 1:
                 _check_whole(sha, whole)
