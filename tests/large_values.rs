@@ -268,6 +268,27 @@ fn large_values_of_every_shape_stream_and_one_read_and_left_alone_keeps_its_hash
     assert_ne!(b["buf"], start["buf"]);
     // Every large value was chunked: blob (twice), mixed (twice), buf (twice).
     assert_eq!(scratch.files("chunked").len(), 6);
+    // `b` changed one byte of the `buf` it received: the chunk holding it
+    // is stored as its difference from the value before, the others as
+    // that value stores them.
+    let hash = b["buf"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            scratch
+                .path()
+                .join(format!(".mfw/chunked/{}/{hash}.json", &hash[..2])),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let chunks = manifest["chunks"].as_array().unwrap();
+    let differences: Vec<_> = chunks.iter().filter(|c| c.get("delta").is_some()).collect();
+    assert_eq!(differences.len(), 1, "{manifest}");
+    assert_eq!(differences[0]["delta"]["base"], start["buf"]);
+    assert!(
+        differences[0]["delta"]["size"].as_u64().unwrap() < 4096,
+        "{manifest}"
+    );
 }
 
 #[test]

@@ -84,7 +84,8 @@ def main() -> None:
     old, new = (manifest(store, value_of(store, run, step)) for step in ("start", "change"))
     kept = {c["hash"] for c in old}
     total = sum(c["size"] for c in new)
-    distinct = {c["hash"]: c["size"] for c in new}
+    # What stores each chunk: its bytes, or its difference from `start`'s.
+    distinct = {c["hash"]: c["delta"]["size"] if "delta" in c else c["size"] for c in new}
     fresh = sum(size for hash, size in distinct.items() if hash not in kept)
     line = f"{fresh / 2**20:6.1f} MiB of {total / 2**20:.1f} MiB new ({100 * fresh / total:.1f} %)"
     uploaded = packs(new) - packs(old)

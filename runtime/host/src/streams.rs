@@ -160,7 +160,8 @@ impl Running {
     /// A writer for the value of the artifact `name`.
     fn value_writer(&mut self, name: String) -> Result<ValueWriter, ArtifactError> {
         check_name(&name)?;
-        let (into, limit) = match self.blobs.create() {
+        let replaces = self.artifacts.get(&name).map(Slot::hash);
+        let (into, limit) = match self.blobs.create(replaces) {
             Some(writer) => (Destination::Store(writer), self.max_streamed_bytes),
             None => (Destination::Memory(Vec::new()), self.max_artifact_bytes),
         };

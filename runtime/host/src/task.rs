@@ -49,7 +49,11 @@ pub trait BlobSource: Send + Sync {
     /// A writer storing a new value as it is written (the contract's
     /// `streams.start-set`), or `None`: then the host holds the value, like
     /// one set whole, and hands it back with the task's other values.
-    fn create(&self) -> Option<Box<dyn BlobWrite>> {
+    /// `replaces` is the artifact's value before (inherited, or set
+    /// earlier in the task): a store may keep the new one as its
+    /// difference from it.
+    fn create(&self, replaces: Option<BlobHash>) -> Option<Box<dyn BlobWrite>> {
+        let _ = replaces;
         None
     }
 }

@@ -113,9 +113,9 @@ impl BlobSource for StoreBlobs {
         }))
     }
 
-    fn create(&self) -> Option<Box<dyn BlobWrite>> {
+    fn create(&self, replaces: Option<BlobHash>) -> Option<Box<dyn BlobWrite>> {
         Some(Box::new(StoreWriter::new(
-            self.store.value_writer(),
+            self.store.value_writer_replacing(replaces),
             self.handle.clone(),
         )))
     }

@@ -36,6 +36,7 @@ use object_store::{ObjectStoreExt as _, PutMode, PutPayload};
 use tokio::task::JoinSet;
 
 use crate::chunked::{CHUNK_CONCURRENCY, ChunkRef, Manifest, PackRef};
+use crate::delta::DeltaRef;
 use crate::{Datastore, StoreError};
 
 /// A pack is sealed and uploaded once its chunks reach this many bytes.
@@ -269,6 +270,26 @@ impl Datastore {
         }
     }
 
+    /// Whether the store holds `chunk` already: in an object store
+    /// (`packed`), in a pack its chunk index knows; else as a blob.
+    pub(crate) async fn holds_chunk(
+        &self,
+        chunk: &BlobHash,
+        packed: bool,
+    ) -> Result<bool, StoreError> {
+        if packed {
+            return Ok(self.stored_place(chunk).await?.is_some());
+        }
+        if self.is_known(chunk) {
+            return Ok(true);
+        }
+        match self.backend.head(&Self::blob_path(chunk)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
     /// Uploads one pack of concatenated chunks under its hash, `hash`.
     async fn put_pack(&self, hash: BlobHash, pieces: Vec<Bytes>) -> Result<(), StoreError> {
         // A pack already there is left (reads check what they use).
@@ -280,17 +301,39 @@ impl Datastore {
     }
 }
 
+/// How a chunk handed to a [`Packer`] is stored.
+pub(crate) enum Storing {
+    /// As its own bytes, unless the store holds it.
+    AsItIs,
+    /// As its difference from the value its value replaces, given with
+    /// the bytes that store it (`delta.rs`), unless the store holds it.
+    Difference(DeltaRef, Bytes),
+    /// Where the value its value replaces stores it: a range of a pack,
+    /// perhaps a difference.
+    AsBefore(PackRef, u64, Option<DeltaRef>),
+}
+
+/// One chunk of the value being packed: where its stored bytes are, and,
+/// when those are its difference from an earlier value, that.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    chunk: BlobHash,
+    size: u64,
+    place: Place,
+    delta: Option<DeltaRef>,
+}
+
 /// Packs one large value's chunks as they come (see the module's comment):
 /// [`Packer::add`] each chunk, then [`Packer::finish`] for the manifest.
 pub(crate) struct Packer {
     store: Datastore,
     /// Chunks handed over ahead of an earlier one, by index: packed in
     /// order, so the same value always makes the same packs.
-    waiting: BTreeMap<usize, (BlobHash, Bytes)>,
+    waiting: BTreeMap<usize, (BlobHash, Bytes, Storing)>,
     /// Each chunk of the value so far, in order, and where it is. A chunk
     /// in a pack of this write has a placeholder pack hash until the pack
     /// is hashed.
-    chunks: Vec<(BlobHash, Place)>,
+    chunks: Vec<Placed>,
     /// This write's chunks (their first index in `chunks`), so one
     /// repeated in the value is stored once.
     here: HashMap<BlobHash, usize>,
@@ -329,52 +372,83 @@ impl Packer {
     }
 
     /// Takes the value's chunk number `index` (from 0, each once, in any
-    /// order), whose hash is `chunk`.
+    /// order), whose hash is `chunk`, stored as `storing` says.
     pub(crate) async fn add(
         &mut self,
         index: usize,
         chunk: BlobHash,
         piece: Bytes,
+        storing: Storing,
     ) -> Result<(), StoreError> {
-        self.waiting.insert(index, (chunk, piece));
+        self.waiting.insert(index, (chunk, piece, storing));
         while let Some(entry) = self.waiting.first_entry() {
             if *entry.key() != self.chunks.len() {
                 break;
             }
-            let (chunk, piece) = entry.remove();
-            self.place(chunk, piece).await?;
+            let (chunk, piece, storing) = entry.remove();
+            self.place(chunk, piece, storing).await?;
         }
         Ok(())
     }
 
-    async fn place(&mut self, chunk: BlobHash, piece: Bytes) -> Result<(), StoreError> {
+    async fn place(
+        &mut self,
+        chunk: BlobHash,
+        piece: Bytes,
+        storing: Storing,
+    ) -> Result<(), StoreError> {
         let index = self.chunks.len();
         if let Some(&earlier) = self.here.get(&chunk) {
-            let place = self.chunks[earlier].1;
+            let placed = self.chunks[earlier];
             if let Some(&pack) = self.pack_of.get(&earlier) {
                 self.join_pack(index, pack);
             }
-            self.chunks.push((chunk, place));
+            self.chunks.push(placed);
             return Ok(());
         }
-        let place = match self.store.stored_place(&chunk).await? {
-            Some(place) => place,
+        let size = piece.len() as u64;
+        let stored_place = match storing {
+            Storing::AsBefore(pack, stored_size, delta) => Some((
+                Place {
+                    pack: pack.hash,
+                    offset: pack.offset,
+                    size: u32::try_from(stored_size).unwrap_or(u32::MAX),
+                },
+                delta,
+            )),
+            _ => self
+                .store
+                .stored_place(&chunk)
+                .await?
+                .map(|place| (place, None)),
+        };
+        let (place, delta) = match stored_place {
+            Some(found) => found,
             None => {
+                let (stored, delta) = match storing {
+                    Storing::Difference(delta, stored) => (stored, Some(delta)),
+                    _ => (piece, None),
+                };
                 let place = Place {
                     // Filled in when the pack is hashed.
                     pack: BlobHash::from_bytes([0; 32]),
                     offset: self.open_len as u64,
                     // A chunk is at most a few MiB (`chunked::MAX_CHUNK`).
-                    size: u32::try_from(piece.len()).unwrap_or(u32::MAX),
+                    size: u32::try_from(stored.len()).unwrap_or(u32::MAX),
                 };
-                self.open_len += piece.len();
-                self.open.push(piece);
+                self.open_len += stored.len();
+                self.open.push(stored);
                 self.join_pack(index, self.members.len() - 1);
-                place
+                (place, delta)
             }
         };
         self.here.insert(chunk, index);
-        self.chunks.push((chunk, place));
+        self.chunks.push(Placed {
+            chunk,
+            size,
+            place,
+            delta,
+        });
         if self.open_len >= PACK_SIZE {
             self.seal().await?;
         }
@@ -440,9 +514,13 @@ impl Packer {
         let members = self.members.get_mut(number).map(std::mem::take);
         for member in members.unwrap_or_default() {
             self.pack_of.remove(&member);
-            if let Some((chunk, place)) = self.chunks.get_mut(member) {
-                place.pack = pack;
-                self.new_places.insert(*chunk, *place);
+            if let Some(placed) = self.chunks.get_mut(member) {
+                placed.place.pack = pack;
+                // The index lists where a chunk's own bytes are, which a
+                // difference's are not.
+                if placed.delta.is_none() {
+                    self.new_places.insert(placed.chunk, placed.place);
+                }
             }
         }
         Ok(())
@@ -467,13 +545,14 @@ impl Packer {
                 index.add(std::mem::take(&mut self.new_places));
             }
         }
-        let chunks = self.chunks.iter().map(|(chunk, place)| ChunkRef {
-            hash: *chunk,
-            size: u64::from(place.size),
+        let chunks = self.chunks.iter().map(|placed| ChunkRef {
+            hash: placed.chunk,
+            size: placed.size,
             pack: Some(PackRef {
-                hash: place.pack,
-                offset: place.offset,
+                hash: placed.place.pack,
+                offset: placed.place.offset,
             }),
+            delta: placed.delta,
         });
         Ok(Manifest::of(size, chunks))
     }

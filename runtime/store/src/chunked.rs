@@ -17,6 +17,8 @@ use bytes::Bytes;
 use fastcdc::v2020::FastCDC;
 use mfw_graph::BlobHash;
 
+use crate::delta::{DeltaRef, MAX_DEPTH};
+
 /// Values this large or larger are stored as chunks in a local store (16 MiB
 /// in an object store). Smaller ones are one blob: one object, one request.
 pub const CHUNKED_FROM: usize = 4 << 20;
@@ -94,9 +96,11 @@ pub(crate) fn pieces(bytes: Bytes, chunking: Chunking) -> impl Iterator<Item = B
 }
 
 /// What a manifest says it is, so a future layout can tell its own apart:
-/// v1 names chunks stored each as a blob, v2 may place them in packs.
+/// v1 names chunks stored each as a blob, v2 may place them in packs, v3
+/// may store them as differences from an earlier value (`delta.rs`).
 const FORMAT: &str = "mfw chunked value v1";
 const FORMAT_PACKED: &str = "mfw chunked value v2";
+const FORMAT_DELTA: &str = "mfw chunked value v3";
 
 /// A chunked value's manifest: its chunks in order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,13 +112,17 @@ pub(crate) struct Manifest {
 }
 
 /// One chunk of a value.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChunkRef {
     pub(crate) hash: BlobHash,
     pub(crate) size: u64,
-    /// The pack that holds it (an object store's), else the blob `hash`.
+    /// The pack that holds its stored bytes (an object store's), else
+    /// the blob `hash` (or, for a difference, the blob `delta.hash`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) pack: Option<PackRef>,
+    /// When it is stored as its difference from an earlier value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delta: Option<DeltaRef>,
 }
 
 /// Where in a pack a chunk's bytes start.
@@ -127,9 +135,23 @@ pub(crate) struct PackRef {
 }
 
 impl ChunkRef {
-    /// The blob that holds this chunk's bytes.
+    /// The blob that holds this chunk's stored bytes.
     pub(crate) fn blob(&self) -> BlobHash {
-        self.pack.map_or(self.hash, |pack| pack.hash)
+        match (self.pack, self.delta) {
+            (Some(pack), _) => pack.hash,
+            (None, Some(delta)) => delta.hash,
+            (None, None) => self.hash,
+        }
+    }
+
+    /// How many bytes store it: its own, or its difference's.
+    pub(crate) fn stored_size(&self) -> u64 {
+        self.delta.map_or(self.size, |delta| delta.size)
+    }
+
+    /// How many differences reading it applies.
+    pub(crate) fn depth(&self) -> u8 {
+        self.delta.map_or(0, |delta| delta.depth)
     }
 }
 
@@ -140,11 +162,18 @@ pub enum ManifestProblem {
     #[error("it does not parse: {0}")]
     Parse(#[source] serde_json::Error),
     /// It is another layout's.
-    #[error("its format is `{0}`, not `{FORMAT}` or `{FORMAT_PACKED}` (written by a newer mfw?)")]
+    #[error(
+        "its format is `{0}`, not `{FORMAT}`, `{FORMAT_PACKED}` or `{FORMAT_DELTA}` (written by \
+         a newer mfw?)"
+    )]
     Format(String),
     /// A v1 manifest places a chunk in a pack.
     #[error("its chunk {0} is in a pack, which its format does not allow")]
     PackInV1(usize),
+    #[error("its chunk {0} is a difference, which its format does not allow")]
+    DeltaBeforeV3(usize),
+    #[error("its chunk {index} is {depth} differences deep, more than {MAX_DEPTH}")]
+    TooDeep { index: usize, depth: u8 },
     /// Its sizes disagree (with each other, or with a chunk read).
     #[error("it says {said} bytes where there are {sum}")]
     Size {
@@ -177,6 +206,7 @@ impl Manifest {
                 hash: *hash,
                 size: piece.len() as u64,
                 pack: None,
+                delta: None,
             }),
         );
         (manifest, chunks)
@@ -187,8 +217,16 @@ impl Manifest {
         let chunks: Vec<ChunkRef> = chunks.into_iter().collect();
         // Readers older than packs refuse a manifest they cannot follow.
         let packed = chunks.iter().any(|chunk| chunk.pack.is_some());
+        let deltas = chunks.iter().any(|chunk| chunk.delta.is_some());
         Manifest {
-            format: if packed { FORMAT_PACKED } else { FORMAT }.to_string(),
+            format: if deltas {
+                FORMAT_DELTA
+            } else if packed {
+                FORMAT_PACKED
+            } else {
+                FORMAT
+            }
+            .to_string(),
             size,
             chunks,
         }
@@ -204,9 +242,10 @@ impl Manifest {
     /// write could have made.
     pub(crate) fn parse(json: &[u8]) -> Result<Self, ManifestProblem> {
         let manifest: Manifest = serde_json::from_slice(json).map_err(ManifestProblem::Parse)?;
-        let packed = match manifest.format.as_str() {
-            FORMAT => false,
-            FORMAT_PACKED => true,
+        let (packed, deltas) = match manifest.format.as_str() {
+            FORMAT => (false, false),
+            FORMAT_PACKED => (true, false),
+            FORMAT_DELTA => (true, true),
             _ => return Err(ManifestProblem::Format(manifest.format)),
         };
         let mut sum: u64 = 0;
@@ -214,7 +253,16 @@ impl Manifest {
             if chunk.pack.is_some() && !packed {
                 return Err(ManifestProblem::PackInV1(index));
             }
-            if chunk.size > LARGEST_CHUNK {
+            if chunk.delta.is_some() && !deltas {
+                return Err(ManifestProblem::DeltaBeforeV3(index));
+            }
+            if chunk.depth() > MAX_DEPTH {
+                return Err(ManifestProblem::TooDeep {
+                    index,
+                    depth: chunk.depth(),
+                });
+            }
+            if chunk.size > LARGEST_CHUNK || chunk.stored_size() > LARGEST_CHUNK {
                 return Err(ManifestProblem::ChunkSize {
                     index,
                     size: chunk.size,

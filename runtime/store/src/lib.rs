@@ -27,6 +27,7 @@
 mod cache;
 mod chunk_packs;
 mod chunked;
+mod delta;
 mod doctor;
 mod durable;
 mod inline;
@@ -137,6 +138,39 @@ pub enum StoreError {
         /// The datastore's location.
         store: String,
         /// Why the chunk cannot be read (missing, corrupt, the backend).
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// A chunk stored as its difference from an earlier value, which
+    /// cannot be applied.
+    #[error(
+        "chunk {chunk} in datastore {store}, stored as its difference from value {base}, cannot \
+         be read: {reason}"
+    )]
+    BadDelta {
+        /// The chunk.
+        chunk: BlobHash,
+        /// The earlier value.
+        base: BlobHash,
+        /// The datastore's location.
+        store: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A chunk stored as its difference from an earlier value that cannot
+    /// be read.
+    #[error(
+        "chunk {chunk} in datastore {store} is stored as its difference from value {base}, \
+         which cannot be read"
+    )]
+    BadBase {
+        /// The chunk.
+        chunk: BlobHash,
+        /// The earlier value.
+        base: BlobHash,
+        /// The datastore's location.
+        store: String,
+        /// Why the earlier value cannot be read.
         #[source]
         source: Box<StoreError>,
     },
@@ -614,6 +648,7 @@ impl Datastore {
                         hash: chunk,
                         size,
                         pack: None,
+                        delta: None,
                     })
                 })
                 .buffered(chunked::CHUNK_CONCURRENCY)
@@ -638,7 +673,9 @@ impl Datastore {
             .enumerate();
         while let Some((index, hashed)) = hashed.next().await {
             let (chunk, piece) = hashed?;
-            packer.add(index, chunk, piece).await?;
+            packer
+                .add(index, chunk, piece, chunk_packs::Storing::AsItIs)
+                .await?;
         }
         let manifest = packer.finish(len).await?;
         self.put_manifest(&hash, &manifest).await
@@ -678,10 +715,15 @@ impl Datastore {
     ) -> Result<(), StoreError> {
         let path = Self::manifest_path(hash);
         let json = manifest.to_json();
-        // Unless an intact manifest of the same chunks is there already.
+        // Unless an intact manifest of the same chunks is there already;
+        // and one naming differences from other values never replaces a
+        // manifest that reads (so no value is ever made to depend on one
+        // written after it, or on itself).
+        let deltas = manifest.chunks.iter().any(|chunk| chunk.delta.is_some());
         let mode = match self.backend.get(&path).await {
             Ok(found) => match found.bytes().await {
                 Ok(stored) if stored == json => return Ok(()),
+                Ok(stored) if deltas && chunked::Manifest::parse(&stored).is_ok() => return Ok(()),
                 _ => PutMode::Overwrite,
             },
             Err(object_store::Error::NotFound { .. }) => PutMode::Create,

@@ -5,15 +5,17 @@
 //! [`Datastore::put_blob`] would store it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use mfw_graph::BlobHash;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::chunk_packs::Packer;
+use crate::chunk_packs::{Packer, Storing};
 use crate::chunked::{CHUNK_CONCURRENCY, ChunkRef, Manifest};
 #[cfg(test)]
 use crate::chunked::{CHUNKED_FROM, MAX_CHUNK};
+use crate::delta::{DeltaRef, EarlierCache, Replaced};
 use crate::{Datastore, ManifestProblem, StoreError};
 
 /// A value being stored as it is written. Call [`ValueWriter::finish`]:
@@ -40,15 +42,24 @@ pub struct ValueWriter {
     chunks: Option<Vec<ChunkRef>>,
     /// An object store's chunks are packed (`chunk_packs.rs`).
     packer: Option<Packer>,
-    /// Each chunk in flight: hashed, then stored, off the writer's thread;
-    /// gives back its index among the chunks and its hash, and, for the
-    /// packer, its bytes.
+    /// Each chunk in flight: hashed, then stored, off the writer's thread.
     uploads: JoinSet<Result<ChunkDone, StoreError>>,
+    /// The value this one replaces (`delta.rs`), once chunking starts.
+    replaces: Option<BlobHash>,
+    replaced: Option<Arc<Replaced>>,
+    /// Where the next chunk starts in the value.
+    offset: u64,
 }
 
-/// A chunk a writer handed off: its index, its hash, and (to be packed)
-/// its bytes.
-type ChunkDone = (usize, BlobHash, Option<Bytes>);
+/// A chunk a writer handed off, stored or to be packed.
+struct ChunkDone {
+    index: usize,
+    hash: BlobHash,
+    /// For the packer: its bytes, and how to store them.
+    to_pack: Option<(Bytes, Storing)>,
+    /// Stored as this difference.
+    delta: Option<DeltaRef>,
+}
 
 /// A request for a span of chunks: their bytes, or which of them failed
 /// and why.
@@ -57,6 +68,33 @@ type SpanFetch = JoinHandle<Result<Vec<Bytes>, (usize, StoreError)>>;
 impl Datastore {
     /// A writer of one new value; see [`ValueWriter`].
     pub fn value_writer(&self) -> ValueWriter {
+        self.value_writer_replacing(None)
+    }
+
+    /// A writer of a new version of the value `replaces` (say, an artifact
+    /// a task received and sets again): the chunks of a large value that
+    /// the store lacks are stored as their differences from `replaces`'s
+    /// bytes at the same place when those are small, so a data frame with
+    /// a few rows changed anywhere costs about those rows. The value reads
+    /// back the same either way.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = mfw_store::Datastore::open(dir.path().to_str().unwrap()).unwrap();
+    /// let first: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    /// let earlier = store.put_blob(first.clone().into()).await.unwrap();
+    /// let mut second = first;
+    /// for at in (0..second.len()).step_by(1000) {
+    ///     second[at] ^= 1; // a change every 1000 bytes: every chunk is new
+    /// }
+    /// let mut writer = store.value_writer_replacing(Some(earlier));
+    /// writer.write(&second).await.unwrap();
+    /// let hash = writer.finish().await.unwrap();
+    /// assert_eq!(store.get_blob(&hash).await.unwrap(), second);
+    /// # });
+    /// ```
+    pub fn value_writer_replacing(&self, replaces: Option<BlobHash>) -> ValueWriter {
         ValueWriter {
             store: self.clone(),
             hasher: blake3::Hasher::new(),
@@ -65,6 +103,9 @@ impl Datastore {
             chunks: None,
             packer: None,
             uploads: JoinSet::new(),
+            replaces,
+            replaced: None,
+            offset: 0,
         }
     }
 
@@ -100,6 +141,7 @@ impl Datastore {
             ready: VecDeque::new(),
             hasher: blake3::Hasher::new(),
             ended: false,
+            earlier: EarlierCache::default(),
         })
     }
 }
@@ -116,6 +158,9 @@ impl ValueWriter {
             self.chunks = Some(Vec::new());
             if self.store.is_remote() {
                 self.packer = Some(Packer::new(&self.store).await?);
+            }
+            if let Some(earlier) = self.replaces {
+                self.replaced = self.store.replaced(earlier).await.map(Arc::new);
             }
         }
         if self.chunks.is_some() {
@@ -151,25 +196,81 @@ impl ValueWriter {
             hash: BlobHash::from_bytes([0; 32]),
             size: piece.len() as u64,
             pack: None,
+            delta: None,
         });
+        let offset = self.offset;
+        self.offset += piece.len() as u64;
         while self.uploads.len() >= CHUNK_CONCURRENCY {
             self.join_one().await?;
         }
         let store = self.store.clone();
         let packed = self.packer.is_some();
+        let replaced = self.replaced.clone();
         self.uploads.spawn(async move {
             let hash = BlobHash::of(&piece);
-            if packed {
-                return Ok((index, hash, Some(piece)));
+            // A chunk the value it replaces has is stored as it stores it
+            // (perhaps as a difference, which no lookup by hash finds).
+            let before = replaced.as_ref().and_then(|r| r.chunk(&hash));
+            if let Some(before) = before {
+                if !packed && store.holds_chunk(&before.blob(), false).await? {
+                    return Ok(ChunkDone {
+                        index,
+                        hash,
+                        to_pack: None,
+                        delta: before.delta,
+                    });
+                }
+                if let (true, Some(pack)) = (packed, before.pack) {
+                    let storing = Storing::AsBefore(pack, before.stored_size(), before.delta);
+                    return Ok(ChunkDone {
+                        index,
+                        hash,
+                        to_pack: Some((piece, storing)),
+                        delta: None,
+                    });
+                }
             }
-            store.put_chunk(hash, piece).await?;
-            Ok((index, hash, None))
+            // Only a chunk the store lacks is worth comparing.
+            let difference = match &replaced {
+                Some(replaced) if !store.holds_chunk(&hash, packed).await? => {
+                    store.difference(replaced, offset, &piece).await
+                }
+                _ => None,
+            };
+            if packed {
+                let storing = match difference {
+                    Some((delta, stored)) => Storing::Difference(delta, stored),
+                    None => Storing::AsItIs,
+                };
+                return Ok(ChunkDone {
+                    index,
+                    hash,
+                    to_pack: Some((piece, storing)),
+                    delta: None,
+                });
+            }
+            let delta = match difference {
+                Some((delta, stored)) => {
+                    store.put_chunk(delta.hash, stored).await?;
+                    Some(delta)
+                }
+                None => {
+                    store.put_chunk(hash, piece).await?;
+                    None
+                }
+            };
+            Ok(ChunkDone {
+                index,
+                hash,
+                to_pack: None,
+                delta,
+            })
         });
         Ok(())
     }
 
     async fn join_one(&mut self) -> Result<(), StoreError> {
-        let (index, hash, piece) = match self.uploads.join_next().await {
+        let done = match self.uploads.join_next().await {
             Some(Ok(result)) => result?,
             Some(Err(join)) => {
                 return Err(StoreError::Interrupted {
@@ -180,10 +281,11 @@ impl ValueWriter {
             }
             None => return Ok(()),
         };
-        if let (Some(packer), Some(piece)) = (&mut self.packer, piece) {
-            packer.add(index, hash, piece).await?;
-        } else if let Some(chunk) = self.chunks.as_mut().and_then(|c| c.get_mut(index)) {
-            chunk.hash = hash;
+        if let (Some(packer), Some((piece, storing))) = (&mut self.packer, done.to_pack) {
+            packer.add(done.index, done.hash, piece, storing).await?;
+        } else if let Some(chunk) = self.chunks.as_mut().and_then(|c| c.get_mut(done.index)) {
+            chunk.hash = done.hash;
+            chunk.delta = done.delta;
         }
         Ok(())
     }
@@ -192,6 +294,10 @@ impl ValueWriter {
     /// manifest once every chunk is stored. Returns the value's hash.
     pub async fn finish(mut self) -> Result<BlobHash, StoreError> {
         let hash = BlobHash::from_bytes(*self.hasher.finalize().as_bytes());
+        // The value it replaces, unchanged: stored already.
+        if self.replaced.is_some() && self.replaces == Some(hash) {
+            return Ok(hash);
+        }
         if self.chunks.is_none() {
             let bytes = std::mem::take(&mut self.pending).freeze();
             self.store.put_blob_with_hash(hash, bytes).await?;
@@ -248,6 +354,8 @@ pub struct ValueReader {
     hasher: blake3::Hasher,
     /// The end was reached (and, for chunks, the whole checked).
     ended: bool,
+    /// For chunks stored as differences: what reading earlier values keeps.
+    earlier: EarlierCache,
 }
 
 impl ValueReader {
@@ -263,6 +371,7 @@ impl ValueReader {
             ready: VecDeque::new(),
             hasher: blake3::Hasher::new(),
             ended: false,
+            earlier: EarlierCache::default(),
         }
     }
 
@@ -284,8 +393,9 @@ impl ValueReader {
             let span = self.next_span();
             let store = self.store.clone();
             let chunks = span.clone();
+            let earlier = self.earlier.clone();
             self.fetching
-                .push_back((span, tokio::spawn(fetch_span(store, chunks))));
+                .push_back((span, tokio::spawn(fetch_span(store, chunks, earlier))));
         }
         if self.ready.is_empty() {
             let Some((span, fetch)) = self.fetching.pop_front() else {
@@ -336,6 +446,10 @@ impl ValueReader {
     fn next_span(&mut self) -> Vec<ChunkRef> {
         let mut span: Vec<ChunkRef> = Vec::new();
         while let Some(next) = self.chunks.front() {
+            // A difference is read alone (with what it is applied to).
+            if !span.is_empty() && (next.delta.is_some() || span[0].delta.is_some()) {
+                break;
+            }
             let joins = match (span.last(), span.first()) {
                 (None, _) => true,
                 (Some(last), Some(first)) => match (last.pack, next.pack) {
@@ -391,10 +505,18 @@ const SPAN: usize = 4 << 20;
 async fn fetch_span(
     store: Datastore,
     span: Vec<ChunkRef>,
+    earlier: EarlierCache,
 ) -> Result<Vec<Bytes>, (usize, StoreError)> {
     let (Some(first), Some(last)) = (span.first(), span.last()) else {
         return Ok(Vec::new());
     };
+    if first.delta.is_some() {
+        let piece = store
+            .chunk_bytes(first, 0, &earlier)
+            .await
+            .map_err(|error| (0, error))?;
+        return Ok(vec![piece]);
+    }
     let (Some(start), Some(end)) = (first.pack, last.pack) else {
         // A chunk stored as its own blob.
         let piece = store
