@@ -280,11 +280,19 @@ impl Datastore {
         if packed {
             return Ok(self.stored_place(chunk).await?.is_some());
         }
-        if self.is_known(chunk) {
+        self.holds_blob(chunk).await
+    }
+
+    /// Whether the blob `hash` (a chunk, a difference or a pack) is there.
+    pub(crate) async fn holds_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
+        if self.is_known(hash) {
             return Ok(true);
         }
-        match self.backend.head(&Self::blob_path(chunk)).await {
-            Ok(_) => Ok(true),
+        match self.backend.head(&Self::blob_path(hash)).await {
+            Ok(_) => {
+                self.remember(*hash);
+                Ok(true)
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(self.explain(e)),
         }

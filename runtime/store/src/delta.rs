@@ -462,9 +462,9 @@ mod tests {
         use bytes::Bytes;
         use futures::TryStreamExt as _;
         use mfw_graph::BlobHash;
-        use object_store::ObjectStore as _;
         use object_store::memory::InMemory;
         use object_store::path::Path;
+        use object_store::{ObjectStore as _, ObjectStoreExt as _};
 
         use crate::chunked::Manifest;
         use crate::chunked::tests::noise;
@@ -600,6 +600,26 @@ mod tests {
                 );
                 assert_eq!(again.get_blob(&newest).await.unwrap(), third);
             }
+        }
+
+        #[tokio::test]
+        async fn chunks_whose_earlier_pack_was_set_aside_are_stored_again() {
+            let (_dir, store, backend) = stores().remove(1);
+            let first = noise(24 << 20, 6);
+            let earlier = write(&store, &first, None).await;
+            // `mfw doctor --repair` set the earlier value's packs aside.
+            for (path, _) in objects(&backend).await {
+                backend.delete(&path).await.unwrap();
+            }
+            let mut second = first.to_vec();
+            second[12 << 20..].copy_from_slice(&noise(12 << 20, 7));
+            let second = Bytes::from(second);
+            let again = reopen(&store, &backend);
+            let hash = write(&again, &second, Some(earlier)).await;
+            assert_eq!(
+                reopen(&store, &backend).get_blob(&hash).await.unwrap(),
+                second
+            );
         }
 
         #[tokio::test]

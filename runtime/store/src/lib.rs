@@ -772,7 +772,7 @@ impl Datastore {
             .unwrap_or(false)
     }
 
-    fn remember(&self, hash: BlobHash) {
+    pub(crate) fn remember(&self, hash: BlobHash) {
         if let Ok(mut set) = self.known_blobs.lock() {
             set.insert(hash);
         }

@@ -211,8 +211,11 @@ impl ValueWriter {
             // A chunk the value it replaces has is stored as it stores it
             // (perhaps as a difference, which no lookup by hash finds).
             let before = replaced.as_ref().and_then(|r| r.chunk(&hash));
-            if let Some(before) = before {
-                if !packed && store.holds_chunk(&before.blob(), false).await? {
+            // (Unless what stores it was set aside since.)
+            if let Some(before) = before
+                && store.holds_blob(&before.blob()).await?
+            {
+                if !packed {
                     return Ok(ChunkDone {
                         index,
                         hash,
