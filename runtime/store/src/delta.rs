@@ -689,6 +689,43 @@ mod tests {
         }
 
         #[tokio::test]
+        async fn a_quick_doctor_names_every_value_whose_earlier_value_is_gone() {
+            let (dir, store, _backend) = stores().remove(0);
+            let dir = dir.unwrap();
+            let first = noise(8 << 20, 12);
+            let earlier = write(&store, &first, None).await;
+            let second = scattered(&first, 1);
+            let middle = write(&store, &second, Some(earlier)).await;
+            let newest = write(&store, &scattered(&second, 2), Some(middle)).await;
+            assert!(store.examine(false).await.unwrap().problems.is_empty());
+            let hex = earlier.to_hex();
+            std::fs::remove_file(dir.path().join(format!("chunked/{}/{hex}.json", &hex[..2])))
+                .unwrap();
+            let problems = Datastore::open(store.location())
+                .unwrap()
+                .examine(false)
+                .await
+                .unwrap()
+                .problems;
+            let named = |hash: &BlobHash| {
+                problems
+                    .iter()
+                    .find(|p| p.path.contains(&hash.to_hex()))
+                    .map(|p| p.reason.clone())
+            };
+            let reason = named(&middle).expect("the value after it");
+            assert!(
+                reason.contains(&format!("{earlier}, which is missing")),
+                "{reason}"
+            );
+            let reason = named(&newest).expect("the value after that");
+            assert!(
+                reason.contains(&format!("{middle}, which is damaged")),
+                "{reason}"
+            );
+        }
+
+        #[tokio::test]
         async fn unrelated_bytes_and_a_missing_earlier_value_store_chunks_as_they_are() {
             let (_dir, store, _backend) = stores().remove(0);
             let earlier = write(&store, &noise(8 << 20, 1), None).await;

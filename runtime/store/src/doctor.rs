@@ -163,6 +163,9 @@ impl Datastore {
             .try_collect()
             .await
             .map_err(|e| self.explain(e))?;
+        // Without `verify_blobs`: each value stored as differences, which
+        // chunk, and the earlier value that chunk needs.
+        let mut bases: Vec<(BlobHash, String, usize, BlobHash)> = Vec::new();
         for object in manifests {
             let Some(hash) = object
                 .location
@@ -179,20 +182,28 @@ impl Datastore {
                 self.verify_chunked(&hash).await.err()
             } else {
                 match self.read_manifest(&hash).await {
-                    Ok(manifest) => manifest
-                        .chunks
-                        .iter()
-                        .position(|chunk| !present.contains(&chunk.blob()))
-                        .map(|index| StoreError::BadChunk {
-                            hash,
-                            index,
-                            count: manifest.chunks.len(),
-                            store: self.location.to_string(),
-                            source: Box::new(StoreError::MissingBlob {
-                                hash: manifest.chunks[index].blob(),
+                    Ok(manifest) => {
+                        let path = object.location.to_string();
+                        bases.extend(manifest.chunks.iter().enumerate().filter_map(
+                            |(index, chunk)| {
+                                chunk.delta.map(|d| (hash, path.clone(), index, d.base))
+                            },
+                        ));
+                        manifest
+                            .chunks
+                            .iter()
+                            .position(|chunk| !present.contains(&chunk.blob()))
+                            .map(|index| StoreError::BadChunk {
+                                hash,
+                                index,
+                                count: manifest.chunks.len(),
                                 store: self.location.to_string(),
-                            }),
-                        }),
+                                source: Box::new(StoreError::MissingBlob {
+                                    hash: manifest.chunks[index].blob(),
+                                    store: self.location.to_string(),
+                                }),
+                            })
+                    }
                     Err(e) => Some(e),
                 }
             };
@@ -214,6 +225,35 @@ impl Datastore {
                         affects: Vec::new(),
                     });
                 }
+            }
+        }
+        // (With `verify_blobs`, reading each value checked its earlier ones.)
+        // Until nothing changes: a value needing a broken one is broken.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (hash, path, index, base) in &bases {
+                let state = if corrupt.contains_key(base) {
+                    "damaged"
+                } else if !present.contains(base) {
+                    "missing"
+                } else {
+                    continue;
+                };
+                if corrupt.contains_key(hash) {
+                    continue;
+                }
+                corrupt.insert(*hash, found.problems.len());
+                found.problems.push(Problem {
+                    kind: ProblemKind::CorruptBlob,
+                    path: path.clone(),
+                    reason: format!(
+                        "its chunk {index} is stored as its difference from value {base}, which \
+                         is {state}"
+                    ),
+                    affects: Vec::new(),
+                });
+                changed = true;
             }
         }
         let mut missing: BTreeMap<BlobHash, Vec<String>> = BTreeMap::new();
