@@ -17,7 +17,7 @@ repo=$PWD
 repeat=${REPEAT:-2}
 if [ -z "${MFW:-}" ]; then
     cargo build --release -q -p mfw-cli
-    MFW="$repo/target/release/mfw"
+    MFW="${CARGO_TARGET_DIR:-$repo/target}/release/mfw"
 fi
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mfw-bench-edit.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT

@@ -5,7 +5,7 @@
 # elsewhere (/dev/shm measures mfw without the disk).
 cargo build --release -q -p mfw-cli
 [ -z "${2:-}" ] || (cd tests/guests && cargo build --release -q --target wasm32-wasip2 -p "$2")
-mfw="$PWD/target/release/mfw"
+mfw="${CARGO_TARGET_DIR:-$PWD/target}/release/mfw"
 store_dir=${STORE_DIR:-$PWD/target}
 mkdir -p "$store_dir"
 scratch=$(mktemp -d -p "$store_dir" "bench-$1.XXXXXX")

@@ -38,8 +38,8 @@ curl -fsk -H "Authorization: Bearer $token" -H 'Content-Type: application/json' 
                 "AWS_SECRET_ACCESS_KEY": "$AWS_SECRET_ACCESS_KEY", "AWS_REGION": "$AWS_REGION"}}
 JSON
 export MFW_CACHE_DIR="$work/cache" MFW_CONFIG="$work/none.toml"
-mfw="$PWD/target/release/mfw"
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY target/release/mfw-node --name bench-node \
+mfw="${CARGO_TARGET_DIR:-$PWD/target}/release/mfw"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "${CARGO_TARGET_DIR:-target}/release/mfw-node" --name bench-node \
     --mfw "$mfw" --work-dir "$work/pods" >"$work/agent.log" 2>&1 &
 agent=$!
 flow="$PWD/examples/wide/rust"

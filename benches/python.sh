@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${REPEAT:-5}
 cargo build --release -q -p mfw-cli
-mfw="$PWD/target/release/mfw"
+mfw="${CARGO_TARGET_DIR:-$PWD/target}/release/mfw"
 mkdir -p target
 scratch=$(mktemp -d -p "$PWD/target" bench-python.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT

@@ -18,7 +18,7 @@ MFW_BENCH_DATASTORE=s3://bench/throughput cargo bench -q -p mfw-store --bench s3
 cargo build --release -q -p mfw-cli
 scratch=$(mktemp -d -p "$PWD/target" bench-s3-wide.XXXXXX)
 repo=$PWD
-mfw="$repo/target/release/mfw"
+mfw="${CARGO_TARGET_DIR:-$repo/target}/release/mfw"
 (cd "$scratch" && "$mfw" run "$repo/examples/wide/rust" --n 10 -q >/dev/null 2>&1 || true)
 start=$(date +%s.%N)
 (cd "$scratch" && MFW_BLOB_CACHE= "$mfw" --datastore s3://bench/wide run "$repo/examples/wide/rust" --n 1000 -q >/dev/null 2>&1)

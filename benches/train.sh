@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 repeat=${REPEAT:-3}
 cargo build --release -q -p mfw-cli
-mfw="$repo/target/release/mfw"
+mfw="${CARGO_TARGET_DIR:-$repo/target}/release/mfw"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mfw-bench-train.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 # An empty component cache, so builds are measured from cached wheels

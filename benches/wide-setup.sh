@@ -3,7 +3,7 @@
 # removed on exit and warms the compile cache. Sets `mfw`, `flow` (FLOW,
 # default the Rust wide example) and `scratch`.
 cargo build --release -q -p mfw-cli
-mfw="$PWD/target/release/mfw"
+mfw="${CARGO_TARGET_DIR:-$PWD/target}/release/mfw"
 flow="${FLOW:-$PWD/examples/wide/rust}"
 # Keep the datastores on the repository's file system (often faster than
 # /tmp), and delete them only at the end: ext4 creates files slowly for a
