@@ -623,6 +623,39 @@ mod tests {
         }
 
         #[tokio::test]
+        async fn a_damaged_difference_is_not_reused_by_the_next_version() {
+            let (dir, store, _backend) = stores().remove(0);
+            let dir = dir.unwrap();
+            let first = noise(8 << 20, 14);
+            let earlier = write(&store, &first, None).await;
+            let second = scattered(&first, 1);
+            let middle = write(&store, &second, Some(earlier)).await;
+            let stored = manifest(&store, &middle).await.chunks[0]
+                .delta
+                .unwrap()
+                .hash;
+            let hex = stored.to_hex();
+            let file = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+            let mut damaged = std::fs::read(&file).unwrap();
+            let last = damaged.len() - 1;
+            damaged[last] ^= 1;
+            std::fs::write(&file, damaged).unwrap();
+            // The next version keeps the first chunk unchanged.
+            let mut third = second.to_vec();
+            third[6 << 20..].copy_from_slice(&noise(2 << 20, 15));
+            let third = Bytes::from(third);
+            let again = Datastore::open(store.location()).unwrap();
+            let newest = write(&again, &third, Some(middle)).await;
+            assert_ne!(
+                manifest(&again, &newest).await.chunks[0]
+                    .delta
+                    .map(|d| d.hash),
+                Some(stored)
+            );
+            assert_eq!(again.get_blob(&newest).await.unwrap(), third);
+        }
+
+        #[tokio::test]
         async fn versions_of_versions_stay_within_the_depth_and_read_back() {
             for (_dir, store, _backend) in stores() {
                 let mut bytes = noise(18 << 20, 5);

@@ -208,29 +208,38 @@ impl ValueWriter {
         let replaced = self.replaced.clone();
         self.uploads.spawn(async move {
             let hash = BlobHash::of(&piece);
-            // A chunk the value it replaces has is stored as it stores it
-            // (perhaps as a difference, which no lookup by hash finds).
-            let before = replaced.as_ref().and_then(|r| r.chunk(&hash));
-            // (Unless what stores it was set aside since.)
-            if let Some(before) = before
-                && store.holds_blob(&before.blob()).await?
-            {
-                if !packed {
-                    return Ok(ChunkDone {
-                        index,
-                        hash,
-                        to_pack: None,
-                        delta: before.delta,
-                    });
-                }
-                if let (true, Some(pack)) = (packed, before.pack) {
-                    let storing = Storing::AsBefore(pack, before.stored_size(), before.delta);
-                    return Ok(ChunkDone {
-                        index,
-                        hash,
-                        to_pack: Some((piece, storing)),
-                        delta: None,
-                    });
+            // A chunk the value it replaces stores as a difference (which no
+            // lookup by hash finds) is stored as that value stores it,
+            // while that is there: the difference checked in a local store,
+            // its pack in an object store. (Other chunks it has are found
+            // by hash below, and a damaged one is written again.)
+            let before = replaced
+                .as_ref()
+                .and_then(|r| r.chunk(&hash))
+                .and_then(|before| Some((before, before.delta?)));
+            if let Some((before, delta)) = before {
+                match before.pack {
+                    None if !packed => {
+                        let path = Datastore::blob_path(&delta.hash);
+                        if store.get_verified(&path, &delta.hash).await.is_ok() {
+                            return Ok(ChunkDone {
+                                index,
+                                hash,
+                                to_pack: None,
+                                delta: Some(delta),
+                            });
+                        }
+                    }
+                    Some(pack) if packed && store.holds_blob(&pack.hash).await? => {
+                        let storing = Storing::AsBefore(pack, before.stored_size(), Some(delta));
+                        return Ok(ChunkDone {
+                            index,
+                            hash,
+                            to_pack: Some((piece, storing)),
+                            delta: None,
+                        });
+                    }
+                    _ => {}
                 }
             }
             // Only a chunk the store lacks is worth comparing.
