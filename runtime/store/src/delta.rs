@@ -527,6 +527,20 @@ mod tests {
             vec![(Some(dir), store, local), (None, remote, bucket)]
         }
 
+        /// A local store holding an 8 MiB value and a version of it changed
+        /// a little everywhere: the store's directory, the store, the
+        /// value, the version's bytes and the version.
+        async fn two_versions(
+            seed: u64,
+        ) -> (tempfile::TempDir, Datastore, BlobHash, Bytes, BlobHash) {
+            let (dir, store, _backend) = stores().remove(0);
+            let first = noise(8 << 20, seed);
+            let earlier = write(&store, &first, None).await;
+            let second = scattered(&first, 1);
+            let later = write(&store, &second, Some(earlier)).await;
+            (dir.expect("a local store"), store, earlier, second, later)
+        }
+
         #[tokio::test]
         async fn a_version_changed_everywhere_a_little_stores_a_little_and_reads_back() {
             for (_dir, store, backend) in stores() {
@@ -624,12 +638,7 @@ mod tests {
 
         #[tokio::test]
         async fn a_damaged_difference_is_not_reused_by_the_next_version() {
-            let (dir, store, _backend) = stores().remove(0);
-            let dir = dir.unwrap();
-            let first = noise(8 << 20, 14);
-            let earlier = write(&store, &first, None).await;
-            let second = scattered(&first, 1);
-            let middle = write(&store, &second, Some(earlier)).await;
+            let (dir, store, _, second, middle) = two_versions(14).await;
             let stored = manifest(&store, &middle).await.chunks[0]
                 .delta
                 .unwrap()
@@ -686,12 +695,7 @@ mod tests {
 
         #[tokio::test]
         async fn a_damaged_earlier_value_is_named_on_read_and_never_stops_a_write() {
-            let (dir, store, _backend) = stores().remove(0);
-            let dir = dir.unwrap();
-            let first = noise(8 << 20, 8);
-            let earlier = write(&store, &first, None).await;
-            let second = scattered(&first, 1);
-            let hash = write(&store, &second, Some(earlier)).await;
+            let (dir, store, earlier, second, hash) = two_versions(8).await;
             let chunk = manifest(&store, &earlier).await.chunks[1].hash.to_hex();
             let file = dir.path().join("blobs").join(&chunk[..2]).join(&chunk);
             let mut damaged = std::fs::read(&file).unwrap();
@@ -723,12 +727,7 @@ mod tests {
 
         #[tokio::test]
         async fn a_quick_doctor_names_every_value_whose_earlier_value_is_gone() {
-            let (dir, store, _backend) = stores().remove(0);
-            let dir = dir.unwrap();
-            let first = noise(8 << 20, 12);
-            let earlier = write(&store, &first, None).await;
-            let second = scattered(&first, 1);
-            let middle = write(&store, &second, Some(earlier)).await;
+            let (dir, store, earlier, second, middle) = two_versions(12).await;
             let newest = write(&store, &scattered(&second, 2), Some(middle)).await;
             assert!(store.examine(false).await.unwrap().problems.is_empty());
             let hex = earlier.to_hex();
