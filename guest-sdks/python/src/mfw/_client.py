@@ -313,9 +313,17 @@ _MAX_DELTA_DEPTH = 4
 
 def _manifest(store: Any, sha: str) -> list[_Chunk]:
     """The chunks, in order, of the chunked value `sha`."""
+    chunks = _manifest_or_none(store, sha)
+    if chunks is None:
+        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
+    return chunks
+
+
+def _manifest_or_none(store: Any, sha: str) -> list[_Chunk] | None:
+    """The chunks of the chunked value `sha`; None when it has no manifest."""
     manifest = store.read(f"chunked/{sha[:2]}/{sha}.json")
     if manifest is None:
-        raise MfwError(f"blob {sha} is missing from datastore {get_datastore()}")
+        return None
     try:
         chunks = json.loads(manifest)["chunks"]
         return [
@@ -380,70 +388,92 @@ def _span_pieces(store: Any, span: list[_Chunk]) -> list[bytes | None]:
     return [bytes(view[c[3] - start : c[3] - start + _stored_size(c)]) for c in span]
 
 
-def _chunk_bytes(store: Any, chunk: _Chunk, stored: bytes | None, blake3: Any, depth: int) -> bytes:
-    """Chunk `chunk`'s bytes from what stores it, checked against its hash:
-    a difference is checked, then applied to the earlier value's bytes.
-    Raises `_Unreadable` saying what is wrong."""
-    if stored is None:
-        raise _Unreadable("missing")
-    delta = chunk[4]
-    if delta is not None:
-        base, offset, stored_hash, _, _ = delta
-        if blake3(stored).hexdigest() != stored_hash:
-            raise _Unreadable("damaged (its difference from an earlier value)")
-        if depth >= _MAX_DELTA_DEPTH:
-            raise _Unreadable(f"more than {_MAX_DELTA_DEPTH} differences from stored bytes")
-        size = chunk[1]
-        inflate = zlib.decompressobj()
-        try:
-            diff = inflate.decompress(stored, size + 1)
-        except zlib.error:
-            raise _Unreadable("damaged (its difference does not inflate)") from None
-        if len(diff) != size or inflate.unconsumed_tail or not inflate.eof:
-            raise _Unreadable("damaged (its difference is not its size)")
-        earlier = _value_range(store, base, offset, size, blake3, depth + 1)
-        earlier = earlier + bytes(size - len(earlier))
-        stored = (int.from_bytes(diff, "little") ^ int.from_bytes(earlier, "little")).to_bytes(
-            size, "little"
-        )
-    if len(stored) != chunk[1] or blake3(stored).hexdigest() != chunk[0]:
-        raise _Unreadable("damaged")
-    return stored
-
-
 class _Unreadable(Exception):
     """Why a chunk cannot be read (its value's error names it)."""
 
 
-def _value_range(store: Any, sha: str, start: int, size: int, blake3: Any, depth: int) -> bytes:
-    """Up to `size` bytes of the value `sha` from `start`, each chunk they
-    come from checked (fewer at the value's end)."""
-    data = store.read(f"blobs/{sha[:2]}/{sha}")
-    if data is not None:
-        if blake3(data).hexdigest() != sha:
-            raise _Unreadable(f"based on value {sha}, which is damaged")
-        return data[start : start + size]
-    try:
-        chunks = _manifest(store, sha)
-    except MfwError as e:
-        raise _Unreadable(f"based on value {sha}, which cannot be read ({e})") from None
-    out = bytearray()
-    at = 0
-    for index, chunk in enumerate(chunks):
-        end = at + chunk[1]
-        if end > start and at < start + size:
-            stored = _span_pieces(store, [chunk])[0]
+class _Chunks:
+    """Reads one value's chunks, applying differences: keeps the manifests
+    of the earlier values read and their last few chunks, since neighbouring
+    chunks of a value are differences from the same earlier chunks."""
+
+    _KEPT = 4
+
+    def __init__(self, store: Any, blake3: Any):
+        self._store, self._blake3 = store, blake3
+        self._manifests: dict[str, list[_Chunk] | None] = {}
+        self._kept: dict[str, bytes] = {}
+
+    def bytes_of(self, chunk: _Chunk, stored: bytes | None, depth: int) -> bytes:
+        """Chunk `chunk`'s bytes from what stores it, checked against its
+        hash: a difference is checked, then applied to the earlier value's
+        bytes. Raises `_Unreadable` saying what is wrong."""
+        if chunk[0] in self._kept:
+            return self._kept[chunk[0]]
+        if stored is None:
+            raise _Unreadable("missing")
+        blake3, delta = self._blake3, chunk[4]
+        if delta is not None:
+            base, offset, stored_hash, _, _ = delta
+            if blake3(stored).hexdigest() != stored_hash:
+                raise _Unreadable("damaged (its difference from an earlier value)")
+            if depth >= _MAX_DELTA_DEPTH:
+                raise _Unreadable(f"more than {_MAX_DELTA_DEPTH} differences from stored bytes")
+            size = chunk[1]
+            inflate = zlib.decompressobj()
             try:
-                piece = _chunk_bytes(store, chunk, stored, blake3, depth)
-            except _Unreadable as e:
-                raise _Unreadable(
-                    f"based on value {sha}, whose chunk {index} ({chunk[0]}) is {e}"
-                ) from None
-            out += piece[max(start - at, 0) : start + size - at]
-        at = end
-        if at >= start + size:
-            break
-    return bytes(out)
+                diff = inflate.decompress(stored, size + 1)
+            except zlib.error:
+                raise _Unreadable("damaged (its difference does not inflate)") from None
+            if len(diff) != size or inflate.unconsumed_tail or not inflate.eof:
+                raise _Unreadable("damaged (its difference is not its size)")
+            earlier = self._range(base, offset, size, depth + 1)
+            earlier = earlier + bytes(size - len(earlier))
+            stored = (int.from_bytes(diff, "little") ^ int.from_bytes(earlier, "little")).to_bytes(
+                size, "little"
+            )
+        if len(stored) != chunk[1] or blake3(stored).hexdigest() != chunk[0]:
+            raise _Unreadable("damaged")
+        if len(self._kept) >= self._KEPT:
+            del self._kept[next(iter(self._kept))]
+        self._kept[chunk[0]] = stored
+        return stored
+
+    def _range(self, sha: str, start: int, size: int, depth: int) -> bytes:
+        """Up to `size` bytes of the value `sha` from `start`, each chunk
+        they come from checked (fewer at the value's end)."""
+        if sha not in self._manifests:
+            try:
+                self._manifests[sha] = _manifest_or_none(self._store, sha)
+            except MfwError as e:
+                raise _Unreadable(f"based on value {sha}, which cannot be read ({e})") from None
+        chunks = self._manifests[sha]
+        if chunks is None:
+            data = self._store.read(f"blobs/{sha[:2]}/{sha}")
+            if data is None:
+                raise _Unreadable(f"based on value {sha}, which is missing")
+            if self._blake3(data).hexdigest() != sha:
+                raise _Unreadable(f"based on value {sha}, which is damaged")
+            return data[start : start + size]
+        out = bytearray()
+        at = 0
+        for index, chunk in enumerate(chunks):
+            end = at + chunk[1]
+            if end > start and at < start + size:
+                try:
+                    stored = (
+                        None if chunk[0] in self._kept else _span_pieces(self._store, [chunk])[0]
+                    )
+                    piece = self.bytes_of(chunk, stored, depth)
+                except _Unreadable as e:
+                    raise _Unreadable(
+                        f"based on value {sha}, whose chunk {index} ({chunk[0]}) is {e}"
+                    ) from None
+                out += piece[max(start - at, 0) : start + size - at]
+            at = end
+            if at >= start + size:
+                break
+        return bytes(out)
 
 
 def _chunks(store: Any, sha: str, chunks: list[_Chunk], blake3: Any) -> Iterator[bytes]:
@@ -451,10 +481,11 @@ def _chunks(store: Any, sha: str, chunks: list[_Chunk], blake3: Any) -> Iterator
     before the last one is given."""
     whole = blake3()
     index = 0
+    reading = _Chunks(store, blake3)
     for span in _spans(chunks):
         for chunk, stored in zip(span, _span_pieces(store, span), strict=True):
             try:
-                piece = _chunk_bytes(store, chunk, stored, blake3, 0)
+                piece = reading.bytes_of(chunk, stored, 0)
             except _Unreadable as e:
                 raise MfwError(
                     f"blob {sha} in datastore {get_datastore()} cannot be read: its chunk "
