@@ -316,9 +316,9 @@ pub(crate) enum Storing {
     /// As its difference from the value its value replaces, given with
     /// the bytes that store it (`delta.rs`), unless the store holds it.
     Difference(DeltaRef, Bytes),
-    /// Where the value its value replaces stores it: a range of a pack,
-    /// perhaps a difference.
-    AsBefore(PackRef, u64, Option<DeltaRef>),
+    /// As the difference the value its value replaces stores it as, at
+    /// that place in a pack.
+    AsBefore(PackRef, DeltaRef),
 }
 
 /// One chunk of the value being packed: where its stored bytes are, and,
@@ -416,13 +416,13 @@ impl Packer {
         }
         let size = piece.len() as u64;
         let stored_place = match storing {
-            Storing::AsBefore(pack, stored_size, delta) => Some((
+            Storing::AsBefore(pack, delta) => Some((
                 Place {
                     pack: pack.hash,
                     offset: pack.offset,
-                    size: u32::try_from(stored_size).unwrap_or(u32::MAX),
+                    size: u32::try_from(delta.size).unwrap_or(u32::MAX),
                 },
-                delta,
+                Some(delta),
             )),
             _ => self
                 .store

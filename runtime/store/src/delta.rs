@@ -159,8 +159,8 @@ impl Listed {
 pub(crate) struct Replaced {
     hash: BlobHash,
     listed: Arc<Listed>,
-    /// Its chunks by hash.
-    by_hash: HashMap<BlobHash, ChunkRef>,
+    /// Where each of its chunks is in `listed`, by hash.
+    by_hash: HashMap<BlobHash, usize>,
     cache: EarlierCache,
     /// How many new chunks were, and were not, small differences: a value
     /// unlike the one it replaces stops being compared after a few.
@@ -175,7 +175,9 @@ const GIVE_UP_AFTER: usize = 8;
 impl Replaced {
     /// How the replaced value stores the chunk `hash`, if it has it.
     pub(crate) fn chunk(&self, hash: &BlobHash) -> Option<ChunkRef> {
-        self.by_hash.get(hash).copied()
+        self.by_hash
+            .get(hash)
+            .map(|&index| self.listed.chunks[index])
     }
 }
 
@@ -189,7 +191,9 @@ impl Datastore {
     pub(crate) async fn replaced(&self, hash: BlobHash) -> Option<Replaced> {
         let cache = EarlierCache::default();
         let listed = self.listed(&hash, &cache).await.ok()?;
-        let by_hash = listed.chunks.iter().map(|c| (c.hash, *c)).collect();
+        let by_hash = (listed.chunks.iter().enumerate())
+            .map(|(index, chunk)| (chunk.hash, index))
+            .collect();
         Some(Replaced {
             hash,
             listed,

@@ -231,7 +231,7 @@ impl ValueWriter {
                         }
                     }
                     Some(pack) if packed && store.holds_blob(&pack.hash).await? => {
-                        let storing = Storing::AsBefore(pack, before.stored_size(), Some(delta));
+                        let storing = Storing::AsBefore(pack, delta);
                         return Ok(ChunkDone {
                             index,
                             hash,
