@@ -24,14 +24,9 @@ trap 'rm -rf "$scratch"' EXIT
 export MFW_WHEEL_CACHE="${MFW_WHEEL_CACHE:-${MFW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mfw}/wheels}"
 export MFW_CACHE_DIR="$scratch/cache"
 say() { echo "edit.sh: $*" >&2; }
-# Wall seconds of a command, its output dropped (a failure stops the bench).
-wall() {
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || { say "failed: $*"; exit 1; }
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
-}
+# shellcheck source=benches/timing.sh
+. benches/timing.sh
+wall_digits=1
 cp -r examples/train/python "$scratch/flow"
 cd "$scratch/flow"
 # --no-cache: the tasks run, as after an edit they would.

@@ -11,7 +11,8 @@ mfw="${CARGO_TARGET_DIR:-$PWD/target}/release/mfw"
 mkdir -p target
 scratch=$(mktemp -d -p "$PWD/target" bench-python.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=benches/timing.sh
+. benches/timing.sh
 wall() { /usr/bin/time -f '%e' "$@" 2>&1 >/dev/null | tail -1; }
 
 hello="$PWD/examples/hello/python/hello.py"

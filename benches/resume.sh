@@ -11,7 +11,8 @@ repeat=${REPEAT:-5}
 n=${N:-100}
 . benches/guest-setup.sh resume resilient
 cd "$scratch"
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=benches/timing.sh
+. benches/timing.sh
 times=()
 for i in $(seq "$repeat"); do
     store="$scratch/store$i"

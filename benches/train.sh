@@ -25,15 +25,8 @@ trap 'rm -rf "$scratch"' EXIT
 # (MFW_WHEEL_CACHE, else the usual cache's) to a compiled component.
 export MFW_WHEEL_CACHE="${MFW_WHEEL_CACHE:-${MFW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mfw}/wheels}"
 export MFW_CACHE_DIR="$scratch/cache"
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-# Wall seconds of a command or function, its output dropped (a failure stops the bench).
-wall() {
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || { say "failed: $*"; exit 1; }
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }'
-}
+# shellcheck source=benches/timing.sh
+. benches/timing.sh
 say() { echo "train.sh: $*" >&2; }
 
 # --- Metaflow with native scikit-learn, in a venv of its own --------------

@@ -14,7 +14,8 @@ sizes=("$@")
 
 . benches/wide-setup.sh wide
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=benches/timing.sh
+. benches/timing.sh
 
 printf '%-8s %-12s %-14s %s\n' "n" "median (s)" "peak RSS (MB)" "runs"
 for n in "${sizes[@]}"; do
