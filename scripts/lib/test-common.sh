@@ -7,15 +7,17 @@ test_wheels=(numpy==2.3.5 pandas==2.3.3 nanoarrow==0.9.0 scipy==1.18.1 scikit-le
 # The guest crates build for wasm32-wasip2 in workspaces of their own.
 guest_workspaces=(guest-sdks/rust examples tests/guests)
 
-# cargo for the host's workspace, whose own crates are compiled by
-# scripts/lib/clippy-rustc: one build both lints them (as `cargo clippy
-# --all-targets -- -D warnings` does) and compiles the tests. `cargo clippy`
-# only checks, and its check of every dependency is a second build of them
-# (wasmtime twice, kube, object_store) that a test build cannot reuse. A
-# `--config` and not an environment variable: cargo would pass that on to
-# the tests, and the cargo a test runs for a Rust flow would lint the flow.
+# cargo for the host's workspace, whose own crates clippy's driver compiles:
+# one build both lints them (as `cargo clippy --all-targets -- -D warnings`
+# does, which passes its arguments to the driver in CLIPPY_ARGS) and
+# compiles the tests. `cargo clippy` only checks, and its check of every
+# dependency is a second build of them (wasmtime twice, kube, object_store)
+# that a test build cannot reuse. The wrapper is set by `--config`, not by
+# the environment: cargo passes its environment on to the tests, and the
+# cargo a test runs for a Rust flow would then lint the flow.
 host_cargo() {
-    cargo --config "build.rustc-workspace-wrapper=\"$PWD/scripts/lib/clippy-rustc\"" "$@"
+    cargo --config 'build.rustc-workspace-wrapper="clippy-driver"' \
+        --config 'env.CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"' "$@"
 }
 
 # The host's lints and the build of everything `cargo test --workspace` runs.
