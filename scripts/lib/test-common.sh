@@ -32,3 +32,9 @@ guest_lints() {
         (cd "$ws" && cargo clippy --target wasm32-wasip2 --all-targets --all-features -- -D warnings)
     done
 }
+
+# The servers the tests must use (CI requires them): built once, cached.
+build_servers() {
+    if [ "${MFW_REQUIRE_MINIO:-}" = 1 ]; then scripts/minio install || return 1; fi
+    if [ "${MFW_REQUIRE_K8S:-}" = 1 ]; then scripts/k8s-build || return 1; fi
+}
